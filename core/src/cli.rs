@@ -1,0 +1,362 @@
+//! The `gatehouse` command line. Verbs that open the store (`clients`, `keys`) need the
+//! server stopped (sled locks its directory) and say so plainly when it is running.
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{SystemClock, system_now};
+use crate::config::Config;
+use crate::oauth::test_token;
+use crate::secret::{Secret, random_token, sha256_hex};
+use crate::server::Server;
+use crate::store::{ClientRecord, SledStore, Store};
+use crate::tokens::keys;
+
+/// Command-line interface.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "OAuth 2.0 / OpenID Connect identity provider")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (without --config: the built-in dev configuration, store in ./data).
+    Serve {
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding server.bind (port 0 picks a free port).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Check a configuration file and explain every problem.
+    CheckConfig {
+        /// Configuration file (or give it as --config).
+        file: Option<PathBuf>,
+        /// Configuration file.
+        #[arg(long = "config")]
+        config_flag: Option<PathBuf>,
+    },
+    /// Manage clients in the store (server stopped).
+    Clients {
+        /// Configuration file naming the store (default: the built-in dev configuration).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ClientsCommand,
+    },
+    /// Manage signing keys in the store (server stopped).
+    Keys {
+        /// Configuration file naming the store (default: the built-in dev configuration).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Register a client; a confidential client's secret is generated and shown once.
+    Add {
+        /// Client id.
+        id: String,
+        /// A scope the client may ask for (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// An audience the client may ask tokens for (repeatable).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// A grant type (repeatable; default client_credentials, or authorization_code for --public).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// A redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret).
+        #[arg(long)]
+        public: bool,
+        /// May introspect any token.
+        #[arg(long)]
+        can_introspect: bool,
+    },
+    /// List clients (from the config file and the store).
+    List,
+    /// Remove a stored client.
+    Remove {
+        /// Client id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys.
+    List,
+    /// Rotate: new keys sign from the next start; old ones stay published until their tokens expire.
+    Rotate,
+}
+
+/// Runs the CLI with `args` (argv including the program name).
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { config, bind } => serve(config.as_deref(), bind),
+        Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
+        Command::Clients { config, action } => with_store(config.as_deref(), |cfg, store| clients(cfg, store, action)),
+        Command::Keys { config, action } => with_store(config.as_deref(), |cfg, store| keys_cmd(cfg, store, action)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("gatehouse: {}", message.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<Config, String> {
+    let config = match path {
+        Some(p) => Config::load(p),
+        None => Config::dev_default(),
+    }
+    .map_err(|e| e.to_string())?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(config)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), String> {
+    init_logging();
+    let mut config = load(config_path)?;
+    if let Some(b) = bind {
+        config = config.with_bind(b);
+    }
+    if config_path.is_none() {
+        eprintln!("gatehouse: no --config given; running the built-in dev configuration (dev_mode, store in ./data)");
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let server = Server::bind(config, Arc::new(SystemClock))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "gatehouse listening on http://{} (issuer {})",
+            server.local_addr(),
+            server.issuer()
+        );
+        if let Some((id, secret)) = &server.demo_client {
+            let _ = writeln!(
+                out,
+                "created demo client: client_id={id} client_secret={} (shown once; stored hashed)",
+                secret.expose()
+            );
+            let _ = writeln!(
+                out,
+                "try: curl -u {id}:{} -d grant_type=client_credentials http://{}/token",
+                secret.expose(),
+                server.local_addr()
+            );
+        }
+        let _ = out.flush();
+        drop(out);
+        server.run(shutdown_signal()).await.map_err(|e| e.to_string())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn check_config(path: Option<PathBuf>) -> Result<(), String> {
+    let path = path.ok_or("check-config needs a file: gatehouse check-config FILE")?;
+    let config = load(Some(&path))?;
+    println!(
+        "{}: ok ({} client{}, {} user{}, store {})",
+        path.display(),
+        config.clients.len(),
+        if config.clients.len() == 1 { "" } else { "s" },
+        config.users.len(),
+        if config.users.len() == 1 { "" } else { "s" },
+        config.store_path.display()
+    );
+    Ok(())
+}
+
+fn with_store(path: Option<&Path>, f: impl FnOnce(&Config, &dyn Store) -> Result<(), String>) -> Result<(), String> {
+    let config = load(path)?;
+    let store = SledStore::open(&config.store_path).map_err(|e| e.to_string())?;
+    f(&config, &store)
+}
+
+fn clients(config: &Config, store: &dyn Store, action: ClientsCommand) -> Result<(), String> {
+    match action {
+        ClientsCommand::Add {
+            id,
+            scopes,
+            audiences,
+            grant_types,
+            redirect_uris,
+            public,
+            can_introspect,
+        } => {
+            if config.clients.iter().any(|c| c.id == id) {
+                return Err(format!("client `{id}` is defined in {}; edit it there", config.source));
+            }
+            let secret = if public {
+                None
+            } else {
+                Some(Secret::new(random_token().map_err(|e| e.to_string())?))
+            };
+            let grant_types = if grant_types.is_empty() {
+                vec![
+                    if public {
+                        "authorization_code"
+                    } else {
+                        "client_credentials"
+                    }
+                    .to_owned(),
+                ]
+            } else {
+                grant_types
+            };
+            let record = ClientRecord {
+                id: id.clone(),
+                secret_sha256: secret.as_ref().map(|s| sha256_hex(s.expose().as_bytes())),
+                public,
+                redirect_uris,
+                grant_types,
+                scopes,
+                audiences,
+                can_introspect,
+                created_at: system_now().unix_timestamp(),
+                ..Default::default()
+            };
+            store.create_client(&record).map_err(|e| e.to_string())?;
+            store.flush().map_err(|e| e.to_string())?;
+            println!("added client `{id}`");
+            if let Some(s) = secret {
+                println!("client_secret: {}", s.expose());
+                println!("(shown once; only its SHA-256 is stored)");
+            }
+            Ok(())
+        }
+        ClientsCommand::List => {
+            for c in &config.clients {
+                print_client(c, "config");
+            }
+            for c in store.list_clients().map_err(|e| e.to_string())? {
+                if !config.clients.iter().any(|x| x.id == c.id) {
+                    print_client(&c, "store");
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::Remove { id } => {
+            if config.clients.iter().any(|c| c.id == id) {
+                return Err(format!(
+                    "client `{id}` is defined in {}; remove it there",
+                    config.source
+                ));
+            }
+            if store.remove_client(&id).map_err(|e| e.to_string())? {
+                store.flush().map_err(|e| e.to_string())?;
+                println!("removed client `{id}`");
+                Ok(())
+            } else {
+                Err(format!("no client `{id}` in the store"))
+            }
+        }
+    }
+}
+
+fn print_client(c: &ClientRecord, source: &str) {
+    println!(
+        "{}\t{}\t{}\tgrants={}\tscopes={}\taudiences={}",
+        c.id,
+        source,
+        if c.public { "public" } else { "confidential" },
+        c.grant_types.join(","),
+        c.scopes.join(","),
+        c.audiences.join(",")
+    );
+}
+
+fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(), String> {
+    match action {
+        KeysCommand::List => {
+            let records = store.load_keys().map_err(|e| e.to_string())?;
+            if records.is_empty() {
+                println!("no keys yet (they are generated at first start)");
+            }
+            for r in records {
+                let state = match (r.retired_at, r.publish_until) {
+                    (None, _) => "active".to_owned(),
+                    (Some(_), Some(until)) => format!("retired, published until {until}"),
+                    (Some(_), None) => "retired".to_owned(),
+                };
+                println!("{}\t{}\tcreated {}\t{state}", r.kid, r.alg, r.created_at);
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            let retention = test_token::max_ttl(config.tokens.access_token_ttl) + std::time::Duration::from_secs(300);
+            let s = keys::rotate_offline(store, system_now().unix_timestamp(), retention).map_err(|e| e.to_string())?;
+            println!(
+                "rotated: active {}; still published {}",
+                s.active.join(", "),
+                s.retired.join(", ")
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The TOML file as written by operators and outside tools: the contract. Unknown keys are
+//! errors (`deny_unknown_fields`); every value is optional here and checked in `validate`.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub tokens: TokensSection,
+    #[serde(default)]
+    pub keys: KeysSection,
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
+    #[serde(default)]
+    pub admin: AdminSection,
+    #[serde(default)]
+    pub clients: Vec<ClientSection>,
+    #[serde(default)]
+    pub users: Vec<UserSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerSection {
+    pub bind: Option<String>,
+    pub issuer: Option<String>,
+    pub dev_mode: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoreSection {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokensSection {
+    pub access_token_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeysSection {
+    pub rotate_every: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitsSection {
+    pub failed_auth_per_ip: Option<String>,
+    pub failed_auth_per_client: Option<String>,
+    pub failed_verify_per_ip: Option<String>,
+    pub token_per_client: Option<String>,
+    pub introspect_per_client: Option<String>,
+    pub verify_per_ip: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminSection {
+    pub token_sha256: Option<String>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientSection {
+    #[serde(default)]
+    pub id: String,
+    pub secret: Option<String>,
+    pub secret_sha256: Option<String>,
+    pub secret_env: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub can_introspect: bool,
+    #[serde(default)]
+    pub trusted: bool,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub id_token_signed_response_alg: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserSection {
+    #[serde(default)]
+    pub username: String,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Scalar keys that `GATEHOUSE_<SECTION>_<KEY>` environment variables may override.
+pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
+    ("server", "bind", ScalarKind::Str),
+    ("server", "issuer", ScalarKind::Str),
+    ("server", "dev_mode", ScalarKind::Bool),
+    ("store", "path", ScalarKind::Str),
+    ("tokens", "access_token_ttl", ScalarKind::Str),
+    ("keys", "rotate_every", ScalarKind::Str),
+    ("rate_limits", "failed_auth_per_ip", ScalarKind::Str),
+    ("rate_limits", "failed_auth_per_client", ScalarKind::Str),
+    ("rate_limits", "failed_verify_per_ip", ScalarKind::Str),
+    ("rate_limits", "token_per_client", ScalarKind::Str),
+    ("rate_limits", "introspect_per_client", ScalarKind::Str),
+    ("rate_limits", "verify_per_ip", ScalarKind::Str),
+    ("admin", "token_sha256", ScalarKind::Str),
+    ("admin", "token_env", ScalarKind::Str),
+];
+
+/// The TOML type an environment override is converted to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ScalarKind {
+    Str,
+    Bool,
+}

@@ -1,0 +1,266 @@
+//! Configuration: the TOML contract (`file.rs`), environment overrides for scalars, and
+//! validation into an immutable [`Config`] (`validate.rs`). Loading reports every problem at
+//! once, each naming the file, the key and what is wrong.
+
+mod file;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use file::{ENV_SCALARS, FileConfig, ScalarKind};
+
+use crate::store::ClientRecord;
+
+/// The development configuration compiled into the binary (`config/gatehouse.toml`).
+pub const DEV_DEFAULT_TOML: &str = include_str!("../../../config/gatehouse.toml");
+
+/// A validated configuration. Immutable once built; shared as `Arc<Config>`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration came from, for messages.
+    pub source: String,
+    /// Server settings.
+    pub server: ServerConfig,
+    /// The sled directory (resolved against the config file's directory).
+    pub store_path: PathBuf,
+    /// Token lifetimes.
+    pub tokens: TokensConfig,
+    /// Automatic key rotation period.
+    pub rotate_keys_every: Option<Duration>,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// SHA-256 of the admin bearer token; the admin API is off when `None`.
+    pub admin_token_sha256: Option<[u8; 32]>,
+    /// Clients defined in the file.
+    pub clients: Vec<ClientRecord>,
+    /// Bootstrap users defined in the file.
+    pub users: Vec<UserConfig>,
+    /// Non-fatal remarks (short secrets and the like), printed at start-up.
+    pub warnings: Vec<String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Issuer identifier; when `None`, `http://<bound address>`.
+    pub issuer: Option<String>,
+    /// Development conveniences: /test-token, plain-text secrets in config.
+    pub dev_mode: bool,
+}
+
+/// `[tokens]`.
+#[derive(Debug, Clone)]
+pub struct TokensConfig {
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+}
+
+/// A rate: `count` events per `per`, with a burst of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Events allowed per period (also the burst).
+    pub count: NonZeroU32,
+    /// The period.
+    pub per: Duration,
+}
+
+/// `[rate_limits]`. Failure limits are on by default; limits on successful traffic only
+/// when configured.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Failed client authentications per source IP.
+    pub failed_auth_per_ip: Rate,
+    /// Failed client authentications per client id.
+    pub failed_auth_per_client: Rate,
+    /// Failed `/verify` checks per source IP.
+    pub failed_verify_per_ip: Rate,
+    /// Token requests per client.
+    pub token_per_client: Option<Rate>,
+    /// Introspection requests per client.
+    pub introspect_per_client: Option<Rate>,
+    /// `/verify` requests per source IP.
+    pub verify_per_ip: Option<Rate>,
+}
+
+/// A `[[users]]` entry (used by browser sign-in).
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    /// Normalised (lower-case) username.
+    pub username: String,
+    /// An argon2id PHC string, or a dev-mode plain password to hash at start-up.
+    pub password: UserPassword,
+    /// Normalised email.
+    pub email: Option<String>,
+}
+
+/// How a bootstrap user's password is given.
+#[derive(Clone)]
+pub enum UserPassword {
+    /// `$argon2id$...`.
+    Hash(String),
+    /// Plain text (dev_mode only).
+    Plain(crate::secret::Secret),
+}
+
+impl fmt::Debug for UserPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hash(_) => f.write_str("Hash(..)"),
+            Self::Plain(_) => f.write_str("Plain(***)"),
+        }
+    }
+}
+
+/// One problem found while loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key, e.g. `clients[0].secret` or `server.bind`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every problem in a configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// The file (or `<built-in ...>`).
+    pub file: String,
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "{}: {n} problem{}:", self.file, if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            writeln!(f, "  {}: {}: {}", self.file, p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Loads and validates `path`, applying `GATEHOUSE_*` environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            problems: vec![Problem {
+                key: "(file)".into(),
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_toml(&text, &file, &base, &|k| std::env::var(k).ok())
+    }
+
+    /// The built-in development configuration; the store lives under `./data`.
+    pub fn dev_default() -> Result<Self, ConfigError> {
+        Self::from_toml(
+            DEV_DEFAULT_TOML,
+            "<built-in config/gatehouse.toml>",
+            Path::new("."),
+            &|k| std::env::var(k).ok(),
+        )
+    }
+
+    /// Parses `text`; relative paths resolve against `base`; `env` looks up overrides.
+    pub fn from_toml(
+        text: &str,
+        file: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let fail = |problems| ConfigError {
+            file: file.to_owned(),
+            problems,
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
+        let overridden = apply_env(&mut table, env).map_err(fail)?;
+        let parsed: FileConfig = if overridden {
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| fail(vec![toml_problem(text, &e)]))?
+        } else {
+            toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?
+        };
+        validate::validate(parsed, file, base, env).map_err(fail)
+    }
+
+    /// Applies a `--bind` override: the listen address (and, without a configured issuer,
+    /// the issuer follows the bound address).
+    pub fn with_bind(mut self, bind: SocketAddr) -> Self {
+        self.server.bind = bind;
+        self
+    }
+}
+
+/// Turns a TOML error into a problem naming the enclosing table and the line.
+fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let message = e.message().trim().to_owned();
+    let Some(span) = e.span() else {
+        return Problem {
+            key: "(file)".into(),
+            message,
+        };
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let section = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .unwrap_or("(top level)");
+    Problem {
+        key: format!("line {line}, in {section}"),
+        message,
+    }
+}
+
+/// Applies `GATEHOUSE_<SECTION>_<KEY>` overrides; returns whether any applied.
+fn apply_env(table: &mut toml::Table, env: &dyn Fn(&str) -> Option<String>) -> Result<bool, Vec<Problem>> {
+    let mut any = false;
+    let mut problems = Vec::new();
+    for (section, key, kind) in ENV_SCALARS {
+        let var = format!("GATEHOUSE_{}_{}", section.to_uppercase(), key.to_uppercase());
+        let Some(raw) = env(&var) else { continue };
+        let value = match kind {
+            ScalarKind::Str => toml::Value::String(raw),
+            ScalarKind::Bool => match raw.as_str() {
+                "true" | "1" => toml::Value::Boolean(true),
+                "false" | "0" => toml::Value::Boolean(false),
+                other => {
+                    problems.push(Problem {
+                        key: format!("{section}.{key} (from ${var})"),
+                        message: format!("expected true or false, got `{other}`"),
+                    });
+                    continue;
+                }
+            },
+        };
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.insert(key.to_string(), value);
+            any = true;
+        } else {
+            problems.push(Problem {
+                key: section.to_string(),
+                message: format!("is not a table, so ${var} cannot override it"),
+            });
+        }
+    }
+    if problems.is_empty() { Ok(any) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests;

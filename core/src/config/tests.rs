@@ -1,0 +1,120 @@
+//! Config loading: the contract keys, env overrides and the problems reported.
+
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, "test.toml", Path::new("/etc/gh"), &|_| None)
+}
+
+#[test]
+fn dev_default_loads() {
+    let c = Config::dev_default().unwrap();
+    assert!(c.server.dev_mode);
+    assert_eq!(c.server.bind.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn contract_example_loads() {
+    let c = load(
+        r#"
+[server]
+bind = "127.0.0.1:9000"
+issuer = "http://127.0.0.1:9000/"
+dev_mode = true
+[store]
+path = "data"
+[tokens]
+access_token_ttl = "10m"
+[[clients]]
+id = "worker"
+secret = "0123456789abcdef0123456789"
+public = false
+redirect_uris = []
+grant_types = ["client_credentials"]
+scopes = ["logs:write"]
+audiences = ["logging-service"]
+[[users]]
+username = "Alice"
+password = "pw"
+email = "Alice@Example.com"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.server.issuer.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(c.store_path, Path::new("/etc/gh/data"));
+    assert_eq!(c.tokens.access_token_ttl.as_secs(), 600);
+    assert_eq!(c.clients[0].audiences, ["logging-service"]);
+    assert_eq!(c.users[0].username, "alice");
+    assert_eq!(c.users[0].email.as_deref(), Some("alice@example.com"));
+    assert!(c.warnings.is_empty());
+}
+
+#[test]
+fn unknown_key_names_line_and_section() {
+    let e = load("[server]\nbnd = \"x\"\n").unwrap_err();
+    assert_eq!(e.problems[0].key, "line 2, in [server]");
+    assert!(e.problems[0].message.contains("unknown field `bnd`"), "{e}");
+    assert!(e.to_string().starts_with("test.toml: 1 problem"));
+}
+
+#[test]
+fn every_problem_is_reported() {
+    let e = load(
+        r#"
+[server]
+bind = "nowhere"
+[tokens]
+access_token_ttl = "forever"
+[[clients]]
+id = "a"
+secret = "plain"
+scopes = ["has space"]
+"#,
+    )
+    .unwrap_err();
+    let keys: Vec<_> = e.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "server.bind",
+            "tokens.access_token_ttl",
+            "clients[0].secret",
+            "clients[0].scopes"
+        ]
+    );
+}
+
+#[test]
+fn env_overrides_scalars() {
+    let env = |k: &str| match k {
+        "GATEHOUSE_SERVER_BIND" => Some("127.0.0.1:7000".to_owned()),
+        "GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL" => Some("5m".to_owned()),
+        _ => None,
+    };
+    let c = Config::from_toml("[server]\ndev_mode = true\n", "t.toml", Path::new("."), &env).unwrap();
+    assert_eq!(c.server.bind.to_string(), "127.0.0.1:7000");
+    assert_eq!(c.tokens.access_token_ttl.as_secs(), 300);
+}
+
+#[test]
+fn short_secret_warns_but_loads() {
+    let c = load("[server]\ndev_mode = true\n[[clients]]\nid = \"w\"\nsecret = \"short\"\n").unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.clients[0].grant_types, ["client_credentials"]);
+}
+
+#[test]
+fn secret_env_missing_is_a_problem() {
+    let e = load("[[clients]]\nid = \"w\"\nsecret_env = \"NOPE\"\n").unwrap_err();
+    assert_eq!(e.problems[0].key, "clients[0].secret_env");
+}
+
+#[test]
+fn rates_parse() {
+    let r = validate::parse_rate("30/min").unwrap();
+    assert_eq!((r.count.get(), r.per.as_secs()), (30, 60));
+    assert!(validate::parse_rate("0/s").is_none());
+    assert!(validate::parse_rate("5/fortnight").is_none());
+}

@@ -1,0 +1,34 @@
+//! `POST /introspect` and `POST /revoke`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, no_store};
+use super::extract::{ClientIp, FormParams, authorization};
+use crate::oauth;
+use crate::state::AppState;
+
+/// Token introspection (RFC 7662 §2).
+pub async fn introspect_post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    FormParams(params): FormParams,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let body = oauth::introspect::introspect(&state, authorization(&headers)?, &params, ip, now).await?;
+    Ok(no_store(axum::Json(body).into_response()))
+}
+
+/// Token revocation (RFC 7009 §2).
+pub async fn revoke_post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    FormParams(params): FormParams,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    oauth::revoke::revoke(&state, authorization(&headers)?, &params, ip, now).await?;
+    Ok(no_store(().into_response()))
+}

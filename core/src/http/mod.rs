@@ -1,0 +1,65 @@
+//! The HTTP surface: the only module that imports axum. One file per area; handlers are
+//! thin (extract, call the domain, map the result).
+
+mod admin;
+mod dev;
+pub mod error;
+mod extract;
+mod health;
+mod introspect;
+mod oidc;
+pub mod paths;
+mod token;
+mod verify;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The router for `state`.
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route(paths::DISCOVERY, get(oidc::discovery_get))
+        .route(paths::AS_METADATA, get(oidc::discovery_get))
+        .route(paths::JWKS, get(oidc::jwks_get))
+        .route(paths::PING, get(health::ping_get))
+        .route(paths::TOKEN, post(token::token_post))
+        .route(paths::INTROSPECT, post(introspect::introspect_post))
+        .route(paths::REVOKE, post(introspect::revoke_post))
+        .route(paths::VERIFY, post(verify::verify_post));
+    if state.config.server.dev_mode {
+        r = r.route(paths::TEST_TOKEN, get(dev::test_token_get));
+    }
+    if state.config.admin_token_sha256.is_some() {
+        r = r.route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post));
+    }
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({ "error": "not_found", "error_description": "no such endpoint" })),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(json!({ "error": "invalid_request", "error_description": "method not allowed" })),
+    )
+        .into_response()
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    error::ApiError(crate::oauth::error::OAuthError::ServerError).into_response()
+}

@@ -1,0 +1,22 @@
+//! Endpoint paths, defined once; used by the router, discovery and tests.
+
+/// OpenID Connect Discovery document.
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+/// RFC 8414 authorization server metadata (same document).
+pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
+/// JSON Web Key Set.
+pub const JWKS: &str = "/jwks";
+/// Token endpoint.
+pub const TOKEN: &str = "/token";
+/// Introspection (RFC 7662).
+pub const INTROSPECT: &str = "/introspect";
+/// Revocation (RFC 7009).
+pub const REVOKE: &str = "/revoke";
+/// Token check for services.
+pub const VERIFY: &str = "/verify";
+/// Dev-mode token minting.
+pub const TEST_TOKEN: &str = "/test-token";
+/// Liveness.
+pub const PING: &str = "/ping";
+/// Admin: rotate signing keys.
+pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";

@@ -1,0 +1,22 @@
+//! `POST /token`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, no_store};
+use super::extract::{ClientIp, FormParams, authorization};
+use crate::oauth;
+use crate::state::AppState;
+
+/// Token endpoint (RFC 6749 §3.2).
+pub async fn token_post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    FormParams(params): FormParams,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let resp = oauth::token::exchange(&state, authorization(&headers)?, &params, ip, now).await?;
+    Ok(no_store(axum::Json(resp).into_response()))
+}

@@ -1,0 +1,27 @@
+//! Gatehouse: an OAuth 2.0 / OpenID Connect identity provider.
+//!
+//! Crate map (see ARCHITECTURE.md):
+//! - [`cli`]: the `gatehouse` command (main.rs is a thin wrapper).
+//! - [`server`]: bind, serve, shut down. [`state`]: what requests share.
+//! - [`config`]: the TOML contract and its validation. [`clock`]: the only time source.
+//! - `http`: the only module that imports axum.
+//! - [`oauth`]: protocol logic (token endpoint, grants, introspection, revocation, verify).
+//! - [`oidc`]: discovery. [`tokens`]: keys, JWS, access tokens.
+//! - [`store`]: persistence traits, sled and memory backends, group commit.
+//! - [`ratelimit`]: governor limiters. [`secret`]: redaction, digests, randomness.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+mod http;
+pub mod oauth;
+pub mod oidc;
+pub mod ratelimit;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod tokens;
+
+pub use http::paths;

@@ -1,0 +1,71 @@
+//! `GET /test-token` (dev_mode only): mints an access token without a client, for local
+//! development of resource servers. Lifetime defaults to 300 s and is capped.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::error::{OAuthError, internal};
+use super::params::Params;
+use super::scope;
+use super::token::TokenResponse;
+use crate::state::AppState;
+use crate::tokens::access::IssueRequest;
+
+/// The `client_id` claim of test tokens.
+pub const TEST_CLIENT_ID: &str = "gatehouse-test-token";
+/// Default lifetime.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+
+/// The longest test token: the configured access token lifetime or one hour.
+pub fn max_ttl(access_token_ttl: Duration) -> Duration {
+    access_token_ttl.max(Duration::from_secs(3600))
+}
+
+/// Mints a test token from query parameters `sub`, `aud`, `scope`, `ttl`.
+pub fn issue(state: &AppState, params: &Params, now: OffsetDateTime) -> Result<TokenResponse, OAuthError> {
+    let sub = params.one("sub")?.unwrap_or("test-user");
+    let audiences = match params.one("aud")? {
+        Some(a) => a.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        None => vec![state.issuer.clone()],
+    };
+    let scopes = match params.one("scope")? {
+        Some(s) => scope::parse(s)?,
+        None => Vec::new(),
+    };
+    let ttl = match params.one("ttl")? {
+        None => DEFAULT_TTL,
+        Some(raw) => parse_ttl(raw).ok_or(OAuthError::InvalidRequest(
+            "ttl must be seconds or a duration such as 5m",
+        ))?,
+    };
+    if ttl.is_zero() || ttl > max_ttl(state.config.tokens.access_token_ttl) {
+        return Err(OAuthError::InvalidRequest("ttl is out of range"));
+    }
+    let issued = state
+        .access
+        .issue(
+            IssueRequest {
+                sub,
+                client_id: TEST_CLIENT_ID,
+                audiences,
+                scopes: &scopes,
+                ttl,
+            },
+            now,
+        )
+        .map_err(|e| internal("signing a test token failed", &e))?;
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: issued.claims.scope,
+    })
+}
+
+fn parse_ttl(raw: &str) -> Option<Duration> {
+    raw.parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+        .or_else(|| humantime::parse_duration(raw).ok())
+}

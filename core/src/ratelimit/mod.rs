@@ -1,0 +1,173 @@
+//! Rate limits (governor). Failed client authentications and failed `/verify` checks are
+//! limited by default, per source IP and per client id; once a key is over its limit it is
+//! blocked *before* credentials are checked, so an attacker over the limit learns nothing.
+//! Limits on successful traffic apply only when configured.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::clock::monotonic;
+use crate::config::{Rate, RateLimits};
+
+const BLOCKED_CAP: usize = 100_000;
+
+struct Keyed<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    blocked: Mutex<HashMap<K, Instant>>,
+}
+
+impl<K: Hash + Eq + Clone> Keyed<K> {
+    fn new(rate: Rate) -> Self {
+        let period = rate.per / rate.count.get();
+        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(rate.count))
+            .allow_burst(rate.count);
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            blocked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Remaining block time of `key`, if blocked.
+    fn blocked(&self, key: &K) -> Option<Duration> {
+        let now = monotonic();
+        let map = self.blocked.lock().ok()?;
+        map.get(key)
+            .and_then(|until| until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Counts one event; over the limit, blocks the key and returns the wait.
+    fn hit(&self, key: &K) -> Result<(), Duration> {
+        match self.limiter.check_key(key) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .max(Duration::from_secs(1));
+                if let Ok(mut map) = self.blocked.lock() {
+                    if map.len() >= BLOCKED_CAP {
+                        let now = monotonic();
+                        map.retain(|_, until| *until > now);
+                    }
+                    map.insert(key.clone(), monotonic() + wait);
+                }
+                Err(wait)
+            }
+        }
+    }
+
+    fn housekeeping(&self) {
+        self.limiter.retain_recent();
+        let now = monotonic();
+        if let Ok(mut map) = self.blocked.lock() {
+            map.retain(|_, until| *until > now);
+        }
+    }
+}
+
+/// All rate limiters of a server.
+pub struct Limiter {
+    failed_auth_ip: Keyed<IpAddr>,
+    failed_auth_client: Keyed<String>,
+    failed_verify_ip: Keyed<IpAddr>,
+    token_client: Option<Keyed<String>>,
+    introspect_client: Option<Keyed<String>>,
+    verify_ip: Option<Keyed<IpAddr>>,
+}
+
+impl Limiter {
+    /// Limiters for the configured rates.
+    pub fn new(r: &RateLimits) -> Self {
+        Self {
+            failed_auth_ip: Keyed::new(r.failed_auth_per_ip),
+            failed_auth_client: Keyed::new(r.failed_auth_per_client),
+            failed_verify_ip: Keyed::new(r.failed_verify_per_ip),
+            token_client: r.token_per_client.map(Keyed::new),
+            introspect_client: r.introspect_per_client.map(Keyed::new),
+            verify_ip: r.verify_per_ip.map(Keyed::new),
+        }
+    }
+
+    /// Whether authentication attempts from `ip` or for `client` are currently blocked.
+    pub fn auth_blocked(&self, ip: IpAddr, client: Option<&str>) -> Option<Duration> {
+        let by_client = client.and_then(|c| self.failed_auth_client.blocked(&c.to_owned()));
+        self.failed_auth_ip.blocked(&ip).max(by_client)
+    }
+
+    /// Records a failed authentication; `Some(wait)` when this one crossed a limit.
+    pub fn auth_failed(&self, ip: IpAddr, client: Option<&str>) -> Option<Duration> {
+        let a = self.failed_auth_ip.hit(&ip).err();
+        let b = client.and_then(|c| self.failed_auth_client.hit(&c.to_owned()).err());
+        a.max(b)
+    }
+
+    /// Whether `/verify` from `ip` is blocked after failures.
+    pub fn verify_blocked(&self, ip: IpAddr) -> Option<Duration> {
+        self.failed_verify_ip.blocked(&ip)
+    }
+
+    /// Records a failed `/verify`; `Some(wait)` when this one crossed the limit.
+    pub fn verify_failed(&self, ip: IpAddr) -> Option<Duration> {
+        self.failed_verify_ip.hit(&ip).err()
+    }
+
+    /// Counts a token request of `client` when a limit is configured.
+    pub fn token_request(&self, client: &str) -> Result<(), Duration> {
+        self.token_client.as_ref().map_or(Ok(()), |l| l.hit(&client.to_owned()))
+    }
+
+    /// Counts an introspection request of `client` when a limit is configured.
+    pub fn introspect_request(&self, client: &str) -> Result<(), Duration> {
+        self.introspect_client
+            .as_ref()
+            .map_or(Ok(()), |l| l.hit(&client.to_owned()))
+    }
+
+    /// Counts a `/verify` request from `ip` when a limit is configured.
+    pub fn verify_request(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.verify_ip.as_ref().map_or(Ok(()), |l| l.hit(&ip))
+    }
+
+    /// Drops state of keys that have recovered (run periodically).
+    pub fn housekeeping(&self) {
+        self.failed_auth_ip.housekeeping();
+        self.failed_auth_client.housekeeping();
+        self.failed_verify_ip.housekeeping();
+        for l in [&self.token_client, &self.introspect_client].into_iter().flatten() {
+            l.housekeeping();
+        }
+        if let Some(l) = &self.verify_ip {
+            l.housekeeping();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+
+    #[test]
+    fn failures_block_before_the_next_attempt() {
+        let rate = Rate {
+            count: NonZeroU32::new(2).unwrap(),
+            per: Duration::from_secs(60),
+        };
+        let l = Keyed::<u8>::new(rate);
+        assert!(l.hit(&1).is_ok());
+        assert!(l.hit(&1).is_ok());
+        assert!(l.blocked(&1).is_none());
+        let wait = l.hit(&1).unwrap_err();
+        assert!(wait >= Duration::from_secs(1));
+        assert!(l.blocked(&1).is_some());
+        assert!(l.blocked(&2).is_none());
+    }
+}

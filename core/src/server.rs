@@ -1,0 +1,238 @@
+//! Server lifecycle: bind the listener (port 0 supported; the issuer follows the bound
+//! address when the config sets none), open the store, load keys, build state, then serve
+//! until the shutdown future resolves, finishing in-flight requests and flushing the store.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::{self, paths};
+use crate::oauth::client::ClientRegistry;
+use crate::oauth::test_token;
+use crate::oidc::discovery;
+use crate::ratelimit::Limiter;
+use crate::secret::{Secret, random_token, sha256_hex};
+use crate::state::{AppState, Inner, Urls};
+use crate::store::{ClientRecord, Db, SledStore, Store, StoreError};
+use crate::tokens::access::AccessTokens;
+use crate::tokens::keys::{KeyError, KeyManager};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Keys could not be loaded or generated.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// Something else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    addr: SocketAddr,
+    /// In dev mode with no clients at all, the client created on this start, with its secret.
+    pub demo_client: Option<(String, Secret)>,
+}
+
+/// Id of the client the dev server creates when none exists.
+pub const DEMO_CLIENT_ID: &str = "demo";
+
+impl Server {
+    /// Opens the sled store at `config.store_path` and binds.
+    pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let path = config.store_path.clone();
+        let store = tokio::task::spawn_blocking(move || SledStore::open(&path))
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))??;
+        Self::bind_with_store(config, Arc::new(store), clock).await
+    }
+
+    /// Binds with a given store (tests use this with a sled store in a temp dir).
+    pub async fn bind_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let bind = config.server.bind;
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let issuer = config.server.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let urls = Urls {
+            token: format!("{issuer}{}", paths::TOKEN),
+            introspect: format!("{issuer}{}", paths::INTROSPECT),
+            revoke: format!("{issuer}{}", paths::REVOKE),
+            jwks: format!("{issuer}{}", paths::JWKS),
+            verify: format!("{issuer}{}", paths::VERIFY),
+        };
+        let db = Db::new(store);
+        // Old public keys must outlive every token they signed.
+        let retention = test_token::max_ttl(config.tokens.access_token_ttl) + Duration::from_secs(300);
+        let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), retention).await?);
+        let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
+        let demo_client = if config.server.dev_mode && clients.is_empty()? {
+            Some(create_demo_client(&db, clock.now().unix_timestamp()).await?)
+        } else {
+            None
+        };
+        let discovery_json = discovery::document(&issuer, &urls)
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .into();
+        let limiter = Limiter::new(&config.rate_limits);
+        let state = AppState::new(Inner {
+            access: AccessTokens::new(issuer.clone(), keys.clone()),
+            config: Arc::new(config),
+            issuer,
+            urls,
+            db,
+            clock,
+            keys,
+            clients,
+            limiter,
+            discovery_json,
+        });
+        Ok(Self {
+            listener,
+            state,
+            addr,
+            demo_client,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The issuer identifier in force.
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// The shared state (tests inspect it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains requests and flushes the store.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let tasks = spawn_background(self.state.clone(), stop_rx);
+        let app = http::router(self.state.clone());
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        if let Err(e) = self.state.db.durable().await {
+            tracing::error!(error = %e, "final store flush failed");
+        }
+        result
+    }
+}
+
+async fn create_demo_client(db: &Db, now: i64) -> Result<(String, Secret), StartError> {
+    let secret = Secret::new(random_token().map_err(|e| StartError::Other(e.to_string()))?);
+    db.create_client(&ClientRecord {
+        id: DEMO_CLIENT_ID.into(),
+        secret_sha256: Some(sha256_hex(secret.expose().as_bytes())),
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["logs:write".into(), "api:read".into()],
+        audiences: vec!["logging-service".into()],
+        created_at: now,
+        ..Default::default()
+    })?;
+    db.durable().await?;
+    Ok((DEMO_CLIENT_ID.into(), secret))
+}
+
+/// Key rotation on schedule, revocation purge, limiter housekeeping.
+fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(every) = state.config.rotate_keys_every {
+        tasks.push(every_tick(
+            stop.clone(),
+            Duration::from_secs(1),
+            state.clone(),
+            move |s| {
+                Box::pin(async move {
+                    let now = s.clock.now();
+                    if s.keys.due(now, every)
+                        && let Err(e) = s.keys.rotate(now).await
+                    {
+                        tracing::error!(error = %e, "scheduled key rotation failed");
+                    }
+                })
+            },
+        ));
+    }
+    tasks.push(every_tick(
+        stop.clone(),
+        Duration::from_secs(3600),
+        state.clone(),
+        |s| {
+            Box::pin(async move {
+                let now = s.clock.now().unix_timestamp();
+                match s.db.purge_revocations(now) {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired revocations purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging revocations failed"),
+                }
+            })
+        },
+    ));
+    tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
+        Box::pin(async move { s.limiter.housekeeping() })
+    }));
+    tasks
+}
+
+type TickFuture = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn every_tick(
+    mut stop: watch::Receiver<bool>,
+    period: Duration,
+    state: AppState,
+    f: impl Fn(AppState) -> TickFuture + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        loop {
+            tokio::select! {
+                _ = interval.tick() => f(state.clone()).await,
+                _ = stop.changed() => break,
+            }
+        }
+    })
+}

@@ -1,0 +1,69 @@
+//! `AppState`: everything a request needs, passed explicitly (no globals).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oauth::client::ClientRegistry;
+use crate::ratelimit::Limiter;
+use crate::store::Db;
+use crate::tokens::access::AccessTokens;
+use crate::tokens::keys::KeyManager;
+
+/// Absolute URLs of our endpoints (issuer + path).
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// Token endpoint.
+    pub token: String,
+    /// Introspection endpoint.
+    pub introspect: String,
+    /// Revocation endpoint.
+    pub revoke: String,
+    /// JWKS.
+    pub jwks: String,
+    /// Service verification endpoint.
+    pub verify: String,
+}
+
+/// Shared server state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// Issuer identifier.
+    pub issuer: String,
+    /// Endpoint URLs.
+    pub urls: Urls,
+    /// Store with group commit.
+    pub db: Db,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Signing keys.
+    pub keys: Arc<KeyManager>,
+    /// Access token issuance and verification.
+    pub access: AccessTokens,
+    /// Clients and client authentication.
+    pub clients: ClientRegistry,
+    /// Rate limiters.
+    pub limiter: Limiter,
+    /// Discovery document, precomputed.
+    pub discovery_json: bytes::Bytes,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,64 @@
+//! Group commit: callers that need durability enqueue a waiter; one task drains every waiter
+//! present, performs a single flush off the async workers, and answers them all. Requests
+//! arriving during a flush form the next batch, so N concurrent writers cost ~2 flushes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Store, StoreError};
+
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
+
+/// Handle to the group-commit task.
+#[derive(Clone)]
+pub struct GroupCommit {
+    tx: mpsc::UnboundedSender<Waiter>,
+    flushes: Arc<AtomicU64>,
+}
+
+impl GroupCommit {
+    /// Starts the task for `store` on the current tokio runtime.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
+        let flushes = Arc::new(AtomicU64::new(0));
+        let counter = flushes.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(next) = rx.try_recv() {
+                    batch.push(next);
+                }
+                let s = store.clone();
+                let result = match tokio::task::spawn_blocking(move || s.flush()).await {
+                    Ok(r) => r,
+                    Err(e) => Err(StoreError::Io(format!("flush task failed: {e}"))),
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "store flush failed");
+                }
+                for waiter in batch {
+                    let _ = waiter.send(result.clone());
+                }
+            }
+        });
+        Self { tx, flushes }
+    }
+
+    /// Resolves once every write issued before the call is durable.
+    pub async fn commit(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(tx)
+            .map_err(|_| StoreError::Io("group commit task stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Io("group commit task stopped".into()))?
+    }
+
+    /// Number of flushes performed so far.
+    pub fn flush_count(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,138 @@
+//! Persistence. The [`Store`] trait is shaped by use case (create a client, revoke a token,
+//! replace the key set); every method is atomic inside the store and synchronous (sled calls
+//! take microseconds). Durability is separate: a write is acknowledged only after
+//! [`Db::durable`], which joins a group commit so that concurrent requests share one flush.
+//! sled never leaves this module.
+
+mod commit;
+mod memory;
+mod records;
+mod sled;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use commit::GroupCommit;
+pub use memory::MemoryStore;
+pub use records::{ClientRecord, KeyRecord};
+pub use sled::SledStore;
+
+/// Errors from a store backend. Messages name the store, never a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store's lock (usually a running server).
+    #[error(
+        "the store at {path} is locked by another process; is the server running? Stop it first, or manage a running server through its admin API"
+    )]
+    Locked {
+        /// The store directory.
+        path: String,
+    },
+    /// The backend failed to read or write.
+    #[error("store I/O error: {0}")]
+    Io(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt record in tree `{tree}`: {detail}")]
+    Corrupt {
+        /// The tree (aggregate) holding the record.
+        tree: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The record already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+}
+
+/// The operations the server needs from persistent storage.
+pub trait Store: Send + Sync + 'static {
+    /// A client registered through the CLI or admin API.
+    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    /// All stored clients, ordered by id.
+    fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    /// Adds a client; `Conflict` when the id is taken.
+    fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    /// Removes a client; `false` when there was none.
+    fn remove_client(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// The signing key set (active and retired-but-published keys).
+    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Replaces the key set in one atomic write.
+    fn replace_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError>;
+
+    /// Records that the token `jti` is revoked until it expires at `expires_at` (unix seconds).
+    fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Whether `jti` was revoked.
+    fn is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Drops revocations of tokens that expired before `now`; returns how many.
+    fn purge_revocations(&self, now: i64) -> Result<usize, StoreError>;
+
+    /// Makes every write so far durable (blocks; called by the group commit task).
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// The handle the server holds: a store plus its group commit.
+#[derive(Clone)]
+pub struct Db {
+    store: Arc<dyn Store>,
+    commit: GroupCommit,
+}
+
+impl Db {
+    /// Wraps `store`; starts the group-commit task (needs a tokio runtime).
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let commit = GroupCommit::start(store.clone());
+        Self { store, commit }
+    }
+
+    /// Waits until every write made before this call is durable.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.commit.commit().await
+    }
+
+    /// How many flushes the group commit has performed (for tests and metrics).
+    pub fn flush_count(&self) -> u64 {
+        self.commit.flush_count()
+    }
+
+    /// The backend, for synchronous use-case calls.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        self.store.as_ref()
+    }
+}
+
+/// Schema byte prefixed to every encoded value, so a later version can migrate.
+const SCHEMA_V1: u8 = 1;
+
+/// Encodes a record as one schema byte + JSON.
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![SCHEMA_V1];
+    serde_json::to_writer(&mut out, value).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(out)
+}
+
+/// Decodes a record written by [`encode`].
+fn decode<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&SCHEMA_V1, rest)) => serde_json::from_slice(rest).map_err(|e| StoreError::Corrupt {
+            tree,
+            detail: e.to_string(),
+        }),
+        Some((v, _)) => Err(StoreError::Corrupt {
+            tree,
+            detail: format!("unknown schema version {v}"),
+        }),
+        None => Err(StoreError::Corrupt {
+            tree,
+            detail: "empty value".into(),
+        }),
+    }
+}

@@ -1,0 +1,58 @@
+//! Stored record types. Fields carry `#[serde(default)]` so that records written by an
+//! older version still decode after a field is added.
+
+use serde::{Deserialize, Serialize};
+
+/// A client registered in the store (clients from the config file are not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ClientRecord {
+    /// Client id.
+    pub id: String,
+    /// Lower-case hex SHA-256 of the secret; `None` for public or key-authenticated clients.
+    pub secret_sha256: Option<String>,
+    /// Public clients have no credentials.
+    pub public: bool,
+    /// Registered redirect URIs (exact match).
+    pub redirect_uris: Vec<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<String>,
+    /// Scopes the client may ask for.
+    pub scopes: Vec<String>,
+    /// Audiences the client may ask tokens for.
+    pub audiences: Vec<String>,
+    /// Registered token endpoint authentication method, when restricted to one.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Inline JWKS (JSON) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// JWKS URL for `private_key_jwt`.
+    pub jwks_uri: Option<String>,
+    /// May introspect any token.
+    pub can_introspect: bool,
+    /// Skips the consent page.
+    pub trusted: bool,
+    /// Registered post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// ID token signing algorithm.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Creation time, unix seconds.
+    pub created_at: i64,
+}
+
+/// A signing key pair as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct KeyRecord {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// JWS algorithm, `ES256` or `RS256`.
+    pub alg: String,
+    /// PKCS#8 private key, base64 (standard alphabet).
+    pub pkcs8: String,
+    /// Creation time, unix seconds.
+    pub created_at: i64,
+    /// When the key stopped signing; `None` while active.
+    pub retired_at: Option<i64>,
+    /// After this time the public key leaves the JWKS (all tokens it signed have expired).
+    pub publish_until: Option<i64>,
+}

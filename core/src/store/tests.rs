@@ -1,0 +1,119 @@
+//! One conformance suite, run against every backend.
+
+use std::sync::Arc;
+
+use super::{ClientRecord, Db, KeyRecord, MemoryStore, SledStore, Store, StoreError};
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        id: id.into(),
+        secret_sha256: Some("00".repeat(32)),
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["logs:write".into()],
+        ..Default::default()
+    }
+}
+
+fn clients_round_trip(s: &dyn Store) {
+    assert_eq!(s.get_client("a").unwrap(), None);
+    s.create_client(&client("b")).unwrap();
+    s.create_client(&client("a")).unwrap();
+    assert!(matches!(s.create_client(&client("a")), Err(StoreError::Conflict(_))));
+    assert_eq!(s.get_client("a").unwrap(), Some(client("a")));
+    let ids: Vec<_> = s.list_clients().unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(s.remove_client("a").unwrap());
+    assert!(!s.remove_client("a").unwrap());
+    assert_eq!(s.get_client("a").unwrap(), None);
+}
+
+fn keys_replace_atomically(s: &dyn Store) {
+    assert!(s.load_keys().unwrap().is_empty());
+    let k = |kid: &str| KeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        pkcs8: "AAAA".into(),
+        created_at: 1,
+        ..Default::default()
+    };
+    s.replace_keys(&[k("one"), k("two")]).unwrap();
+    s.replace_keys(&[k("three")]).unwrap();
+    assert_eq!(s.load_keys().unwrap(), vec![k("three")]);
+}
+
+fn revocations_expire(s: &dyn Store) {
+    s.revoke_token("old", 100).unwrap();
+    s.revoke_token("new", 200).unwrap();
+    assert!(s.is_revoked("old").unwrap());
+    assert!(!s.is_revoked("other").unwrap());
+    assert_eq!(s.purge_revocations(150).unwrap(), 1);
+    assert!(!s.is_revoked("old").unwrap());
+    assert!(s.is_revoked("new").unwrap());
+}
+
+fn conformance(s: &dyn Store) {
+    clients_round_trip(s);
+    keys_replace_atomically(s);
+    revocations_expire(s);
+    s.flush().unwrap();
+}
+
+#[test]
+fn memory_store_conforms() {
+    conformance(&MemoryStore::new());
+}
+
+#[test]
+fn sled_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&SledStore::open(dir.path()).unwrap());
+}
+
+#[test]
+fn sled_store_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.create_client(&client("kept")).unwrap();
+        s.revoke_token("jti-1", i64::MAX).unwrap();
+        s.flush().unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.get_client("kept").unwrap(), Some(client("kept")));
+    assert!(s.is_revoked("jti-1").unwrap());
+}
+
+#[test]
+fn sled_store_reports_lock_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = SledStore::open(dir.path()).unwrap();
+    // flock conflicts between open file descriptions, so a second open in this process
+    // sees the lock exactly as another process would.
+    match SledStore::open(dir.path()) {
+        Err(e @ StoreError::Locked { .. }) => assert!(e.to_string().contains("is the server running")),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("a second open of a locked store succeeded"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(Arc::new(SledStore::open(dir.path()).unwrap()));
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            db.revoke_token(&format!("jti-{i}"), i64::MAX).unwrap();
+            db.durable().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(db.flush_count() >= 1);
+    assert!(db.flush_count() < 64, "64 writers took {} flushes", db.flush_count());
+    for i in 0..64 {
+        assert!(db.is_revoked(&format!("jti-{i}")).unwrap());
+    }
+}
