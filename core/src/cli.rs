@@ -169,12 +169,6 @@ fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), Str
             .await
             .map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "gatehouse listening on http://{} (issuer {})",
-            server.local_addr(),
-            server.issuer()
-        );
         if let Some((id, secret)) = &server.demo_client {
             let _ = writeln!(
                 out,
@@ -188,6 +182,13 @@ fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), Str
                 server.local_addr()
             );
         }
+        // Printed last: tools wait for this line to know the server is ready.
+        let _ = writeln!(
+            out,
+            "gatehouse listening on http://{} (issuer {})",
+            server.local_addr(),
+            server.issuer()
+        );
         let _ = out.flush();
         drop(out);
         server.run(shutdown_signal()).await.map_err(|e| e.to_string())

@@ -2,8 +2,8 @@
 //! present, performs a single flush off the async workers, and answers them all. Requests
 //! arriving during a flush form the next batch, so N concurrent writers cost ~2 flushes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,8 +19,10 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the task for `store` on the current tokio runtime.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the task for `store` on the current tokio runtime. The task holds the store
+    /// weakly, so dropping the last `Db` closes the store (and releases sled's lock) at once.
+    pub fn start(store: &Arc<dyn Store>) -> Self {
+        let store: Weak<dyn Store> = Arc::downgrade(store);
         let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
         let flushes = Arc::new(AtomicU64::new(0));
         let counter = flushes.clone();
@@ -30,10 +32,12 @@ impl GroupCommit {
                 while let Ok(next) = rx.try_recv() {
                     batch.push(next);
                 }
-                let s = store.clone();
-                let result = match tokio::task::spawn_blocking(move || s.flush()).await {
-                    Ok(r) => r,
-                    Err(e) => Err(StoreError::Io(format!("flush task failed: {e}"))),
+                let result = match store.upgrade() {
+                    Some(s) => match tokio::task::spawn_blocking(move || s.flush()).await {
+                        Ok(r) => r,
+                        Err(e) => Err(StoreError::Io(format!("flush task failed: {e}"))),
+                    },
+                    None => Err(StoreError::Io("the store is closed".into())),
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = &result {

@@ -82,7 +82,7 @@ pub struct Db {
 impl Db {
     /// Wraps `store`; starts the group-commit task (needs a tokio runtime).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        let commit = GroupCommit::start(store.clone());
+        let commit = GroupCommit::start(&store);
         Self { store, commit }
     }
 
