@@ -118,3 +118,11 @@ fn rates_parse() {
     assert!(validate::parse_rate("0/s").is_none());
     assert!(validate::parse_rate("5/fortnight").is_none());
 }
+
+#[test]
+fn example_config_is_valid() {
+    let text = include_str!("../../../config/gatehouse.example.toml");
+    let c = Config::from_toml(text, "gatehouse.example.toml", Path::new("."), &|_| None).unwrap();
+    assert_eq!(c.clients.len(), 2);
+    assert_eq!(c.rate_limits.failed_auth_per_ip.count.get(), 30);
+}

@@ -67,6 +67,19 @@ pub fn authorization(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// The `Authorization` header alone (cheaper than extracting the whole `HeaderMap`, which
+/// axum clones); repeated or non-visible-ASCII values are `invalid_request`.
+#[derive(Debug)]
+pub struct Authorization(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(authorization(&parts.headers)?.map(str::to_owned)))
+    }
+}
+
 /// The bearer token of an `Authorization: Bearer` header (RFC 6750 §2.1).
 pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;

@@ -1,11 +1,10 @@
 //! `POST /introspect` and `POST /revoke`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, no_store};
-use super::extract::{ClientIp, FormParams, authorization};
+use super::extract::{Authorization, ClientIp, FormParams};
 use crate::oauth;
 use crate::state::AppState;
 
@@ -13,11 +12,11 @@ use crate::state::AppState;
 pub async fn introspect_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    Authorization(authorization): Authorization,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let body = oauth::introspect::introspect(&state, authorization(&headers)?, &params, ip, now).await?;
+    let body = oauth::introspect::introspect(&state, authorization.as_deref(), &params, ip, now).await?;
     Ok(no_store(axum::Json(body).into_response()))
 }
 
@@ -25,10 +24,10 @@ pub async fn introspect_post(
 pub async fn revoke_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    Authorization(authorization): Authorization,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    oauth::revoke::revoke(&state, authorization(&headers)?, &params, ip, now).await?;
+    oauth::revoke::revoke(&state, authorization.as_deref(), &params, ip, now).await?;
     Ok(no_store(().into_response()))
 }

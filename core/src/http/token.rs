@@ -1,11 +1,10 @@
 //! `POST /token`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, no_store};
-use super::extract::{ClientIp, FormParams, authorization};
+use super::extract::{Authorization, ClientIp, FormParams};
 use crate::oauth;
 use crate::state::AppState;
 
@@ -13,10 +12,10 @@ use crate::state::AppState;
 pub async fn token_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    Authorization(authorization): Authorization,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let resp = oauth::token::exchange(&state, authorization(&headers)?, &params, ip, now).await?;
+    let resp = oauth::token::exchange(&state, authorization.as_deref(), &params, ip, now).await?;
     Ok(no_store(axum::Json(resp).into_response()))
 }

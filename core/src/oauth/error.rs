@@ -65,7 +65,7 @@ impl OAuthError {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
-            Self::TooManyRequests { .. } => "slow_down",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }

@@ -4,25 +4,49 @@
 //! `{"active": false}` (§2.2).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::authenticate;
 use super::error::OAuthError;
 use super::params::Params;
 use crate::state::AppState;
-use crate::tokens::access::TokenProblem;
+use crate::tokens::access::{AccessClaims, TokenProblem};
 
-/// Handles one introspection request; returns the JSON response body.
-#[tracing::instrument(skip_all)]
+/// The introspection response (RFC 7662 §2.2); inactive tokens carry only `active`.
+#[derive(Debug, Serialize)]
+pub struct Introspection {
+    /// Whether the token is active for this caller.
+    pub active: bool,
+    /// The token's claims, when active.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Arc<AccessClaims>>,
+    /// `Bearer` when active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self {
+            active: false,
+            claims: None,
+            token_type: None,
+        }
+    }
+}
+
+/// Handles one introspection request.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn introspect(
     state: &AppState,
     authorization: Option<&str>,
     params: &Params,
     ip: IpAddr,
     now: OffsetDateTime,
-) -> Result<Value, OAuthError> {
+) -> Result<Introspection, OAuthError> {
     let caller = authenticate(state, authorization, params, ip, &state.urls.introspect, now).await?;
     if caller.is_public() {
         return Err(OAuthError::InvalidClient { basic: false });
@@ -38,25 +62,15 @@ pub async fn introspect(
                 retry_after: std::time::Duration::from_secs(1),
             });
         }
-        Err(_) => return Ok(json!({ "active": false })),
+        Err(_) => return Ok(Introspection::inactive()),
     };
     let allowed = claims.client_id == caller.id() || claims.aud.contains(caller.id()) || caller.record.can_introspect;
     if !allowed {
-        return Ok(json!({ "active": false }));
+        return Ok(Introspection::inactive());
     }
-    let mut body = json!({
-        "active": true,
-        "iss": claims.iss,
-        "sub": claims.sub,
-        "aud": claims.aud,
-        "exp": claims.exp,
-        "iat": claims.iat,
-        "jti": claims.jti,
-        "client_id": claims.client_id,
-        "token_type": "Bearer",
-    });
-    if let (Some(scope), Some(obj)) = (&claims.scope, body.as_object_mut()) {
-        obj.insert("scope".into(), Value::String(scope.clone()));
-    }
-    Ok(body)
+    Ok(Introspection {
+        active: true,
+        claims: Some(claims),
+        token_type: Some("Bearer"),
+    })
 }

@@ -12,7 +12,7 @@ use super::params::Params;
 use crate::state::AppState;
 
 /// Handles one revocation request.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
     state: &AppState,
     authorization: Option<&str>,

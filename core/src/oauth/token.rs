@@ -26,7 +26,7 @@ pub struct TokenResponse {
 }
 
 /// Handles one token request.
-#[tracing::instrument(skip_all, fields(grant_type))]
+#[tracing::instrument(level = "debug", skip_all, fields(grant_type))]
 pub async fn exchange(
     state: &AppState,
     authorization: Option<&str>,

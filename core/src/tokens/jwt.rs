@@ -13,11 +13,10 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Signs `claims` (a serialisable object) with `key`, header `typ` as given.
 pub fn sign<T: serde::Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<String, KeyError> {
-    let header = serde_json::json!({ "alg": key.alg.as_str(), "typ": typ, "kid": key.kid });
-    let header = serde_json::to_vec(&header).map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let header = key.encoded_header(typ)?;
     let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Crypto(e.to_string()))?;
-    let mut out = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 400);
-    URL_SAFE_NO_PAD.encode_string(&header, &mut out);
+    let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
+    out.push_str(&header);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
     let sig = key.sign(out.as_bytes())?;

@@ -76,6 +76,8 @@ pub struct SigningKey {
     pub alg: Alg,
     pair: Pair,
     rng: SystemRandom,
+    /// base64url of the JWS header for access tokens (`typ: at+jwt`), built once.
+    at_jwt_header: String,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -119,9 +121,20 @@ impl SigningKey {
             alg,
             pair,
             rng: SystemRandom::new(),
+            at_jwt_header: String::new(),
         };
         key.kid = key.thumbprint();
+        key.at_jwt_header = encoded_header(alg, super::access::AT_JWT, &key.kid)?;
         Ok(key)
+    }
+
+    /// The base64url-encoded protected header for `typ` (cached for access tokens).
+    pub fn encoded_header(&self, typ: &str) -> Result<std::borrow::Cow<'_, str>, KeyError> {
+        if typ == super::access::AT_JWT {
+            Ok(std::borrow::Cow::Borrowed(&self.at_jwt_header))
+        } else {
+            encoded_header(self.alg, typ, &self.kid).map(std::borrow::Cow::Owned)
+        }
     }
 
     /// Signs `message` (the JWS signing input).
@@ -205,6 +218,12 @@ impl SigningKey {
         };
         UnparsedPublicKey::new(alg, bytes).parse().map_err(crypto)
     }
+}
+
+fn encoded_header(alg: Alg, typ: &str, kid: &str) -> Result<String, KeyError> {
+    let header = serde_json::json!({ "alg": alg.as_str(), "typ": typ, "kid": kid });
+    let bytes = serde_json::to_vec(&header).map_err(crypto)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A public key that verifies our own signatures.
