@@ -71,9 +71,12 @@ pub fn random_token() -> Result<String, RandomError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
 }
 
-/// A shorter random identifier (16 bytes, base64url) for `jti` values.
-pub fn random_id() -> Result<String, RandomError> {
-    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<16>()?))
+/// A unique identifier (16 random bytes, base64url) for `jti` values. Uniqueness is what
+/// matters here, not secrecy, so it comes from `rand`'s thread-local CSPRNG (ChaCha, seeded
+/// from the OS) rather than a call into aws-lc's DRBG on every token.
+pub fn unique_id() -> String {
+    use ::rand::Rng as _;
+    URL_SAFE_NO_PAD.encode(::rand::rng().random::<[u8; 16]>())
 }
 
 /// The system random generator failed (practically never; surfaced rather than ignored).

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::jwt;
 use super::keys::{KeyError, KeyManager};
-use crate::secret::{random_id, sha256};
+use crate::secret::{sha256, unique_id};
 use crate::store::Store;
 
 /// The JWS `typ` of access tokens (RFC 9068 §2.1).
@@ -149,7 +149,7 @@ impl AccessTokens {
             aud: Audience::from_list(req.audiences),
             exp: iat.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
             iat,
-            jti: random_id().map_err(|e| KeyError::Crypto(e.to_string()))?,
+            jti: unique_id(),
             client_id: req.client_id.to_owned(),
             scope: (!req.scopes.is_empty()).then(|| req.scopes.join(" ")),
         };
