@@ -1,11 +1,6 @@
 //! `cargo bench -p gatehouse --bench tokens`: per-operation cost of signing and verifying
 //! on one thread, without HTTP (the load script measures the server end to end).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::disallowed_methods,
-    reason = "benchmark"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "benchmark")]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -28,26 +23,15 @@ fn measure(name: &str, mut f: impl FnMut()) {
         n += 100;
     }
     let per = start.elapsed() / u32::try_from(n).unwrap();
-    println!(
-        "{name:<36} {:>9.2} µs/op {:>10.0} op/s",
-        per.as_secs_f64() * 1e6,
-        1.0 / per.as_secs_f64()
-    );
+    println!("{name:<36} {:>9.2} µs/op {:>10.0} op/s", per.as_secs_f64() * 1e6, 1.0 / per.as_secs_f64());
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let now = time::OffsetDateTime::now_utc();
     let keys = rt.block_on(async {
         let db = Db::new(Arc::new(MemoryStore::new()));
-        Arc::new(
-            KeyManager::load_or_create(db, now, Duration::from_secs(3600))
-                .await
-                .unwrap(),
-        )
+        Arc::new(KeyManager::load_or_create(db, now, Duration::from_secs(3600)).await.unwrap())
     });
     let (es, _) = SigningKey::generate(Alg::Es256).unwrap();
     let (rs, _) = SigningKey::generate(Alg::Rs256).unwrap();

@@ -111,11 +111,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     let result = match cli.command {
@@ -148,10 +144,7 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), String> {
@@ -165,9 +158,7 @@ fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), Str
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let server = Server::bind(config, Arc::new(SystemClock))
-            .await
-            .map_err(|e| e.to_string())?;
+        let server = Server::bind(config, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
         if let Some((id, secret)) = &server.demo_client {
             let _ = writeln!(
@@ -183,12 +174,7 @@ fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), Str
             );
         }
         // Printed last: tools wait for this line to know the server is ready.
-        let _ = writeln!(
-            out,
-            "gatehouse listening on http://{} (issuer {})",
-            server.local_addr(),
-            server.issuer()
-        );
+        let _ = writeln!(out, "gatehouse listening on http://{} (issuer {})", server.local_addr(), server.issuer());
         let _ = out.flush();
         drop(out);
         server.run(shutdown_signal()).await.map_err(|e| e.to_string())
@@ -241,32 +227,13 @@ fn with_store(path: Option<&Path>, f: impl FnOnce(&Config, &dyn Store) -> Result
 
 fn clients(config: &Config, store: &dyn Store, action: ClientsCommand) -> Result<(), String> {
     match action {
-        ClientsCommand::Add {
-            id,
-            scopes,
-            audiences,
-            grant_types,
-            redirect_uris,
-            public,
-            can_introspect,
-        } => {
+        ClientsCommand::Add { id, scopes, audiences, grant_types, redirect_uris, public, can_introspect } => {
             if config.clients.iter().any(|c| c.id == id) {
                 return Err(format!("client `{id}` is defined in {}; edit it there", config.source));
             }
-            let secret = if public {
-                None
-            } else {
-                Some(Secret::new(random_token().map_err(|e| e.to_string())?))
-            };
+            let secret = if public { None } else { Some(Secret::new(random_token().map_err(|e| e.to_string())?)) };
             let grant_types = if grant_types.is_empty() {
-                vec![
-                    if public {
-                        "authorization_code"
-                    } else {
-                        "client_credentials"
-                    }
-                    .to_owned(),
-                ]
+                vec![if public { "authorization_code" } else { "client_credentials" }.to_owned()]
             } else {
                 grant_types
             };
@@ -304,10 +271,7 @@ fn clients(config: &Config, store: &dyn Store, action: ClientsCommand) -> Result
         }
         ClientsCommand::Remove { id } => {
             if config.clients.iter().any(|c| c.id == id) {
-                return Err(format!(
-                    "client `{id}` is defined in {}; remove it there",
-                    config.source
-                ));
+                return Err(format!("client `{id}` is defined in {}; remove it there", config.source));
             }
             if store.remove_client(&id).map_err(|e| e.to_string())? {
                 store.flush().map_err(|e| e.to_string())?;
@@ -352,11 +316,7 @@ fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(
         KeysCommand::Rotate => {
             let retention = test_token::max_ttl(config.tokens.access_token_ttl) + std::time::Duration::from_secs(300);
             let s = keys::rotate_offline(store, system_now().unix_timestamp(), retention).map_err(|e| e.to_string())?;
-            println!(
-                "rotated: active {}; still published {}",
-                s.active.join(", "),
-                s.retired.join(", ")
-            );
+            println!("rotated: active {}; still published {}", s.active.join(", "), s.retired.join(", "));
             Ok(())
         }
     }

@@ -103,10 +103,7 @@ mod tests {
 
     #[test]
     fn sha256_matches_known_vector() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let stored = parse_sha256_hex(&sha256_hex(b"abc")).unwrap_or([0; 32]);
         assert!(matches_sha256(b"abc", &stored));
         assert!(!matches_sha256(b"abd", &stored));

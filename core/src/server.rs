@@ -75,12 +75,8 @@ impl Server {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let bind = config.server.bind;
-        let listener = TcpListener::bind(bind)
-            .await
-            .map_err(|source| StartError::Bind { addr: bind, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
         let issuer = config.server.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
         let urls = Urls {
             token: format!("{issuer}{}", paths::TOKEN),
@@ -99,9 +95,7 @@ impl Server {
         } else {
             None
         };
-        let discovery_json = discovery::document(&issuer, &urls)
-            .map_err(|e| StartError::Other(e.to_string()))?
-            .into();
+        let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits);
         let state = AppState::new(Inner {
             access: AccessTokens::new(issuer.clone(), keys.clone()),
@@ -115,12 +109,7 @@ impl Server {
             limiter,
             discovery_json,
         });
-        Ok(Self {
-            listener,
-            state,
-            addr,
-            demo_client,
-        })
+        Ok(Self { listener, state, addr, demo_client })
     }
 
     /// The bound address.
@@ -179,40 +168,28 @@ async fn create_demo_client(db: &Db, now: i64) -> Result<(String, Secret), Start
 fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     if let Some(every) = state.config.rotate_keys_every {
-        tasks.push(every_tick(
-            stop.clone(),
-            Duration::from_secs(1),
-            state.clone(),
-            move |s| {
-                Box::pin(async move {
-                    let now = s.clock.now();
-                    if s.keys.due(now, every)
-                        && let Err(e) = s.keys.rotate(now).await
-                    {
-                        tracing::error!(error = %e, "scheduled key rotation failed");
-                    }
-                })
-            },
-        ));
-    }
-    tasks.push(every_tick(
-        stop.clone(),
-        Duration::from_secs(3600),
-        state.clone(),
-        |s| {
+        tasks.push(every_tick(stop.clone(), Duration::from_secs(1), state.clone(), move |s| {
             Box::pin(async move {
-                let now = s.clock.now().unix_timestamp();
-                match s.db.purge_revocations(now) {
-                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired revocations purged"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "purging revocations failed"),
+                let now = s.clock.now();
+                if s.keys.due(now, every)
+                    && let Err(e) = s.keys.rotate(now).await
+                {
+                    tracing::error!(error = %e, "scheduled key rotation failed");
                 }
             })
-        },
-    ));
-    tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
-        Box::pin(async move { s.limiter.housekeeping() })
+        }));
+    }
+    tasks.push(every_tick(stop.clone(), Duration::from_secs(3600), state.clone(), |s| {
+        Box::pin(async move {
+            let now = s.clock.now().unix_timestamp();
+            match s.db.purge_revocations(now) {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "expired revocations purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging revocations failed"),
+            }
+        })
     }));
+    tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| Box::pin(async move { s.limiter.housekeeping() })));
     tasks
 }
 

@@ -1,9 +1,5 @@
 //! Integration test harness: real Gatehouse servers on `127.0.0.1:0` with sled stores in
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test harness: a failed setup step must fail the test loudly"
-)]
+#![allow(clippy::expect_used, clippy::panic, reason = "test harness: a failed setup step must fail the test loudly")]
 //! temp dirs and a manual clock, real HTTP clients, and child processes running the real
 //! CLI (for `kill -9` and CLI tests).
 
@@ -114,9 +110,7 @@ impl TestServer {
         let config = Config::from_toml(toml, &path.display().to_string(), dir.path(), &|_| None)
             .unwrap_or_else(|e| panic!("test config invalid: {e}"));
         let clock = ManualClock::new(system_now());
-        let server = Server::bind(config, Arc::new(clock.clone()))
-            .await
-            .expect("server binds");
+        let server = Server::bind(config, Arc::new(clock.clone())).await.expect("server binds");
         let base = format!("http://{}", server.local_addr());
         let state = server.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -126,10 +120,7 @@ impl TestServer {
         Self {
             base,
             clock,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
             state,
             dir,
             shutdown: Some(tx),
@@ -154,24 +145,21 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// GETs `path` and parses the JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.http.get(self.url(path)).send().await.expect("request").json().await.expect("json")
+    }
+
     /// POSTs a form with HTTP Basic credentials.
     pub async fn post_basic(&self, path: &str, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .basic_auth(id, Some(secret))
-            .form(form)
-            .send()
-            .await
-            .expect("request")
+        self.http.post(self.url(path)).basic_auth(id, Some(secret)).form(form).send().await.expect("request")
     }
 
     /// A client_credentials token for `svc` with extra parameters; panics unless 200.
     pub async fn svc_token(&self, extra: &[(&str, &str)]) -> String {
         let mut form = vec![("grant_type", "client_credentials")];
         form.extend_from_slice(extra);
-        let resp = self
-            .post_basic(gatehouse::paths::TOKEN, SVC_ID, SVC_SECRET, &form)
-            .await;
+        let resp = self.post_basic(gatehouse::paths::TOKEN, SVC_ID, SVC_SECRET, &form).await;
         assert_eq!(resp.status(), 200, "token request failed");
         let body: Value = resp.json().await.expect("json");
         body["access_token"].as_str().expect("access_token").to_owned()
@@ -179,22 +167,14 @@ impl TestServer {
 
     /// Introspects `token` as `id`/`secret`.
     pub async fn introspect(&self, id: &str, secret: &str, token: &str) -> Value {
-        let resp = self
-            .post_basic(gatehouse::paths::INTROSPECT, id, secret, &[("token", token)])
-            .await;
+        let resp = self.post_basic(gatehouse::paths::INTROSPECT, id, secret, &[("token", token)]).await;
         assert_eq!(resp.status(), 200);
         resp.json().await.expect("json")
     }
 
     /// POSTs `/verify` with a JSON body; returns status and body.
     pub async fn verify(&self, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(self.url(gatehouse::paths::VERIFY))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let resp = self.http.post(self.url(gatehouse::paths::VERIFY)).json(&body).send().await.expect("request");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -225,17 +205,10 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
 pub fn gatehouse_command(args: &[&str]) -> Command {
     let exe = std::env::current_exe().expect("current exe");
     let mut cmd = Command::new(exe);
-    cmd.args([
-        CHILD_ENTRY,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
-    .env(CHILD_ARGS_ENV, serde_json::to_string(args).expect("args as JSON"))
-    .env("GATEHOUSE_LOG", "warn")
-    .stdin(Stdio::null());
+    cmd.args([CHILD_ENTRY, "--exact", "--ignored", "--nocapture", "--test-threads=1", "-q"])
+        .env(CHILD_ARGS_ENV, serde_json::to_string(args).expect("args as JSON"))
+        .env("GATEHOUSE_LOG", "warn")
+        .stdin(Stdio::null());
     cmd
 }
 
@@ -260,10 +233,7 @@ pub struct ChildServer {
 
 impl ChildServer {
     /// Spawns `gatehouse serve --config <config> --bind 127.0.0.1:0` and waits until it listens.
-    #[allow(
-        clippy::zombie_processes,
-        reason = "the child moves into ChildServer, whose Drop kills and waits"
-    )]
+    #[allow(clippy::zombie_processes, reason = "the child moves into ChildServer, whose Drop kills and waits")]
     pub fn spawn(config: &Path) -> Self {
         use std::io::{BufRead, BufReader};
         let cfg = config.display().to_string();
@@ -288,11 +258,7 @@ impl ChildServer {
                 let base = rest.split_whitespace().next().expect("address").to_owned();
                 // Keep draining stdout so the child never blocks on a full pipe.
                 std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-                return Self {
-                    child,
-                    base,
-                    stdout: seen,
-                };
+                return Self { child, base, stdout: seen };
             }
         }
     }

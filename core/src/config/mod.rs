@@ -152,10 +152,7 @@ impl Config {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
-            problems: vec![Problem {
-                key: "(file)".into(),
-                message: format!("cannot read: {e}"),
-            }],
+            problems: vec![Problem { key: "(file)".into(), message: format!("cannot read: {e}") }],
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::from_toml(&text, &file, &base, &|k| std::env::var(k).ok())
@@ -163,12 +160,9 @@ impl Config {
 
     /// The built-in development configuration; the store lives under `./data`.
     pub fn dev_default() -> Result<Self, ConfigError> {
-        Self::from_toml(
-            DEV_DEFAULT_TOML,
-            "<built-in config/gatehouse.toml>",
-            Path::new("."),
-            &|k| std::env::var(k).ok(),
-        )
+        Self::from_toml(DEV_DEFAULT_TOML, "<built-in config/gatehouse.toml>", Path::new("."), &|k| {
+            std::env::var(k).ok()
+        })
     }
 
     /// Parses `text`; relative paths resolve against `base`; `env` looks up overrides.
@@ -178,16 +172,11 @@ impl Config {
         base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let fail = |problems| ConfigError {
-            file: file.to_owned(),
-            problems,
-        };
+        let fail = |problems| ConfigError { file: file.to_owned(), problems };
         let mut table: toml::Table = toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
         let overridden = apply_env(&mut table, env).map_err(fail)?;
         let parsed: FileConfig = if overridden {
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| fail(vec![toml_problem(text, &e)]))?
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| fail(vec![toml_problem(text, &e)]))?
         } else {
             toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?
         };
@@ -206,23 +195,12 @@ impl Config {
 fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
     let message = e.message().trim().to_owned();
     let Some(span) = e.span() else {
-        return Problem {
-            key: "(file)".into(),
-            message,
-        };
+        return Problem { key: "(file)".into(), message };
     };
     let before = &text[..span.start.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let section = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .unwrap_or("(top level)");
-    Problem {
-        key: format!("line {line}, in {section}"),
-        message,
-    }
+    let section = before.lines().rev().map(str::trim).find(|l| l.starts_with('[')).unwrap_or("(top level)");
+    Problem { key: format!("line {line}, in {section}"), message }
 }
 
 /// Applies `GATEHOUSE_<SECTION>_<KEY>` overrides; returns whether any applied.
@@ -246,9 +224,7 @@ fn apply_env(table: &mut toml::Table, env: &dyn Fn(&str) -> Option<String>) -> R
                 }
             },
         };
-        let entry = table
-            .entry(section.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if let toml::Value::Table(t) = entry {
             t.insert(key.to_string(), value);
             any = true;

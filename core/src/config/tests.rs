@@ -75,15 +75,7 @@ scopes = ["has space"]
     )
     .unwrap_err();
     let keys: Vec<_> = e.problems.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        [
-            "server.bind",
-            "tokens.access_token_ttl",
-            "clients[0].secret",
-            "clients[0].scopes"
-        ]
-    );
+    assert_eq!(keys, ["server.bind", "tokens.access_token_ttl", "clients[0].secret", "clients[0].scopes"]);
 }
 
 #[test]

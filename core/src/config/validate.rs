@@ -31,10 +31,7 @@ struct Check<'a> {
 
 impl Check<'_> {
     fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem {
-            key: key.into(),
-            message: message.into(),
-        });
+        self.problems.push(Problem { key: key.into(), message: message.into() });
     }
 
     fn duration(&mut self, key: &str, raw: Option<&str>, default: Duration, min: Duration, max: Duration) -> Duration {
@@ -64,10 +61,7 @@ impl Check<'_> {
         match parse_rate(raw) {
             Some(r) => Some(r),
             None => {
-                self.problem(
-                    key,
-                    format!("`{raw}` is not a rate such as \"30/min\", \"5/s\" or \"1000/h\""),
-                );
+                self.problem(key, format!("`{raw}` is not a rate such as \"30/min\", \"5/s\" or \"1000/h\""));
                 None
             }
         }
@@ -88,10 +82,7 @@ pub(crate) fn parse_rate(raw: &str) -> Option<Rate> {
 }
 
 fn default_rate(count: u32, per_secs: u64) -> Rate {
-    Rate {
-        count: NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN),
-        per: Duration::from_secs(per_secs),
-    }
+    Rate { count: NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN), per: Duration::from_secs(per_secs) }
 }
 
 fn is_http_url(s: &str) -> Option<url::Url> {
@@ -106,27 +97,15 @@ pub(crate) fn validate(
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<Problem>> {
-    let mut c = Check {
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        env,
-        file,
-    };
+    let mut c = Check { problems: Vec::new(), warnings: Vec::new(), env, file };
     let dev_mode = f.server.dev_mode.unwrap_or(false);
 
     let bind_raw = f.server.bind.as_deref().unwrap_or("127.0.0.1:8080");
     let bind = bind_raw.parse::<SocketAddr>().unwrap_or_else(|_| {
-        c.problem(
-            "server.bind",
-            format!("`{bind_raw}` is not an address such as \"127.0.0.1:8080\""),
-        );
+        c.problem("server.bind", format!("`{bind_raw}` is not an address such as \"127.0.0.1:8080\""));
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
-    let issuer = f
-        .server
-        .issuer
-        .as_deref()
-        .map(|raw| check_issuer(&mut c, raw, dev_mode));
+    let issuer = f.server.issuer.as_deref().map(|raw| check_issuer(&mut c, raw, dev_mode));
 
     let store_rel = f.store.path.as_deref().unwrap_or("data");
     if store_rel.trim().is_empty() {
@@ -157,10 +136,7 @@ pub(crate) fn validate(
             .rate("rate_limits.failed_auth_per_ip", rl.failed_auth_per_ip.as_deref())
             .unwrap_or(default_rate(30, 60)),
         failed_auth_per_client: c
-            .rate(
-                "rate_limits.failed_auth_per_client",
-                rl.failed_auth_per_client.as_deref(),
-            )
+            .rate("rate_limits.failed_auth_per_client", rl.failed_auth_per_client.as_deref())
             .unwrap_or(default_rate(30, 60)),
         failed_verify_per_ip: c
             .rate("rate_limits.failed_verify_per_ip", rl.failed_verify_per_ip.as_deref())
@@ -216,17 +192,13 @@ fn check_issuer(c: &mut Check<'_>, raw: &str, dev_mode: bool) -> String {
     let trimmed = raw.trim_end_matches('/').to_owned();
     match is_http_url(&trimmed) {
         None => c.problem("server.issuer", format!("`{raw}` is not an http(s) URL")),
-        Some(u) if u.query().is_some() || u.fragment().is_some() => c.problem(
-            "server.issuer",
-            "must not have a query or fragment (OpenID Connect Discovery §3)",
-        ),
+        Some(u) if u.query().is_some() || u.fragment().is_some() => {
+            c.problem("server.issuer", "must not have a query or fragment (OpenID Connect Discovery §3)")
+        }
         Some(u) if u.scheme() == "http" && !dev_mode => {
             let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
             if !loopback {
-                c.problem(
-                    "server.issuer",
-                    "must use https outside dev_mode (http is allowed for loopback only)",
-                );
+                c.problem("server.issuer", "must use https outside dev_mode (http is allowed for loopback only)");
             }
         }
         Some(_) => {}
@@ -241,19 +213,13 @@ fn admin_token(c: &mut Check<'_>, sha: Option<&str>, env_name: Option<&str>) -> 
             None
         }
         (Some(h), None) => parse_sha256_hex(h).or_else(|| {
-            c.problem(
-                "admin.token_sha256",
-                "must be 64 hex characters (the SHA-256 of the token)",
-            );
+            c.problem("admin.token_sha256", "must be 64 hex characters (the SHA-256 of the token)");
             None
         }),
         (None, Some(var)) => match (c.env)(var) {
             Some(v) if !v.is_empty() => parse_sha256_hex(&sha256_hex(v.as_bytes())),
             _ => {
-                c.problem(
-                    "admin.token_env",
-                    format!("environment variable `{var}` is not set or empty"),
-                );
+                c.problem("admin.token_env", format!("environment variable `{var}` is not set or empty"));
                 None
             }
         },
@@ -303,10 +269,7 @@ fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_mode: bool)
                 Some(sha256_hex(v.as_bytes()))
             }
             _ => {
-                c.problem(
-                    format!("{key}.secret_env"),
-                    format!("environment variable `{var}` is not set or empty"),
-                );
+                c.problem(format!("{key}.secret_env"), format!("environment variable `{var}` is not set or empty"));
                 None
             }
         }
@@ -336,16 +299,9 @@ fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_mode: bool)
             "a confidential client needs secret_sha256, secret_env (or secret in dev_mode), jwks or jwks_uri",
         );
     }
-    let grant_types = cl.grant_types.unwrap_or_else(|| {
-        vec![
-            if cl.public {
-                "authorization_code"
-            } else {
-                "client_credentials"
-            }
-            .to_owned(),
-        ]
-    });
+    let grant_types = cl
+        .grant_types
+        .unwrap_or_else(|| vec![if cl.public { "authorization_code" } else { "client_credentials" }.to_owned()]);
     for g in &grant_types {
         if !GRANT_TYPES.contains(&g.as_str()) {
             c.problem(
@@ -355,10 +311,7 @@ fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_mode: bool)
         }
     }
     if cl.public && grant_types.iter().any(|g| g == "client_credentials") {
-        c.problem(
-            format!("{key}.grant_types"),
-            "a public client cannot use client_credentials",
-        );
+        c.problem(format!("{key}.grant_types"), "a public client cannot use client_credentials");
     }
     if let Some(m) = &cl.token_endpoint_auth_method {
         let fits = match m.as_str() {
@@ -379,17 +332,15 @@ fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_mode: bool)
             );
         }
     }
-    for (field, list) in [
-        ("redirect_uris", &cl.redirect_uris),
-        ("post_logout_redirect_uris", &cl.post_logout_redirect_uris),
-    ] {
+    for (field, list) in
+        [("redirect_uris", &cl.redirect_uris), ("post_logout_redirect_uris", &cl.post_logout_redirect_uris)]
+    {
         for u in list {
             match url::Url::parse(u) {
                 Ok(p) if p.fragment().is_none() => {}
-                Ok(_) => c.problem(
-                    format!("{key}.{field}"),
-                    format!("`{u}` must not contain a fragment (RFC 6749 §3.1.2)"),
-                ),
+                Ok(_) => {
+                    c.problem(format!("{key}.{field}"), format!("`{u}` must not contain a fragment (RFC 6749 §3.1.2)"))
+                }
                 Err(_) => c.problem(format!("{key}.{field}"), format!("`{u}` is not an absolute URI")),
             }
         }
@@ -461,10 +412,7 @@ fn check_user(
         }
         (None, Some(h)) if h.starts_with("$argon2id$") => Some(UserPassword::Hash(h)),
         (None, Some(_)) => {
-            c.problem(
-                format!("{key}.password_hash"),
-                "must be an argon2id PHC string ($argon2id$...)",
-            );
+            c.problem(format!("{key}.password_hash"), "must be an argon2id PHC string ($argon2id$...)");
             None
         }
         (None, None) => {
@@ -479,11 +427,7 @@ fn check_user(
         c.problem(format!("{key}.email"), format!("`{e}` is not an email address"));
     }
     match password {
-        Some(password) if c.problems.len() == start => Some(UserConfig {
-            username,
-            password,
-            email,
-        }),
+        Some(password) if c.problems.len() == start => Some(UserConfig { username, password, email }),
         _ => None,
     }
 }

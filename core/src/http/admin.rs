@@ -19,19 +19,14 @@ fn unauthorized() -> Response {
         axum::Json(json!({ "error": "invalid_token", "error_description": "a valid admin token is required" })),
     )
         .into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"gatehouse-admin\""),
-    );
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse-admin\""));
     no_store(r)
 }
 
 /// Checks the admin token; `Err` is the response to send.
 fn check_admin(state: &AppState, ip: std::net::IpAddr, headers: &HeaderMap) -> Result<(), Box<Response>> {
     if let Some(retry_after) = state.limiter.auth_blocked(ip, None) {
-        return Err(Box::new(
-            ApiError(OAuthError::TooManyRequests { retry_after }).into_response(),
-        ));
+        return Err(Box::new(ApiError(OAuthError::TooManyRequests { retry_after }).into_response()));
     }
     let Some(expected) = &state.config.admin_token_sha256 else {
         return Err(Box::new(StatusCode::NOT_FOUND.into_response()));

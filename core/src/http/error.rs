@@ -99,10 +99,8 @@ impl IntoResponse for VerifyOutcome {
             ) => {
                 let body = json!({ "active": false, "error": "invalid_token", "reason": reason.to_string() });
                 let mut r = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
                 r
             }
             VerifyOutcome::Limited(wait) => {

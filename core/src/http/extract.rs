@@ -43,9 +43,7 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !has_content_type(req.headers(), "application/x-www-form-urlencoded") {
-            return Err(ApiError(OAuthError::InvalidRequest(
-                "the body must be application/x-www-form-urlencoded",
-            )));
+            return Err(ApiError(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded")));
         }
         let bytes = read_body(req.into_body(), MAX_FORM_BYTES).await?;
         Ok(Self(Params::parse(&bytes)?))
@@ -61,9 +59,7 @@ pub fn authorization(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
             .to_str()
             .map(Some)
             .map_err(|_| ApiError(OAuthError::InvalidRequest("the Authorization header is malformed"))),
-        (Some(_), Some(_)) => Err(ApiError(OAuthError::InvalidRequest(
-            "the Authorization header is repeated",
-        ))),
+        (Some(_), Some(_)) => Err(ApiError(OAuthError::InvalidRequest("the Authorization header is repeated"))),
     }
 }
 
@@ -95,10 +91,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let ip =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
         Ok(Self(ip))
     }
 }

@@ -44,10 +44,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(json!({ "error": "not_found", "error_description": "no such endpoint" })),
-    )
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "not_found", "error_description": "no such endpoint" })))
         .into_response()
 }
 

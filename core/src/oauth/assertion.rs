@@ -20,9 +20,7 @@ use crate::clock::monotonic;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Algorithms accepted in client assertions (asymmetric only).
-pub const ASSERTION_ALGS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
+pub const ASSERTION_ALGS: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
 /// Longest lifetime we accept for an assertion (bounds the replay cache).
 const MAX_LIFETIME: i64 = 3600;
@@ -70,11 +68,7 @@ impl AssertionVerifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self {
-            http,
-            remote: Mutex::new(HashMap::new()),
-            used: Mutex::new(HashMap::new()),
-        }
+        Self { http, remote: Mutex::new(HashMap::new()), used: Mutex::new(HashMap::new()) }
     }
 
     /// Checks `assertion` for `client`; the error is a reason for the log.
@@ -86,10 +80,8 @@ impl AssertionVerifier {
         now: OffsetDateTime,
     ) -> Result<(), &'static str> {
         let header = jsonwebtoken::decode_header(assertion).map_err(|_| "malformed assertion")?;
-        let alg_name = serde_json::to_value(header.alg)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let alg_name =
+            serde_json::to_value(header.alg).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         if !ASSERTION_ALGS.contains(&alg_name.as_str()) {
             return Err("assertion algorithm not accepted");
         }
@@ -187,9 +179,7 @@ fn pick(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
         Some(kid) => set.find(kid).filter(usable).cloned(),
         None => {
             let mut candidates = set.keys.iter().filter(usable).filter(|k| {
-                k.common
-                    .key_algorithm
-                    .is_none_or(|ka| serde_json::to_value(ka).ok() == serde_json::to_value(alg).ok())
+                k.common.key_algorithm.is_none_or(|ka| serde_json::to_value(ka).ok() == serde_json::to_value(alg).ok())
             });
             match (candidates.next(), candidates.next()) {
                 (Some(k), None) => Some(k.clone()),

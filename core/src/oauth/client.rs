@@ -40,9 +40,7 @@ impl AuthMethod {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::SecretBasic, Self::SecretPost, Self::PrivateKeyJwt, Self::None]
-            .into_iter()
-            .find(|m| m.as_str() == s)
+        [Self::SecretBasic, Self::SecretPost, Self::PrivateKeyJwt, Self::None].into_iter().find(|m| m.as_str() == s)
     }
 }
 
@@ -72,12 +70,7 @@ impl Client {
             Some(m) => Some(AuthMethod::parse(m).ok_or_else(|| format!("unknown auth method {m}"))?),
             None => None,
         };
-        Ok(Self {
-            record,
-            secret_sha256,
-            jwks,
-            registered_method,
-        })
+        Ok(Self { record, secret_sha256, jwks, registered_method })
     }
 
     /// Client id.
@@ -149,20 +142,13 @@ impl Credentials {
         let assertion_type = params.one("client_assertion_type")?;
         let methods = usize::from(basic.is_some()) + usize::from(secret.is_some()) + usize::from(assertion.is_some());
         if methods > 1 {
-            return Err(OAuthError::InvalidRequest(
-                "use exactly one client authentication method",
-            ));
+            return Err(OAuthError::InvalidRequest("use exactly one client authentication method"));
         }
         if let Some((bid, bsecret)) = basic {
             if id.is_some_and(|i| i != bid) {
-                return Err(OAuthError::InvalidRequest(
-                    "client_id does not match the Authorization header",
-                ));
+                return Err(OAuthError::InvalidRequest("client_id does not match the Authorization header"));
             }
-            return Ok(Self::Basic {
-                id: bid,
-                secret: bsecret,
-            });
+            return Ok(Self::Basic { id: bid, secret: bsecret });
         }
         if let Some(assertion) = assertion {
             if assertion_type != Some(JWT_BEARER) {
@@ -170,16 +156,12 @@ impl Credentials {
                     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 ));
             }
-            return Ok(Self::Assertion {
-                id: id.map(str::to_owned),
-                assertion: assertion.to_owned(),
-            });
+            return Ok(Self::Assertion { id: id.map(str::to_owned), assertion: assertion.to_owned() });
         }
         match (id, secret) {
-            (Some(id), Some(secret)) => Ok(Self::Post {
-                id: id.to_owned(),
-                secret: crate::secret::Secret::new(secret),
-            }),
+            (Some(id), Some(secret)) => {
+                Ok(Self::Post { id: id.to_owned(), secret: crate::secret::Secret::new(secret) })
+            }
             (Some(id), None) => Ok(Self::Public(id.to_owned())),
             (None, _) => Err(OAuthError::InvalidClient { basic: false }),
         }
@@ -259,11 +241,7 @@ impl ClientRegistry {
             .iter()
             .map(|r| Ok((r.id.clone(), Arc::new(Client::from_record(r.clone())?))))
             .collect::<Result<_, String>>()?;
-        Ok(Self {
-            configured,
-            db,
-            assertions: AssertionVerifier::new(),
-        })
+        Ok(Self { configured, db, assertions: AssertionVerifier::new() })
     }
 
     /// Looks a client up.
@@ -274,10 +252,7 @@ impl ClientRegistry {
         match self.db.get_client(id)? {
             Some(r) => match Client::from_record(r) {
                 Ok(c) => Ok(Some(Arc::new(c))),
-                Err(detail) => Err(StoreError::Corrupt {
-                    tree: "clients",
-                    detail,
-                }),
+                Err(detail) => Err(StoreError::Corrupt { tree: "clients", detail }),
             },
             None => Ok(None),
         }
@@ -297,12 +272,7 @@ impl ClientRegistry {
     ) -> Result<Arc<Client>, AuthFailure> {
         let basic = creds.is_basic();
         let claimed = creds.claimed_id();
-        let fail = |reason: &'static str| AuthFailure {
-            client_id: claimed.clone(),
-            basic,
-            reason,
-            store_error: None,
-        };
+        let fail = |reason: &'static str| AuthFailure { client_id: claimed.clone(), basic, reason, store_error: None };
         let Some(id) = claimed.as_deref() else {
             return Err(fail("no client id"));
         };
@@ -314,19 +284,12 @@ impl ClientRegistry {
                 return Err(fail("unknown client"));
             }
             Err(e) => {
-                return Err(AuthFailure {
-                    store_error: Some(e),
-                    ..fail("store error")
-                });
+                return Err(AuthFailure { store_error: Some(e), ..fail("store error") });
             }
         };
         let (method, ok) = match &creds {
             Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => {
-                let method = if basic {
-                    AuthMethod::SecretBasic
-                } else {
-                    AuthMethod::SecretPost
-                };
+                let method = if basic { AuthMethod::SecretBasic } else { AuthMethod::SecretPost };
                 let ok = client
                     .secret_sha256
                     .as_ref()
@@ -373,13 +336,7 @@ mod tests {
     fn two_methods_are_refused() {
         let p = Params::parse(b"client_id=a&client_secret=b").unwrap();
         let h = format!("Basic {}", STANDARD.encode("a:b"));
-        assert!(matches!(
-            Credentials::from_request(Some(&h), &p),
-            Err(OAuthError::InvalidRequest(_))
-        ));
-        assert!(matches!(
-            Credentials::from_request(None, &p),
-            Ok(Credentials::Post { .. })
-        ));
+        assert!(matches!(Credentials::from_request(Some(&h), &p), Err(OAuthError::InvalidRequest(_))));
+        assert!(matches!(Credentials::from_request(None, &p), Ok(Credentials::Post { .. })));
     }
 }

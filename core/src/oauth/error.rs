@@ -97,7 +97,5 @@ pub fn internal(context: &'static str, cause: &dyn std::fmt::Display) -> OAuthEr
 /// Logs a store failure and returns `temporarily_unavailable`.
 pub fn unavailable(context: &'static str, cause: &dyn std::fmt::Display) -> OAuthError {
     tracing::error!(error = %cause, "{context}");
-    OAuthError::TemporarilyUnavailable {
-        retry_after: Duration::from_secs(1),
-    }
+    OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }
 }

@@ -30,11 +30,7 @@ pub struct Introspection {
 
 impl Introspection {
     fn inactive() -> Self {
-        Self {
-            active: false,
-            claims: None,
-            token_type: None,
-        }
+        Self { active: false, claims: None, token_type: None }
     }
 }
 
@@ -58,9 +54,7 @@ pub async fn introspect(
     let claims = match state.access.verify_active(state.db.store(), token, now) {
         Ok(c) => c,
         Err(TokenProblem::Unavailable) => {
-            return Err(OAuthError::TemporarilyUnavailable {
-                retry_after: std::time::Duration::from_secs(1),
-            });
+            return Err(OAuthError::TemporarilyUnavailable { retry_after: std::time::Duration::from_secs(1) });
         }
         Err(_) => return Ok(Introspection::inactive()),
     };
@@ -68,9 +62,5 @@ pub async fn introspect(
     if !allowed {
         return Ok(Introspection::inactive());
     }
-    Ok(Introspection {
-        active: true,
-        claims: Some(claims),
-        token_type: Some("Bearer"),
-    })
+    Ok(Introspection { active: true, claims: Some(claims), token_type: Some("Bearer") })
 }

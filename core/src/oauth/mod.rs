@@ -48,11 +48,7 @@ pub(crate) async fn authenticate(
     if let Some(retry_after) = state.limiter.auth_blocked(ip, claimed.as_deref()) {
         return Err(OAuthError::TooManyRequests { retry_after });
     }
-    let ctx = AuthContext {
-        issuer: &state.issuer,
-        endpoint,
-        token_endpoint: &state.urls.token,
-    };
+    let ctx = AuthContext { issuer: &state.issuer, endpoint, token_endpoint: &state.urls.token };
     match state.clients.authenticate(creds, ctx, now).await {
         Ok(client) => Ok(client),
         Err(f) => {

@@ -43,10 +43,7 @@ impl Params {
 
     /// Every non-empty value of a parameter that may repeat.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs
-            .iter()
-            .filter(move |(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 }
 

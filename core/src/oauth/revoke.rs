@@ -28,19 +28,10 @@ pub async fn revoke(
         return Ok(());
     };
     if claims.client_id != caller.id() {
-        return Err(OAuthError::UnauthorizedClient(
-            "the token was not issued to this client",
-        ));
+        return Err(OAuthError::UnauthorizedClient("the token was not issued to this client"));
     }
-    state
-        .db
-        .revoke_token(&claims.jti, claims.exp)
-        .map_err(|e| unavailable("recording a revocation failed", &e))?;
-    state
-        .db
-        .durable()
-        .await
-        .map_err(|e| unavailable("flushing a revocation failed", &e))?;
+    state.db.revoke_token(&claims.jti, claims.exp).map_err(|e| unavailable("recording a revocation failed", &e))?;
+    state.db.durable().await.map_err(|e| unavailable("flushing a revocation failed", &e))?;
     tracing::info!(client_id = %caller.id(), "access token revoked");
     Ok(())
 }

@@ -6,9 +6,7 @@ use super::error::OAuthError;
 pub fn parse(raw: &str) -> Result<Vec<String>, OAuthError> {
     let mut out: Vec<String> = Vec::new();
     for token in raw.split(' ').filter(|t| !t.is_empty()) {
-        let valid = token
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        let valid = token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !valid {
             return Err(OAuthError::InvalidScope);
         }
@@ -26,11 +24,7 @@ pub fn grant(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>,
         None => Ok(allowed.to_vec()),
         Some(raw) => {
             let wanted = parse(raw)?;
-            if wanted.iter().all(|s| allowed.contains(s)) {
-                Ok(wanted)
-            } else {
-                Err(OAuthError::InvalidScope)
-            }
+            if wanted.iter().all(|s| allowed.contains(s)) { Ok(wanted) } else { Err(OAuthError::InvalidScope) }
         }
     }
 }

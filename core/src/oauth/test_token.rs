@@ -35,25 +35,16 @@ pub fn issue(state: &AppState, params: &Params, now: OffsetDateTime) -> Result<T
     };
     let ttl = match params.one("ttl")? {
         None => DEFAULT_TTL,
-        Some(raw) => parse_ttl(raw).ok_or(OAuthError::InvalidRequest(
-            "ttl must be seconds or a duration such as 5m",
-        ))?,
+        Some(raw) => {
+            parse_ttl(raw).ok_or(OAuthError::InvalidRequest("ttl must be seconds or a duration such as 5m"))?
+        }
     };
     if ttl.is_zero() || ttl > max_ttl(state.config.tokens.access_token_ttl) {
         return Err(OAuthError::InvalidRequest("ttl is out of range"));
     }
     let issued = state
         .access
-        .issue(
-            IssueRequest {
-                sub,
-                client_id: TEST_CLIENT_ID,
-                audiences,
-                scopes: &scopes,
-                ttl,
-            },
-            now,
-        )
+        .issue(IssueRequest { sub, client_id: TEST_CLIENT_ID, audiences, scopes: &scopes, ttl }, now)
         .map_err(|e| internal("signing a test token failed", &e))?;
     Ok(TokenResponse {
         access_token: issued.token,
@@ -64,8 +55,5 @@ pub fn issue(state: &AppState, params: &Params, now: OffsetDateTime) -> Result<T
 }
 
 fn parse_ttl(raw: &str) -> Option<Duration> {
-    raw.parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-        .or_else(|| humantime::parse_duration(raw).ok())
+    raw.parse::<u64>().ok().map(Duration::from_secs).or_else(|| humantime::parse_duration(raw).ok())
 }

@@ -30,13 +30,10 @@ pub fn verify(state: &AppState, token: &str, audience: Option<&str>, ip: IpAddr,
     if let Err(wait) = state.limiter.verify_request(ip) {
         return VerifyOutcome::Limited(wait);
     }
-    let result = state
-        .access
-        .verify_active(state.db.store(), token, now)
-        .and_then(|c| match audience {
-            Some(a) if !c.aud.contains(a) => Err(TokenProblem::WrongAudience),
-            _ => Ok(c),
-        });
+    let result = state.access.verify_active(state.db.store(), token, now).and_then(|c| match audience {
+        Some(a) if !c.aud.contains(a) => Err(TokenProblem::WrongAudience),
+        _ => Ok(c),
+    });
     match result {
         Ok(c) => VerifyOutcome::Active(c),
         Err(TokenProblem::Unavailable) => VerifyOutcome::Inactive(TokenProblem::Unavailable),

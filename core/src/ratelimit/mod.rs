@@ -28,19 +28,14 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
         let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
             .unwrap_or_else(|| Quota::per_second(rate.count))
             .allow_burst(rate.count);
-        Self {
-            limiter: RateLimiter::keyed(quota),
-            blocked: Mutex::new(HashMap::new()),
-        }
+        Self { limiter: RateLimiter::keyed(quota), blocked: Mutex::new(HashMap::new()) }
     }
 
     /// Remaining block time of `key`, if blocked.
     fn blocked(&self, key: &K) -> Option<Duration> {
         let now = monotonic();
         let map = self.blocked.lock().ok()?;
-        map.get(key)
-            .and_then(|until| until.checked_duration_since(now))
-            .filter(|d| !d.is_zero())
+        map.get(key).and_then(|until| until.checked_duration_since(now)).filter(|d| !d.is_zero())
     }
 
     /// Counts one event; over the limit, blocks the key and returns the wait.
@@ -48,9 +43,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
         match self.limiter.check_key(key) {
             Ok(()) => Ok(()),
             Err(not_until) => {
-                let wait = not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .max(Duration::from_secs(1));
+                let wait = not_until.wait_time_from(DefaultClock::default().now()).max(Duration::from_secs(1));
                 if let Ok(mut map) = self.blocked.lock() {
                     if map.len() >= BLOCKED_CAP {
                         let now = monotonic();
@@ -125,9 +118,7 @@ impl Limiter {
 
     /// Counts an introspection request of `client` when a limit is configured.
     pub fn introspect_request(&self, client: &str) -> Result<(), Duration> {
-        self.introspect_client
-            .as_ref()
-            .map_or(Ok(()), |l| l.hit(&client.to_owned()))
+        self.introspect_client.as_ref().map_or(Ok(()), |l| l.hit(&client.to_owned()))
     }
 
     /// Counts a `/verify` request from `ip` when a limit is configured.
@@ -157,10 +148,7 @@ mod tests {
 
     #[test]
     fn failures_block_before_the_next_attempt() {
-        let rate = Rate {
-            count: NonZeroU32::new(2).unwrap(),
-            per: Duration::from_secs(60),
-        };
+        let rate = Rate { count: NonZeroU32::new(2).unwrap(), per: Duration::from_secs(60) };
         let l = Keyed::<u8>::new(rate);
         assert!(l.hit(&1).is_ok());
         assert!(l.hit(&1).is_ok());

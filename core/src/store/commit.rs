@@ -54,11 +54,8 @@ impl GroupCommit {
     /// Resolves once every write issued before the call is durable.
     pub async fn commit(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(tx)
-            .map_err(|_| StoreError::Io("group commit task stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Io("group commit task stopped".into()))?
+        self.tx.send(tx).map_err(|_| StoreError::Io("group commit task stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Io("group commit task stopped".into()))?
     }
 
     /// Number of flushes performed so far.

@@ -56,10 +56,7 @@ impl Store for MemoryStore {
     }
 
     fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.revocations
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(jti.to_owned(), expires_at);
+        self.revocations.write().map_err(|_| poisoned())?.insert(jti.to_owned(), expires_at);
         Ok(())
     }
 

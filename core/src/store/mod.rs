@@ -122,17 +122,10 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 /// Decodes a record written by [`encode`].
 fn decode<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
-        Some((&SCHEMA_V1, rest)) => serde_json::from_slice(rest).map_err(|e| StoreError::Corrupt {
-            tree,
-            detail: e.to_string(),
-        }),
-        Some((v, _)) => Err(StoreError::Corrupt {
-            tree,
-            detail: format!("unknown schema version {v}"),
-        }),
-        None => Err(StoreError::Corrupt {
-            tree,
-            detail: "empty value".into(),
-        }),
+        Some((&SCHEMA_V1, rest)) => {
+            serde_json::from_slice(rest).map_err(|e| StoreError::Corrupt { tree, detail: e.to_string() })
+        }
+        Some((v, _)) => Err(StoreError::Corrupt { tree, detail: format!("unknown schema version {v}") }),
+        None => Err(StoreError::Corrupt { tree, detail: "empty value".into() }),
     }
 }

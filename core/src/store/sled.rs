@@ -27,20 +27,13 @@ impl SledStore {
         let db = sled::Config::new().path(path).open().map_err(|e| {
             let text = e.to_string();
             if text.contains("could not acquire lock") {
-                StoreError::Locked {
-                    path: path.display().to_string(),
-                }
+                StoreError::Locked { path: path.display().to_string() }
             } else {
                 StoreError::Io(format!("opening {}: {text}", path.display()))
             }
         })?;
         let tree = |name: &str| db.open_tree(name).map_err(io);
-        Ok(Self {
-            clients: tree(CLIENTS)?,
-            keys: tree(KEYS)?,
-            revocations: tree(REVOCATIONS)?,
-            db,
-        })
+        Ok(Self { clients: tree(CLIENTS)?, keys: tree(KEYS)?, revocations: tree(REVOCATIONS)?, db })
     }
 }
 
@@ -53,11 +46,7 @@ impl Store for SledStore {
     }
 
     fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        self.clients
-            .iter()
-            .values()
-            .map(|v| decode(CLIENTS, &v.map_err(io)?))
-            .collect()
+        self.clients.iter().values().map(|v| decode(CLIENTS, &v.map_err(io)?)).collect()
     }
 
     fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
@@ -85,9 +74,7 @@ impl Store for SledStore {
     }
 
     fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.revocations
-            .insert(jti.as_bytes(), encode(&expires_at)?)
-            .map_err(io)?;
+        self.revocations.insert(jti.as_bytes(), encode(&expires_at)?).map_err(io)?;
         Ok(())
     }
 

@@ -30,11 +30,7 @@ pub enum Audience {
 impl Audience {
     /// Builds the claim: a string for one value, an array otherwise.
     pub fn from_list(mut list: Vec<String>) -> Self {
-        if list.len() == 1 {
-            Self::One(list.remove(0))
-        } else {
-            Self::Many(list)
-        }
+        if list.len() == 1 { Self::One(list.remove(0)) } else { Self::Many(list) }
     }
 
     /// Whether `aud` names `who`.
@@ -132,11 +128,7 @@ pub struct AccessTokens {
 impl AccessTokens {
     /// For `issuer`, signing with `keys`.
     pub fn new(issuer: String, keys: Arc<KeyManager>) -> Self {
-        Self {
-            issuer,
-            keys,
-            verified: (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
+        Self { issuer, keys, verified: (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
     }
 
     /// Signs a new access token at `now`.
@@ -155,11 +147,7 @@ impl AccessTokens {
         };
         let key = self.keys.current().es256.clone();
         let token = jwt::sign(&key, AT_JWT, &claims)?;
-        Ok(Issued {
-            token,
-            expires_in,
-            claims,
-        })
+        Ok(Issued { token, expires_in, claims })
     }
 
     /// Checks signature, type, issuer and expiry (not revocation).

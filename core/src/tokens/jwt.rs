@@ -71,11 +71,7 @@ pub fn verify(keys: &KeySet, token: &str) -> Result<Verified, JwtError> {
     let header: Header = serde_json::from_slice(&dec(h)?).map_err(|_| JwtError::Malformed)?;
     let payload = dec(p)?;
     let signature = dec(s)?;
-    let verifier = header
-        .kid
-        .as_deref()
-        .and_then(|kid| keys.verifier(kid))
-        .ok_or(JwtError::BadSignature)?;
+    let verifier = header.kid.as_deref().and_then(|kid| keys.verifier(kid)).ok_or(JwtError::BadSignature)?;
     if verifier.alg.as_str() != header.alg {
         return Err(JwtError::BadSignature);
     }

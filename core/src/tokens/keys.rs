@@ -116,13 +116,7 @@ impl SigningKey {
             }
             Alg::Rs256 => Pair::Rsa(signature::RsaKeyPair::from_pkcs8(der).map_err(crypto)?),
         };
-        let mut key = Self {
-            kid: String::new(),
-            alg,
-            pair,
-            rng: SystemRandom::new(),
-            at_jwt_header: String::new(),
-        };
+        let mut key = Self { kid: String::new(), alg, pair, rng: SystemRandom::new(), at_jwt_header: String::new() };
         key.kid = key.thumbprint();
         key.at_jwt_header = encoded_header(alg, super::access::AT_JWT, &key.kid)?;
         Ok(key)
@@ -143,8 +137,7 @@ impl SigningKey {
             Pair::Ec(kp) => Ok(kp.sign(&self.rng, message).map_err(crypto)?.as_ref().to_vec()),
             Pair::Rsa(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut sig)
-                    .map_err(crypto)?;
+                kp.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut sig).map_err(crypto)?;
                 Ok(sig)
             }
         }
@@ -155,10 +148,7 @@ impl SigningKey {
         match &self.pair {
             Pair::Ec(kp) => {
                 let point = kp.public_key().as_ref();
-                let (x, y) = point
-                    .get(1..)
-                    .unwrap_or_default()
-                    .split_at(point.len().saturating_sub(1) / 2);
+                let (x, y) = point.get(1..).unwrap_or_default().split_at(point.len().saturating_sub(1) / 2);
                 vec![
                     ("crv", "P-256".into()),
                     ("kty", "EC".into()),
@@ -169,15 +159,9 @@ impl SigningKey {
             Pair::Rsa(kp) => {
                 let pk = kp.public_key();
                 vec![
-                    (
-                        "e",
-                        URL_SAFE_NO_PAD.encode(pk.exponent().big_endian_without_leading_zero()),
-                    ),
+                    ("e", URL_SAFE_NO_PAD.encode(pk.exponent().big_endian_without_leading_zero())),
                     ("kty", "RSA".into()),
-                    (
-                        "n",
-                        URL_SAFE_NO_PAD.encode(pk.modulus().big_endian_without_leading_zero()),
-                    ),
+                    ("n", URL_SAFE_NO_PAD.encode(pk.modulus().big_endian_without_leading_zero())),
                 ]
             }
         }
@@ -185,11 +169,8 @@ impl SigningKey {
 
     /// RFC 7638 JWK thumbprint (SHA-256, base64url).
     fn thumbprint(&self) -> String {
-        let canonical: serde_json::Map<String, serde_json::Value> = self
-            .public_members()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.into()))
-            .collect();
+        let canonical: serde_json::Map<String, serde_json::Value> =
+            self.public_members().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
         // serde_json's Map is ordered by key, which is RFC 7638's lexicographic order.
         let json = serde_json::Value::Object(canonical).to_string();
         URL_SAFE_NO_PAD.encode(sha256(json.as_bytes()))
@@ -197,11 +178,8 @@ impl SigningKey {
 
     /// The public JWK as published.
     pub fn public_jwk(&self) -> serde_json::Value {
-        let mut m: serde_json::Map<String, serde_json::Value> = self
-            .public_members()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.into()))
-            .collect();
+        let mut m: serde_json::Map<String, serde_json::Value> =
+            self.public_members().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
         m.insert("kid".into(), self.kid.clone().into());
         m.insert("alg".into(), self.alg.as_str().into());
         m.insert("use".into(), "sig".into());
@@ -211,10 +189,7 @@ impl SigningKey {
     fn verifier(&self) -> Result<ParsedPublicKey, KeyError> {
         let (alg, bytes): (&'static dyn signature::VerificationAlgorithm, Vec<u8>) = match &self.pair {
             Pair::Ec(kp) => (&signature::ECDSA_P256_SHA256_FIXED, kp.public_key().as_ref().to_vec()),
-            Pair::Rsa(kp) => (
-                &signature::RSA_PKCS1_2048_8192_SHA256,
-                kp.public_key().as_ref().to_vec(),
-            ),
+            Pair::Rsa(kp) => (&signature::RSA_PKCS1_2048_8192_SHA256, kp.public_key().as_ref().to_vec()),
         };
         UnparsedPublicKey::new(alg, bytes).parse().map_err(crypto)
     }
@@ -261,10 +236,7 @@ impl KeySet {
         let mut jwks = Vec::new();
         let mut active: HashMap<Alg, Arc<SigningKey>> = HashMap::new();
         for r in &records {
-            let bad = |detail: String| KeyError::BadRecord {
-                kid: r.kid.clone(),
-                detail,
-            };
+            let bad = |detail: String| KeyError::BadRecord { kid: r.kid.clone(), detail };
             let alg = Alg::parse(&r.alg).ok_or_else(|| bad(format!("unknown alg {}", r.alg)))?;
             let der = STANDARD.decode(&r.pkcs8).map_err(|e| bad(e.to_string()))?;
             let key = SigningKey::from_pkcs8(alg, &der)?;
@@ -272,31 +244,17 @@ impl KeySet {
                 return Err(bad("kid does not match the key".into()));
             }
             jwks.push(key.public_jwk());
-            verifiers.insert(
-                key.kid.clone(),
-                Verifier {
-                    alg,
-                    key: key.verifier()?,
-                },
-            );
+            verifiers.insert(key.kid.clone(), Verifier { alg, key: key.verifier()? });
             if r.retired_at.is_none() {
                 active.insert(alg, Arc::new(key));
             }
         }
-        let missing = |alg: Alg| KeyError::BadRecord {
-            kid: "-".into(),
-            detail: format!("no active {} key", alg.as_str()),
-        };
+        let missing =
+            |alg: Alg| KeyError::BadRecord { kid: "-".into(), detail: format!("no active {} key", alg.as_str()) };
         let es256 = active.remove(&Alg::Es256).ok_or_else(|| missing(Alg::Es256))?;
         let rs256 = active.remove(&Alg::Rs256).ok_or_else(|| missing(Alg::Rs256))?;
         let jwks_json = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(crypto)?;
-        Ok(Self {
-            es256,
-            rs256,
-            verifiers,
-            jwks_json: jwks_json.into(),
-            records,
-        })
+        Ok(Self { es256, rs256, verifiers, jwks_json: jwks_json.into(), records })
     }
 
     /// The verifier for `kid`, if that key is published.
@@ -363,20 +321,14 @@ impl KeyManager {
         let now_s = now.unix_timestamp();
         let has = |alg: Alg, rs: &[KeyRecord]| rs.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str());
         if !has(Alg::Es256, &records) || !has(Alg::Rs256, &records) {
-            records = tokio::task::spawn_blocking(move || rotated(&records, now_s, retention))
-                .await
-                .map_err(crypto)??;
+            records =
+                tokio::task::spawn_blocking(move || rotated(&records, now_s, retention)).await.map_err(crypto)??;
             db.replace_keys(&records)?;
             db.durable().await?;
             tracing::info!("generated signing keys (ES256, RS256)");
         }
         let set = KeySet::from_records(records)?;
-        Ok(Self {
-            db,
-            current: ArcSwap::from_pointee(set),
-            rotate_lock: tokio::sync::Mutex::new(()),
-            retention,
-        })
+        Ok(Self { db, current: ArcSwap::from_pointee(set), rotate_lock: tokio::sync::Mutex::new(()), retention })
     }
 
     /// The key set in force.
@@ -390,9 +342,7 @@ impl KeyManager {
         let records = self.current().records.clone();
         let retention = self.retention;
         let now_s = now.unix_timestamp();
-        let next = tokio::task::spawn_blocking(move || rotated(&records, now_s, retention))
-            .await
-            .map_err(crypto)??;
+        let next = tokio::task::spawn_blocking(move || rotated(&records, now_s, retention)).await.map_err(crypto)??;
         let set = KeySet::from_records(next.clone())?;
         self.db.replace_keys(&next)?;
         self.db.durable().await?;
@@ -454,11 +404,7 @@ mod tests {
         let second = rotated(&first, 2000, Duration::from_secs(600)).unwrap();
         assert_eq!(second.len(), 4);
         assert_eq!(second.iter().filter(|r| r.retired_at.is_none()).count(), 2);
-        assert!(
-            second
-                .iter()
-                .all(|r| r.retired_at.is_none() || r.publish_until == Some(2600))
-        );
+        assert!(second.iter().all(|r| r.retired_at.is_none() || r.publish_until == Some(2600)));
         let third = rotated(&second, 2700, Duration::from_secs(600)).unwrap();
         assert_eq!(third.len(), 4, "keys past publish_until are dropped");
         assert!(KeySet::from_records(third).is_ok());

@@ -2,10 +2,7 @@
 //! accepts a Bearer JWT verified locally against Gatehouse's JWKS (cached; refetched when a
 //! token names an unknown `kid`, which is how key rotation reaches it), checking issuer,
 //! audience, expiry, `typ: at+jwt` (RFC 9068 §4) and the `logs:write` scope.
-#![allow(
-    clippy::disallowed_methods,
-    reason = "jsonwebtoken reads the system clock; this example has no Clock"
-)]
+#![allow(clippy::disallowed_methods, reason = "jsonwebtoken reads the system clock; this example has no Clock")]
 
 use std::sync::{Arc, Mutex};
 
@@ -74,19 +71,12 @@ struct Claims {
 
 fn deny(status: StatusCode, error: &str) -> Response {
     let challenge = format!("Bearer error=\"{error}\"");
-    (
-        status,
-        [(header::WWW_AUTHENTICATE, challenge)],
-        Json(json!({ "error": error })),
-    )
-        .into_response()
+    (status, [(header::WWW_AUTHENTICATE, challenge)], Json(json!({ "error": error }))).into_response()
 }
 
 async fn log_post(State(s): State<AppState>, headers: HeaderMap, body: Option<Json<LogBody>>) -> Response {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let Some(token) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     else {
         return deny(StatusCode::UNAUTHORIZED, "invalid_token");
     };
@@ -101,16 +91,10 @@ async fn log_post(State(s): State<AppState>, headers: HeaderMap, body: Option<Js
         return deny(StatusCode::FORBIDDEN, "insufficient_scope");
     }
     let Some(Json(body)) = body else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "a JSON body {\"message\"} is required" })),
-        )
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "a JSON body {\"message\"} is required" })))
             .into_response();
     };
-    let entry = Entry {
-        sub: claims.sub,
-        message: body.message,
-    };
+    let entry = Entry { sub: claims.sub, message: body.message };
     if let Ok(mut e) = s.entries.lock() {
         e.push(entry.clone());
     }

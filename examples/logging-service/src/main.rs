@@ -21,11 +21,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt::init();
     let args = Args::parse();
     let issuer = args.issuer.trim_end_matches('/').to_owned();
-    let settings = logging_service::Settings {
-        jwks_url: format!("{issuer}/jwks"),
-        issuer,
-        audience: args.audience,
-    };
+    let settings = logging_service::Settings { jwks_url: format!("{issuer}/jwks"), issuer, audience: args.audience };
     let (app, _) = logging_service::router(settings);
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     println!("logging-service listening on http://{}", listener.local_addr()?);

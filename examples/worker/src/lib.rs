@@ -36,17 +36,10 @@ pub struct Worker {
 impl Worker {
     /// A worker for `settings`.
     pub fn new(settings: Settings) -> Self {
-        Self {
-            settings,
-            http: reqwest::Client::new(),
-            token: None,
-        }
+        Self { settings, http: reqwest::Client::new(), token: None }
     }
 
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "example code measures token age with the system clock"
-    )]
+    #[allow(clippy::disallowed_methods, reason = "example code measures token age with the system clock")]
     async fn token(&mut self) -> anyhow::Result<String> {
         if let Some((t, until)) = &self.token
             && Instant::now() < *until
@@ -57,11 +50,7 @@ impl Worker {
             .http
             .post(&self.settings.token_url)
             .basic_auth(&self.settings.client_id, Some(&self.settings.client_secret))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "logs:write"),
-                ("audience", "logging-service"),
-            ])
+            .form(&[("grant_type", "client_credentials"), ("scope", "logs:write"), ("audience", "logging-service")])
             .send()
             .await?;
         if !resp.status().is_success() {

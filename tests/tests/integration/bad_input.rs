@@ -37,10 +37,7 @@ async fn wrong_content_type_and_bad_headers_are_invalid_request() {
     let r = s
         .http
         .post(s.url(paths::TOKEN))
-        .header(
-            "authorization",
-            reqwest::header::HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap(),
-        )
+        .header("authorization", reqwest::header::HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap())
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -64,14 +61,8 @@ async fn oversized_bodies_are_413_with_an_oauth_error() {
             .unwrap();
         assert_eq!(error_of(r).await, (413, "invalid_request".into()), "{path}");
     }
-    let r = s
-        .http
-        .post(s.url(paths::VERIFY))
-        .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let r =
+        s.http.post(s.url(paths::VERIFY)).header("content-type", "application/json").body(big).send().await.unwrap();
     assert_eq!(r.status(), 413);
 }
 
@@ -91,13 +82,7 @@ async fn unknown_paths_and_methods_answer_json() {
         .await
         .unwrap();
     assert_eq!(error_of(r).await, (400, "invalid_request".into()));
-    let r = s
-        .http
-        .post(s.url(paths::VERIFY))
-        .header("authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
+    let r = s.http.post(s.url(paths::VERIFY)).header("authorization", "Basic abc").send().await.unwrap();
     assert_eq!(error_of(r).await, (400, "invalid_request".into()));
 }
 
@@ -123,13 +108,8 @@ async fn random_bytes_at_every_endpoint_never_cause_a_server_error() {
         paths::TEST_TOKEN,
         "/admin/keys/rotate",
     ];
-    let content_types = [
-        "application/x-www-form-urlencoded",
-        "application/json",
-        "text/plain",
-        "",
-        "multipart/form-data; boundary=x",
-    ];
+    let content_types =
+        ["application/x-www-form-urlencoded", "application/json", "text/plain", "", "multipart/form-data; boundary=x"];
     let fragments: [&[u8]; 10] = [
         b"grant_type=client_credentials",
         b"&token=",
@@ -153,11 +133,7 @@ async fn random_bytes_at_every_endpoint_never_cause_a_server_error() {
                 body.extend((0..n).map(|_| rng.random::<u8>()));
             }
         }
-        let mut req = if rng.random_bool(0.8) {
-            s.http.post(s.url(path))
-        } else {
-            s.http.get(s.url(path))
-        };
+        let mut req = if rng.random_bool(0.8) { s.http.post(s.url(path)) } else { s.http.get(s.url(path)) };
         let ct = content_types[rng.random_range(0..content_types.len())];
         if !ct.is_empty() {
             req = req.header("content-type", ct);
@@ -166,13 +142,8 @@ async fn random_bytes_at_every_endpoint_never_cause_a_server_error() {
             0 => req = req.basic_auth(SVC_ID, Some(SVC_SECRET)),
             1 => req = req.bearer_auth(&valid),
             2 => {
-                let junk: Vec<u8> = (0..rng.random_range(1..40))
-                    .map(|_| rng.random_range(0x20..0x7f))
-                    .collect();
-                req = req.header(
-                    "authorization",
-                    reqwest::header::HeaderValue::from_bytes(&junk).unwrap(),
-                );
+                let junk: Vec<u8> = (0..rng.random_range(1..40)).map(|_| rng.random_range(0x20..0x7f)).collect();
+                req = req.header("authorization", reqwest::header::HeaderValue::from_bytes(&junk).unwrap());
             }
             _ => {}
         }

@@ -41,16 +41,10 @@ fn serve_with_a_broken_config_fails_naming_the_problem() {
     let bad_s = bad.display().to_string();
     let (code, _, err) = run_cli(&["gatehouse", "serve", "--config", &bad_s]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains(&format!("{bad_s}: server.issuer: `ftp://x` is not an http(s) URL")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("{bad_s}: server.issuer: `ftp://x` is not an http(s) URL")), "{err}");
     let (code, _, err) = run_cli(&["gatehouse", "serve", "--config", "/nonexistent/gatehouse.toml"]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("/nonexistent/gatehouse.toml") && err.contains("cannot read"),
-        "{err}"
-    );
+    assert!(err.contains("/nonexistent/gatehouse.toml") && err.contains("cannot read"), "{err}");
 }
 
 #[tokio::test]
@@ -71,12 +65,7 @@ async fn clients_add_list_remove_and_the_added_secret_works() {
         &cfg_s,
     ]);
     assert_eq!(code, 0, "{err}");
-    let secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let secret = out.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().trim().to_owned();
     assert!(secret.len() >= 43, "32 random bytes, base64url");
     let (code, _, err) = run_cli(&["gatehouse", "clients", "add", "reporter", "--config", &cfg_s]);
     assert_eq!(code, 1);
@@ -86,14 +75,8 @@ async fn clients_add_list_remove_and_the_added_secret_works() {
     assert!(!out.contains(&secret));
 
     let s = TestServer::start_in(dir, GOOD).await;
-    let resp = s
-        .post_basic(
-            gatehouse::paths::TOKEN,
-            "reporter",
-            &secret,
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
+    let resp =
+        s.post_basic(gatehouse::paths::TOKEN, "reporter", &secret, &[("grant_type", "client_credentials")]).await;
     assert_eq!(resp.status(), 200);
     let dir = s.stop().await;
     let cfg_s = dir.path().join("gatehouse.toml").display().to_string();
@@ -112,10 +95,7 @@ fn store_verbs_say_plainly_when_the_server_holds_the_store() {
     let server = ChildServer::spawn(&cfg);
     let (code, _, err) = run_cli(&["gatehouse", "keys", "list", "--config", &cfg_s]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("is locked by another process") && err.contains("is the server running"),
-        "{err}"
-    );
+    assert!(err.contains("is locked by another process") && err.contains("is the server running"), "{err}");
     server.kill9();
     let (code, out, _) = run_cli(&["gatehouse", "keys", "list", "--config", &cfg_s]);
     assert_eq!(code, 0);
@@ -124,10 +104,7 @@ fn store_verbs_say_plainly_when_the_server_holds_the_store() {
     assert_eq!(code, 0, "{out}");
     let (_, out, _) = run_cli(&["gatehouse", "keys", "list", "--config", &cfg_s]);
     assert_eq!(out.lines().filter(|l| l.contains("\tactive")).count(), 2);
-    assert_eq!(
-        out.lines().filter(|l| l.contains("retired, published until")).count(),
-        2
-    );
+    assert_eq!(out.lines().filter(|l| l.contains("retired, published until")).count(), 2);
 }
 
 #[test]
@@ -137,25 +114,10 @@ fn dev_default_serve_prints_the_demo_client_it_created() {
     // there by pointing a copy of the embedded config at the temp dir.
     let cfg = write_config(dir.path(), "dev.toml", gatehouse::config::DEV_DEFAULT_TOML);
     let server = ChildServer::spawn(&cfg);
-    assert!(
-        server
-            .stdout
-            .contains("created demo client: client_id=demo client_secret="),
-        "{}",
-        server.stdout
-    );
-    assert!(
-        server.stdout.contains("listening on http://127.0.0.1:"),
-        "{}",
-        server.stdout
-    );
-    let secret = server
-        .stdout
-        .split("client_secret=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    assert!(server.stdout.contains("created demo client: client_id=demo client_secret="), "{}", server.stdout);
+    assert!(server.stdout.contains("listening on http://127.0.0.1:"), "{}", server.stdout);
+    let secret =
+        server.stdout.split("client_secret=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_owned();
     server.kill9();
     // Second start: the demo client exists, nothing is printed about it, and its secret is
     // stored only as a hash.

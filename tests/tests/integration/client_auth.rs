@@ -26,10 +26,7 @@ fn client_key(kid: &str) -> ClientKey {
         "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
         "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
     });
-    ClientKey {
-        pkcs8: doc.as_ref().to_vec(),
-        jwk,
-    }
+    ClientKey { pkcs8: doc.as_ref().to_vec(), jwk }
 }
 
 fn assertion(key: &ClientKey, client: &str, aud: &str, jti: &str, now: i64) -> String {
@@ -56,10 +53,7 @@ async fn post_assertion(s: &TestServer, path: &str, assertion: &str, extra: &[(&
 
 /// Serves `jwks` on a loopback port; returns its URL.
 async fn serve_jwks(jwks: Value) -> String {
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || async move { axum::Json(jwks) }),
-    );
+    let app = axum::Router::new().route("/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -73,11 +67,7 @@ async fn client_secret_basic_and_post_both_work() {
     let resp = s
         .http
         .post(s.url(paths::TOKEN))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", SVC_ID),
-            ("client_secret", SVC_SECRET),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_id", SVC_ID), ("client_secret", SVC_SECRET)])
         .send()
         .await
         .unwrap();
@@ -87,29 +77,16 @@ async fn client_secret_basic_and_post_both_work() {
 #[tokio::test]
 async fn wrong_secret_is_invalid_client_with_a_basic_challenge() {
     let s = TestServer::start().await;
-    let resp = s
-        .post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")])
-        .await;
+    let resp = s.post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")]).await;
     assert_eq!(resp.status(), 401);
-    assert!(
-        resp.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic")
-    );
+    assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client");
-    let resp = s
-        .post_basic(paths::TOKEN, "nobody", "x", &[("grant_type", "client_credentials")])
-        .await;
+    let resp = s.post_basic(paths::TOKEN, "nobody", "x", &[("grant_type", "client_credentials")]).await;
     assert_eq!(resp.status(), 401);
     let resp = s
         .http
         .post(s.url(paths::TOKEN))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", SVC_ID),
-            ("client_secret", "nope"),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_id", SVC_ID), ("client_secret", "nope")])
         .send()
         .await
         .unwrap();
@@ -145,39 +122,17 @@ async fn private_key_jwt_with_inline_jwks_and_single_use_jti() {
     assert_eq!(resp.status(), 401);
     // The issuer is an accepted audience too; another audience is not.
     let a = assertion(&key, "keyed", &s.base, "jti-2", now);
-    assert_eq!(
-        post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")])
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")]).await.status(), 200);
     let a = assertion(&key, "keyed", "https://elsewhere.example", "jti-3", now);
-    assert_eq!(
-        post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")])
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")]).await.status(), 401);
     // Signed by a key the client did not register.
     let stranger = client_key("k1");
     let a = assertion(&stranger, "keyed", &s.url(paths::TOKEN), "jti-4", now);
-    assert_eq!(
-        post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")])
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")]).await.status(), 401);
     // A secret-based client cannot authenticate with an assertion, nor the keyed one with a secret.
     let a = assertion(&key, SVC_ID, &s.url(paths::TOKEN), "jti-5", now);
-    assert_eq!(
-        post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")])
-            .await
-            .status(),
-        401
-    );
-    let resp = s
-        .post_basic(paths::TOKEN, "keyed", "", &[("grant_type", "client_credentials")])
-        .await;
+    assert_eq!(post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials")]).await.status(), 401);
+    let resp = s.post_basic(paths::TOKEN, "keyed", "", &[("grant_type", "client_credentials")]).await;
     assert_eq!(resp.status(), 401);
 }
 
@@ -189,13 +144,8 @@ async fn private_key_jwt_with_jwks_uri() {
     let s = with_jwt_clients(&unused, &url).await;
     let now = s.clock.now_unix();
     let a = assertion(&key, "remote", &s.url(paths::TOKEN), "r-1", now);
-    let resp = post_assertion(
-        &s,
-        paths::TOKEN,
-        &a,
-        &[("grant_type", "client_credentials"), ("client_id", "remote")],
-    )
-    .await;
+    let resp =
+        post_assertion(&s, paths::TOKEN, &a, &[("grant_type", "client_credentials"), ("client_id", "remote")]).await;
     assert_eq!(resp.status(), 200);
     let expired = {
         let mut header = Header::new(jsonwebtoken::Algorithm::ES256);

@@ -21,34 +21,15 @@ async fn discovery_advertises_what_exists_with_the_bound_port() {
     for m in ["client_secret_basic", "client_secret_post", "private_key_jwt"] {
         assert!(methods.iter().any(|x| x == m), "{m} missing");
     }
-    assert!(
-        d.get("authorization_endpoint").is_none(),
-        "browser sign-in does not exist yet"
-    );
-    let rfc8414: Value = s
-        .http
-        .get(s.url(paths::AS_METADATA))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert!(d.get("authorization_endpoint").is_none(), "browser sign-in does not exist yet");
+    let rfc8414: Value = s.get_json(paths::AS_METADATA).await;
     assert_eq!(rfc8414, d);
 }
 
 #[tokio::test]
 async fn jwks_publishes_es256_and_rs256_signing_keys() {
     let s = TestServer::start().await;
-    let jwks: Value = s
-        .http
-        .get(s.url(paths::JWKS))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = s.get_json(paths::JWKS).await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
     let algs: Vec<_> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();

@@ -17,10 +17,7 @@ async fn token(http: &reqwest::Client, s: &ChildServer, id: &str, secret: &str) 
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    resp.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn jwks(http: &reqwest::Client, s: &ChildServer) -> Value {
@@ -40,23 +37,9 @@ async fn keys_clients_and_revocations_survive_kill_9() {
         ),
     );
     let cfg_s = cfg.display().to_string();
-    let (code, out, err) = run_cli(&[
-        "gatehouse",
-        "clients",
-        "add",
-        "cli-client",
-        "--scope",
-        "s",
-        "--config",
-        &cfg_s,
-    ]);
+    let (code, out, err) = run_cli(&["gatehouse", "clients", "add", "cli-client", "--scope", "s", "--config", &cfg_s]);
     assert_eq!(code, 0, "{err}");
-    let cli_secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let cli_secret = out.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().trim().to_owned();
 
     let http = reqwest::Client::new();
     let first = ChildServer::spawn(&cfg);
@@ -70,23 +53,14 @@ async fn keys_clients_and_revocations_survive_kill_9() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let resp = http
-        .post(first.url(paths::ADMIN_KEYS_ROTATE))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(first.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let keys_before = jwks(&http, &first).await;
     assert_eq!(keys_before["keys"].as_array().unwrap().len(), 4);
     first.kill9();
 
     let second = ChildServer::spawn(&cfg);
-    assert_eq!(
-        jwks(&http, &second).await,
-        keys_before,
-        "keys and the rotation survived"
-    );
+    assert_eq!(jwks(&http, &second).await, keys_before, "keys and the rotation survived");
     let v: Value = http
         .post(second.url(paths::VERIFY))
         .json(&json!({ "token": revoked }))
@@ -97,15 +71,7 @@ async fn keys_clients_and_revocations_survive_kill_9() {
         .await
         .unwrap();
     assert_eq!(v["reason"], "revoked", "the revocation survived");
-    let v: Value = http
-        .post(second.url(paths::VERIFY))
-        .bearer_auth(&kept)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = http.post(second.url(paths::VERIFY)).bearer_auth(&kept).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["active"], true, "tokens signed before the kill still verify");
     token(&http, &second, "cli-client", &cli_secret).await;
 }

@@ -35,19 +35,8 @@ async fn worker_logs_through_a_service_that_verifies_tokens_itself() {
     let answer = w.log("first").await.unwrap();
     assert_eq!(answer["accepted"], true);
     w.log("second").await.unwrap();
-    let got: Vec<_> = entries
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| (e.sub.clone(), e.message.clone()))
-        .collect();
-    assert_eq!(
-        got,
-        [
-            (SVC_ID.to_owned(), "first".to_owned()),
-            (SVC_ID.to_owned(), "second".to_owned())
-        ]
-    );
+    let got: Vec<_> = entries.lock().unwrap().iter().map(|e| (e.sub.clone(), e.message.clone())).collect();
+    assert_eq!(got, [(SVC_ID.to_owned(), "first".to_owned()), (SVC_ID.to_owned(), "second".to_owned())]);
 
     // After a key rotation, new tokens carry a kid the service has not seen: it refetches.
     gh.state.keys.rotate(gh.clock.now()).await.unwrap();
@@ -80,12 +69,7 @@ async fn worker_logs_through_a_service_that_verifies_tokens_itself() {
             .unwrap();
         assert_eq!(resp.status(), status);
     }
-    let resp = http
-        .post(format!("{url}/log"))
-        .bearer_auth("garbage")
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(format!("{url}/log")).bearer_auth("garbage").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(entries.lock().unwrap().len(), 3);
 }

@@ -10,29 +10,25 @@ use serde_json::{Value, json};
 const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
 
 fn admin_config(extra: &str) -> String {
-    format!(
-        "{}\n[admin]\ntoken_sha256 = \"{}\"\n{extra}",
-        standard_config(),
-        sha256_hex(ADMIN_TOKEN.as_bytes())
-    )
+    format!("{}\n[admin]\ntoken_sha256 = \"{}\"\n{extra}", standard_config(), sha256_hex(ADMIN_TOKEN.as_bytes()))
 }
 
 async fn jwks_kids(s: &TestServer) -> Vec<String> {
-    let jwks: Value = s
-        .http
-        .get(s.url(paths::JWKS))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
+    let jwks: Value = s.get_json(paths::JWKS).await;
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Polls the JWKS (the scheduler ticks every second of real time) until `done`, at most 5 s.
+async fn wait_for_kids(s: &TestServer, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut kids = jwks_kids(s).await;
+    for _ in 0..50 {
+        if done(&kids) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        kids = jwks_kids(s).await;
+    }
+    kids
 }
 
 #[tokio::test]
@@ -43,31 +39,13 @@ async fn admin_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_k
 
     let resp = s.http.post(s.url(paths::ADMIN_KEYS_ROTATE)).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    let resp = s
-        .http
-        .post(s.url(paths::ADMIN_KEYS_ROTATE))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
+    let resp = s.http.post(s.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth("wrong").send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    let resp = s
-        .http
-        .post(s.url(paths::ADMIN_KEYS_ROTATE))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.http.post(s.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let summary: Value = resp.json().await.unwrap();
     assert_eq!(summary["active"].as_array().unwrap().len(), 2);
-    assert!(
-        summary["retired"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k == old_kid.as_str())
-    );
+    assert!(summary["retired"].as_array().unwrap().iter().any(|k| k == old_kid.as_str()));
 
     let kids = jwks_kids(&s).await;
     assert_eq!(kids.len(), 4, "old keys stay published");
@@ -84,13 +62,7 @@ async fn admin_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_k
 #[tokio::test]
 async fn admin_api_is_absent_without_an_admin_token() {
     let s = TestServer::start().await;
-    let resp = s
-        .http
-        .post(s.url(paths::ADMIN_KEYS_ROTATE))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.http.post(s.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 404);
 }
 
@@ -101,35 +73,15 @@ async fn scheduled_rotation_follows_the_clock_and_retires_keys_after_their_token
     let old = s.svc_token(&[]).await;
     s.clock.advance(Duration::from_secs(3601));
     // The scheduler checks every second of real time.
-    let mut kids = before.clone();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        kids = jwks_kids(&s).await;
-        if kids.len() == 4 {
-            break;
-        }
-    }
+    let kids = wait_for_kids(&s, |kids| kids.len() == 4).await;
     assert_eq!(kids.len(), 4, "rotated on schedule");
     let new = s.svc_token(&[]).await;
     assert_ne!(jwt_parts(&new).0["kid"], jwt_parts(&old).0["kid"]);
-    assert_eq!(
-        s.introspect(SVC_ID, SVC_SECRET, &old).await["active"],
-        false,
-        "old token expired by now"
-    );
+    assert_eq!(s.introspect(SVC_ID, SVC_SECRET, &old).await["active"], false, "old token expired by now");
     // Retired keys stay published for max(token lifetime, 1h) + 5 min = 3900 s; at the next
     // rotation after that, the first keys leave the JWKS.
     s.clock.advance(Duration::from_secs(4000));
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        kids = jwks_kids(&s).await;
-        if !kids.iter().any(|k| before.contains(k)) {
-            break;
-        }
-    }
-    assert!(
-        !kids.iter().any(|k| before.contains(k)),
-        "first keys unpublished: {kids:?}"
-    );
+    let kids = wait_for_kids(&s, |kids| !kids.iter().any(|k| before.contains(k))).await;
+    assert!(!kids.iter().any(|k| before.contains(k)), "first keys unpublished: {kids:?}");
     assert_eq!(kids.len(), 4);
 }

@@ -5,37 +5,23 @@ use gatehouse_tests::{SVC_ID, SVC_SECRET, TestServer, standard_config};
 use serde_json::{Value, json};
 
 fn limited_config() -> String {
-    format!(
-        "{}\n[rate_limits]\nfailed_auth_per_ip = \"3/min\"\nfailed_verify_per_ip = \"2/min\"\n",
-        standard_config()
-    )
+    format!("{}\n[rate_limits]\nfailed_auth_per_ip = \"3/min\"\nfailed_verify_per_ip = \"2/min\"\n", standard_config())
 }
 
 #[tokio::test]
 async fn repeated_failed_authentication_gets_429_then_blocks_even_good_credentials() {
     let s = TestServer::start_with(&limited_config()).await;
     for _ in 0..3 {
-        let r = s
-            .post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")])
-            .await;
+        let r = s.post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")]).await;
         assert_eq!(r.status(), 401);
     }
-    let r = s
-        .post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")])
-        .await;
+    let r = s.post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")]).await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].is_string() && body["error_description"].is_string());
-    let r = s
-        .post_basic(
-            paths::TOKEN,
-            SVC_ID,
-            SVC_SECRET,
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
+    let r = s.post_basic(paths::TOKEN, SVC_ID, SVC_SECRET, &[("grant_type", "client_credentials")]).await;
     assert_eq!(r.status(), 429, "blocked before credentials are checked");
 }
 
@@ -43,9 +29,7 @@ async fn repeated_failed_authentication_gets_429_then_blocks_even_good_credentia
 async fn default_limits_leave_room_for_a_handful_of_failures() {
     let s = TestServer::start().await;
     for _ in 0..10 {
-        let r = s
-            .post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")])
-            .await;
+        let r = s.post_basic(paths::TOKEN, SVC_ID, "wrong", &[("grant_type", "client_credentials")]).await;
         assert_eq!(r.status(), 401);
     }
     s.svc_token(&[]).await;
@@ -62,20 +46,10 @@ async fn failed_verifications_are_limited_per_ip() {
 
 #[tokio::test]
 async fn success_limits_apply_only_when_configured() {
-    let s = TestServer::start_with(&format!(
-        "{}\n[rate_limits]\ntoken_per_client = \"2/min\"\n",
-        standard_config()
-    ))
-    .await;
+    let s =
+        TestServer::start_with(&format!("{}\n[rate_limits]\ntoken_per_client = \"2/min\"\n", standard_config())).await;
     s.svc_token(&[]).await;
     s.svc_token(&[]).await;
-    let r = s
-        .post_basic(
-            paths::TOKEN,
-            SVC_ID,
-            SVC_SECRET,
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
+    let r = s.post_basic(paths::TOKEN, SVC_ID, SVC_SECRET, &[("grant_type", "client_credentials")]).await;
     assert_eq!(r.status(), 429);
 }

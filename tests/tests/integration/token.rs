@@ -14,14 +14,7 @@ async fn token_error(s: &TestServer, id: &str, secret: &str, form: &[(&str, &str
 #[tokio::test]
 async fn client_credentials_token_is_an_rfc9068_jwt_verifiable_with_the_jwks() {
     let s = TestServer::start().await;
-    let resp = s
-        .post_basic(
-            paths::TOKEN,
-            SVC_ID,
-            SVC_SECRET,
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
+    let resp = s.post_basic(paths::TOKEN, SVC_ID, SVC_SECRET, &[("grant_type", "client_credentials")]).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let body: Value = resp.json().await.unwrap();
@@ -41,15 +34,7 @@ async fn client_credentials_token_is_an_rfc9068_jwt_verifiable_with_the_jwks() {
     assert!(claims["jti"].as_str().unwrap().len() >= 20);
 
     // An independent verifier (jsonwebtoken) accepts it with our published key.
-    let jwks: JwkSet = s
-        .http
-        .get(s.url(paths::JWKS))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = s.get_json(paths::JWKS).await;
     let jwk = jwks.find(header["kid"].as_str().unwrap()).unwrap();
     let mut v = Validation::new(jsonwebtoken::Algorithm::ES256);
     v.set_audience(&["metrics"]);
@@ -62,13 +47,9 @@ async fn scope_must_be_a_subset_of_the_clients() {
     let s = TestServer::start().await;
     let t = s.svc_token(&[("scope", "logs:read")]).await;
     assert_eq!(jwt_parts(&t).1["scope"], "logs:read");
-    let (status, e) = token_error(
-        &s,
-        SVC_ID,
-        SVC_SECRET,
-        &[("grant_type", "client_credentials"), ("scope", "logs:read admin")],
-    )
-    .await;
+    let (status, e) =
+        token_error(&s, SVC_ID, SVC_SECRET, &[("grant_type", "client_credentials"), ("scope", "logs:read admin")])
+            .await;
     assert_eq!((status, e["error"].as_str().unwrap()), (400, "invalid_scope"));
 }
 
@@ -77,20 +58,10 @@ async fn audience_and_resource_select_among_the_clients_audiences() {
     let s = TestServer::start().await;
     let t = s.svc_token(&[("audience", "metrics")]).await;
     assert_eq!(jwt_parts(&t).1["aud"], "metrics");
-    let t = s
-        .svc_token(&[("resource", "logging-service"), ("resource", "metrics")])
-        .await;
-    assert_eq!(
-        jwt_parts(&t).1["aud"],
-        serde_json::json!(["logging-service", "metrics"])
-    );
-    let (status, e) = token_error(
-        &s,
-        SVC_ID,
-        SVC_SECRET,
-        &[("grant_type", "client_credentials"), ("audience", "billing")],
-    )
-    .await;
+    let t = s.svc_token(&[("resource", "logging-service"), ("resource", "metrics")]).await;
+    assert_eq!(jwt_parts(&t).1["aud"], serde_json::json!(["logging-service", "metrics"]));
+    let (status, e) =
+        token_error(&s, SVC_ID, SVC_SECRET, &[("grant_type", "client_credentials"), ("audience", "billing")]).await;
     assert_eq!((status, e["error"].as_str().unwrap()), (400, "invalid_target"));
 }
 
@@ -98,18 +69,10 @@ async fn audience_and_resource_select_among_the_clients_audiences() {
 async fn a_client_without_audiences_gets_the_issuer_as_audience() {
     let s = TestServer::start().await;
     let resp = s
-        .post_basic(
-            paths::TOKEN,
-            "no-aud",
-            "no-aud-secret-0123456789abcdefgh",
-            &[("grant_type", "client_credentials")],
-        )
+        .post_basic(paths::TOKEN, "no-aud", "no-aud-secret-0123456789abcdefgh", &[("grant_type", "client_credentials")])
         .await;
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(
-        jwt_parts(body["access_token"].as_str().unwrap()).1["aud"],
-        s.base.as_str()
-    );
+    assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["aud"], s.base.as_str());
 }
 
 #[tokio::test]
@@ -123,10 +86,7 @@ async fn grant_type_errors_follow_rfc6749() {
         &s,
         SVC_ID,
         SVC_SECRET,
-        &[
-            ("grant_type", "client_credentials"),
-            ("grant_type", "client_credentials"),
-        ],
+        &[("grant_type", "client_credentials"), ("grant_type", "client_credentials")],
     )
     .await;
     assert_eq!((status, e["error"].as_str().unwrap()), (400, "invalid_request"));
@@ -145,24 +105,15 @@ async fn grant_type_errors_follow_rfc6749() {
 #[tokio::test]
 async fn test_token_exists_only_in_dev_mode() {
     let s = TestServer::start().await;
-    let resp = s
-        .http
-        .get(s.url("/test-token?sub=alice&aud=logging-service&scope=logs:write&ttl=120"))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        s.http.get(s.url("/test-token?sub=alice&aud=logging-service&scope=logs:write&ttl=120")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["expires_in"], 120);
     assert_eq!(body["token_type"], "Bearer");
     let claims = jwt_parts(body["access_token"].as_str().unwrap()).1;
-    assert_eq!(
-        (claims["sub"].as_str(), claims["aud"].as_str()),
-        (Some("alice"), Some("logging-service"))
-    );
-    let (status, v) = s
-        .verify(serde_json::json!({"token": body["access_token"], "audience": "logging-service"}))
-        .await;
+    assert_eq!((claims["sub"].as_str(), claims["aud"].as_str()), (Some("alice"), Some("logging-service")));
+    let (status, v) = s.verify(serde_json::json!({"token": body["access_token"], "audience": "logging-service"})).await;
     assert_eq!((status, v["active"].as_bool()), (200, Some(true)));
     let bad = s.http.get(s.url("/test-token?ttl=forever")).send().await.unwrap();
     assert_eq!(bad.status(), 400);

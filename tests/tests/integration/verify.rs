@@ -17,25 +17,12 @@ async fn verify_accepts_a_body_or_a_bearer_header_but_not_both() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
 
-    let resp = s
-        .http
-        .post(s.url(paths::VERIFY))
-        .bearer_auth(&t)
-        .json(&json!({ "token": t }))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.http.post(s.url(paths::VERIFY)).bearer_auth(&t).json(&json!({ "token": t })).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_request");
 
-    let resp = s
-        .http
-        .post(s.url(paths::VERIFY))
-        .bearer_auth(&t)
-        .json(&json!({ "audience": "metrics" }))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        s.http.post(s.url(paths::VERIFY)).bearer_auth(&t).json(&json!({ "audience": "metrics" })).send().await.unwrap();
     assert_eq!(resp.status(), 200, "audience in the body with the token in the header");
 
     let (status, v) = s.verify(json!({})).await;
@@ -48,10 +35,7 @@ async fn verify_names_the_reason_a_token_is_refused() {
     let t = s.svc_token(&[]).await;
     let (status, v) = s.verify(json!({ "token": t, "audience": "billing" })).await;
     assert_eq!(status, 401);
-    assert_eq!(
-        v,
-        json!({"active": false, "error": "invalid_token", "reason": "wrong_audience"})
-    );
+    assert_eq!(v, json!({"active": false, "error": "invalid_token", "reason": "wrong_audience"}));
 
     let (_, v) = s.verify(json!({ "token": "not a jwt" })).await;
     assert_eq!(v["reason"], "malformed");

@@ -24,9 +24,7 @@ pub fn grant(
     now: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     if client.is_public() {
-        return Err(OAuthError::UnauthorizedClient(
-            "public clients cannot use client_credentials",
-        ));
+        return Err(OAuthError::UnauthorizedClient("public clients cannot use client_credentials"));
     }
     if !client.allows_grant(GRANT_TYPE) {
         return Err(OAuthError::UnauthorizedClient("the client may not use this grant type"));
