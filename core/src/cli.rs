@@ -17,6 +17,7 @@ use crate::secret::{Secret, random_token, sha256_hex};
 use crate::server::Server;
 use crate::store::{ClientRecord, SledStore, Store};
 use crate::tokens::keys;
+use crate::users;
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -52,6 +53,15 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: ClientsCommand,
+    },
+    /// Manage users in the store (server stopped). Passwords come from a prompt, or one line
+    /// of standard input when it is not a terminal; never from the command line.
+    Users {
+        /// Configuration file naming the store (default: the built-in dev configuration).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: UsersCommand,
     },
     /// Manage signing keys in the store (server stopped).
     Keys {
@@ -98,6 +108,35 @@ enum ClientsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Add a user (asks for the password).
+    Add {
+        /// Username (letters, digits, '.', '_', '-'; stored lower-case).
+        username: String,
+        /// Email address (unique).
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Disable a user: no new sign-ins.
+    Disable {
+        /// Username or email.
+        user: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Username or email.
+        user: String,
+    },
+    /// Set a new password (asks for it).
+    SetPassword {
+        /// Username or email.
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// List signing keys.
     List,
@@ -118,6 +157,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Serve { config, bind } => serve(config.as_deref(), bind),
         Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
         Command::Clients { config, action } => with_store(config.as_deref(), |cfg, store| clients(cfg, store, action)),
+        Command::Users { config, action } => with_store(config.as_deref(), |cfg, store| users_cmd(cfg, store, action)),
         Command::Keys { config, action } => with_store(config.as_deref(), |cfg, store| keys_cmd(cfg, store, action)),
     };
     match result {
@@ -320,4 +360,73 @@ fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(
             Ok(())
         }
     }
+}
+
+/// Reads a new password: a hidden prompt (typed twice) on a terminal, else one stdin line.
+fn read_new_password() -> Result<Secret, String> {
+    use std::io::IsTerminal as _;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the password from stdin: {e}"))?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    users::check_new_password(&password)?;
+    Ok(Secret::new(password))
+}
+
+fn find_user(store: &dyn Store, login: &str) -> Result<crate::store::UserRecord, String> {
+    let key = login.trim().to_lowercase();
+    store.find_user(&key).map_err(|e| e.to_string())?.ok_or_else(|| format!("no user `{key}`"))
+}
+
+fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand) -> Result<(), String> {
+    let now = system_now();
+    let passwords = users::Passwords::new(&config.password_hashing).map_err(|e| e.to_string())?;
+    match action {
+        UsersCommand::Add { username, email } => {
+            let username =
+                users::normalize_username(&username).map_err(|why| format!("username `{username}` {why}"))?;
+            let email =
+                email.map(|e| users::normalize_email(&e).map_err(|why| format!("email `{e}` {why}"))).transpose()?;
+            let password = read_new_password()?;
+            let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
+            store.create_user(&users::new_user(username.clone(), email, hash, now)).map_err(|e| e.to_string())?;
+            store.flush().map_err(|e| e.to_string())?;
+            println!("added user `{username}`");
+        }
+        UsersCommand::List => {
+            for u in store.list_users().map_err(|e| e.to_string())? {
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                println!("{}\t{}\t{state}\t{}", u.username, u.email.as_deref().unwrap_or("-"), u.id);
+            }
+        }
+        UsersCommand::Disable { user } => {
+            let u = find_user(store, &user)?;
+            store.set_user_disabled(&u.id, true, now.unix_timestamp()).map_err(|e| e.to_string())?;
+            store.flush().map_err(|e| e.to_string())?;
+            println!("disabled user `{}`", u.username);
+        }
+        UsersCommand::Enable { user } => {
+            let u = find_user(store, &user)?;
+            store.set_user_disabled(&u.id, false, now.unix_timestamp()).map_err(|e| e.to_string())?;
+            store.flush().map_err(|e| e.to_string())?;
+            println!("enabled user `{}`", u.username);
+        }
+        UsersCommand::SetPassword { user } => {
+            let u = find_user(store, &user)?;
+            let password = read_new_password()?;
+            let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
+            store.set_user_password(&u.id, &hash, now.unix_timestamp()).map_err(|e| e.to_string())?;
+            store.flush().map_err(|e| e.to_string())?;
+            println!("set the password of `{}`", u.username);
+        }
+    }
+    Ok(())
 }

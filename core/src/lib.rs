@@ -8,6 +8,7 @@
 //! - [`oauth`]: protocol logic (token endpoint, grants, introspection, revocation, verify).
 //! - [`oidc`]: discovery. [`tokens`]: keys, JWS, access tokens.
 //! - [`store`]: persistence traits, sled and memory backends, group commit.
+//! - [`users`]: accounts, normalisation, argon2id hashing on a bounded pool.
 //! - [`ratelimit`]: governor limiters. [`secret`]: redaction, digests, randomness.
 #![forbid(unsafe_code)]
 
@@ -23,5 +24,6 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod users;
 
 pub use http::paths;

@@ -23,6 +23,7 @@ use crate::state::{AppState, Inner, Urls};
 use crate::store::{ClientRecord, Db, SledStore, Store, StoreError};
 use crate::tokens::access::AccessTokens;
 use crate::tokens::keys::{KeyError, KeyManager};
+use crate::users::{self, Passwords};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,13 @@ impl Server {
         } else {
             None
         };
+        let passwords = Passwords::new(&config.password_hashing).map_err(|e| StartError::Other(e.to_string()))?;
+        let created = users::bootstrap(&db, &passwords, &config.users, clock.now())
+            .await
+            .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
+        if !created.is_empty() {
+            tracing::info!(users = ?created, "created bootstrap users");
+        }
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits);
         let state = AppState::new(Inner {
@@ -107,6 +115,7 @@ impl Server {
             keys,
             clients,
             limiter,
+            passwords,
             discovery_json,
         });
         Ok(Self { listener, state, addr, demo_client })

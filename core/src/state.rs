@@ -10,6 +10,7 @@ use crate::ratelimit::Limiter;
 use crate::store::Db;
 use crate::tokens::access::AccessTokens;
 use crate::tokens::keys::KeyManager;
+use crate::users::Passwords;
 
 /// Absolute URLs of our endpoints (issuer + path).
 #[derive(Debug, Clone)]
@@ -50,6 +51,8 @@ pub struct Inner {
     pub clients: ClientRegistry,
     /// Rate limiters.
     pub limiter: Limiter,
+    /// Password hashing (bounded pool).
+    pub passwords: Passwords,
     /// Discovery document, precomputed.
     pub discovery_json: bytes::Bytes,
 }

@@ -212,12 +212,39 @@ pub fn gatehouse_command(args: &[&str]) -> Command {
     cmd
 }
 
+/// The child's stdout without the libtest header that precedes the CLI's own output.
+fn cli_stdout(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let trimmed = text.trim_start_matches('\n');
+    trimmed.strip_prefix("running 1 test\n").unwrap_or(trimmed).to_owned()
+}
+
 /// Runs a CLI verb to completion; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = gatehouse_command(args).output().expect("spawn gatehouse");
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        cli_stdout(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a CLI verb with `input` on its standard input; returns (exit code, stdout, stderr).
+pub fn run_cli_with_stdin(args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = gatehouse_command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gatehouse");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        cli_stdout(&out.stdout),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }

@@ -20,6 +20,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub admin: AdminSection,
     #[serde(default)]
+    pub login: LoginSection,
+    #[serde(default)]
     pub clients: Vec<ClientSection>,
     #[serde(default)]
     pub users: Vec<UserSection>,
@@ -67,6 +69,15 @@ pub(crate) struct RateLimitsSection {
 pub(crate) struct AdminSection {
     pub token_sha256: Option<String>,
     pub token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginSection {
+    pub password_hash_memory_kib: Option<u32>,
+    pub password_hash_iterations: Option<u32>,
+    pub password_hash_parallelism: Option<u32>,
+    pub password_hash_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +135,10 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("rate_limits", "verify_per_ip", ScalarKind::Str),
     ("admin", "token_sha256", ScalarKind::Str),
     ("admin", "token_env", ScalarKind::Str),
+    ("login", "password_hash_memory_kib", ScalarKind::Int),
+    ("login", "password_hash_iterations", ScalarKind::Int),
+    ("login", "password_hash_parallelism", ScalarKind::Int),
+    ("login", "password_hash_concurrency", ScalarKind::Int),
 ];
 
 /// The TOML type an environment override is converted to.
@@ -131,4 +146,5 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
 pub(crate) enum ScalarKind {
     Str,
     Bool,
+    Int,
 }

@@ -35,6 +35,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// SHA-256 of the admin bearer token; the admin API is off when `None`.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// Password hashing cost and concurrency (`[login]`).
+    pub password_hashing: PasswordHashing,
     /// Clients defined in the file.
     pub clients: Vec<ClientRecord>,
     /// Bootstrap users defined in the file.
@@ -86,6 +88,19 @@ pub struct RateLimits {
     pub introspect_per_client: Option<Rate>,
     /// `/verify` requests per source IP.
     pub verify_per_ip: Option<Rate>,
+}
+
+/// argon2id cost (`[login] password_hash_*`); OWASP's recommendation by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordHashing {
+    /// Memory per hash, KiB (default 19456).
+    pub memory_kib: u32,
+    /// Iterations (default 2).
+    pub iterations: u32,
+    /// Lanes (default 1).
+    pub parallelism: u32,
+    /// Hashes computed at once (default: the number of CPUs).
+    pub concurrency: usize,
 }
 
 /// A `[[users]]` entry (used by browser sign-in).
@@ -212,6 +227,16 @@ fn apply_env(table: &mut toml::Table, env: &dyn Fn(&str) -> Option<String>) -> R
         let Some(raw) = env(&var) else { continue };
         let value = match kind {
             ScalarKind::Str => toml::Value::String(raw),
+            ScalarKind::Int => match raw.trim().parse::<i64>() {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => {
+                    problems.push(Problem {
+                        key: format!("{section}.{key} (from ${var})"),
+                        message: format!("expected a whole number, got `{raw}`"),
+                    });
+                    continue;
+                }
+            },
             ScalarKind::Bool => match raw.as_str() {
                 "true" | "1" => toml::Value::Boolean(true),
                 "false" | "0" => toml::Value::Boolean(false),

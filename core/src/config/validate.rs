@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::file::{ClientSection, FileConfig, UserSection};
-use super::{Config, Problem, Rate, RateLimits, ServerConfig, TokensConfig, UserConfig, UserPassword};
+use super::{Config, PasswordHashing, Problem, Rate, RateLimits, ServerConfig, TokensConfig, UserConfig, UserPassword};
 use crate::secret::{Secret, parse_sha256_hex, sha256_hex};
 use crate::store::ClientRecord;
 
@@ -146,6 +146,23 @@ pub(crate) fn validate(
         verify_per_ip: c.rate("rate_limits.verify_per_ip", rl.verify_per_ip.as_deref()),
     };
 
+    let lg = &f.login;
+    let mut int = |key: &str, v: Option<u32>, default: u32, range: std::ops::RangeInclusive<u32>| match v {
+        None => default,
+        Some(n) if range.contains(&n) => n,
+        Some(n) => {
+            c.problem(format!("login.{key}"), format!("{n} is out of range ({} to {})", range.start(), range.end()));
+            default
+        }
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1));
+    let password_hashing = PasswordHashing {
+        memory_kib: int("password_hash_memory_kib", lg.password_hash_memory_kib, 19 * 1024, 64..=4 * 1024 * 1024),
+        iterations: int("password_hash_iterations", lg.password_hash_iterations, 2, 1..=20),
+        parallelism: int("password_hash_parallelism", lg.password_hash_parallelism, 1, 1..=16),
+        concurrency: int("password_hash_concurrency", lg.password_hash_concurrency, cpus, 1..=256) as usize,
+    };
+
     let admin_token_sha256 = admin_token(&mut c, f.admin.token_sha256.as_deref(), f.admin.token_env.as_deref());
 
     let mut seen = HashSet::new();
@@ -179,6 +196,7 @@ pub(crate) fn validate(
             rotate_keys_every,
             rate_limits,
             admin_token_sha256,
+            password_hashing,
             clients,
             users,
             warnings: c.warnings,
@@ -390,12 +408,18 @@ fn check_user(
     seen: &mut HashSet<String>,
 ) -> Option<UserConfig> {
     let start = c.problems.len();
-    let username = u.username.trim().to_lowercase();
-    if username.is_empty() {
-        c.problem(format!("{key}.username"), "is required");
-    } else if !seen.insert(username.clone()) {
-        c.problem(format!("{key}.username"), format!("`{username}` is defined twice"));
-    }
+    let username = match crate::users::normalize_username(&u.username) {
+        Ok(name) => {
+            if !seen.insert(name.clone()) {
+                c.problem(format!("{key}.username"), format!("`{name}` is defined twice"));
+            }
+            name
+        }
+        Err(why) => {
+            c.problem(format!("{key}.username"), format!("`{}` {why}", u.username));
+            String::new()
+        }
+    };
     let password = match (u.password, u.password_hash) {
         (Some(_), Some(_)) => {
             c.problem(key, "set password or password_hash, not both");
@@ -420,12 +444,13 @@ fn check_user(
             None
         }
     };
-    let email = u.email.map(|e| e.trim().to_lowercase());
-    if let Some(e) = &email
-        && (!e.contains('@') || e.starts_with('@') || e.ends_with('@'))
-    {
-        c.problem(format!("{key}.email"), format!("`{e}` is not an email address"));
-    }
+    let email = u.email.and_then(|raw| match crate::users::normalize_email(&raw) {
+        Ok(e) => Some(e),
+        Err(why) => {
+            c.problem(format!("{key}.email"), format!("`{raw}` {why}"));
+            None
+        }
+    });
     match password {
         Some(password) if c.problems.len() == start => Some(UserConfig { username, password, email }),
         _ => None,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use super::{ClientRecord, KeyRecord, Store, StoreError};
+use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord};
 
 /// A store held in process memory.
 #[derive(Default)]
@@ -11,6 +11,7 @@ pub struct MemoryStore {
     clients: RwLock<BTreeMap<String, ClientRecord>>,
     keys: RwLock<Vec<KeyRecord>>,
     revocations: RwLock<BTreeMap<String, i64>>,
+    users: RwLock<BTreeMap<String, UserRecord>>,
 }
 
 impl MemoryStore {
@@ -69,6 +70,55 @@ impl Store for MemoryStore {
         let before = map.len();
         map.retain(|_, exp| *exp >= now);
         Ok(before - map.len())
+    }
+
+    fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let mut map = self.users.write().map_err(|_| poisoned())?;
+        let taken = map
+            .values()
+            .any(|u| u.id == user.id || u.username == user.username || (user.email.is_some() && u.email == user.email));
+        if taken {
+            return Err(StoreError::Conflict(format!("user `{}` or its email", user.username)));
+        }
+        map.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.users.read().map_err(|_| poisoned())?.get(id).cloned())
+    }
+
+    fn find_user(&self, login: &str) -> Result<Option<UserRecord>, StoreError> {
+        let map = self.users.read().map_err(|_| poisoned())?;
+        Ok(map.values().find(|u| u.username == login || u.email.as_deref() == Some(login)).cloned())
+    }
+
+    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let mut users: Vec<_> = self.users.read().map_err(|_| poisoned())?.values().cloned().collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let mut map = self.users.write().map_err(|_| poisoned())?;
+        Ok(map
+            .get_mut(id)
+            .map(|u| {
+                u.password_hash = password_hash.to_owned();
+                u.updated_at = now;
+            })
+            .is_some())
+    }
+
+    fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
+        let mut map = self.users.write().map_err(|_| poisoned())?;
+        Ok(map
+            .get_mut(id)
+            .map(|u| {
+                u.disabled = disabled;
+                u.updated_at = now;
+            })
+            .is_some())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub use commit::GroupCommit;
 pub use memory::MemoryStore;
-pub use records::{ClientRecord, KeyRecord};
+pub use records::{ClientRecord, KeyRecord, UserRecord};
 pub use sled::SledStore;
 
 /// Errors from a store backend. Messages name the store, never a secret.
@@ -67,6 +67,19 @@ pub trait Store: Send + Sync + 'static {
     fn is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
     /// Drops revocations of tokens that expired before `now`; returns how many.
     fn purge_revocations(&self, now: i64) -> Result<usize, StoreError>;
+
+    /// Adds a user; `Conflict` when the username or email is taken.
+    fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// A user by id.
+    fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// A user by normalised username or email.
+    fn find_user(&self, login: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// All users, ordered by username.
+    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Replaces a user's password hash; `false` when there is no such user.
+    fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// Enables or disables a user; `false` when there is no such user.
+    fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
 
     /// Makes every write so far durable (blocks; called by the group commit task).
     fn flush(&self) -> Result<(), StoreError>;

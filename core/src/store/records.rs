@@ -56,3 +56,23 @@ pub struct KeyRecord {
     /// After this time the public key leaves the JWKS (all tokens it signed have expired).
     pub publish_until: Option<i64>,
 }
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct UserRecord {
+    /// Stable id (UUID v4), the `sub` of ID tokens.
+    pub id: String,
+    /// Normalised username (unique).
+    pub username: String,
+    /// Normalised email (unique when present).
+    pub email: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Disabled users cannot sign in.
+    pub disabled: bool,
+    /// Creation time, unix seconds.
+    pub created_at: i64,
+    /// Last change, unix seconds.
+    pub updated_at: i64,
+}

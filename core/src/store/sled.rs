@@ -2,12 +2,18 @@
 
 use std::path::Path;
 
-use super::{ClientRecord, KeyRecord, Store, StoreError, decode, encode};
+use sled::Transactional as _;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
 
 const CLIENTS: &str = "clients";
 const KEYS: &str = "keys";
 const REVOCATIONS: &str = "revocations";
 const KEYSET_KEY: &[u8] = b"keyset";
+const USERS: &str = "users";
+const USER_NAMES: &str = "user_names";
+const USER_EMAILS: &str = "user_emails";
 
 /// A store in a sled directory. sled locks the directory: one process at a time.
 pub struct SledStore {
@@ -15,6 +21,9 @@ pub struct SledStore {
     clients: sled::Tree,
     keys: sled::Tree,
     revocations: sled::Tree,
+    users: sled::Tree,
+    user_names: sled::Tree,
+    user_emails: sled::Tree,
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -33,7 +42,31 @@ impl SledStore {
             }
         })?;
         let tree = |name: &str| db.open_tree(name).map_err(io);
-        Ok(Self { clients: tree(CLIENTS)?, keys: tree(KEYS)?, revocations: tree(REVOCATIONS)?, db })
+        Ok(Self {
+            clients: tree(CLIENTS)?,
+            keys: tree(KEYS)?,
+            revocations: tree(REVOCATIONS)?,
+            users: tree(USERS)?,
+            user_names: tree(USER_NAMES)?,
+            user_emails: tree(USER_EMAILS)?,
+            db,
+        })
+    }
+}
+
+impl SledStore {
+    /// Reads, changes and writes back one user.
+    fn update_user(&self, id: &str, change: impl Fn(&mut UserRecord)) -> Result<bool, StoreError> {
+        let mut found = false;
+        self.users
+            .fetch_and_update(id.as_bytes(), |old| {
+                let mut user: UserRecord = decode(USERS, old?).ok()?;
+                found = true;
+                change(&mut user);
+                encode(&user).ok()
+            })
+            .map_err(io)?;
+        Ok(found)
     }
 }
 
@@ -93,6 +126,75 @@ impl Store for SledStore {
             }
         }
         Ok(purged)
+    }
+
+    fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let value = encode(user)?;
+        let result = (&self.users, &self.user_names, &self.user_emails).transaction(|(users, names, emails)| {
+            let conflict = || ConflictableTransactionError::Abort(());
+            if users.get(user.id.as_bytes())?.is_some() || names.get(user.username.as_bytes())?.is_some() {
+                return Err(conflict());
+            }
+            if let Some(email) = &user.email {
+                if emails.get(email.as_bytes())?.is_some() {
+                    return Err(conflict());
+                }
+                emails.insert(email.as_bytes(), user.id.as_bytes())?;
+            }
+            names.insert(user.username.as_bytes(), user.id.as_bytes())?;
+            users.insert(user.id.as_bytes(), value.clone())?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(())) => {
+                Err(StoreError::Conflict(format!("user `{}` or its email", user.username)))
+            }
+            Err(TransactionError::Storage(e)) => Err(io(e)),
+        }
+    }
+
+    fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        match self.users.get(id.as_bytes()).map_err(io)? {
+            Some(v) => decode(USERS, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn find_user(&self, login: &str) -> Result<Option<UserRecord>, StoreError> {
+        let id = match self.user_names.get(login.as_bytes()).map_err(io)? {
+            Some(id) => Some(id),
+            None => self.user_emails.get(login.as_bytes()).map_err(io)?,
+        };
+        match id {
+            Some(id) => self.get_user(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let mut users = Vec::new();
+        for entry in self.user_names.iter() {
+            let (_, id) = entry.map_err(io)?;
+            if let Some(u) = self.get_user(&String::from_utf8_lossy(&id))? {
+                users.push(u);
+            }
+        }
+        Ok(users)
+    }
+
+    fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError> {
+        self.update_user(id, |u| {
+            u.password_hash = password_hash.to_owned();
+            u.updated_at = now;
+        })
+    }
+
+    fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
+        self.update_user(id, |u| {
+            u.disabled = disabled;
+            u.updated_at = now;
+        })
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{ClientRecord, Db, KeyRecord, MemoryStore, SledStore, Store, StoreError};
+use super::{ClientRecord, Db, KeyRecord, MemoryStore, SledStore, Store, StoreError, UserRecord};
 
 fn client(id: &str) -> ClientRecord {
     ClientRecord {
@@ -51,8 +51,37 @@ fn revocations_expire(s: &dyn Store) {
     assert!(s.is_revoked("new").unwrap());
 }
 
+fn user(id: &str, name: &str, email: Option<&str>) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        username: name.into(),
+        email: email.map(Into::into),
+        password_hash: "$argon2id$x".into(),
+        ..Default::default()
+    }
+}
+
+fn users_are_unique_by_name_and_email(s: &dyn Store) {
+    s.create_user(&user("1", "bob", Some("bob@example.com"))).unwrap();
+    s.create_user(&user("2", "alice", None)).unwrap();
+    for dup in [user("3", "bob", None), user("4", "carol", Some("bob@example.com")), user("1", "dave", None)] {
+        assert!(matches!(s.create_user(&dup), Err(StoreError::Conflict(_))), "{dup:?}");
+    }
+    assert_eq!(s.find_user("bob").unwrap().unwrap().id, "1");
+    assert_eq!(s.find_user("bob@example.com").unwrap().unwrap().id, "1");
+    assert_eq!(s.find_user("carol").unwrap(), None);
+    let names: Vec<_> = s.list_users().unwrap().into_iter().map(|u| u.username).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert!(s.set_user_password("1", "$argon2id$new", 5).unwrap());
+    assert!(s.set_user_disabled("1", true, 6).unwrap());
+    let bob = s.get_user("1").unwrap().unwrap();
+    assert_eq!((bob.password_hash.as_str(), bob.disabled, bob.updated_at), ("$argon2id$new", true, 6));
+    assert!(!s.set_user_disabled("nobody", true, 7).unwrap());
+}
+
 fn conformance(s: &dyn Store) {
     clients_round_trip(s);
+    users_are_unique_by_name_and_email(s);
     keys_replace_atomically(s);
     revocations_expire(s);
     s.flush().unwrap();

@@ -11,6 +11,7 @@ mod introspect_revoke;
 mod keys;
 mod limits;
 mod token;
+mod users;
 mod verify;
 
 /// Entry point for child processes: the harness re-executes this test binary with
