@@ -181,15 +181,21 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
     Ok(config)
 }
 
-fn init_logging() {
+/// Logs go to stderr; `GATEHOUSE_LOG` is the filter (default `info`), `[telemetry]
+/// log_format` the shape.
+fn init_logging(format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
 }
 
 fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), String> {
-    init_logging();
     let mut config = load(config_path)?;
+    init_logging(config.server.log_format);
     if let Some(b) = bind {
         config = config.with_bind(b);
     }

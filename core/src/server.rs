@@ -7,12 +7,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::IntoFuture as _;
+
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http::listener::LimitedListener;
 use crate::http::{self, paths};
 use crate::oauth::client::ClientRegistry;
 use crate::oauth::test_token;
@@ -141,12 +144,33 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = spawn_background(self.state.clone(), stop_rx);
         let app = http::router(self.state.clone());
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
+        let server = &self.state.config.server;
+        let listener = LimitedListener::new(self.listener, server.max_connections).tap_io(|conn| {
+            let _ = conn.stream.set_nodelay(true);
         });
-        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // Graceful shutdown: stop accepting, let in-flight requests finish, but not forever.
+        let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = began_tx.send(());
+        };
+        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let drain_limit = server.shutdown_timeout;
+        let deadline = async move {
+            match began_rx.await {
+                Ok(()) => tokio::time::sleep(drain_limit).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            r = serve => r,
+            () = deadline => {
+                tracing::warn!("shutdown timeout reached; closing the remaining connections");
+                Ok(())
+            }
+        };
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = t.await;

@@ -222,11 +222,7 @@ fn cli_stdout(raw: &[u8]) -> String {
 /// Runs a CLI verb to completion; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = gatehouse_command(args).output().expect("spawn gatehouse");
-    (
-        out.status.code().unwrap_or(-1),
-        cli_stdout(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), cli_stdout(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Runs a CLI verb with `input` on its standard input; returns (exit code, stdout, stderr).
@@ -242,11 +238,7 @@ pub fn run_cli_with_stdin(args: &[&str], input: &str) -> (i32, String, String) {
         stdin.write_all(input.as_bytes()).expect("write stdin");
     }
     let out = child.wait_with_output().expect("wait");
-    (
-        out.status.code().unwrap_or(-1),
-        cli_stdout(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), cli_stdout(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// A `gatehouse serve` child process.
@@ -288,6 +280,20 @@ impl ChildServer {
                 return Self { child, base, stdout: seen };
             }
         }
+    }
+
+    /// SIGTERM, then waits up to `within` for the exit; returns the exit code (None: still running).
+    pub fn terminate(mut self, within: Duration) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = gatehouse::clock::monotonic();
+        while start.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// `kill -9`.

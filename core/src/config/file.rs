@@ -22,6 +22,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub login: LoginSection,
     #[serde(default)]
+    pub telemetry: TelemetrySection,
+    #[serde(default)]
     pub clients: Vec<ClientSection>,
     #[serde(default)]
     pub users: Vec<UserSection>,
@@ -33,6 +35,15 @@ pub(crate) struct ServerSection {
     pub bind: Option<String>,
     pub issuer: Option<String>,
     pub dev_mode: Option<bool>,
+    pub request_timeout: Option<String>,
+    pub shutdown_timeout: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TelemetrySection {
+    pub log_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +135,10 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("server", "bind", ScalarKind::Str),
     ("server", "issuer", ScalarKind::Str),
     ("server", "dev_mode", ScalarKind::Bool),
+    ("server", "request_timeout", ScalarKind::Str),
+    ("server", "shutdown_timeout", ScalarKind::Str),
+    ("server", "max_connections", ScalarKind::Int),
+    ("telemetry", "log_format", ScalarKind::Str),
     ("store", "path", ScalarKind::Str),
     ("tokens", "access_token_ttl", ScalarKind::Str),
     ("keys", "rotate_every", ScalarKind::Str),

@@ -54,6 +54,23 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// Development conveniences: /test-token, plain-text secrets in config.
     pub dev_mode: bool,
+    /// Longest a request may take, body included (then 503).
+    pub request_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+    /// Open connections at most; more wait in the backlog.
+    pub max_connections: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// `[telemetry] log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[tokens]`.

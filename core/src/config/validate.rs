@@ -7,6 +7,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
+use super::LogFormat;
 use super::file::{ClientSection, FileConfig, UserSection};
 use super::{Config, PasswordHashing, Problem, Rate, RateLimits, ServerConfig, TokensConfig, UserConfig, UserPassword};
 use crate::secret::{Secret, parse_sha256_hex, sha256_hex};
@@ -107,6 +108,37 @@ pub(crate) fn validate(
     });
     let issuer = f.server.issuer.as_deref().map(|raw| check_issuer(&mut c, raw, dev_mode));
 
+    let request_timeout = c.duration(
+        "server.request_timeout",
+        f.server.request_timeout.as_deref(),
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    );
+    let shutdown_timeout = c.duration(
+        "server.shutdown_timeout",
+        f.server.shutdown_timeout.as_deref(),
+        Duration::from_secs(30),
+        Duration::ZERO,
+        Duration::from_secs(600),
+    );
+    let max_connections = match f.server.max_connections {
+        None => 10_000,
+        Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+        Some(n) => {
+            c.problem("server.max_connections", format!("{n} is out of range (1 to 1000000)"));
+            10_000
+        }
+    };
+    let log_format = match f.telemetry.log_format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            c.problem("telemetry.log_format", format!("`{other}` is not one of text, json"));
+            LogFormat::Text
+        }
+    };
+
     let store_rel = f.store.path.as_deref().unwrap_or("data");
     if store_rel.trim().is_empty() {
         c.problem("store.path", "must not be empty");
@@ -190,7 +222,15 @@ pub(crate) fn validate(
     if c.problems.is_empty() {
         Ok(Config {
             source: file.to_owned(),
-            server: ServerConfig { bind, issuer, dev_mode },
+            server: ServerConfig {
+                bind,
+                issuer,
+                dev_mode,
+                request_timeout,
+                shutdown_timeout,
+                max_connections,
+                log_format,
+            },
             store_path,
             tokens: TokensConfig { access_token_ttl },
             rotate_keys_every,

@@ -1,8 +1,28 @@
-//! Liveness.
+//! Liveness and readiness.
 
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
-/// `GET /ping` → `{"status":"ok"}`.
+use crate::state::AppState;
+
+/// `GET /ping` → `{"status":"ok"}`: the process answers (no dependency is touched).
 pub async fn ping_get() -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+}
+
+/// `GET /ready`: 200 when the store answers a read, else 503 naming the failing check.
+pub async fn ready_get(State(state): State<AppState>) -> Response {
+    let store = match state.db.is_revoked("gatehouse-readiness-probe") {
+        Ok(_) => "ok",
+        Err(e) => {
+            tracing::error!(error = %e, "readiness: store check failed");
+            "error"
+        }
+    };
+    let ready = store == "ok";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": { "store": store } });
+    (status, [(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }

@@ -7,6 +7,8 @@ pub mod error;
 mod extract;
 mod health;
 mod introspect;
+pub mod listener;
+mod middleware;
 mod oidc;
 pub mod paths;
 mod token;
@@ -27,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::AS_METADATA, get(oidc::discovery_get))
         .route(paths::JWKS, get(oidc::jwks_get))
         .route(paths::PING, get(health::ping_get))
+        .route(paths::READY, get(health::ready_get))
         .route(paths::TOKEN, post(token::token_post))
         .route(paths::INTROSPECT, post(introspect::introspect_post))
         .route(paths::REVOKE, post(introspect::revoke_post))
@@ -37,9 +40,14 @@ pub fn router(state: AppState) -> Router {
     if state.config.admin_token_sha256.is_some() {
         r = r.route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post));
     }
+    let settings = std::sync::Arc::new(middleware::Settings {
+        request_timeout: state.config.server.request_timeout,
+        hsts: state.issuer.starts_with("https://"),
+    });
     r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(settings, middleware::request_context))
         .with_state(state)
 }
 

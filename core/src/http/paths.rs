@@ -18,5 +18,7 @@ pub const VERIFY: &str = "/verify";
 pub const TEST_TOKEN: &str = "/test-token";
 /// Liveness.
 pub const PING: &str = "/ping";
+/// Readiness (store health).
+pub const READY: &str = "/ready";
 /// Admin: rotate signing keys.
 pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";

@@ -7,6 +7,7 @@ mod client_auth;
 mod discovery;
 mod durability;
 mod examples;
+mod hardening;
 mod introspect_revoke;
 mod keys;
 mod limits;

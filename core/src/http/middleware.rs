@@ -1,0 +1,67 @@
+//! Cross-cutting request handling: a request id on every request (accepted from
+//! `X-Request-Id` when it is safe to log, otherwise generated) carried in the request span
+//! and returned in the response, a per-request timeout, and security headers on every
+//! response (pages may set their own CSP first).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument as _;
+
+use super::error::ApiError;
+use crate::oauth::error::OAuthError;
+use crate::secret::unique_id;
+
+/// `X-Request-Id`.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the middleware needs from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Longest time a request may take, body included.
+    pub request_timeout: Duration,
+    /// Send HSTS (the issuer is https).
+    pub hsts: bool,
+}
+
+/// A request id we accept from a client: 1-128 of `A-Z a-z 0-9 . _ -`.
+fn acceptable(v: &HeaderValue) -> Option<&str> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(s)
+}
+
+/// The middleware.
+pub async fn request_context(State(settings): State<Arc<Settings>>, req: Request, next: Next) -> Response {
+    let id = req.headers().get(&REQUEST_ID).and_then(acceptable).map_or_else(unique_id, str::to_owned);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let run = next.run(req).instrument(span.clone());
+    let mut resp = match tokio::time::timeout(settings.request_timeout, run).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(parent: &span, "request timed out");
+            ApiError(OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }).into_response()
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert(REQUEST_ID, v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    if settings.hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    }
+    resp
+}
