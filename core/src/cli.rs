@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::audit::{Actor, AuditEvent};
 use crate::clock::{SystemClock, system_now};
 use crate::config::Config;
 use crate::oauth::test_token;
@@ -62,6 +63,14 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: UsersCommand,
+    },
+    /// Verify or export the audit log (server stopped; a running server has GET /admin/audit/verify).
+    Audit {
+        /// Configuration file naming the store (default: the built-in dev configuration).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AuditCommand,
     },
     /// Manage signing keys in the store (server stopped).
     Keys {
@@ -137,6 +146,21 @@ enum UsersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit 1 naming the first broken record.
+    Verify,
+    /// Write records as JSON lines to standard output.
+    Export {
+        /// Only records at or after this time (RFC 3339, e.g. 2026-11-22T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// List signing keys.
     List,
@@ -158,6 +182,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
         Command::Clients { config, action } => with_store(config.as_deref(), |cfg, store| clients(cfg, store, action)),
         Command::Users { config, action } => with_store(config.as_deref(), |cfg, store| users_cmd(cfg, store, action)),
+        Command::Audit { config, action } => with_store(config.as_deref(), |_, store| audit_cmd(store, action)),
         Command::Keys { config, action } => with_store(config.as_deref(), |cfg, store| keys_cmd(cfg, store, action)),
     };
     match result {
@@ -296,7 +321,7 @@ fn clients(config: &Config, store: &dyn Store, action: ClientsCommand) -> Result
                 ..Default::default()
             };
             store.create_client(&record).map_err(|e| e.to_string())?;
-            store.flush().map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::ClientCreated { client_id: id.clone() })?;
             println!("added client `{id}`");
             if let Some(s) = secret {
                 println!("client_secret: {}", s.expose());
@@ -320,7 +345,7 @@ fn clients(config: &Config, store: &dyn Store, action: ClientsCommand) -> Result
                 return Err(format!("client `{id}` is defined in {}; remove it there", config.source));
             }
             if store.remove_client(&id).map_err(|e| e.to_string())? {
-                store.flush().map_err(|e| e.to_string())?;
+                audited(store, AuditEvent::ClientRemoved { client_id: id.clone() })?;
                 println!("removed client `{id}`");
                 Ok(())
             } else {
@@ -362,6 +387,7 @@ fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(
         KeysCommand::Rotate => {
             let retention = test_token::max_ttl(config.tokens.access_token_ttl) + std::time::Duration::from_secs(300);
             let s = keys::rotate_offline(store, system_now().unix_timestamp(), retention).map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::KeysRotated { trigger: "cli".into(), active: s.active.clone() })?;
             println!("rotated: active {}; still published {}", s.active.join(", "), s.retired.join(", "));
             Ok(())
         }
@@ -404,7 +430,7 @@ fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand) -> Result
             let password = read_new_password()?;
             let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
             store.create_user(&users::new_user(username.clone(), email, hash, now)).map_err(|e| e.to_string())?;
-            store.flush().map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::UserCreated { username: username.clone() })?;
             println!("added user `{username}`");
         }
         UsersCommand::List => {
@@ -416,13 +442,13 @@ fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand) -> Result
         UsersCommand::Disable { user } => {
             let u = find_user(store, &user)?;
             store.set_user_disabled(&u.id, true, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            store.flush().map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: true })?;
             println!("disabled user `{}`", u.username);
         }
         UsersCommand::Enable { user } => {
             let u = find_user(store, &user)?;
             store.set_user_disabled(&u.id, false, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            store.flush().map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: false })?;
             println!("enabled user `{}`", u.username);
         }
         UsersCommand::SetPassword { user } => {
@@ -430,9 +456,54 @@ fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand) -> Result
             let password = read_new_password()?;
             let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
             store.set_user_password(&u.id, &hash, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            store.flush().map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::PasswordChanged { username: u.username.clone() })?;
             println!("set the password of `{}`", u.username);
         }
     }
     Ok(())
+}
+
+/// Appends `event` to the audit chain of a stopped server's store and flushes (which also
+/// makes the change it records durable).
+fn audited(store: &dyn Store, event: AuditEvent) -> Result<(), String> {
+    crate::audit::append_offline(store, Actor::cli(), event, system_now()).map_err(|e| e.to_string())
+}
+
+fn parse_time(flag: &str, raw: Option<String>) -> Result<Option<i64>, String> {
+    raw.map(|r| {
+        time::OffsetDateTime::parse(&r, &time::format_description::well_known::Rfc3339)
+            .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+            .map_err(|e| format!("--{flag} `{r}` is not an RFC 3339 time: {e}"))
+    })
+    .transpose()
+}
+
+fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), String> {
+    match action {
+        AuditCommand::Verify => match crate::audit::verify_store(store).map_err(|e| e.to_string())? {
+            Ok(n) => {
+                println!("audit chain ok: {n} records");
+                Ok(())
+            }
+            Err(brk) => Err(brk.to_string()),
+        },
+        AuditCommand::Export { since, until } => {
+            let (since, until) = (parse_time("since", since)?, parse_time("until", until)?);
+            let mut out = std::io::stdout().lock();
+            let mut from = 0;
+            loop {
+                let page = store.audit_records(from, 1024).map_err(|e| e.to_string())?;
+                let Some(last) = page.last() else { break };
+                from = last.seq + 1;
+                for r in &page {
+                    if since.is_some_and(|s| r.time_ms < s) || until.is_some_and(|u| r.time_ms >= u) {
+                        continue;
+                    }
+                    let line = serde_json::to_string(r).map_err(|e| e.to_string())?;
+                    writeln!(out, "{line}").map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Gatehouse: an OAuth 2.0 / OpenID Connect identity provider.
 //!
 //! Crate map (see ARCHITECTURE.md):
+//! - [`audit`]: typed security events in a hash chain, one batching writer.
 //! - [`cli`]: the `gatehouse` command (main.rs is a thin wrapper).
 //! - [`server`]: bind, serve, shut down. [`state`]: what requests share.
 //! - [`config`]: the TOML contract and its validation. [`clock`]: the only time source.
@@ -12,6 +13,7 @@
 //! - [`ratelimit`]: governor limiters. [`secret`]: redaction, digests, randomness.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

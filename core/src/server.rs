@@ -13,6 +13,7 @@ use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::{Actor, AuditEvent, AuditLog};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::listener::LimitedListener;
@@ -99,13 +100,24 @@ impl Server {
         } else {
             None
         };
+        let audit = AuditLog::start(&db)?;
+        let now = clock.now();
+        if let Some((id, _)) = &demo_client {
+            audit.emit(Actor::system(), AuditEvent::ClientCreated { client_id: id.clone() }, now);
+        }
         let passwords = Passwords::new(&config.password_hashing).map_err(|e| StartError::Other(e.to_string()))?;
-        let created = users::bootstrap(&db, &passwords, &config.users, clock.now())
+        let created = users::bootstrap(&db, &passwords, &config.users, now)
             .await
             .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
+        for username in &created {
+            audit.emit(Actor::system(), AuditEvent::UserCreated { username: username.clone() }, now);
+        }
         if !created.is_empty() {
             tracing::info!(users = ?created, "created bootstrap users");
         }
+        let started =
+            AuditEvent::ServerStarted { version: env!("CARGO_PKG_VERSION").into(), config: config.source.clone() };
+        audit.record(Actor::system(), started, now).await?;
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits);
         let state = AppState::new(Inner {
@@ -119,6 +131,7 @@ impl Server {
             clients,
             limiter,
             passwords,
+            audit,
             discovery_json,
         });
         Ok(Self { listener, state, addr, demo_client })
@@ -175,7 +188,10 @@ impl Server {
         for t in tasks {
             let _ = t.await;
         }
-        if let Err(e) = self.state.db.durable().await {
+        // A durable record is a barrier: every queued audit record and every write before
+        // it is on disk when it returns.
+        let stopped = self.state.audit.record(Actor::system(), AuditEvent::ServerStopped, self.state.clock.now()).await;
+        if let Err(e) = stopped.and(self.state.db.durable().await) {
             tracing::error!(error = %e, "final store flush failed");
         }
         result
@@ -204,10 +220,16 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
         tasks.push(every_tick(stop.clone(), Duration::from_secs(1), state.clone(), move |s| {
             Box::pin(async move {
                 let now = s.clock.now();
-                if s.keys.due(now, every)
-                    && let Err(e) = s.keys.rotate(now).await
-                {
-                    tracing::error!(error = %e, "scheduled key rotation failed");
+                if s.keys.due(now, every) {
+                    match s.keys.rotate(now).await {
+                        Ok(summary) => {
+                            let event = AuditEvent::KeysRotated { trigger: "schedule".into(), active: summary.active };
+                            if let Err(e) = s.audit.record(Actor::system(), event, now).await {
+                                tracing::error!(error = %e, "recording the scheduled key rotation failed");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "scheduled key rotation failed"),
+                    }
                 }
             })
         }));

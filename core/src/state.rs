@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth::client::ClientRegistry;
@@ -53,6 +54,8 @@ pub struct Inner {
     pub limiter: Limiter,
     /// Password hashing (bounded pool).
     pub passwords: Passwords,
+    /// The audit log writer.
+    pub audit: AuditLog,
     /// Discovery document, precomputed.
     pub discovery_json: bytes::Bytes,
 }

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use super::error::ApiError;
+use crate::oauth::RequestMeta;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::{MAX_FORM_BYTES, Params};
 
@@ -83,16 +84,21 @@ pub fn bearer(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The peer's IP address (direct connection; no proxy headers are trusted).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
+/// The request id the middleware assigned (a request extension).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+/// The peer's IP (direct connection; no proxy headers are trusted) and the request id.
+#[derive(Debug, Clone)]
+pub struct Meta(pub RequestMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ip =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(Self(ip))
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        Ok(Self(RequestMeta { ip, request_id }))
     }
 }

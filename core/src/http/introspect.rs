@@ -4,30 +4,30 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, no_store};
-use super::extract::{Authorization, ClientIp, FormParams};
+use super::extract::{Authorization, FormParams, Meta};
 use crate::oauth;
 use crate::state::AppState;
 
 /// Token introspection (RFC 7662 §2).
 pub async fn introspect_post(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    Meta(meta): Meta,
     Authorization(authorization): Authorization,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let body = oauth::introspect::introspect(&state, authorization.as_deref(), &params, ip, now).await?;
+    let body = oauth::introspect::introspect(&state, authorization.as_deref(), &params, &meta, now).await?;
     Ok(no_store(axum::Json(body).into_response()))
 }
 
 /// Token revocation (RFC 7009 §2).
 pub async fn revoke_post(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    Meta(meta): Meta,
     Authorization(authorization): Authorization,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    oauth::revoke::revoke(&state, authorization.as_deref(), &params, ip, now).await?;
+    oauth::revoke::revoke(&state, authorization.as_deref(), &params, &meta, now).await?;
     Ok(no_store(().into_response()))
 }

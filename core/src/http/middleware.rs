@@ -36,8 +36,9 @@ fn acceptable(v: &HeaderValue) -> Option<&str> {
 }
 
 /// The middleware.
-pub async fn request_context(State(settings): State<Arc<Settings>>, req: Request, next: Next) -> Response {
+pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Request, next: Next) -> Response {
     let id = req.headers().get(&REQUEST_ID).and_then(acceptable).map_or_else(unique_id, str::to_owned);
+    req.extensions_mut().insert(super::extract::RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let run = next.run(req).instrument(span.clone());
     let mut resp = match tokio::time::timeout(settings.request_timeout, run).await {

@@ -38,7 +38,9 @@ pub fn router(state: AppState) -> Router {
         r = r.route(paths::TEST_TOKEN, get(dev::test_token_get));
     }
     if state.config.admin_token_sha256.is_some() {
-        r = r.route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post));
+        r = r
+            .route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post))
+            .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get));
     }
     let settings = std::sync::Arc::new(middleware::Settings {
         request_timeout: state.config.server.request_timeout,

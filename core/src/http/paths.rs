@@ -20,5 +20,7 @@ pub const TEST_TOKEN: &str = "/test-token";
 pub const PING: &str = "/ping";
 /// Readiness (store health).
 pub const READY: &str = "/ready";
+/// Admin: verify the audit chain.
+pub const ADMIN_AUDIT_VERIFY: &str = "/admin/audit/verify";
 /// Admin: rotate signing keys.
 pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";

@@ -4,18 +4,18 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, no_store};
-use super::extract::{Authorization, ClientIp, FormParams};
+use super::extract::{Authorization, FormParams, Meta};
 use crate::oauth;
 use crate::state::AppState;
 
 /// Token endpoint (RFC 6749 §3.2).
 pub async fn token_post(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    Meta(meta): Meta,
     Authorization(authorization): Authorization,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let resp = oauth::token::exchange(&state, authorization.as_deref(), &params, ip, now).await?;
+    let resp = oauth::token::exchange(&state, authorization.as_deref(), &params, &meta, now).await?;
     Ok(no_store(axum::Json(resp).into_response()))
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::{ApiError, verify_bad_request};
-use super::extract::{ClientIp, authorization, bearer, has_content_type, read_body};
+use super::extract::{Meta, authorization, bearer, has_content_type, read_body};
 use crate::oauth;
 use crate::state::AppState;
 
@@ -20,7 +20,7 @@ struct VerifyBody {
 }
 
 /// Verifies a token for a service.
-pub async fn verify_post(State(state): State<AppState>, ClientIp(ip): ClientIp, req: Request) -> Response {
+pub async fn verify_post(State(state): State<AppState>, Meta(meta): Meta, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let header_token = match authorization(&parts.headers) {
         Ok(None) => None,
@@ -52,5 +52,5 @@ pub async fn verify_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
         (Some(t), None) | (None, Some(t)) => t,
     };
     let now = state.clock.now();
-    oauth::verify::verify(&state, &token, parsed.audience.as_deref(), ip, now).into_response()
+    oauth::verify::verify(&state, &token, parsed.audience.as_deref(), &meta, now).into_response()
 }

@@ -3,15 +3,14 @@
 //! has `can_introspect`. Anything else — expired, revoked, foreign, garbage — is
 //! `{"active": false}` (§2.2).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::authenticate;
 use super::error::OAuthError;
 use super::params::Params;
+use super::{RequestMeta, authenticate};
 use crate::state::AppState;
 use crate::tokens::access::{AccessClaims, TokenProblem};
 
@@ -40,10 +39,10 @@ pub async fn introspect(
     state: &AppState,
     authorization: Option<&str>,
     params: &Params,
-    ip: IpAddr,
+    meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<Introspection, OAuthError> {
-    let caller = authenticate(state, authorization, params, ip, &state.urls.introspect, now).await?;
+    let caller = authenticate(state, authorization, params, meta, &state.urls.introspect, now).await?;
     if caller.is_public() {
         return Err(OAuthError::InvalidClient { basic: false });
     }

@@ -22,7 +22,24 @@ use time::OffsetDateTime;
 use self::client::{AuthContext, Client, Credentials};
 use self::error::{OAuthError, unavailable};
 use self::params::Params;
+use crate::audit::{Actor, AuditEvent};
 use crate::state::AppState;
+
+/// Where a request came from: the TCP peer and the request id (for limits, logs, audit).
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// Source IP.
+    pub ip: IpAddr,
+    /// The request id (`X-Request-Id`).
+    pub request_id: String,
+}
+
+impl RequestMeta {
+    /// An audit actor for this request acting as `who`.
+    pub fn actor(&self, who: impl Into<String>) -> Actor {
+        Actor { who: who.into(), ip: Some(self.ip.to_string()), request_id: Some(self.request_id.clone()) }
+    }
+}
 
 /// Authenticates the calling client of `endpoint`, applying the failed-authentication
 /// limits: a blocked source or client gets 429 before its credentials are looked at.
@@ -30,22 +47,19 @@ pub(crate) async fn authenticate(
     state: &AppState,
     authorization: Option<&str>,
     params: &Params,
-    ip: IpAddr,
+    meta: &RequestMeta,
     endpoint: &str,
     now: OffsetDateTime,
 ) -> Result<Arc<Client>, OAuthError> {
     let creds = match Credentials::from_request(authorization, params) {
         Ok(c) => c,
         Err(e @ OAuthError::InvalidClient { .. }) => {
-            return Err(match state.limiter.auth_failed(ip, None) {
-                Some(retry_after) => OAuthError::TooManyRequests { retry_after },
-                None => e,
-            });
+            return Err(auth_failed(state, meta, None, "no or malformed credentials", now).unwrap_or(e));
         }
         Err(e) => return Err(e),
     };
     let claimed = creds.claimed_id();
-    if let Some(retry_after) = state.limiter.auth_blocked(ip, claimed.as_deref()) {
+    if let Some(retry_after) = state.limiter.auth_blocked(meta.ip, claimed.as_deref()) {
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     let ctx = AuthContext { issuer: &state.issuer, endpoint, token_endpoint: &state.urls.token };
@@ -56,10 +70,23 @@ pub(crate) async fn authenticate(
                 return Err(unavailable("client lookup failed", e));
             }
             tracing::info!(client_id = ?f.client_id, reason = f.reason, "client authentication failed");
-            Err(match state.limiter.auth_failed(ip, f.client_id.as_deref()) {
-                Some(retry_after) => OAuthError::TooManyRequests { retry_after },
-                None => OAuthError::InvalidClient { basic: f.basic },
-            })
+            Err(auth_failed(state, meta, f.client_id, f.reason, now)
+                .unwrap_or(OAuthError::InvalidClient { basic: f.basic }))
         }
     }
+}
+
+/// Audits a failed authentication and counts it; `Some(429)` when it crossed a limit.
+fn auth_failed(
+    state: &AppState,
+    meta: &RequestMeta,
+    client_id: Option<String>,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Option<OAuthError> {
+    let limited = state.limiter.auth_failed(meta.ip, client_id.as_deref());
+    state.audit.emit(meta.actor("anonymous"), AuditEvent::ClientAuthFailed { client_id, reason: reason.into() }, now);
+    let retry_after = limited?;
+    state.audit.emit(meta.actor("anonymous"), AuditEvent::RateLimited { limit: "failed_auth".into() }, now);
+    Some(OAuthError::TooManyRequests { retry_after })
 }

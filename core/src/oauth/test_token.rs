@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::RequestMeta;
 use super::error::{OAuthError, internal};
 use super::params::Params;
 use super::scope;
 use super::token::TokenResponse;
+use crate::audit::AuditEvent;
 use crate::state::AppState;
 use crate::tokens::access::IssueRequest;
 
@@ -23,7 +25,12 @@ pub fn max_ttl(access_token_ttl: Duration) -> Duration {
 }
 
 /// Mints a test token from query parameters `sub`, `aud`, `scope`, `ttl`.
-pub fn issue(state: &AppState, params: &Params, now: OffsetDateTime) -> Result<TokenResponse, OAuthError> {
+pub fn issue(
+    state: &AppState,
+    params: &Params,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
     let sub = params.one("sub")?.unwrap_or("test-user");
     let audiences = match params.one("aud")? {
         Some(a) => a.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
@@ -46,6 +53,13 @@ pub fn issue(state: &AppState, params: &Params, now: OffsetDateTime) -> Result<T
         .access
         .issue(IssueRequest { sub, client_id: TEST_CLIENT_ID, audiences, scopes: &scopes, ttl }, now)
         .map_err(|e| internal("signing a test token failed", &e))?;
+    let event = AuditEvent::TokenIssued {
+        client_id: TEST_CLIENT_ID.into(),
+        grant_type: "test_token".into(),
+        jti: issued.claims.jti.clone(),
+        scope: issued.claims.scope.clone(),
+    };
+    state.audit.emit(meta.actor("dev"), event, now);
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

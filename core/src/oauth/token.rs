@@ -1,14 +1,12 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, dispatches on
 //! `grant_type`, and returns the access token response (§5.1).
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::error::OAuthError;
 use super::params::Params;
-use super::{authenticate, grants};
+use super::{RequestMeta, authenticate, grants};
 use crate::state::AppState;
 
 /// A successful token response (RFC 6749 §5.1).
@@ -31,17 +29,17 @@ pub async fn exchange(
     state: &AppState,
     authorization: Option<&str>,
     params: &Params,
-    ip: IpAddr,
+    meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     let grant_type = params.required("grant_type", "grant_type is required")?;
     tracing::Span::current().record("grant_type", grant_type);
-    let client = authenticate(state, authorization, params, ip, &state.urls.token, now).await?;
+    let client = authenticate(state, authorization, params, meta, &state.urls.token, now).await?;
     if let Err(retry_after) = state.limiter.token_request(client.id()) {
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     match grant_type {
-        "client_credentials" => grants::client_credentials::grant(state, &client, params, now),
+        "client_credentials" => grants::client_credentials::grant(state, &client, params, meta, now),
         _ => Err(OAuthError::UnsupportedGrantType),
     }
 }

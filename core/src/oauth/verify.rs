@@ -2,12 +2,13 @@
 //! authentication (it reveals no more than the JWKS does, plus revocation); failures are
 //! rate-limited per source IP.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::RequestMeta;
+use crate::audit::AuditEvent;
 use crate::state::AppState;
 use crate::tokens::access::{AccessClaims, TokenProblem};
 
@@ -23,11 +24,17 @@ pub enum VerifyOutcome {
 }
 
 /// Verifies `token`, optionally for `audience`.
-pub fn verify(state: &AppState, token: &str, audience: Option<&str>, ip: IpAddr, now: OffsetDateTime) -> VerifyOutcome {
-    if let Some(wait) = state.limiter.verify_blocked(ip) {
+pub fn verify(
+    state: &AppState,
+    token: &str,
+    audience: Option<&str>,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> VerifyOutcome {
+    if let Some(wait) = state.limiter.verify_blocked(meta.ip) {
         return VerifyOutcome::Limited(wait);
     }
-    if let Err(wait) = state.limiter.verify_request(ip) {
+    if let Err(wait) = state.limiter.verify_request(meta.ip) {
         return VerifyOutcome::Limited(wait);
     }
     let result = state.access.verify_active(state.db.store(), token, now).and_then(|c| match audience {
@@ -37,8 +44,12 @@ pub fn verify(state: &AppState, token: &str, audience: Option<&str>, ip: IpAddr,
     match result {
         Ok(c) => VerifyOutcome::Active(c),
         Err(TokenProblem::Unavailable) => VerifyOutcome::Inactive(TokenProblem::Unavailable),
-        Err(problem) => match state.limiter.verify_failed(ip) {
-            Some(wait) => VerifyOutcome::Limited(wait),
+        Err(problem) => match state.limiter.verify_failed(meta.ip) {
+            Some(wait) => {
+                let event = AuditEvent::RateLimited { limit: "failed_verify".into() };
+                state.audit.emit(meta.actor("anonymous"), event, now);
+                VerifyOutcome::Limited(wait)
+            }
             None => VerifyOutcome::Inactive(problem),
         },
     }

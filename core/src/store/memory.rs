@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord};
+use crate::audit::AuditRecord;
 
 /// A store held in process memory.
 #[derive(Default)]
@@ -12,6 +13,7 @@ pub struct MemoryStore {
     keys: RwLock<Vec<KeyRecord>>,
     revocations: RwLock<BTreeMap<String, i64>>,
     users: RwLock<BTreeMap<String, UserRecord>>,
+    audit: RwLock<BTreeMap<u64, AuditRecord>>,
 }
 
 impl MemoryStore {
@@ -119,6 +121,20 @@ impl Store for MemoryStore {
                 u.updated_at = now;
             })
             .is_some())
+    }
+
+    fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut map = self.audit.write().map_err(|_| poisoned())?;
+        map.extend(records.iter().map(|r| (r.seq, r.clone())));
+        Ok(())
+    }
+
+    fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self.audit.read().map_err(|_| poisoned())?.range(from_seq..).take(limit).map(|(_, r)| r.clone()).collect())
+    }
+
+    fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError> {
+        Ok(self.audit.read().map_err(|_| poisoned())?.values().next_back().cloned())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

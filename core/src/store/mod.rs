@@ -4,6 +4,7 @@
 //! [`Db::durable`], which joins a group commit so that concurrent requests share one flush.
 //! sled never leaves this module.
 
+mod audit_file;
 mod commit;
 mod memory;
 mod records;
@@ -12,6 +13,8 @@ mod sled;
 mod tests;
 
 use std::sync::Arc;
+
+use crate::audit::AuditRecord;
 
 pub use commit::GroupCommit;
 pub use memory::MemoryStore;
@@ -81,6 +84,13 @@ pub trait Store: Send + Sync + 'static {
     /// Enables or disables a user; `false` when there is no such user.
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
 
+    /// Appends audit records (consecutive `seq`) in one write.
+    fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
+    /// Up to `limit` audit records from `from_seq` on, in order.
+    fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The newest audit record.
+    fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError>;
+
     /// Makes every write so far durable (blocks; called by the group commit task).
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -112,6 +122,27 @@ impl Db {
     /// The backend, for synchronous use-case calls.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+}
+
+/// A [`Db`] that does not keep the store open (background tasks hold this).
+#[derive(Clone)]
+pub struct WeakDb {
+    store: std::sync::Weak<dyn Store>,
+    commit: GroupCommit,
+}
+
+impl WeakDb {
+    /// The store, if it is still open.
+    pub fn upgrade(&self) -> Option<Db> {
+        Some(Db { store: self.store.upgrade()?, commit: self.commit.clone() })
+    }
+}
+
+impl Db {
+    /// A handle that lets the store close when every [`Db`] is gone.
+    pub fn downgrade(&self) -> WeakDb {
+        WeakDb { store: Arc::downgrade(&self.store), commit: self.commit.clone() }
     }
 }
 

@@ -1,16 +1,20 @@
 //! The embedded default backend: one sled database, a tree per aggregate.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::audit_file::{AuditFile, read_range};
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
+use crate::audit::AuditRecord;
 
 const CLIENTS: &str = "clients";
 const KEYS: &str = "keys";
 const REVOCATIONS: &str = "revocations";
 const KEYSET_KEY: &[u8] = b"keyset";
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 const USERS: &str = "users";
 const USER_NAMES: &str = "user_names";
 const USER_EMAILS: &str = "user_emails";
@@ -24,6 +28,7 @@ pub struct SledStore {
     users: sled::Tree,
     user_names: sled::Tree,
     user_emails: sled::Tree,
+    audit: Mutex<AuditFile>,
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -33,7 +38,9 @@ fn io(e: sled::Error) -> StoreError {
 impl SledStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(|e| {
+        // sled's default page cache is 1 GiB; the hot data here (clients, keys, revocations,
+        // users) is small, and the audit tree is appended, not read, on the request path.
+        let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(|e| {
             let text = e.to_string();
             if text.contains("could not acquire lock") {
                 StoreError::Locked { path: path.display().to_string() }
@@ -49,6 +56,8 @@ impl SledStore {
             users: tree(USERS)?,
             user_names: tree(USER_NAMES)?,
             user_emails: tree(USER_EMAILS)?,
+            // After sled's open: sled's lock guarantees a single writer of this file too.
+            audit: Mutex::new(AuditFile::open(path)?),
             db,
         })
     }
@@ -197,7 +206,21 @@ impl Store for SledStore {
         })
     }
 
+    fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.append(records)
+    }
+
+    fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let reader = self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.reader()?;
+        read_range(reader, from_seq, limit)
+    }
+
+    fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError> {
+        Ok(self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.last())
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        self.db.flush().map(|_| ()).map_err(io)?;
+        self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.sync()
     }
 }

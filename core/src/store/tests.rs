@@ -79,8 +79,27 @@ fn users_are_unique_by_name_and_email(s: &dyn Store) {
     assert!(!s.set_user_disabled("nobody", true, 7).unwrap());
 }
 
+fn audit_appends_in_order(s: &dyn Store) {
+    use crate::audit::{Actor, AuditEvent, AuditRecord, verify_chain};
+    assert_eq!(s.last_audit_record().unwrap(), None);
+    let mut prev = crate::audit::chain::GENESIS.to_owned();
+    let mut all = Vec::new();
+    for seq in 1..=300u64 {
+        let r = AuditRecord::next(seq, 1, Actor::cli(), AuditEvent::AdminAuthFailed, &prev);
+        prev.clone_from(&r.hash);
+        all.push(r);
+    }
+    s.append_audit(&all[..256]).unwrap();
+    s.append_audit(&all[256..]).unwrap();
+    assert_eq!(s.last_audit_record().unwrap().unwrap().seq, 300);
+    let page = s.audit_records(255, 10).unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), (255..265).collect::<Vec<_>>());
+    assert_eq!(verify_chain(s.audit_records(1, 1000).unwrap()), Ok(300));
+}
+
 fn conformance(s: &dyn Store) {
     clients_round_trip(s);
+    audit_appends_in_order(s);
     users_are_unique_by_name_and_email(s);
     keys_replace_atomically(s);
     revocations_expire(s);
@@ -123,6 +142,26 @@ fn sled_store_reports_lock_plainly() {
         Err(e) => panic!("expected Locked, got {e}"),
         Ok(_) => panic!("a second open of a locked store succeeded"),
     }
+}
+
+#[test]
+fn a_partial_audit_line_left_by_a_crash_is_dropped_at_open() {
+    use crate::audit::{Actor, AuditEvent, AuditRecord, verify_chain};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        let r = AuditRecord::next(1, 1, Actor::cli(), AuditEvent::AdminAuthFailed, crate::audit::chain::GENESIS);
+        s.append_audit(&[r]).unwrap();
+        s.flush().unwrap();
+    }
+    let file = dir.path().join("audit.jsonl");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{\"seq\":2,\"time_ms\":");
+    std::fs::write(&file, text).unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.last_audit_record().unwrap().unwrap().seq, 1);
+    assert_eq!(verify_chain(s.audit_records(1, 10).unwrap()), Ok(1));
+    assert!(std::fs::read_to_string(&file).unwrap().ends_with("}\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,11 +5,13 @@
 
 use time::OffsetDateTime;
 
+use super::super::RequestMeta;
 use super::super::client::Client;
 use super::super::error::{OAuthError, internal};
 use super::super::params::Params;
 use super::super::scope;
 use super::super::token::TokenResponse;
+use crate::audit::AuditEvent;
 use crate::state::AppState;
 use crate::tokens::access::IssueRequest;
 
@@ -21,6 +23,7 @@ pub fn grant(
     state: &AppState,
     client: &Client,
     params: &Params,
+    meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     if client.is_public() {
@@ -45,6 +48,13 @@ pub fn grant(
         )
         .map_err(|e| internal("signing an access token failed", &e))?;
     tracing::debug!(client_id = %client.id(), "access token issued");
+    let event = AuditEvent::TokenIssued {
+        client_id: client.id().to_owned(),
+        grant_type: GRANT_TYPE.into(),
+        jti: issued.claims.jti.clone(),
+        scope: issued.claims.scope.clone(),
+    };
+    state.audit.emit(meta.actor(format!("client:{}", client.id())), event, now);
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -1,0 +1,163 @@
+//! The audit log: typed security events in an append-only hash chain (`chain.rs`), written
+//! by one task in batches (`writer.rs`). A state change's record is durable before the
+//! response (the writer joins the store's group commit); records of stateless events (a JWT
+//! issued) may trail the response by one commit window. Records never contain secrets,
+//! tokens or codes: only ids (`jti`, client ids, usernames) and reason codes.
+
+pub mod chain;
+mod writer;
+
+use serde::{Deserialize, Serialize};
+
+pub use chain::{AuditRecord, ChainBreak, verify_chain};
+pub use writer::{AuditLog, append_offline};
+
+/// Reads the whole chain in pages and verifies it; `Ok(n)` with the count.
+pub fn verify_store(store: &dyn crate::store::Store) -> Result<Result<u64, ChainBreak>, crate::store::StoreError> {
+    const PAGE: usize = 1024;
+    let mut all = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = store.audit_records(from, PAGE)?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        let full = page.len() == PAGE;
+        all.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(verify_chain(all))
+}
+
+/// What happened. `type` is the record's event name in exports and queries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuditEvent {
+    /// The server started.
+    ServerStarted {
+        /// Gatehouse version.
+        version: String,
+        /// The configuration source.
+        config: String,
+    },
+    /// The server stopped accepting requests and is shutting down.
+    ServerStopped,
+    /// An access token was issued.
+    TokenIssued {
+        /// Client.
+        client_id: String,
+        /// Grant type.
+        grant_type: String,
+        /// Token id.
+        jti: String,
+        /// Granted scopes.
+        scope: Option<String>,
+    },
+    /// A token was revoked.
+    TokenRevoked {
+        /// Client that revoked it.
+        client_id: String,
+        /// Token id.
+        jti: String,
+    },
+    /// Client authentication failed.
+    ClientAuthFailed {
+        /// The claimed client id, if any.
+        client_id: Option<String>,
+        /// Reason code.
+        reason: String,
+    },
+    /// Admin authentication failed.
+    AdminAuthFailed,
+    /// A request was refused by a rate limit.
+    RateLimited {
+        /// Which limit.
+        limit: String,
+    },
+    /// Signing keys were rotated.
+    KeysRotated {
+        /// `admin`, `schedule` or `cli`.
+        trigger: String,
+        /// New active key ids.
+        active: Vec<String>,
+    },
+    /// A client was added (CLI).
+    ClientCreated {
+        /// Client id.
+        client_id: String,
+    },
+    /// A client was removed (CLI).
+    ClientRemoved {
+        /// Client id.
+        client_id: String,
+    },
+    /// A user was created (CLI or config bootstrap).
+    UserCreated {
+        /// Username.
+        username: String,
+    },
+    /// A user was disabled or enabled (CLI).
+    UserStatusChanged {
+        /// Username.
+        username: String,
+        /// New state.
+        disabled: bool,
+    },
+    /// A user's password was changed (CLI).
+    PasswordChanged {
+        /// Username.
+        username: String,
+    },
+}
+
+impl AuditEvent {
+    /// The event name (the serde tag).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ServerStarted { .. } => "server_started",
+            Self::ServerStopped => "server_stopped",
+            Self::TokenIssued { .. } => "token_issued",
+            Self::TokenRevoked { .. } => "token_revoked",
+            Self::ClientAuthFailed { .. } => "client_auth_failed",
+            Self::AdminAuthFailed => "admin_auth_failed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::KeysRotated { .. } => "keys_rotated",
+            Self::ClientCreated { .. } => "client_created",
+            Self::ClientRemoved { .. } => "client_removed",
+            Self::UserCreated { .. } => "user_created",
+            Self::UserStatusChanged { .. } => "user_status_changed",
+            Self::PasswordChanged { .. } => "password_changed",
+        }
+    }
+}
+
+/// Who or what caused an event, and from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// `client:<id>`, `admin`, `cli`, `system`, or `anonymous`.
+    pub who: String,
+    /// Source IP, for requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Request id, for requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// The server itself.
+    pub fn system() -> Self {
+        Self { who: "system".into(), ..Self::default() }
+    }
+
+    /// An operator at the command line.
+    pub fn cli() -> Self {
+        Self { who: "cli".into(), ..Self::default() }
+    }
+
+    /// A request from `ip`, acting as `who`.
+    pub fn request(who: impl Into<String>, ip: std::net::IpAddr) -> Self {
+        Self { who: who.into(), ip: Some(ip.to_string()), request_id: None }
+    }
+}

@@ -1,0 +1,140 @@
+//! The single audit writer: callers send events; one task assigns sequence numbers, chains
+//! hashes, appends each batch in one store write, and (when any caller waits for
+//! durability) joins the group commit before answering.
+
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use super::chain::{AuditRecord, GENESIS};
+use super::{Actor, AuditEvent};
+use crate::store::{Db, Store, StoreError};
+
+/// How long stateless events may gather before they are written (well inside one commit window).
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
+fn drain(rx: &mut mpsc::UnboundedReceiver<Entry>, batch: &mut Vec<Entry>) {
+    while let Ok(next) = rx.try_recv() {
+        batch.push(next);
+    }
+}
+
+/// Chains `events` after `head` = (seq, hash), appends them in one write, returns the new head.
+fn append_chained(
+    store: &dyn Store,
+    head: (u64, String),
+    events: Vec<(Actor, AuditEvent, i64)>,
+) -> Result<(u64, String), StoreError> {
+    let (mut seq, mut prev) = head;
+    let records: Vec<AuditRecord> = events
+        .into_iter()
+        .map(|(actor, event, time_ms)| {
+            seq += 1;
+            let r = AuditRecord::next(seq, time_ms, actor, event, &prev);
+            prev.clone_from(&r.hash);
+            r
+        })
+        .collect();
+    store.append_audit(&records)?;
+    Ok((seq, prev))
+}
+
+struct Entry {
+    actor: Actor,
+    event: AuditEvent,
+    time_ms: i64,
+    done: Option<oneshot::Sender<Result<(), StoreError>>>,
+}
+
+/// Handle to the writer task (cheap to clone).
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::UnboundedSender<Entry>,
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl AuditLog {
+    /// Starts the writer after the last stored record.
+    pub fn start(db: &Db) -> Result<Self, StoreError> {
+        let last = db.last_audit_record()?;
+        // Held weakly: the store closes (and releases its lock) when the server's handles go.
+        let weak = db.downgrade();
+        let mut head = last.map_or((0, GENESIS.to_owned()), |r| (r.seq, r.hash));
+        let (tx, mut rx) = mpsc::unbounded_channel::<Entry>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                drain(&mut rx, &mut batch);
+                if batch.iter().all(|e| e.done.is_none()) {
+                    // Nobody waits: let stateless events gather so one write carries many.
+                    tokio::time::sleep(BATCH_WINDOW).await;
+                    drain(&mut rx, &mut batch);
+                }
+                let mut waiters = Vec::new();
+                let events: Vec<_> = batch
+                    .into_iter()
+                    .map(|e| {
+                        waiters.extend(e.done);
+                        (e.actor, e.event, e.time_ms)
+                    })
+                    .collect();
+                let count = events.len();
+                let result = match weak.upgrade() {
+                    None => Err(StoreError::Io("the store is closed".into())),
+                    Some(db) => {
+                        // Chaining, hashing and the sled write run off the async workers.
+                        let start = head.clone();
+                        let writer_db = db.clone();
+                        let written =
+                            tokio::task::spawn_blocking(move || append_chained(writer_db.store(), start, events))
+                                .await
+                                .unwrap_or_else(|e| Err(StoreError::Io(format!("audit append task failed: {e}"))));
+                        match written {
+                            Ok(new_head) => {
+                                head = new_head;
+                                if waiters.is_empty() { Ok(()) } else { db.durable().await }
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, records = count, "audit append failed");
+                }
+                for w in waiters {
+                    let _ = w.send(result.clone());
+                }
+            }
+        });
+        Ok(Self { tx })
+    }
+
+    /// Records a stateless event; durable within one commit window.
+    pub fn emit(&self, actor: Actor, event: AuditEvent, now: OffsetDateTime) {
+        let _ = self.tx.send(Entry { actor, event, time_ms: millis(now), done: None });
+    }
+
+    /// Records an event and waits until it (and every write before it) is durable.
+    pub async fn record(&self, actor: Actor, event: AuditEvent, now: OffsetDateTime) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Entry { actor, event, time_ms: millis(now), done: Some(done) })
+            .map_err(|_| StoreError::Io("audit writer stopped".into()))?;
+        wait.await.map_err(|_| StoreError::Io("audit writer stopped".into()))?
+    }
+}
+
+/// Appends one record to a store no server is using (CLI verbs), durably.
+pub fn append_offline(
+    store: &dyn Store,
+    actor: Actor,
+    event: AuditEvent,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let last = store.last_audit_record()?;
+    let head = last.map_or((0, GENESIS.to_owned()), |r| (r.seq, r.hash));
+    append_chained(store, head, vec![(actor, event, millis(now))])?;
+    store.flush()
+}

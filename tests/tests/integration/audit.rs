@@ -1,0 +1,141 @@
+//! The audit chain: events from every flow, verification, export, tamper detection.
+
+use std::time::Duration;
+
+use gatehouse::audit::AuditRecord;
+use gatehouse::paths;
+use gatehouse::secret::sha256_hex;
+use gatehouse_tests::{ChildServer, SVC_ID, SVC_SECRET, TestServer, run_cli, standard_config, write_config};
+use serde_json::Value;
+
+const ADMIN: &str = "audit-admin-token-0123456789abcdef";
+
+fn config() -> String {
+    format!("{}\n[admin]\ntoken_sha256 = \"{}\"\n", standard_config(), sha256_hex(ADMIN.as_bytes()))
+}
+
+/// Waits (at most 5 s) until the chain holds every event named in `want`.
+async fn records_with(s: &TestServer, want: &[&str]) -> Vec<AuditRecord> {
+    let mut records = Vec::new();
+    for _ in 0..50 {
+        records = s.state.db.audit_records(1, 10_000).unwrap();
+        if want.iter().all(|w| records.iter().any(|r| r.event.name() == *w)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    records
+}
+
+#[tokio::test]
+async fn every_flow_reaches_the_audit_log_without_secrets() {
+    let s = TestServer::start_with(&config()).await;
+    let token = s.svc_token(&[]).await;
+    assert_eq!(
+        s.post_basic(paths::TOKEN, SVC_ID, "wrong-secret-xyz", &[("grant_type", "client_credentials")]).await.status(),
+        401
+    );
+    assert_eq!(s.post_basic(paths::REVOKE, SVC_ID, SVC_SECRET, &[("token", token.as_str())]).await.status(), 200);
+    let r = s.http.post(s.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.http.post(s.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth("not-the-admin-token").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let test_token: Value = s.get_json("/test-token?sub=alice").await;
+
+    let want =
+        ["server_started", "token_issued", "client_auth_failed", "token_revoked", "keys_rotated", "admin_auth_failed"];
+    let records = records_with(&s, &want).await;
+    for w in want {
+        assert!(records.iter().any(|r| r.event.name() == w), "no {w} in {records:#?}");
+    }
+    let issued = records.iter().find(|r| r.event.name() == "token_issued").unwrap();
+    assert_eq!(issued.actor.who, "client:svc");
+    assert_eq!(issued.actor.ip.as_deref(), Some("127.0.0.1"));
+    assert!(issued.actor.request_id.as_deref().is_some_and(|id| id.len() >= 20));
+    let rotated = records.iter().find(|r| r.event.name() == "keys_rotated").unwrap();
+    assert_eq!(rotated.actor.who, "admin");
+
+    let dump = serde_json::to_string(&records).unwrap();
+    for secret in [
+        SVC_SECRET,
+        "wrong-secret-xyz",
+        ADMIN,
+        "not-the-admin-token",
+        token.as_str(),
+        test_token["access_token"].as_str().unwrap(),
+    ] {
+        assert!(!dump.contains(secret), "the audit log contains a secret or token");
+    }
+
+    let v: Value =
+        s.http.get(s.url(paths::ADMIN_AUDIT_VERIFY)).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(v["records"].as_u64().unwrap() >= 6);
+}
+
+/// Rewrites the audit file with `f` applied to its records (as someone with disk access could).
+fn tamper(path: &std::path::Path, f: impl Fn(&mut Vec<Value>)) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    f(&mut records);
+    let out: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn the_cli_verifies_exports_and_names_the_first_tampered_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "g.toml", &config());
+    let cfg_s = cfg.display().to_string();
+    let server = ChildServer::spawn(&cfg);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..3 {
+            let r = http
+                .post(server.url(paths::TOKEN))
+                .basic_auth(SVC_ID, Some(SVC_SECRET))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    });
+    assert_eq!(server.terminate(Duration::from_secs(10)), Some(0));
+
+    let (code, out, err) = run_cli(&["gatehouse", "audit", "verify", "--config", &cfg_s]);
+    assert_eq!(code, 0, "{err}");
+    let n: usize = out.trim().trim_start_matches("audit chain ok: ").trim_end_matches(" records").parse().unwrap();
+    assert!(n >= 5, "started, 3 issued, stopped: {out}");
+    let (_, out, _) = run_cli(&["gatehouse", "audit", "export", "--config", &cfg_s]);
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), n);
+    assert_eq!(lines[0]["event"]["type"], "server_started");
+    assert_eq!(lines[n - 1]["event"]["type"], "server_stopped");
+    let (_, out, _) = run_cli(&["gatehouse", "audit", "export", "--since", "2999-01-01T00:00:00Z", "--config", &cfg_s]);
+    assert!(out.trim().is_empty());
+    let (code, _, err) = run_cli(&["gatehouse", "audit", "export", "--since", "yesterday", "--config", &cfg_s]);
+    assert_eq!(code, 1);
+    assert!(err.contains("RFC 3339"));
+
+    let check = |expect_seq: u64, reason: &str| {
+        let (code, _, err) = run_cli(&["gatehouse", "audit", "verify", "--config", &cfg_s]);
+        assert_eq!(code, 1, "tampering went unnoticed");
+        assert!(err.contains(&format!("broken at record {expect_seq}")) && err.contains(reason), "{err}");
+    };
+    let db_path = dir.path().join("data").join("audit.jsonl");
+    let original = std::fs::read(&db_path).unwrap();
+    let restore = || std::fs::write(&db_path, &original).unwrap();
+    tamper(&db_path, |rs| rs[1]["time_ms"] = Value::from(rs[1]["time_ms"].as_i64().unwrap() + 1));
+    check(2, "modified");
+    restore();
+    assert_eq!(run_cli(&["gatehouse", "audit", "verify", "--config", &cfg_s]).0, 0, "restored chain verifies");
+    tamper(&db_path, |rs| {
+        rs.remove(2);
+    });
+    check(3, "record 4 stands here");
+    restore();
+    tamper(&db_path, |rs| rs.swap(1, 2));
+    check(2, "record 3 stands here");
+}
