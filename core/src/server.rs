@@ -234,6 +234,16 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
             })
         }));
     }
+    if let Some(retention) = state.config.audit_retention {
+        let period = (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        tasks.push(every_tick(stop.clone(), period, state.clone(), move |s| {
+            Box::pin(async move {
+                if let Err(e) = prune_audit(&s, retention).await {
+                    tracing::error!(error = %e, "audit retention failed");
+                }
+            })
+        }));
+    }
     tasks.push(every_tick(stop.clone(), Duration::from_secs(3600), state.clone(), |s| {
         Box::pin(async move {
             let now = s.clock.now().unix_timestamp();
@@ -246,6 +256,38 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
     }));
     tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| Box::pin(async move { s.limiter.housekeeping() })));
     tasks
+}
+
+/// Retention: records older than `retention` go. The truncation is first recorded in the
+/// chain (durably), then the file is rewritten behind a marker that record attests.
+async fn prune_audit(s: &AppState, retention: Duration) -> Result<(), StoreError> {
+    let now = s.clock.now();
+    let cutoff_ms = i64::try_from((now - retention).unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MIN);
+    let mut cut: Option<(u64, String)> = None;
+    let mut removed = 0;
+    let mut from = 0;
+    'scan: loop {
+        let page = s.db.audit_records(from, 1024)?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        for r in &page {
+            if r.time_ms >= cutoff_ms {
+                break 'scan;
+            }
+            cut = Some((r.seq, r.hash.clone()));
+            removed += 1;
+        }
+    }
+    let Some((through_seq, last_hash)) = cut else { return Ok(()) };
+    let event = AuditEvent::AuditTruncated { through_seq, last_hash: last_hash.clone(), removed };
+    s.audit.record(Actor::system(), event, now).await?;
+    let start = crate::audit::ChainStart { truncated_through: through_seq, last_hash };
+    let db = s.db.clone();
+    let n = tokio::task::spawn_blocking(move || db.prune_audit(&start))
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))??;
+    tracing::info!(removed = n, through_seq, "audit records past retention pruned");
+    Ok(())
 }
 
 type TickFuture = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;

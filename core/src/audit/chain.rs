@@ -58,11 +58,31 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
-/// Checks records in stored order; `Ok(n)` with the number verified.
-pub fn verify_chain(records: impl IntoIterator<Item = AuditRecord>) -> Result<u64, ChainBreak> {
-    let mut prev = GENESIS.to_owned();
+/// Where a pruned chain resumes: the last removed record's `seq` and hash (the marker line
+/// retention leaves at the head of the file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStart {
+    /// The last removed record.
+    pub truncated_through: u64,
+    /// Its hash.
+    pub last_hash: String,
+}
+
+/// Checks records in stored order from `start` (genesis when `None`); `Ok(n)` with the
+/// number verified. A start marker counts only if the chain itself records that truncation
+/// (an `audit_truncated` event with the same seq and hash), so it cannot be forged to hide
+/// a deletion.
+pub fn verify_chain(
+    start: Option<ChainStart>,
+    records: impl IntoIterator<Item = AuditRecord>,
+) -> Result<u64, ChainBreak> {
+    let (first_seq, mut prev) = match &start {
+        Some(s) => (s.truncated_through + 1, s.last_hash.clone()),
+        None => (1, GENESIS.to_owned()),
+    };
+    let mut attested = start.is_none();
     let mut n = 0;
-    for (expected_seq, r) in (1..).zip(records) {
+    for (expected_seq, r) in (first_seq..).zip(records) {
         let broken = |reason: String| ChainBreak { seq: expected_seq, reason };
         if r.seq != expected_seq {
             return Err(broken(format!("record {} stands here (a record was deleted or moved)", r.seq)));
@@ -73,8 +93,17 @@ pub fn verify_chain(records: impl IntoIterator<Item = AuditRecord>) -> Result<u6
         if r.compute_hash() != r.hash {
             return Err(broken("its contents do not match its hash (modified)".into()));
         }
+        if let (Some(s), AuditEvent::AuditTruncated { through_seq, last_hash, .. }) = (&start, &r.event) {
+            attested |= *through_seq == s.truncated_through && *last_hash == s.last_hash;
+        }
         prev = r.hash;
-        n = expected_seq;
+        n += 1;
+    }
+    if !attested {
+        return Err(ChainBreak {
+            seq: first_seq,
+            reason: "the chain starts after a truncation that no audit_truncated record attests".into(),
+        });
     }
     Ok(n)
 }
@@ -97,28 +126,43 @@ mod tests {
 
     #[test]
     fn intact_chain_verifies() {
-        assert_eq!(verify_chain(chain(5)), Ok(5));
-        assert_eq!(verify_chain(Vec::new()), Ok(0));
+        assert_eq!(verify_chain(None, chain(5)), Ok(5));
+        assert_eq!(verify_chain(None, Vec::new()), Ok(0));
     }
 
     #[test]
     fn modification_deletion_and_reordering_are_detected() {
         let mut modified = chain(5);
         modified[2].event = AuditEvent::UserCreated { username: "mallory".into() };
-        assert_eq!(verify_chain(modified).unwrap_err().seq, 3);
+        assert_eq!(verify_chain(None, modified).unwrap_err().seq, 3);
 
         let mut deleted = chain(5);
         deleted.remove(1);
-        assert_eq!(verify_chain(deleted).unwrap_err().seq, 2);
+        assert_eq!(verify_chain(None, deleted).unwrap_err().seq, 2);
 
         let mut reordered = chain(5);
         reordered.swap(1, 2);
-        assert_eq!(verify_chain(reordered).unwrap_err().seq, 2);
+        assert_eq!(verify_chain(None, reordered).unwrap_err().seq, 2);
 
         // Re-hashing a modified record does not help: the next record's prev no longer matches.
         let mut rehashed = chain(5);
         rehashed[2].event = AuditEvent::UserCreated { username: "mallory".into() };
         rehashed[2].hash = rehashed[2].compute_hash();
-        assert_eq!(verify_chain(rehashed).unwrap_err().seq, 4);
+        assert_eq!(verify_chain(None, rehashed).unwrap_err().seq, 4);
+    }
+
+    #[test]
+    fn a_truncation_marker_must_be_attested_by_the_chain() {
+        let mut rs = chain(4);
+        let cut = rs[1].clone();
+        let attest = AuditEvent::AuditTruncated { through_seq: 2, last_hash: cut.hash.clone(), removed: 2 };
+        rs.push(AuditRecord::next(5, 9, Actor::system(), attest, &rs[3].hash));
+        let start = ChainStart { truncated_through: 2, last_hash: cut.hash.clone() };
+        let kept: Vec<_> = rs[2..].to_vec();
+        assert_eq!(verify_chain(Some(start.clone()), kept.clone()), Ok(3));
+        // Without the attesting record (or with a forged marker) the truncation is refused.
+        assert!(verify_chain(Some(start.clone()), kept[..2].to_vec()).is_err());
+        let forged = ChainStart { truncated_through: 3, last_hash: rs[2].hash.clone() };
+        assert!(verify_chain(Some(forged), rs[3..].to_vec()).is_err());
     }
 }

@@ -9,7 +9,7 @@ mod writer;
 
 use serde::{Deserialize, Serialize};
 
-pub use chain::{AuditRecord, ChainBreak, verify_chain};
+pub use chain::{AuditRecord, ChainBreak, ChainStart, verify_chain};
 pub use writer::{AuditLog, append_offline};
 
 /// Reads the whole chain in pages and verifies it; `Ok(n)` with the count.
@@ -27,7 +27,7 @@ pub fn verify_store(store: &dyn crate::store::Store) -> Result<Result<u64, Chain
             break;
         }
     }
-    Ok(verify_chain(all))
+    Ok(verify_chain(store.audit_start()?, all))
 }
 
 /// What happened. `type` is the record's event name in exports and queries.
@@ -43,6 +43,16 @@ pub enum AuditEvent {
     },
     /// The server stopped accepting requests and is shutting down.
     ServerStopped,
+    /// Records up to `through_seq` were removed by retention; `last_hash` is the hash of that
+    /// record, so the remaining chain is checked from there.
+    AuditTruncated {
+        /// The last removed record.
+        through_seq: u64,
+        /// Its hash.
+        last_hash: String,
+        /// How many records were removed.
+        removed: u64,
+    },
     /// An access token was issued.
     TokenIssued {
         /// Client.
@@ -117,6 +127,7 @@ impl AuditEvent {
         match self {
             Self::ServerStarted { .. } => "server_started",
             Self::ServerStopped => "server_stopped",
+            Self::AuditTruncated { .. } => "audit_truncated",
             Self::TokenIssued { .. } => "token_issued",
             Self::TokenRevoked { .. } => "token_revoked",
             Self::ClientAuthFailed { .. } => "client_auth_failed",

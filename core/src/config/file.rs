@@ -24,6 +24,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub telemetry: TelemetrySection,
     #[serde(default)]
+    pub audit: AuditSection,
+    #[serde(default)]
     pub clients: Vec<ClientSection>,
     #[serde(default)]
     pub users: Vec<UserSection>,
@@ -38,6 +40,12 @@ pub(crate) struct ServerSection {
     pub request_timeout: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditSection {
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +147,7 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("server", "shutdown_timeout", ScalarKind::Str),
     ("server", "max_connections", ScalarKind::Int),
     ("telemetry", "log_format", ScalarKind::Str),
+    ("audit", "retention", ScalarKind::Str),
     ("store", "path", ScalarKind::Str),
     ("tokens", "access_token_ttl", ScalarKind::Str),
     ("keys", "rotate_every", ScalarKind::Str),

@@ -35,6 +35,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// SHA-256 of the admin bearer token; the admin API is off when `None`.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// Audit records older than this are pruned (`[audit] retention`); kept forever when `None`.
+    pub audit_retention: Option<Duration>,
     /// Password hashing cost and concurrency (`[login]`).
     pub password_hashing: PasswordHashing,
     /// Clients defined in the file.

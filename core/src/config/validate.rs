@@ -130,6 +130,15 @@ pub(crate) fn validate(
             10_000
         }
     };
+    let audit_retention = f.audit.retention.as_deref().map(|raw| {
+        c.duration(
+            "audit.retention",
+            Some(raw),
+            Duration::from_secs(365 * 24 * 3600),
+            Duration::from_secs(60),
+            Duration::from_secs(100 * 365 * 24 * 3600),
+        )
+    });
     let log_format = match f.telemetry.log_format.as_deref() {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -237,6 +246,7 @@ pub(crate) fn validate(
             rate_limits,
             admin_token_sha256,
             password_hashing,
+            audit_retention,
             clients,
             users,
             warnings: c.warnings,

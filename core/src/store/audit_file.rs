@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, ChainStart};
 
 /// File name inside the store directory.
 pub const FILE_NAME: &str = "audit.jsonl";
@@ -23,6 +23,22 @@ pub struct AuditFile {
     path: PathBuf,
     file: File,
     last: Option<AuditRecord>,
+    start: Option<ChainStart>,
+}
+
+/// Parses one line: a record, or the truncation marker that may head the file.
+enum Line {
+    Record(Box<AuditRecord>),
+    Start(ChainStart),
+}
+
+fn parse_line(line: &[u8], n: usize) -> Result<Line, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt { tree: "audit", detail: format!("line {n}: {e}") };
+    if line.starts_with(b"{\"truncated_through\"") {
+        serde_json::from_slice(line).map(Line::Start).map_err(corrupt)
+    } else {
+        serde_json::from_slice(line).map(|r| Line::Record(Box::new(r))).map_err(corrupt)
+    }
 }
 
 impl AuditFile {
@@ -44,14 +60,19 @@ impl AuditFile {
             file.set_len(keep).map_err(|e| io("truncate", e))?;
         }
         let last_line = tail[..complete].split(|b| *b == b'\n').rev().find(|l| !l.is_empty());
-        let last = match last_line {
-            Some(line) => Some(serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
-                tree: "audit",
-                detail: format!("last line of {}: {e}", path.display()),
-            })?),
-            None => None,
+        let last = match last_line.map(|l| parse_line(l, 0)).transpose()? {
+            Some(Line::Record(r)) => Some(*r),
+            Some(Line::Start(_)) | None => None,
         };
-        Ok(Self { path, file, last })
+        let mut first = String::new();
+        BufReader::new(File::open(&path).map_err(|e| io("open", e))?)
+            .read_line(&mut first)
+            .map_err(|e| io("read", e))?;
+        let start = match parse_line(first.trim_end().as_bytes(), 1) {
+            Ok(Line::Start(s)) => Some(s),
+            _ => None,
+        };
+        Ok(Self { path, file, last, start })
     }
 
     /// Appends records (one write).
@@ -78,6 +99,52 @@ impl AuditFile {
         self.file.sync_data().map_err(|e| io("sync", e))
     }
 
+    /// The truncation marker heading the file, if retention pruned it.
+    pub fn start(&self) -> Option<ChainStart> {
+        self.start.clone()
+    }
+
+    /// Rewrites the file without records up to `start.truncated_through`, headed by a marker:
+    /// temp file, sync, atomic rename, sync of the directory, reopen.
+    pub fn prune(&mut self, start: &ChainStart) -> Result<u64, StoreError> {
+        let tmp = self.path.with_extension("jsonl.tmp");
+        let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(|e| io("create temp", e))?);
+        serde_json::to_writer(&mut out, start).map_err(|e| StoreError::Io(e.to_string()))?;
+        out.write_all(b"\n").map_err(|e| io("write temp", e))?;
+        let mut removed = 0;
+        let mut found = false;
+        for (n, line) in BufReader::new(self.reader()?).split(b'\n').enumerate() {
+            let line = line.map_err(|e| io("read", e))?;
+            if line.is_empty() {
+                continue;
+            }
+            if let Line::Record(r) = parse_line(&line, n + 1)? {
+                if r.seq <= start.truncated_through {
+                    found |= r.seq == start.truncated_through && r.hash == start.last_hash;
+                    removed += 1;
+                    continue;
+                }
+            } else {
+                continue;
+            }
+            out.write_all(&line).map_err(|e| io("write temp", e))?;
+            out.write_all(b"\n").map_err(|e| io("write temp", e))?;
+        }
+        if !found {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StoreError::Conflict("the truncation point does not match the chain".into()));
+        }
+        let file = out.into_inner().map_err(|e| io("flush temp", e.into_error()))?;
+        file.sync_all().map_err(|e| io("sync temp", e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| io("rename", e))?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("sync directory", e))?;
+        }
+        self.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| io("reopen", e))?;
+        self.start = Some(start.clone());
+        Ok(removed)
+    }
+
     /// A reader over the whole file, for [`read_range`] without holding the writer's lock.
     pub fn reader(&self) -> Result<File, StoreError> {
         File::open(&self.path).map_err(|e| io("open for reading", e))
@@ -87,13 +154,13 @@ impl AuditFile {
 /// Up to `limit` records with `seq >= from_seq`, in file order.
 pub fn read_range(file: File, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
     let mut out = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
+    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
         let line = line.map_err(|e| io("read", e))?;
         if line.is_empty() {
             continue;
         }
-        let r: AuditRecord = serde_json::from_str(&line)
-            .map_err(|e| StoreError::Corrupt { tree: "audit", detail: format!("line {}: {e}", n + 1) })?;
+        let Line::Record(r) = parse_line(&line, n + 1)? else { continue };
+        let r = *r;
         if r.seq >= from_seq {
             out.push(r);
             if out.len() >= limit {

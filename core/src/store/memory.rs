@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord};
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, ChainStart};
 
 /// A store held in process memory.
 #[derive(Default)]
@@ -14,6 +14,7 @@ pub struct MemoryStore {
     revocations: RwLock<BTreeMap<String, i64>>,
     users: RwLock<BTreeMap<String, UserRecord>>,
     audit: RwLock<BTreeMap<u64, AuditRecord>>,
+    audit_start: RwLock<Option<ChainStart>>,
 }
 
 impl MemoryStore {
@@ -135,6 +136,21 @@ impl Store for MemoryStore {
 
     fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError> {
         Ok(self.audit.read().map_err(|_| poisoned())?.values().next_back().cloned())
+    }
+
+    fn audit_start(&self) -> Result<Option<ChainStart>, StoreError> {
+        Ok(self.audit_start.read().map_err(|_| poisoned())?.clone())
+    }
+
+    fn prune_audit(&self, start: &ChainStart) -> Result<u64, StoreError> {
+        let mut map = self.audit.write().map_err(|_| poisoned())?;
+        if map.get(&start.truncated_through).map(|r| &r.hash) != Some(&start.last_hash) {
+            return Err(StoreError::Conflict("the truncation point does not match the chain".into()));
+        }
+        let before = map.len();
+        map.retain(|seq, _| *seq > start.truncated_through);
+        *self.audit_start.write().map_err(|_| poisoned())? = Some(start.clone());
+        Ok((before - map.len()) as u64)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, ChainStart};
 
 pub use commit::GroupCommit;
 pub use memory::MemoryStore;
@@ -90,6 +90,11 @@ pub trait Store: Send + Sync + 'static {
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
     /// The newest audit record.
     fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError>;
+    /// Where the stored chain starts when retention removed its beginning.
+    fn audit_start(&self) -> Result<Option<ChainStart>, StoreError>;
+    /// Removes records up to `start.truncated_through` (whose hash is `start.last_hash`);
+    /// returns how many. Callers append the attesting `audit_truncated` record first.
+    fn prune_audit(&self, start: &ChainStart) -> Result<u64, StoreError>;
 
     /// Makes every write so far durable (blocks; called by the group commit task).
     fn flush(&self) -> Result<(), StoreError>;

@@ -8,7 +8,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::audit_file::{AuditFile, read_range};
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, ChainStart};
 
 const CLIENTS: &str = "clients";
 const KEYS: &str = "keys";
@@ -217,6 +217,14 @@ impl Store for SledStore {
 
     fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError> {
         Ok(self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.last())
+    }
+
+    fn audit_start(&self) -> Result<Option<ChainStart>, StoreError> {
+        Ok(self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.start())
+    }
+
+    fn prune_audit(&self, start: &ChainStart) -> Result<u64, StoreError> {
+        self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.prune(start)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -94,7 +94,21 @@ fn audit_appends_in_order(s: &dyn Store) {
     assert_eq!(s.last_audit_record().unwrap().unwrap().seq, 300);
     let page = s.audit_records(255, 10).unwrap();
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), (255..265).collect::<Vec<_>>());
-    assert_eq!(verify_chain(s.audit_records(1, 1000).unwrap()), Ok(300));
+    assert_eq!(verify_chain(None, s.audit_records(1, 1000).unwrap()), Ok(300));
+
+    // Retention: attest the truncation in the chain, then prune.
+    let cut = &all[99];
+    let start = crate::audit::ChainStart { truncated_through: 100, last_hash: cut.hash.clone() };
+    let attest = AuditEvent::AuditTruncated { through_seq: 100, last_hash: cut.hash.clone(), removed: 100 };
+    s.append_audit(&[AuditRecord::next(301, 2, Actor::system(), attest, &all[299].hash)]).unwrap();
+    let wrong = crate::audit::ChainStart { truncated_through: 100, last_hash: "00".into() };
+    assert!(s.prune_audit(&wrong).is_err(), "a truncation point off the chain is refused");
+    assert_eq!(s.prune_audit(&start).unwrap(), 100);
+    assert_eq!(s.audit_start().unwrap(), Some(start.clone()));
+    let kept = s.audit_records(0, 1000).unwrap();
+    assert_eq!(kept.first().map(|r| r.seq), Some(101));
+    assert_eq!(verify_chain(Some(start), kept), Ok(201));
+    assert_eq!(s.last_audit_record().unwrap().unwrap().seq, 301);
 }
 
 fn conformance(s: &dyn Store) {
@@ -160,7 +174,7 @@ fn a_partial_audit_line_left_by_a_crash_is_dropped_at_open() {
     std::fs::write(&file, text).unwrap();
     let s = SledStore::open(dir.path()).unwrap();
     assert_eq!(s.last_audit_record().unwrap().unwrap().seq, 1);
-    assert_eq!(verify_chain(s.audit_records(1, 10).unwrap()), Ok(1));
+    assert_eq!(verify_chain(None, s.audit_records(1, 10).unwrap()), Ok(1));
     assert!(std::fs::read_to_string(&file).unwrap().ends_with("}\n"));
 }
 

@@ -139,3 +139,32 @@ fn the_cli_verifies_exports_and_names_the_first_tampered_record() {
     tamper(&db_path, |rs| rs.swap(1, 2));
     check(2, "record 3 stands here");
 }
+
+#[tokio::test]
+async fn retention_prunes_old_records_behind_an_attested_marker() {
+    let s = TestServer::start_with(&format!("{}\n[audit]\nretention = \"1m\"\n", config())).await;
+    for _ in 0..3 {
+        s.svc_token(&[]).await;
+    }
+    records_with(&s, &["token_issued"]).await;
+    s.clock.advance(Duration::from_secs(120));
+    let fresh = s.svc_token(&[]).await;
+    // The pruning task checks every few seconds of real time.
+    let mut start = None;
+    for _ in 0..80 {
+        start = s.state.db.audit_start().unwrap();
+        if start.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start = start.expect("old records were pruned");
+    let kept = s.state.db.audit_records(0, 10_000).unwrap();
+    assert_eq!(kept.first().unwrap().seq, start.truncated_through + 1);
+    assert!(kept.iter().any(|r| r.event.name() == "audit_truncated"));
+    assert!(kept.iter().all(|r| r.seq > start.truncated_through));
+    let v: Value =
+        s.http.get(s.url(paths::ADMIN_AUDIT_VERIFY)).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(!fresh.is_empty());
+}
