@@ -254,11 +254,22 @@ impl ChildServer {
     /// Spawns `gatehouse serve --config <config> --bind 127.0.0.1:0` and waits until it listens.
     #[allow(clippy::zombie_processes, reason = "the child moves into ChildServer, whose Drop kills and waits")]
     pub fn spawn(config: &Path) -> Self {
+        Self::spawn_logging(config, None, "warn")
+    }
+
+    /// Like [`Self::spawn`], with the log filter `log` and the logs (stderr) written to `log_file`.
+    #[allow(clippy::zombie_processes, reason = "the child moves into ChildServer, whose Drop kills and waits")]
+    pub fn spawn_logging(config: &Path, log_file: Option<&Path>, log: &str) -> Self {
         use std::io::{BufRead, BufReader};
         let cfg = config.display().to_string();
+        let stderr = match log_file {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+            None => Stdio::inherit(),
+        };
         let mut child = gatehouse_command(&["gatehouse", "serve", "--config", &cfg, "--bind", "127.0.0.1:0"])
+            .env("GATEHOUSE_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn server");
         let stdout = child.stdout.take().expect("stdout");

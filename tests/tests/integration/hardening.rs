@@ -132,3 +132,76 @@ async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_writes() {
     let v: Value = http.post(again.url(paths::VERIFY)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["reason"], "revoked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_at_trace_level_never_contain_secrets_or_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "log-scan-admin-token-0123456789abcdef";
+    let toml = format!(
+        "{}\n[admin]\ntoken_sha256 = \"{}\"\n[telemetry]\nlog_format = \"json\"\n",
+        standard_config(),
+        gatehouse::secret::sha256_hex(admin.as_bytes())
+    );
+    let cfg = write_config(dir.path(), "g.toml", &toml);
+    let log = dir.path().join("server.log");
+    let server = ChildServer::spawn_logging(&cfg, Some(&log), "trace");
+    let http = reqwest::Client::new();
+    let token_of = |v: Value| v["access_token"].as_str().unwrap().to_owned();
+    let t1 = token_of(
+        http.post(server.url(paths::TOKEN))
+            .basic_auth(SVC_ID, Some(SVC_SECRET))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+    let wrong = "wrong-secret-that-must-not-be-logged";
+    let r = http
+        .post(server.url(paths::TOKEN))
+        .basic_auth(SVC_ID, Some(wrong))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(server.url(paths::INTROSPECT))
+        .basic_auth(SVC_ID, Some(SVC_SECRET))
+        .form(&[("token", t1.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.post(server.url(paths::VERIFY)).bearer_auth(&t1).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(server.url(paths::REVOKE))
+        .basic_auth(SVC_ID, Some(SVC_SECRET))
+        .form(&[("token", t1.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.post(server.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth(admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let t2 = token_of(http.get(server.url("/test-token?sub=alice")).send().await.unwrap().json().await.unwrap());
+    assert_eq!(server.terminate(Duration::from_secs(10)), Some(0));
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.lines().count() > 20, "trace logging produced output");
+    assert!(logs.contains("request_id"), "request spans are logged");
+    let basic = |secret: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{SVC_ID}:{secret}"))
+    };
+    for secret in [SVC_SECRET, wrong, admin, &t1, &t2, &basic(SVC_SECRET), &basic(wrong)] {
+        assert!(!logs.contains(secret), "a secret or token appears in the logs");
+    }
+    // JWT signatures and payloads must not appear either (a token cut in half is still a leak).
+    for part in t1.split('.').chain(t2.split('.')).skip(1) {
+        assert!(!logs.contains(part), "a token part appears in the logs");
+    }
+}
