@@ -5,6 +5,7 @@
 //! tokens or codes: only ids (`jti`, client ids, usernames) and reason codes.
 
 pub mod chain;
+pub mod query;
 mod writer;
 
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //! (`[admin] token_sha256` or `token_env`); not routed when neither is set. Failed admin
 //! authentications count against the source IP's failed-authentication limit.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -12,6 +12,7 @@ use super::extract::{Meta, authorization, bearer};
 use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
 use crate::oauth::error::{OAuthError, internal, unavailable};
+use crate::oauth::params::Params;
 use crate::secret::matches_sha256;
 use crate::state::AppState;
 
@@ -48,6 +49,59 @@ fn check_admin(state: &AppState, meta: &RequestMeta, headers: &HeaderMap) -> Res
         }
         None => unauthorized(),
     }))
+}
+
+/// `GET /admin/audit?actor=&type=&since=&until=&limit=&cursor=` (times RFC 3339).
+pub async fn audit_get(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(resp) = check_admin(&state, &meta, &headers) {
+        return *resp;
+    }
+    let q = match audit_query(query.as_deref().unwrap_or_default()) {
+        Ok(q) => q,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let db = state.db.clone();
+    match tokio::task::spawn_blocking(move || crate::audit::query::run(db.store(), &q)).await {
+        Ok(Ok(page)) => no_store(axum::Json(page).into_response()),
+        Ok(Err(e)) => ApiError(unavailable("reading the audit log failed", &e)).into_response(),
+        Err(e) => ApiError(internal("audit query task failed", &e)).into_response(),
+    }
+}
+
+fn audit_query(raw: &str) -> Result<crate::audit::query::AuditQuery, OAuthError> {
+    use crate::audit::query::{AuditQuery, MAX_LIMIT};
+    let p = Params::parse(raw.as_bytes())?;
+    let time = |name: &str| -> Result<Option<i64>, OAuthError> {
+        p.one(name)?
+            .map(|v| {
+                time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                    .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+                    .map_err(|_| OAuthError::InvalidRequest("since and until must be RFC 3339 times"))
+            })
+            .transpose()
+    };
+    let number = |name: &str, default: u64| -> Result<u64, OAuthError> {
+        p.one(name)?.map_or(Ok(default), |v| {
+            v.parse().map_err(|_| OAuthError::InvalidRequest("limit and cursor must be numbers"))
+        })
+    };
+    let limit = usize::try_from(number("limit", 100)?).unwrap_or(usize::MAX);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(OAuthError::InvalidRequest("limit must be between 1 and 1000"));
+    }
+    Ok(AuditQuery {
+        actor: p.one("actor")?.map(str::to_owned),
+        event_type: p.one("type")?.map(str::to_owned),
+        since_ms: time("since")?,
+        until_ms: time("until")?,
+        limit,
+        cursor: number("cursor", 0)?,
+    })
 }
 
 /// `GET /admin/audit/verify`: recomputes the chain; names the first broken record.

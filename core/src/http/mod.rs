@@ -40,7 +40,8 @@ pub fn router(state: AppState) -> Router {
     if state.config.admin_token_sha256.is_some() {
         r = r
             .route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post))
-            .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get));
+            .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
+            .route(paths::ADMIN_AUDIT, get(admin::audit_get));
     }
     let settings = std::sync::Arc::new(middleware::Settings {
         request_timeout: state.config.server.request_timeout,

@@ -20,6 +20,8 @@ pub const TEST_TOKEN: &str = "/test-token";
 pub const PING: &str = "/ping";
 /// Readiness (store health).
 pub const READY: &str = "/ready";
+/// Admin: query the audit log.
+pub const ADMIN_AUDIT: &str = "/admin/audit";
 /// Admin: verify the audit chain.
 pub const ADMIN_AUDIT_VERIFY: &str = "/admin/audit/verify";
 /// Admin: rotate signing keys.
