@@ -10,6 +10,7 @@
 //! - [`oidc`]: discovery. [`tokens`]: keys, JWS, access tokens.
 //! - [`store`]: persistence traits, sled and memory backends, group commit.
 //! - [`users`]: accounts, normalisation, argon2id hashing on a bounded pool.
+//! - [`metrics`]: Prometheus metrics.
 //! - [`ratelimit`]: governor limiters. [`secret`]: redaction, digests, randomness.
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod http;
+pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod ratelimit;

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::listener::LimitedListener;
 use crate::http::{self, paths};
+use crate::metrics::Metrics;
 use crate::oauth::client::ClientRegistry;
 use crate::oauth::test_token;
 use crate::oidc::discovery;
@@ -54,6 +55,7 @@ pub enum StartError {
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     addr: SocketAddr,
     /// In dev mode with no clients at all, the client created on this start, with its secret.
@@ -120,6 +122,11 @@ impl Server {
         audit.record(Actor::system(), started, now).await?;
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits);
+        let db_flush_latency = db.flush_latency();
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?),
+            None => None,
+        };
         let state = AppState::new(Inner {
             access: AccessTokens::new(issuer.clone(), keys.clone()),
             config: Arc::new(config),
@@ -132,14 +139,20 @@ impl Server {
             limiter,
             passwords,
             audit,
+            metrics: Arc::new(Metrics::new(db_flush_latency)),
             discovery_json,
         });
-        Ok(Self { listener, state, addr, demo_client })
+        Ok(Self { listener, metrics_listener, state, addr, demo_client })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound address of the separate metrics listener, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The issuer identifier in force.
@@ -155,7 +168,19 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains requests and flushes the store.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let tasks = spawn_background(self.state.clone(), stop_rx);
+        let mut tasks = spawn_background(self.state.clone(), stop_rx.clone());
+        if let Some(listener) = self.metrics_listener {
+            let app = http::metrics_router(self.state.metrics.clone());
+            let mut stop = stop_rx;
+            tasks.push(tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            }));
+        }
         let app = http::router(self.state.clone());
         let server = &self.state.config.server;
         let listener = LimitedListener::new(self.listener, server.max_connections).tap_io(|conn| {

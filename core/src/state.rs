@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::oauth::client::ClientRegistry;
 use crate::ratelimit::Limiter;
 use crate::store::Db;
@@ -56,6 +57,8 @@ pub struct Inner {
     pub passwords: Passwords,
     /// The audit log writer.
     pub audit: AuditLog,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
     /// Discovery document, precomputed.
     pub discovery_json: bytes::Bytes,
 }

@@ -85,6 +85,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// Shared state (keys, store) for white-box checks.
     pub state: AppState,
+    /// `http://<addr>` of the separate metrics listener, when `[metrics] bind` is set.
+    pub metrics_base: Option<String>,
     /// The temp dir holding the config and the store.
     pub dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -112,6 +114,7 @@ impl TestServer {
         let clock = ManualClock::new(system_now());
         let server = Server::bind(config, Arc::new(clock.clone())).await.expect("server binds");
         let base = format!("http://{}", server.local_addr());
+        let metrics_base = server.metrics_addr().map(|a| format!("http://{a}"));
         let state = server.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
@@ -122,6 +125,7 @@ impl TestServer {
             clock,
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
             state,
+            metrics_base,
             dir,
             shutdown: Some(tx),
             task: Some(task),

@@ -32,20 +32,30 @@ impl AuditRecord {
     /// Builds the record that follows `prev` and computes its hash.
     pub fn next(seq: u64, time_ms: i64, actor: Actor, event: AuditEvent, prev: &str) -> Self {
         let mut r = Self { seq, time_ms, actor, event, prev: prev.to_owned(), hash: String::new() };
-        r.hash = r.compute_hash();
+        // `hash` is still empty, so the record is its own hash input (no clone needed).
+        r.hash = hash_of(&r);
         r
     }
 
     /// The hash this record should carry.
     pub fn compute_hash(&self) -> String {
+        if self.hash.is_empty() {
+            return hash_of(self);
+        }
         let mut unhashed = self.clone();
         unhashed.hash.clear();
-        let json = serde_json::to_vec(&unhashed).unwrap_or_default();
-        let mut input = Vec::with_capacity(self.prev.len() + json.len());
-        input.extend_from_slice(self.prev.as_bytes());
-        input.extend_from_slice(&json);
-        sha256_hex(&input)
+        hash_of(&unhashed)
     }
+}
+
+/// SHA-256 over `prev` and the canonical JSON of a record whose `hash` is empty.
+fn hash_of(unhashed: &AuditRecord) -> String {
+    let mut input = Vec::with_capacity(512);
+    input.extend_from_slice(unhashed.prev.as_bytes());
+    if serde_json::to_writer(&mut input, unhashed).is_err() {
+        tracing::error!("serialising an audit record failed");
+    }
+    sha256_hex(&input)
 }
 
 /// Where and why a chain is broken.

@@ -26,6 +26,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
     pub clients: Vec<ClientSection>,
     #[serde(default)]
     pub users: Vec<UserSection>,
@@ -40,6 +42,12 @@ pub(crate) struct ServerSection {
     pub request_timeout: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MetricsSection {
+    pub bind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +156,7 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("server", "max_connections", ScalarKind::Int),
     ("telemetry", "log_format", ScalarKind::Str),
     ("audit", "retention", ScalarKind::Str),
+    ("metrics", "bind", ScalarKind::Str),
     ("store", "path", ScalarKind::Str),
     ("tokens", "access_token_ttl", ScalarKind::Str),
     ("keys", "rotate_every", ScalarKind::Str),

@@ -35,6 +35,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// SHA-256 of the admin bearer token; the admin API is off when `None`.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// A separate listen address for `GET /metrics` (no authentication: bind it internally).
+    pub metrics_bind: Option<SocketAddr>,
     /// Audit records older than this are pruned (`[audit] retention`); kept forever when `None`.
     pub audit_retention: Option<Duration>,
     /// Password hashing cost and concurrency (`[login]`).

@@ -130,6 +130,11 @@ pub(crate) fn validate(
             10_000
         }
     };
+    let metrics_bind = f.metrics.bind.as_deref().and_then(|raw| {
+        raw.parse::<SocketAddr>()
+            .map_err(|_| c.problem("metrics.bind", format!("`{raw}` is not an address such as \"127.0.0.1:9090\"")))
+            .ok()
+    });
     let audit_retention = f.audit.retention.as_deref().map(|raw| {
         c.duration(
             "audit.retention",
@@ -247,6 +252,7 @@ pub(crate) fn validate(
             admin_token_sha256,
             password_hashing,
             audit_retention,
+            metrics_bind,
             clients,
             users,
             warnings: c.warnings,

@@ -30,6 +30,7 @@ fn unauthorized() -> Response {
 fn check_admin(state: &AppState, meta: &RequestMeta, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let ip = meta.ip;
     if let Some(retry_after) = state.limiter.auth_blocked(ip, None) {
+        state.metrics.rate_limited("failed_auth");
         return Err(Box::new(ApiError(OAuthError::TooManyRequests { retry_after }).into_response()));
     }
     let Some(expected) = &state.config.admin_token_sha256 else {
@@ -44,11 +45,20 @@ fn check_admin(state: &AppState, meta: &RequestMeta, headers: &HeaderMap) -> Res
     state.audit.emit(meta.actor("anonymous"), AuditEvent::AdminAuthFailed, now);
     Err(Box::new(match state.limiter.auth_failed(ip, None) {
         Some(retry_after) => {
+            state.metrics.rate_limited("failed_auth");
             state.audit.emit(meta.actor("anonymous"), AuditEvent::RateLimited { limit: "failed_auth".into() }, now);
             ApiError(OAuthError::TooManyRequests { retry_after }).into_response()
         }
         None => unauthorized(),
     }))
+}
+
+/// `GET /metrics` on the main listener: admin token required (client ids are labels).
+pub async fn metrics_get(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
+    if let Err(resp) = check_admin(&state, &meta, &headers) {
+        return *resp;
+    }
+    super::health::metrics_text(&state.metrics)
 }
 
 /// `GET /admin/audit?actor=&type=&since=&until=&limit=&cursor=` (times RFC 3339).

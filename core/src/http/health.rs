@@ -12,6 +12,15 @@ pub async fn ping_get() -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
 }
 
+/// The Prometheus text exposition as a response.
+pub fn metrics_text(metrics: &crate::metrics::Metrics) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        metrics.render(),
+    )
+        .into_response()
+}
+
 /// `GET /ready`: 200 when the store answers a read, else 503 naming the failing check.
 pub async fn ready_get(State(state): State<AppState>) -> Response {
     let store = match state.db.is_revoked("gatehouse-readiness-probe") {

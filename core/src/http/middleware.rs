@@ -26,6 +26,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Send HSTS (the issuer is https).
     pub hsts: bool,
+    /// Where requests are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A request id we accept from a client: 1-128 of `A-Z a-z 0-9 . _ -`.
@@ -39,6 +41,9 @@ fn acceptable(v: &HeaderValue) -> Option<&str> {
 pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Request, next: Next) -> Response {
     let id = req.headers().get(&REQUEST_ID).and_then(acceptable).map_or_else(unique_id, str::to_owned);
     req.extensions_mut().insert(super::extract::RequestId(id.clone()));
+    let started = crate::clock::monotonic();
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let run = next.run(req).instrument(span.clone());
     let mut resp = match tokio::time::timeout(settings.request_timeout, run).await {
@@ -48,6 +53,7 @@ pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Req
             ApiError(OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }).into_response()
         }
     };
+    settings.metrics.http_request(&route, method.as_str(), resp.status().as_u16(), started.elapsed());
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert(REQUEST_ID, v);

@@ -5,7 +5,7 @@ mod admin;
 mod dev;
 pub mod error;
 mod extract;
-mod health;
+pub(crate) mod health;
 mod introspect;
 pub mod listener;
 mod middleware;
@@ -42,10 +42,14 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post))
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
             .route(paths::ADMIN_AUDIT, get(admin::audit_get));
+        if state.config.metrics_bind.is_none() {
+            r = r.route(paths::METRICS, get(admin::metrics_get));
+        }
     }
     let settings = std::sync::Arc::new(middleware::Settings {
         request_timeout: state.config.server.request_timeout,
         hsts: state.issuer.starts_with("https://"),
+        metrics: state.metrics.clone(),
     });
     r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -65,6 +69,17 @@ async fn method_not_allowed() -> Response {
         axum::Json(json!({ "error": "invalid_request", "error_description": "method not allowed" })),
     )
         .into_response()
+}
+
+/// The router of the separate `[metrics] bind` listener: `GET /metrics`, no authentication.
+pub fn metrics_router(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Router {
+    Router::new().route(
+        paths::METRICS,
+        get(move || {
+            let m = metrics.clone();
+            async move { health::metrics_text(&m) }
+        }),
+    )
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

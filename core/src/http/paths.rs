@@ -18,6 +18,8 @@ pub const VERIFY: &str = "/verify";
 pub const TEST_TOKEN: &str = "/test-token";
 /// Liveness.
 pub const PING: &str = "/ping";
+/// Prometheus metrics.
+pub const METRICS: &str = "/metrics";
 /// Readiness (store health).
 pub const READY: &str = "/ready";
 /// Admin: query the audit log.

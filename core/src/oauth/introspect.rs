@@ -47,6 +47,7 @@ pub async fn introspect(
         return Err(OAuthError::InvalidClient { basic: false });
     }
     if let Err(retry_after) = state.limiter.introspect_request(caller.id()) {
+        state.metrics.rate_limited("introspect_per_client");
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     let token = params.required("token", "token is required")?;

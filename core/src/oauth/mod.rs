@@ -60,6 +60,7 @@ pub(crate) async fn authenticate(
     };
     let claimed = creds.claimed_id();
     if let Some(retry_after) = state.limiter.auth_blocked(meta.ip, claimed.as_deref()) {
+        state.metrics.rate_limited("failed_auth");
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     let ctx = AuthContext { issuer: &state.issuer, endpoint, token_endpoint: &state.urls.token };
@@ -85,8 +86,10 @@ fn auth_failed(
     now: OffsetDateTime,
 ) -> Option<OAuthError> {
     let limited = state.limiter.auth_failed(meta.ip, client_id.as_deref());
+    state.metrics.client_auth_failed();
     state.audit.emit(meta.actor("anonymous"), AuditEvent::ClientAuthFailed { client_id, reason: reason.into() }, now);
     let retry_after = limited?;
+    state.metrics.rate_limited("failed_auth");
     state.audit.emit(meta.actor("anonymous"), AuditEvent::RateLimited { limit: "failed_auth".into() }, now);
     Some(OAuthError::TooManyRequests { retry_after })
 }

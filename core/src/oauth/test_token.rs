@@ -60,6 +60,7 @@ pub fn issue(
         scope: issued.claims.scope.clone(),
     };
     state.audit.emit(meta.actor("dev"), event, now);
+    state.metrics.token_issued("test_token", TEST_CLIENT_ID);
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -36,6 +36,7 @@ pub async fn exchange(
     tracing::Span::current().record("grant_type", grant_type);
     let client = authenticate(state, authorization, params, meta, &state.urls.token, now).await?;
     if let Err(retry_after) = state.limiter.token_request(client.id()) {
+        state.metrics.rate_limited("token_per_client");
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     match grant_type {

@@ -32,9 +32,11 @@ pub fn verify(
     now: OffsetDateTime,
 ) -> VerifyOutcome {
     if let Some(wait) = state.limiter.verify_blocked(meta.ip) {
+        state.metrics.rate_limited("failed_verify");
         return VerifyOutcome::Limited(wait);
     }
     if let Err(wait) = state.limiter.verify_request(meta.ip) {
+        state.metrics.rate_limited("verify_per_ip");
         return VerifyOutcome::Limited(wait);
     }
     let result = state.access.verify_active(state.db.store(), token, now).and_then(|c| match audience {
@@ -46,6 +48,7 @@ pub fn verify(
         Err(TokenProblem::Unavailable) => VerifyOutcome::Inactive(TokenProblem::Unavailable),
         Err(problem) => match state.limiter.verify_failed(meta.ip) {
             Some(wait) => {
+                state.metrics.rate_limited("failed_verify");
                 let event = AuditEvent::RateLimited { limit: "failed_verify".into() };
                 state.audit.emit(meta.actor("anonymous"), event, now);
                 VerifyOutcome::Limited(wait)

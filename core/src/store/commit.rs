@@ -21,7 +21,7 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the task for `store` on the current tokio runtime. The task holds the store
     /// weakly, so dropping the last `Db` closes the store (and releases sled's lock) at once.
-    pub fn start(store: &Arc<dyn Store>) -> Self {
+    pub fn start(store: &Arc<dyn Store>, latency: prometheus_client::metrics::histogram::Histogram) -> Self {
         let store: Weak<dyn Store> = Arc::downgrade(store);
         let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
         let flushes = Arc::new(AtomicU64::new(0));
@@ -33,7 +33,17 @@ impl GroupCommit {
                     batch.push(next);
                 }
                 let result = match store.upgrade() {
-                    Some(s) => match tokio::task::spawn_blocking(move || s.flush()).await {
+                    Some(s) => match tokio::task::spawn_blocking({
+                        let latency = latency.clone();
+                        move || {
+                            let started = crate::clock::monotonic();
+                            let r = s.flush();
+                            latency.observe(started.elapsed().as_secs_f64());
+                            r
+                        }
+                    })
+                    .await
+                    {
                         Ok(r) => r,
                         Err(e) => Err(StoreError::Io(format!("flush task failed: {e}"))),
                     },

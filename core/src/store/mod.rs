@@ -105,13 +105,20 @@ pub trait Store: Send + Sync + 'static {
 pub struct Db {
     store: Arc<dyn Store>,
     commit: GroupCommit,
+    flush_latency: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Db {
     /// Wraps `store`; starts the group-commit task (needs a tokio runtime).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        let commit = GroupCommit::start(&store);
-        Self { store, commit }
+        let flush_latency = crate::metrics::flush_histogram();
+        let commit = GroupCommit::start(&store, flush_latency.clone());
+        Self { store, commit, flush_latency }
+    }
+
+    /// The group commit's flush latency histogram (registered by the metrics).
+    pub fn flush_latency(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.flush_latency.clone()
     }
 
     /// Waits until every write made before this call is durable.
@@ -135,19 +142,28 @@ impl Db {
 pub struct WeakDb {
     store: std::sync::Weak<dyn Store>,
     commit: GroupCommit,
+    flush_latency: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl WeakDb {
     /// The store, if it is still open.
     pub fn upgrade(&self) -> Option<Db> {
-        Some(Db { store: self.store.upgrade()?, commit: self.commit.clone() })
+        Some(Db {
+            store: self.store.upgrade()?,
+            commit: self.commit.clone(),
+            flush_latency: self.flush_latency.clone(),
+        })
     }
 }
 
 impl Db {
     /// A handle that lets the store close when every [`Db`] is gone.
     pub fn downgrade(&self) -> WeakDb {
-        WeakDb { store: Arc::downgrade(&self.store), commit: self.commit.clone() }
+        WeakDb {
+            store: Arc::downgrade(&self.store),
+            commit: self.commit.clone(),
+            flush_latency: self.flush_latency.clone(),
+        }
     }
 }
 

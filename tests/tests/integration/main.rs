@@ -12,6 +12,7 @@ mod hardening;
 mod introspect_revoke;
 mod keys;
 mod limits;
+mod metrics;
 mod token;
 mod users;
 mod verify;

@@ -55,6 +55,7 @@ pub fn grant(
         scope: issued.claims.scope.clone(),
     };
     state.audit.emit(meta.actor(format!("client:{}", client.id())), event, now);
+    state.metrics.token_issued(GRANT_TYPE, client.id());
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -1,0 +1,127 @@
+//! Prometheus metrics: HTTP requests and latency by route, tokens issued by grant and
+//! client, failed client authentications, rate-limit rejections, store flush latency and
+//! process RSS. Routes are the matched path patterns, and anything unmatched is one label,
+//! so random URLs cannot grow the label space.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    grant_type: String,
+    client_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~26 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    tokens_issued: Family<TokenLabels, Counter>,
+    client_auth_failures: Counter,
+    rate_limited: Family<LimitLabels, Counter>,
+    rss: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// A latency histogram for store flushes, created before the metrics registry exists.
+pub fn flush_histogram() -> Histogram {
+    latency_histogram()
+}
+
+impl Metrics {
+    /// Registers every metric; `store_flush` is the group commit's histogram.
+    pub fn new(store_flush: Histogram) -> Self {
+        let mut registry = Registry::with_prefix("gatehouse");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route, method and status", http_requests.clone());
+        let http_duration =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", http_duration.clone());
+        let tokens_issued = Family::<TokenLabels, Counter>::default();
+        registry.register("tokens_issued", "Access tokens issued by grant type and client", tokens_issued.clone());
+        let client_auth_failures = Counter::default();
+        registry.register("client_auth_failures", "Failed client authentications", client_auth_failures.clone());
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
+        registry.register("store_flush_duration_seconds", "Latency of group-commit store flushes", store_flush);
+        let rss = Gauge::default();
+        registry.register("process_resident_memory_bytes", "Resident set size of the process", rss.clone());
+        Self { registry, http_requests, http_duration, tokens_issued, client_auth_failures, rate_limited, rss }
+    }
+
+    /// Counts one HTTP request.
+    pub fn http_request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let labels = HttpLabels { route: route.to_owned(), method: method.to_owned(), status };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration.get_or_create(&RouteLabels { route: labels.route }).observe(took.as_secs_f64());
+    }
+
+    /// Counts an issued token.
+    pub fn token_issued(&self, grant_type: &str, client_id: &str) {
+        let labels = TokenLabels { grant_type: grant_type.to_owned(), client_id: client_id.to_owned() };
+        self.tokens_issued.get_or_create(&labels).inc();
+    }
+
+    /// Counts a failed client authentication.
+    pub fn client_auth_failed(&self) {
+        self.client_auth_failures.inc();
+    }
+
+    /// Counts a rate-limit rejection.
+    pub fn rate_limited(&self, limit: &str) {
+        self.rate_limited.get_or_create(&LimitLabels { limit: limit.to_owned() }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        if let Some(kb) = resident_kb() {
+            self.rss.set(kb.saturating_mul(1024));
+        }
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("encoding metrics failed");
+        }
+        out
+    }
+}
+
+/// VmRSS from /proc/self/status (Linux), in KiB.
+fn resident_kb() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
