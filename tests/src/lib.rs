@@ -156,11 +156,14 @@ impl TestServer {
 
     /// POSTs a form with HTTP Basic credentials.
     pub async fn post_basic(&self, path: &str, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(self.url(path)).basic_auth(id, Some(secret)).form(form).send().await.expect("request")
+        post_basic(&self.http, &self.url(path), id, secret, form).await
     }
 
     /// A client_credentials token for `svc` with extra parameters; panics unless 200.
     pub async fn svc_token(&self, extra: &[(&str, &str)]) -> String {
+        if extra.is_empty() {
+            return cc_token(&self.http, &self.base, SVC_ID, SVC_SECRET).await;
+        }
         let mut form = vec![("grant_type", "client_credentials")];
         form.extend_from_slice(extra);
         let resp = self.post_basic(gatehouse::paths::TOKEN, SVC_ID, SVC_SECRET, &form).await;
@@ -190,6 +193,32 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// POSTs a form with HTTP Basic credentials to `url`.
+pub async fn post_basic(
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    http.post(url).basic_auth(id, Some(secret)).form(form).send().await.expect("request")
+}
+
+/// A client_credentials access token from the server at `base`; panics unless 200.
+pub async fn cc_token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
+    let resp = post_basic(
+        http,
+        &format!("{base}{}", gatehouse::paths::TOKEN),
+        id,
+        secret,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "token request failed");
+    let body: Value = resp.json().await.expect("json");
+    body["access_token"].as_str().expect("access_token").to_owned()
 }
 
 /// Decodes the header and claims of a JWT without verifying it.

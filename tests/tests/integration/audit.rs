@@ -92,14 +92,7 @@ fn the_cli_verifies_exports_and_names_the_first_tampered_record() {
     rt.block_on(async {
         let http = reqwest::Client::new();
         for _ in 0..3 {
-            let r = http
-                .post(server.url(paths::TOKEN))
-                .basic_auth(SVC_ID, Some(SVC_SECRET))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
+            gatehouse_tests::cc_token(&http, &server.base, SVC_ID, SVC_SECRET).await;
         }
     });
     assert_eq!(server.terminate(Duration::from_secs(10)), Some(0));

@@ -9,15 +9,7 @@ const SECRET: &str = "worker-secret-0123456789abcdefgh";
 const ADMIN: &str = "durability-admin-token-0123456789";
 
 async fn token(http: &reqwest::Client, s: &ChildServer, id: &str, secret: &str) -> String {
-    let resp = http
-        .post(s.url(paths::TOKEN))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    gatehouse_tests::cc_token(http, &s.base, id, secret).await
 }
 
 async fn jwks(http: &reqwest::Client, s: &ChildServer) -> Value {
@@ -45,13 +37,9 @@ async fn keys_clients_and_revocations_survive_kill_9() {
     let first = ChildServer::spawn(&cfg);
     let revoked = token(&http, &first, "worker", SECRET).await;
     let kept = token(&http, &first, "cli-client", &cli_secret).await;
-    let resp = http
-        .post(first.url(paths::REVOKE))
-        .basic_auth("worker", Some(SECRET))
-        .form(&[("token", revoked.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        gatehouse_tests::post_basic(&http, &first.url(paths::REVOKE), "worker", SECRET, &[("token", revoked.as_str())])
+            .await;
     assert_eq!(resp.status(), 200);
     let resp = http.post(first.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(resp.status(), 200);

@@ -107,24 +107,15 @@ async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_writes() {
     let cfg = write_config(dir.path(), "g.toml", &toml);
     let http = reqwest::Client::new();
     let server = ChildServer::spawn(&cfg);
-    let token: Value = http
-        .post(server.url(paths::TOKEN))
-        .basic_auth(SVC_ID, Some(SVC_SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
-    let r = http
-        .post(server.url(paths::REVOKE))
-        .basic_auth(SVC_ID, Some(SVC_SECRET))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let token = gatehouse_tests::cc_token(&http, &server.base, SVC_ID, SVC_SECRET).await;
+    let r = gatehouse_tests::post_basic(
+        &http,
+        &server.url(paths::REVOKE),
+        SVC_ID,
+        SVC_SECRET,
+        &[("token", token.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let code = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(10))).await.unwrap();
     assert_eq!(code, Some(0), "exits 0 on SIGTERM");
@@ -147,43 +138,31 @@ async fn logs_at_trace_level_never_contain_secrets_or_tokens() {
     let server = ChildServer::spawn_logging(&cfg, Some(&log), "trace");
     let http = reqwest::Client::new();
     let token_of = |v: Value| v["access_token"].as_str().unwrap().to_owned();
-    let t1 = token_of(
-        http.post(server.url(paths::TOKEN))
-            .basic_auth(SVC_ID, Some(SVC_SECRET))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap(),
-    );
+    let t1 = gatehouse_tests::cc_token(&http, &server.base, SVC_ID, SVC_SECRET).await;
     let wrong = "wrong-secret-that-must-not-be-logged";
-    let r = http
-        .post(server.url(paths::TOKEN))
-        .basic_auth(SVC_ID, Some(wrong))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let r = gatehouse_tests::post_basic(
+        &http,
+        &server.url(paths::TOKEN),
+        SVC_ID,
+        wrong,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(r.status(), 401);
-    let r = http
-        .post(server.url(paths::INTROSPECT))
-        .basic_auth(SVC_ID, Some(SVC_SECRET))
-        .form(&[("token", t1.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = gatehouse_tests::post_basic(
+        &http,
+        &server.url(paths::INTROSPECT),
+        SVC_ID,
+        SVC_SECRET,
+        &[("token", t1.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let r = http.post(server.url(paths::VERIFY)).bearer_auth(&t1).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = http
-        .post(server.url(paths::REVOKE))
-        .basic_auth(SVC_ID, Some(SVC_SECRET))
-        .form(&[("token", t1.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r =
+        gatehouse_tests::post_basic(&http, &server.url(paths::REVOKE), SVC_ID, SVC_SECRET, &[("token", t1.as_str())])
+            .await;
     assert_eq!(r.status(), 200);
     let r = http.post(server.url(paths::ADMIN_KEYS_ROTATE)).bearer_auth(admin).send().await.unwrap();
     assert_eq!(r.status(), 200);
