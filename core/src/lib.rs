@@ -19,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod http;
+pub mod logctx;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;

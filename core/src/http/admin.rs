@@ -40,7 +40,7 @@ fn check_admin(state: &AppState, meta: &RequestMeta, headers: &HeaderMap) -> Res
     if presented.is_some_and(|t| matches_sha256(t.as_bytes(), expected)) {
         return Ok(());
     }
-    tracing::warn!(%ip, "admin authentication failed");
+    tracing::warn!(request_id = %meta.request_id, %ip, "admin authentication failed");
     let now = state.clock.now();
     state.audit.emit(meta.actor("anonymous"), AuditEvent::AdminAuthFailed, now);
     Err(Box::new(match state.limiter.auth_failed(ip, None) {

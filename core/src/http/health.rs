@@ -26,7 +26,7 @@ pub async fn ready_get(State(state): State<AppState>) -> Response {
     let store = match state.db.is_revoked("gatehouse-readiness-probe") {
         Ok(_) => "ok",
         Err(e) => {
-            tracing::error!(error = %e, "readiness: store check failed");
+            tracing::error!(request_id = %crate::logctx::current(), error = %e, "readiness: store check failed");
             "error"
         }
     };

@@ -1,6 +1,6 @@
 //! Cross-cutting request handling: a request id on every request (accepted from
-//! `X-Request-Id` when it is safe to log, otherwise generated) carried in the request span
-//! and returned in the response, a per-request timeout, and security headers on every
+//! `X-Request-Id` when it is safe to log, otherwise generated), available to log sites via
+//! [`crate::logctx`] and in a DEBUG request span, and returned in the response, a per-request timeout, and security headers on every
 //! response (pages may set their own CSP first).
 
 use std::sync::Arc;
@@ -44,12 +44,12 @@ pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Req
     let started = crate::clock::monotonic();
     let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let run = next.run(req).instrument(span.clone());
+    let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let run = crate::logctx::scope(id.clone(), next.run(req).instrument(span));
     let mut resp = match tokio::time::timeout(settings.request_timeout, run).await {
         Ok(resp) => resp,
         Err(_) => {
-            tracing::warn!(parent: &span, "request timed out");
+            tracing::warn!(request_id = %id, %route, "request timed out");
             ApiError(OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }).into_response()
         }
     };

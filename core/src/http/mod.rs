@@ -83,6 +83,6 @@ pub fn metrics_router(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Route
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
+    tracing::error!(request_id = %crate::logctx::current(), "a request handler panicked");
     error::ApiError(crate::oauth::error::OAuthError::ServerError).into_response()
 }

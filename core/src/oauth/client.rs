@@ -300,7 +300,7 @@ impl ClientRegistry {
                 let ok = match self.assertions.verify(&client, assertion, ctx, now).await {
                     Ok(()) => true,
                     Err(reason) => {
-                        tracing::info!(client_id = %client.id(), reason, "client assertion refused");
+                        tracing::info!(request_id = %crate::logctx::current(), client_id = %client.id(), reason, "client assertion refused");
                         false
                     }
                 };

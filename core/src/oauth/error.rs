@@ -90,12 +90,12 @@ impl OAuthError {
 
 /// Logs an internal failure with its cause and returns the opaque `server_error`.
 pub fn internal(context: &'static str, cause: &dyn std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %cause, "{context}");
+    tracing::error!(request_id = %crate::logctx::current(), error = %cause, "{context}");
     OAuthError::ServerError
 }
 
 /// Logs a store failure and returns `temporarily_unavailable`.
 pub fn unavailable(context: &'static str, cause: &dyn std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %cause, "{context}");
+    tracing::error!(request_id = %crate::logctx::current(), error = %cause, "{context}");
     OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }
 }

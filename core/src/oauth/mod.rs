@@ -70,7 +70,12 @@ pub(crate) async fn authenticate(
             if let Some(e) = &f.store_error {
                 return Err(unavailable("client lookup failed", e));
             }
-            tracing::info!(client_id = ?f.client_id, reason = f.reason, "client authentication failed");
+            tracing::info!(
+                request_id = %meta.request_id,
+                client_id = ?f.client_id,
+                reason = f.reason,
+                "client authentication failed"
+            );
             Err(auth_failed(state, meta, f.client_id, f.reason, now)
                 .unwrap_or(OAuthError::InvalidClient { basic: f.basic }))
         }

@@ -37,6 +37,6 @@ pub async fn revoke(
         .record(meta.actor(format!("client:{}", caller.id())), event, now)
         .await
         .map_err(|e| unavailable("flushing a revocation failed", &e))?;
-    tracing::info!(client_id = %caller.id(), "access token revoked");
+    tracing::info!(request_id = %meta.request_id, client_id = %caller.id(), "access token revoked");
     Ok(())
 }

@@ -149,6 +149,7 @@ async fn logs_at_trace_level_never_contain_secrets_or_tokens() {
     )
     .await;
     assert_eq!(r.status(), 401);
+    let failed_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     let r = gatehouse_tests::post_basic(
         &http,
         &server.url(paths::INTROSPECT),
@@ -172,6 +173,8 @@ async fn logs_at_trace_level_never_contain_secrets_or_tokens() {
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.lines().count() > 20, "trace logging produced output");
     assert!(logs.contains("request_id"), "request spans are logged");
+    let failure = logs.lines().find(|l| l.contains("client authentication failed")).expect("the failure is logged");
+    assert!(failure.contains(&failed_id), "the failure's log line carries its request id: {failure}");
     let basic = |secret: &str| {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(format!("{SVC_ID}:{secret}"))
