@@ -471,9 +471,8 @@ fn audited(store: &dyn Store, event: AuditEvent) -> Result<(), String> {
 
 fn parse_time(flag: &str, raw: Option<String>) -> Result<Option<i64>, String> {
     raw.map(|r| {
-        time::OffsetDateTime::parse(&r, &time::format_description::well_known::Rfc3339)
-            .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
-            .map_err(|e| format!("--{flag} `{r}` is not an RFC 3339 time: {e}"))
+        crate::audit::parse_time_ms(&r)
+            .ok_or_else(|| format!("--{flag} `{r}` is not an RFC 3339 time such as 2026-11-22T00:00:00Z"))
     })
     .transpose()
 }
@@ -490,18 +489,13 @@ fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), String> {
         AuditCommand::Export { since, until } => {
             let (since, until) = (parse_time("since", since)?, parse_time("until", until)?);
             let mut out = std::io::stdout().lock();
-            let mut from = 0;
-            loop {
-                let page = store.audit_records(from, 1024).map_err(|e| e.to_string())?;
-                let Some(last) = page.last() else { break };
-                from = last.seq + 1;
-                for r in &page {
-                    if since.is_some_and(|s| r.time_ms < s) || until.is_some_and(|u| r.time_ms >= u) {
-                        continue;
-                    }
-                    let line = serde_json::to_string(r).map_err(|e| e.to_string())?;
-                    writeln!(out, "{line}").map_err(|e| e.to_string())?;
+            for r in crate::audit::records(store, 0) {
+                let r = r.map_err(|e| e.to_string())?;
+                if since.is_some_and(|s| r.time_ms < s) || until.is_some_and(|u| r.time_ms >= u) {
+                    continue;
                 }
+                let line = serde_json::to_string(&r).map_err(|e| e.to_string())?;
+                writeln!(out, "{line}").map_err(|e| e.to_string())?;
             }
             Ok(())
         }

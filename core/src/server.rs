@@ -287,21 +287,16 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
 /// chain (durably), then the file is rewritten behind a marker that record attests.
 async fn prune_audit(s: &AppState, retention: Duration) -> Result<(), StoreError> {
     let now = s.clock.now();
-    let cutoff_ms = i64::try_from((now - retention).unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MIN);
+    let cutoff_ms = crate::audit::unix_ms(now - retention);
     let mut cut: Option<(u64, String)> = None;
     let mut removed = 0;
-    let mut from = 0;
-    'scan: loop {
-        let page = s.db.audit_records(from, 1024)?;
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
-        for r in &page {
-            if r.time_ms >= cutoff_ms {
-                break 'scan;
-            }
-            cut = Some((r.seq, r.hash.clone()));
-            removed += 1;
+    for r in crate::audit::records(s.db.store(), 0) {
+        let r = r?;
+        if r.time_ms >= cutoff_ms {
+            break;
         }
+        cut = Some((r.seq, r.hash));
+        removed += 1;
     }
     let Some((through_seq, last_hash)) = cut else { return Ok(()) };
     let event = AuditEvent::AuditTruncated { through_seq, last_hash: last_hash.clone(), removed };

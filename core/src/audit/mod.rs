@@ -9,26 +9,55 @@ pub mod query;
 mod writer;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::store::{Store, StoreError};
 
 pub use chain::{AuditRecord, ChainBreak, ChainStart, verify_chain};
 pub use writer::{AuditLog, append_offline};
 
-/// Reads the whole chain in pages and verifies it; `Ok(n)` with the count.
-pub fn verify_store(store: &dyn crate::store::Store) -> Result<Result<u64, ChainBreak>, crate::store::StoreError> {
-    const PAGE: usize = 1024;
-    let mut all = Vec::new();
-    let mut from = 0;
-    loop {
-        let page = store.audit_records(from, PAGE)?;
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
-        let full = page.len() == PAGE;
-        all.extend(page);
-        if !full {
-            break;
-        }
-    }
+/// Reads the whole chain and verifies it; `Ok(n)` with the count.
+pub fn verify_store(store: &dyn Store) -> Result<Result<u64, ChainBreak>, StoreError> {
+    let all = records(store, 0).collect::<Result<Vec<_>, _>>()?;
     Ok(verify_chain(store.audit_start()?, all))
+}
+
+/// Every stored record from `from_seq` on, in order, read from the store in pages.
+pub fn records(store: &dyn Store, from_seq: u64) -> impl Iterator<Item = Result<AuditRecord, StoreError>> + '_ {
+    const PAGE: usize = 1024;
+    let mut next = from_seq;
+    let mut page = std::collections::VecDeque::new();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if page.is_empty() && !done {
+            match store.audit_records(next, PAGE) {
+                Ok(p) => {
+                    done = p.len() < PAGE;
+                    next = p.last().map_or(next, |r| r.seq + 1);
+                    page.extend(p);
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        page.pop_front().map(Ok)
+    })
+}
+
+/// Unix milliseconds of `t` (the unit of `AuditRecord::time_ms`).
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(if t.unix_timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// An RFC 3339 time (`2026-11-22T00:00:00Z`) as unix milliseconds.
+pub fn parse_time_ms(raw: &str) -> Option<i64> {
+    OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok().map(unix_ms)
 }
 
 /// What happened. `type` is the record's event name in exports and queries.

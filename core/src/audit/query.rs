@@ -48,19 +48,15 @@ impl AuditQuery {
 pub fn run(store: &dyn Store, q: &AuditQuery) -> Result<AuditPage, StoreError> {
     let limit = q.limit.clamp(1, MAX_LIMIT);
     let mut records = Vec::new();
-    let mut from = q.cursor;
-    loop {
-        let page = store.audit_records(from, 1024)?;
-        let Some(last) = page.last() else { return Ok(AuditPage { records, next_cursor: None }) };
-        from = last.seq + 1;
-        for r in page {
-            if q.matches(&r) {
-                records.push(r);
-                if records.len() == limit {
-                    let next = records.last().map(|r| r.seq + 1);
-                    return Ok(AuditPage { records, next_cursor: next });
-                }
+    for r in super::records(store, q.cursor) {
+        let r = r?;
+        if q.matches(&r) {
+            records.push(r);
+            if records.len() == limit {
+                let next_cursor = records.last().map(|r| r.seq + 1);
+                return Ok(AuditPage { records, next_cursor });
             }
         }
     }
+    Ok(AuditPage { records, next_cursor: None })
 }

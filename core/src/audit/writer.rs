@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{AuditRecord, GENESIS};
-use super::{Actor, AuditEvent};
+use super::{Actor, AuditEvent, unix_ms};
 use crate::store::{Db, Store, StoreError};
 
 /// How long stateless events may gather before they are written (well inside one commit window).
@@ -49,10 +49,6 @@ struct Entry {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::UnboundedSender<Entry>,
-}
-
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 impl AuditLog {
@@ -113,14 +109,14 @@ impl AuditLog {
 
     /// Records a stateless event; durable within one commit window.
     pub fn emit(&self, actor: Actor, event: AuditEvent, now: OffsetDateTime) {
-        let _ = self.tx.send(Entry { actor, event, time_ms: millis(now), done: None });
+        let _ = self.tx.send(Entry { actor, event, time_ms: unix_ms(now), done: None });
     }
 
     /// Records an event and waits until it (and every write before it) is durable.
     pub async fn record(&self, actor: Actor, event: AuditEvent, now: OffsetDateTime) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Entry { actor, event, time_ms: millis(now), done: Some(done) })
+            .send(Entry { actor, event, time_ms: unix_ms(now), done: Some(done) })
             .map_err(|_| StoreError::Io("audit writer stopped".into()))?;
         wait.await.map_err(|_| StoreError::Io("audit writer stopped".into()))?
     }
@@ -135,6 +131,6 @@ pub fn append_offline(
 ) -> Result<(), StoreError> {
     let last = store.last_audit_record()?;
     let head = last.map_or((0, GENESIS.to_owned()), |r| (r.seq, r.hash));
-    append_chained(store, head, vec![(actor, event, millis(now))])?;
+    append_chained(store, head, vec![(actor, event, unix_ms(now))])?;
     store.flush()
 }

@@ -89,9 +89,8 @@ fn audit_query(raw: &str) -> Result<crate::audit::query::AuditQuery, OAuthError>
     let time = |name: &str| -> Result<Option<i64>, OAuthError> {
         p.one(name)?
             .map(|v| {
-                time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                    .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
-                    .map_err(|_| OAuthError::InvalidRequest("since and until must be RFC 3339 times"))
+                crate::audit::parse_time_ms(v)
+                    .ok_or(OAuthError::InvalidRequest("since and until must be RFC 3339 times"))
             })
             .transpose()
     };
