@@ -13,7 +13,6 @@ use clap::{Parser, Subcommand};
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::{SystemClock, system_now};
 use crate::config::Config;
-use crate::oauth::test_token;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::server::Server;
 use crate::store::{ClientRecord, SledStore, Store};
@@ -385,8 +384,8 @@ fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(
             Ok(())
         }
         KeysCommand::Rotate => {
-            let retention = test_token::max_ttl(config.tokens.access_token_ttl) + std::time::Duration::from_secs(300);
-            let s = keys::rotate_offline(store, system_now().unix_timestamp(), retention).map_err(|e| e.to_string())?;
+            let s = keys::rotate_offline(store, system_now().unix_timestamp(), config.key_retention())
+                .map_err(|e| e.to_string())?;
             audited(store, AuditEvent::KeysRotated { trigger: "cli".into(), active: s.active.clone() })?;
             println!("rotated: active {}; still published {}", s.active.join(", "), s.retired.join(", "));
             Ok(())

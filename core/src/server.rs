@@ -20,7 +20,6 @@ use crate::http::listener::LimitedListener;
 use crate::http::{self, paths};
 use crate::metrics::Metrics;
 use crate::oauth::client::ClientRegistry;
-use crate::oauth::test_token;
 use crate::oidc::discovery;
 use crate::ratelimit::Limiter;
 use crate::secret::{Secret, random_token, sha256_hex};
@@ -93,9 +92,7 @@ impl Server {
             verify: format!("{issuer}{}", paths::VERIFY),
         };
         let db = Db::new(store);
-        // Old public keys must outlive every token they signed.
-        let retention = test_token::max_ttl(config.tokens.access_token_ttl) + Duration::from_secs(300);
-        let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), retention).await?);
+        let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
         let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
         let demo_client = if config.server.dev_mode && clients.is_empty()? {
             Some(create_demo_client(&db, clock.now().unix_timestamp()).await?)

@@ -219,6 +219,18 @@ impl Config {
         validate::validate(parsed, file, base, env).map_err(fail)
     }
 
+    /// The longest lifetime of any token we sign: access tokens, or a dev-mode test token
+    /// (which may live up to an hour).
+    pub fn longest_token_ttl(&self) -> Duration {
+        self.tokens.access_token_ttl.max(Duration::from_secs(3600))
+    }
+
+    /// How long a retired signing key stays published: every token it signed has expired by
+    /// then, with five minutes for clock skew.
+    pub fn key_retention(&self) -> Duration {
+        self.longest_token_ttl() + Duration::from_secs(300)
+    }
+
     /// Applies a `--bind` override: the listen address (and, without a configured issuer,
     /// the issuer follows the bound address).
     pub fn with_bind(mut self, bind: SocketAddr) -> Self {

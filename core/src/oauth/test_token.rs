@@ -19,11 +19,6 @@ pub const TEST_CLIENT_ID: &str = "gatehouse-test-token";
 /// Default lifetime.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
-/// The longest test token: the configured access token lifetime or one hour.
-pub fn max_ttl(access_token_ttl: Duration) -> Duration {
-    access_token_ttl.max(Duration::from_secs(3600))
-}
-
 /// Mints a test token from query parameters `sub`, `aud`, `scope`, `ttl`.
 pub fn issue(
     state: &AppState,
@@ -46,7 +41,7 @@ pub fn issue(
             parse_ttl(raw).ok_or(OAuthError::InvalidRequest("ttl must be seconds or a duration such as 5m"))?
         }
     };
-    if ttl.is_zero() || ttl > max_ttl(state.config.tokens.access_token_ttl) {
+    if ttl.is_zero() || ttl > state.config.longest_token_ttl() {
         return Err(OAuthError::InvalidRequest("ttl is out of range"));
     }
     let issued = state
