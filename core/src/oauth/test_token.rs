@@ -6,11 +6,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::RequestMeta;
-use super::error::{OAuthError, internal};
+use super::error::OAuthError;
 use super::params::Params;
 use super::scope;
-use super::token::TokenResponse;
-use crate::audit::AuditEvent;
+use super::token::{TokenResponse, issue_access_token};
 use crate::state::AppState;
 use crate::tokens::access::IssueRequest;
 
@@ -44,24 +43,8 @@ pub fn issue(
     if ttl.is_zero() || ttl > state.config.longest_token_ttl() {
         return Err(OAuthError::InvalidRequest("ttl is out of range"));
     }
-    let issued = state
-        .access
-        .issue(IssueRequest { sub, client_id: TEST_CLIENT_ID, audiences, scopes: &scopes, ttl }, now)
-        .map_err(|e| internal("signing a test token failed", &e))?;
-    let event = AuditEvent::TokenIssued {
-        client_id: TEST_CLIENT_ID.into(),
-        grant_type: "test_token".into(),
-        jti: issued.claims.jti.clone(),
-        scope: issued.claims.scope.clone(),
-    };
-    state.audit.emit(meta.actor("dev"), event, now);
-    state.metrics.token_issued("test_token", TEST_CLIENT_ID);
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: issued.claims.scope,
-    })
+    let req = IssueRequest { sub, client_id: TEST_CLIENT_ID, audiences, scopes: &scopes, ttl };
+    issue_access_token(state, req, "test_token", meta.actor("dev"), now)
 }
 
 fn parse_ttl(raw: &str) -> Option<Duration> {

@@ -4,10 +4,12 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::error::OAuthError;
+use super::error::{OAuthError, internal};
 use super::params::Params;
 use super::{RequestMeta, authenticate, grants};
+use crate::audit::{Actor, AuditEvent};
 use crate::state::AppState;
+use crate::tokens::access::IssueRequest;
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -43,4 +45,32 @@ pub async fn exchange(
         "client_credentials" => grants::client_credentials::grant(state, &client, params, meta, now),
         _ => Err(OAuthError::UnsupportedGrantType),
     }
+}
+
+/// Signs an access token and records the issuance (audit record, metrics): every grant
+/// issues through here.
+pub(crate) fn issue_access_token(
+    state: &AppState,
+    req: IssueRequest<'_>,
+    grant_type: &str,
+    actor: Actor,
+    now: OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
+    let issued = state.access.issue(req, now).map_err(|e| internal("signing an access token failed", &e))?;
+    let client_id = &issued.claims.client_id;
+    tracing::debug!(%client_id, grant_type, "access token issued");
+    state.metrics.token_issued(grant_type, client_id);
+    let event = AuditEvent::TokenIssued {
+        client_id: client_id.clone(),
+        grant_type: grant_type.to_owned(),
+        jti: issued.claims.jti.clone(),
+        scope: issued.claims.scope.clone(),
+    };
+    state.audit.emit(actor, event, now);
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: issued.claims.scope,
+    })
 }

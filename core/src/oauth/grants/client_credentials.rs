@@ -7,11 +7,10 @@ use time::OffsetDateTime;
 
 use super::super::RequestMeta;
 use super::super::client::Client;
-use super::super::error::{OAuthError, internal};
+use super::super::error::OAuthError;
 use super::super::params::Params;
 use super::super::scope;
-use super::super::token::TokenResponse;
-use crate::audit::AuditEvent;
+use super::super::token::{TokenResponse, issue_access_token};
 use crate::state::AppState;
 use crate::tokens::access::IssueRequest;
 
@@ -34,34 +33,14 @@ pub fn grant(
     }
     let scopes = scope::grant(params.one("scope")?, &client.record.scopes)?;
     let audiences = audiences(client, params, &state.issuer)?;
-    let issued = state
-        .access
-        .issue(
-            IssueRequest {
-                sub: client.id(),
-                client_id: client.id(),
-                audiences,
-                scopes: &scopes,
-                ttl: state.config.tokens.access_token_ttl,
-            },
-            now,
-        )
-        .map_err(|e| internal("signing an access token failed", &e))?;
-    tracing::debug!(client_id = %client.id(), "access token issued");
-    let event = AuditEvent::TokenIssued {
-        client_id: client.id().to_owned(),
-        grant_type: GRANT_TYPE.into(),
-        jti: issued.claims.jti.clone(),
-        scope: issued.claims.scope.clone(),
+    let req = IssueRequest {
+        sub: client.id(),
+        client_id: client.id(),
+        audiences,
+        scopes: &scopes,
+        ttl: state.config.tokens.access_token_ttl,
     };
-    state.audit.emit(meta.actor(format!("client:{}", client.id())), event, now);
-    state.metrics.token_issued(GRANT_TYPE, client.id());
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: issued.claims.scope,
-    })
+    issue_access_token(state, req, GRANT_TYPE, meta.actor(format!("client:{}", client.id())), now)
 }
 
 /// The audiences asked for, each of which must be registered for the client.
