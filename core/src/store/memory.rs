@@ -15,6 +15,7 @@ pub struct MemoryStore {
     users: RwLock<BTreeMap<String, UserRecord>>,
     audit: RwLock<BTreeMap<u64, AuditRecord>>,
     audit_start: RwLock<Option<ChainStart>>,
+    pub(super) browser: std::sync::Mutex<super::memory_browser::BrowserMaps>,
 }
 
 impl MemoryStore {
@@ -24,7 +25,7 @@ impl MemoryStore {
     }
 }
 
-fn poisoned() -> StoreError {
+pub(super) fn poisoned() -> StoreError {
     StoreError::Io("memory store lock poisoned".into())
 }
 

@@ -5,12 +5,17 @@
 //! sled never leaves this module.
 
 mod audit_file;
+pub mod browser;
 mod commit;
 mod memory;
+mod memory_browser;
 mod records;
 mod sled;
+mod sled_browser;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_browser;
 
 use std::sync::Arc;
 
@@ -49,7 +54,7 @@ pub enum StoreError {
 }
 
 /// The operations the server needs from persistent storage.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: browser::BrowserStore + Send + Sync + 'static {
     /// A client registered through the CLI or admin API.
     fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
     /// All stored clients, ordered by id.

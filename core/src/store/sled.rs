@@ -7,6 +7,7 @@ use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::audit_file::{AuditFile, read_range};
+use super::sled_browser::BrowserTrees;
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
 use crate::audit::{AuditRecord, ChainStart};
 
@@ -29,6 +30,7 @@ pub struct SledStore {
     user_names: sled::Tree,
     user_emails: sled::Tree,
     audit: Mutex<AuditFile>,
+    browser: BrowserTrees,
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -58,12 +60,18 @@ impl SledStore {
             user_emails: tree(USER_EMAILS)?,
             // After sled's open: sled's lock guarantees a single writer of this file too.
             audit: Mutex::new(AuditFile::open(path)?),
+            browser: BrowserTrees::open(&db)?,
             db,
         })
     }
 }
 
 impl SledStore {
+    /// The browser sign-in trees.
+    pub(super) fn browser(&self) -> &BrowserTrees {
+        &self.browser
+    }
+
     /// Reads, changes and writes back one user.
     fn update_user(&self, id: &str, change: impl Fn(&mut UserRecord)) -> Result<bool, StoreError> {
         let mut found = false;

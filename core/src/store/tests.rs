@@ -117,6 +117,7 @@ fn conformance(s: &dyn Store) {
     users_are_unique_by_name_and_email(s);
     keys_replace_atomically(s);
     revocations_expire(s);
+    super::tests_browser::browser_conformance(s);
     s.flush().unwrap();
 }
 

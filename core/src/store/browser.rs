@@ -1,0 +1,266 @@
+//! The browser sign-in aggregates: login flows, sessions, authorization codes, refresh token
+//! families and remembered consent. Every key is the SHA-256 of an opaque value the browser or
+//! client holds (a flow id, a session cookie, a code, a refresh token), so the store never
+//! holds a usable secret. Each method is atomic inside the store.
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// A SHA-256 digest used as a key.
+pub type Digest = [u8; 32];
+
+/// One step of a login flow, done in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Username and password.
+    Password,
+    /// The user approves the scopes for the client.
+    Consent,
+}
+
+/// A validated authorization request, as the flow and the code keep it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AuthRequest {
+    /// Client id.
+    pub client_id: String,
+    /// Where the response goes (resolved: the registered URI when the request had none).
+    pub redirect_uri: String,
+    /// Whether the request carried `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_sent: bool,
+    /// Granted scopes (request ∩ allowed).
+    pub scopes: Vec<String>,
+    /// `state`, echoed.
+    pub state: Option<String>,
+    /// `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// S256 code challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt=login` or `max_age` demanded a fresh sign-in.
+    pub force_login: bool,
+    /// `prompt=consent`.
+    pub force_consent: bool,
+    /// `prompt=none`.
+    pub no_prompt: bool,
+    /// `max_age`, seconds.
+    pub max_age: Option<i64>,
+    /// `login_hint`, to prefill the username.
+    pub login_hint: Option<String>,
+}
+
+/// A login in progress, keyed by the hash of the flow id in the login page URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FlowRecord {
+    /// The authorization request being answered.
+    pub request: AuthRequest,
+    /// Hex SHA-256 of the browser-binding cookie that started the flow.
+    pub browser: String,
+    /// Anti-CSRF token of the flow's forms.
+    pub csrf: String,
+    /// Steps still to do, first is current.
+    pub pending: Vec<Step>,
+    /// The user, once identified.
+    pub user_id: Option<String>,
+    /// When the user authenticated (unix seconds).
+    pub auth_time: Option<i64>,
+    /// Authentication methods used (RFC 8176 values: `pwd`, ...).
+    pub amr: Vec<String>,
+    /// The session the user already had, when the flow reuses it.
+    pub session: Option<Digest>,
+    /// Creation time and expiry, unix seconds.
+    pub created_at: i64,
+    /// Past this, the flow is gone.
+    pub expires_at: i64,
+}
+
+/// A signed-in browser, keyed by the hash of the session cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SessionRecord {
+    /// Public session id (the `sid` claim; not the cookie).
+    pub sid: String,
+    /// The user.
+    pub user_id: String,
+    /// When the user last authenticated (unix seconds).
+    pub auth_time: i64,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Anti-CSRF token of the logout confirmation.
+    pub csrf: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last use (idle timeout counts from here).
+    pub last_seen: i64,
+    /// Absolute end.
+    pub expires_at: i64,
+    /// Clients that received a code in this session.
+    pub clients: Vec<String>,
+}
+
+/// What a redeemed code produced, so a replay can revoke it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Redemption {
+    /// The access token issued.
+    pub jti: String,
+    /// Its expiry.
+    pub access_exp: i64,
+    /// The refresh token family started, if any.
+    pub family: Option<String>,
+}
+
+/// An authorization code, keyed by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CodeRecord {
+    /// The request it answers (client, redirect URI, scopes, nonce, challenge).
+    pub request: AuthRequest,
+    /// The user.
+    pub user_id: String,
+    /// Session id (`sid`).
+    pub sid: String,
+    /// Authentication time.
+    pub auth_time: i64,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Issue time.
+    pub created_at: i64,
+    /// Expiry (about a minute after issue).
+    pub expires_at: i64,
+    /// Set on first redemption.
+    pub redeemed: Option<Redemption>,
+}
+
+/// The outcome of [`BrowserStore::redeem_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First redemption: the code as issued.
+    Redeemed(CodeRecord),
+    /// Redeemed before: what the first redemption produced must be revoked.
+    Replayed(CodeRecord),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// A refresh token, keyed by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RefreshRecord {
+    /// The family (all rotations of one grant).
+    pub family: String,
+    /// Client.
+    pub client_id: String,
+    /// User.
+    pub user_id: String,
+    /// Scopes (a rotation keeps or narrows them).
+    pub scopes: Vec<String>,
+    /// Session id at sign-in.
+    pub sid: String,
+    /// Authentication time at sign-in.
+    pub auth_time: i64,
+    /// Authentication methods at sign-in.
+    pub amr: Vec<String>,
+    /// Issue time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// Set when rotated (the token is then spent).
+    pub used: bool,
+}
+
+/// A refresh token family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FamilyRecord {
+    /// Client.
+    pub client_id: String,
+    /// User.
+    pub user_id: String,
+    /// Revoked (reuse, logout, revocation): no member works any more.
+    pub revoked: bool,
+    /// The newest access token issued from the family, revoked with it.
+    pub last_jti: String,
+    /// Its expiry.
+    pub last_access_exp: i64,
+    /// After this no member is valid (the family can be purged).
+    pub expires_at: i64,
+}
+
+/// The outcome of [`BrowserStore::rotate_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent and the new one stored.
+    Rotated(RefreshRecord),
+    /// The token was spent before: the family is now revoked; revoke `family.last_jti` too.
+    Reused(FamilyRecord),
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// Storage of the browser sign-in aggregates.
+pub trait BrowserStore {
+    /// Stores (or replaces) a flow.
+    fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError>;
+    /// A flow, if present (expiry is the caller's check).
+    fn get_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError>;
+    /// Removes a flow and returns it: exactly one caller can finish a flow.
+    fn take_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError>;
+
+    /// Stores (or replaces) a session.
+    fn put_session(&self, id: &Digest, session: &SessionRecord) -> Result<(), StoreError>;
+    /// A session, if present.
+    fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError>;
+    /// Ends a session; returns it.
+    fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Stores a new code.
+    fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError>;
+    /// A code, if present.
+    fn get_code(&self, code: &Digest) -> Result<Option<CodeRecord>, StoreError>;
+    /// Marks a code redeemed, once: a second call reports the first redemption.
+    fn redeem_code(&self, code: &Digest, redemption: &Redemption, now: i64) -> Result<CodeRedemption, StoreError>;
+
+    /// Stores the first token of a new family.
+    fn create_refresh(&self, token: &Digest, record: &RefreshRecord, family: &FamilyRecord) -> Result<(), StoreError>;
+    /// A refresh token, if present.
+    fn get_refresh(&self, token: &Digest) -> Result<Option<RefreshRecord>, StoreError>;
+    /// Spends `old` and stores `new` in its family, recording the access token issued with it;
+    /// a spent `old` revokes the family.
+    fn rotate_refresh(
+        &self,
+        old: &Digest,
+        new: &Digest,
+        record: &RefreshRecord,
+        jti: &str,
+        access_exp: i64,
+        now: i64,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes a family; returns it (with the last access token id) when it existed.
+    fn revoke_family(&self, family: &str) -> Result<Option<FamilyRecord>, StoreError>;
+
+    /// The scopes a user approved for a client.
+    fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// Remembers approved scopes (replacing earlier ones).
+    fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String]) -> Result<(), StoreError>;
+
+    /// Drops flows, sessions, codes and refresh tokens that expired before `now`.
+    fn purge_browser(&self, now: i64) -> Result<usize, StoreError>;
+}
+
+/// The consent key of a user and client.
+pub(crate) fn consent_key(user_id: &str, client_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(user_id.len() + client_id.len() + 1);
+    k.extend_from_slice(user_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(client_id.as_bytes());
+    k
+}
+
+/// How long a redeemed code is kept (to detect replays) after it expired: as long as the
+/// access token it produced can live.
+pub(crate) fn code_keep_until(code: &CodeRecord) -> i64 {
+    code.redeemed.as_ref().map_or(code.expires_at, |r| r.access_exp.max(code.expires_at))
+}

@@ -1,0 +1,152 @@
+//! [`BrowserStore`] in memory: one lock over all maps, so every method is atomic.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::StoreError;
+use super::browser::{
+    BrowserStore, CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation,
+    SessionRecord, code_keep_until, consent_key,
+};
+use super::memory::{MemoryStore, poisoned};
+
+/// The maps behind the lock.
+#[derive(Default)]
+pub(super) struct BrowserMaps {
+    flows: HashMap<Digest, FlowRecord>,
+    sessions: HashMap<Digest, SessionRecord>,
+    codes: HashMap<Digest, CodeRecord>,
+    refresh: HashMap<Digest, RefreshRecord>,
+    families: HashMap<String, FamilyRecord>,
+    consents: BTreeMap<Vec<u8>, Vec<String>>,
+}
+
+impl MemoryStore {
+    fn with<T>(&self, f: impl FnOnce(&mut BrowserMaps) -> T) -> Result<T, StoreError> {
+        Ok(f(&mut *self.browser.lock().map_err(|_| poisoned())?))
+    }
+}
+
+impl BrowserStore for MemoryStore {
+    fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.flows.insert(*id, flow.clone());
+        })
+    }
+
+    fn get_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError> {
+        self.with(|m| m.flows.get(id).cloned())
+    }
+
+    fn take_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError> {
+        self.with(|m| m.flows.remove(id))
+    }
+
+    fn put_session(&self, id: &Digest, session: &SessionRecord) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.sessions.insert(*id, session.clone());
+        })
+    }
+
+    fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {
+        self.with(|m| m.sessions.get(id).cloned())
+    }
+
+    fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {
+        self.with(|m| m.sessions.remove(id))
+    }
+
+    fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.codes.insert(*code, record.clone());
+        })
+    }
+
+    fn get_code(&self, code: &Digest) -> Result<Option<CodeRecord>, StoreError> {
+        self.with(|m| m.codes.get(code).cloned())
+    }
+
+    fn redeem_code(&self, code: &Digest, redemption: &Redemption, now: i64) -> Result<CodeRedemption, StoreError> {
+        self.with(|m| match m.codes.get_mut(code) {
+            None => CodeRedemption::Invalid,
+            Some(rec) if rec.redeemed.is_some() => CodeRedemption::Replayed(rec.clone()),
+            Some(rec) if rec.expires_at <= now => CodeRedemption::Invalid,
+            Some(rec) => {
+                rec.redeemed = Some(redemption.clone());
+                CodeRedemption::Redeemed(rec.clone())
+            }
+        })
+    }
+
+    fn create_refresh(&self, token: &Digest, record: &RefreshRecord, family: &FamilyRecord) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.families.insert(record.family.clone(), family.clone());
+            m.refresh.insert(*token, record.clone());
+        })
+    }
+
+    fn get_refresh(&self, token: &Digest) -> Result<Option<RefreshRecord>, StoreError> {
+        self.with(|m| m.refresh.get(token).cloned())
+    }
+
+    fn rotate_refresh(
+        &self,
+        old: &Digest,
+        new: &Digest,
+        record: &RefreshRecord,
+        jti: &str,
+        access_exp: i64,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        self.with(|m| {
+            let Some(spent) = m.refresh.get_mut(old) else { return Rotation::Invalid };
+            let Some(family) = m.families.get_mut(&spent.family) else { return Rotation::Invalid };
+            if family.revoked {
+                return Rotation::Invalid;
+            }
+            if spent.used {
+                family.revoked = true;
+                return Rotation::Reused(family.clone());
+            }
+            if spent.expires_at <= now || family.expires_at <= now {
+                return Rotation::Invalid;
+            }
+            let before = spent.clone();
+            spent.used = true;
+            family.last_jti = jti.to_owned();
+            family.last_access_exp = access_exp;
+            m.refresh.insert(*new, record.clone());
+            Rotation::Rotated(before)
+        })
+    }
+
+    fn revoke_family(&self, family: &str) -> Result<Option<FamilyRecord>, StoreError> {
+        self.with(|m| {
+            m.families.get_mut(family).map(|f| {
+                f.revoked = true;
+                f.clone()
+            })
+        })
+    }
+
+    fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        self.with(|m| m.consents.get(&consent_key(user_id, client_id)).cloned())
+    }
+
+    fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String]) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.consents.insert(consent_key(user_id, client_id), scopes.to_vec());
+        })
+    }
+
+    fn purge_browser(&self, now: i64) -> Result<usize, StoreError> {
+        self.with(|m| {
+            let before = m.flows.len() + m.sessions.len() + m.codes.len() + m.refresh.len() + m.families.len();
+            m.flows.retain(|_, f| f.expires_at >= now);
+            m.sessions.retain(|_, s| s.expires_at >= now);
+            m.codes.retain(|_, c| code_keep_until(c) >= now);
+            m.refresh.retain(|_, r| r.expires_at >= now);
+            m.families.retain(|_, f| f.expires_at.max(f.last_access_exp) >= now);
+            before - (m.flows.len() + m.sessions.len() + m.codes.len() + m.refresh.len() + m.families.len())
+        })
+    }
+}
