@@ -67,6 +67,7 @@ fn main() {
                     audiences: vec!["logging-service".into()],
                     scopes: &scopes,
                     ttl: Duration::from_secs(600),
+                    jti: None,
                 },
                 now,
             )

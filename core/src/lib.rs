@@ -29,6 +29,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod ui;
 pub mod users;
 
 pub use http::paths;

@@ -35,6 +35,11 @@ struct LimitLabels {
     limit: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginLabels {
+    result: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~26 s.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
@@ -48,6 +53,7 @@ pub struct Metrics {
     tokens_issued: Family<TokenLabels, Counter>,
     client_auth_failures: Counter,
     rate_limited: Family<LimitLabels, Counter>,
+    logins: Family<LoginLabels, Counter>,
     rss: Gauge,
 }
 
@@ -77,10 +83,12 @@ impl Metrics {
         registry.register("client_auth_failures", "Failed client authentications", client_auth_failures.clone());
         let rate_limited = Family::<LimitLabels, Counter>::default();
         registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register("logins", "Browser sign-in attempts by result", logins.clone());
         registry.register("store_flush_duration_seconds", "Latency of group-commit store flushes", store_flush);
         let rss = Gauge::default();
         registry.register("process_resident_memory_bytes", "Resident set size of the process", rss.clone());
-        Self { registry, http_requests, http_duration, tokens_issued, client_auth_failures, rate_limited, rss }
+        Self { registry, http_requests, http_duration, tokens_issued, client_auth_failures, rate_limited, logins, rss }
     }
 
     /// Counts one HTTP request.
@@ -104,6 +112,11 @@ impl Metrics {
     /// Counts a rate-limit rejection.
     pub fn rate_limited(&self, limit: &str) {
         self.rate_limited.get_or_create(&LimitLabels { limit: limit.to_owned() }).inc();
+    }
+
+    /// Counts a sign-in attempt: `success`, `failure`, `sso` (signed in by an existing session).
+    pub fn login(&self, result: &'static str) {
+        self.logins.get_or_create(&LoginLabels { result: result.to_owned() }).inc();
     }
 
     /// The Prometheus text exposition.

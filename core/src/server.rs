@@ -90,7 +90,13 @@ impl Server {
             revoke: format!("{issuer}{}", paths::REVOKE),
             jwks: format!("{issuer}{}", paths::JWKS),
             verify: format!("{issuer}{}", paths::VERIFY),
+            authorize: format!("{issuer}{}", paths::AUTHORIZE),
+            login: format!("{issuer}{}", paths::LOGIN),
+            userinfo: format!("{issuer}{}", paths::USERINFO),
+            logout: format!("{issuer}{}", paths::LOGOUT),
         };
+        let pages = crate::ui::Pages::load(config.templates_dir.as_deref())
+            .map_err(|e| StartError::Other(format!("{}: ui.templates_dir: {e}", config.source)))?;
         let db = Db::new(store);
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
         let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
@@ -138,6 +144,7 @@ impl Server {
             audit,
             metrics: Arc::new(Metrics::new(db_flush_latency)),
             discovery_json,
+            pages,
         });
         Ok(Self { listener, metrics_listener, state, addr, demo_client })
     }
@@ -273,6 +280,19 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
                 Ok(n) if n > 0 => tracing::info!(purged = n, "expired revocations purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging revocations failed"),
+            }
+        })
+    }));
+    // Login flows last minutes, codes seconds: purge the browser records more often.
+    tasks.push(every_tick(stop.clone(), Duration::from_secs(300), state.clone(), |s| {
+        Box::pin(async move {
+            let now = s.clock.now().unix_timestamp();
+            match s.db.purge_browser(now) {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(purged = n, "expired flows, sessions, codes and refresh tokens purged")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired browser records failed"),
             }
         })
     }));

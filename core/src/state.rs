@@ -27,6 +27,14 @@ pub struct Urls {
     pub jwks: String,
     /// Service verification endpoint.
     pub verify: String,
+    /// Authorization endpoint.
+    pub authorize: String,
+    /// Login pages.
+    pub login: String,
+    /// UserInfo endpoint.
+    pub userinfo: String,
+    /// End-session endpoint.
+    pub logout: String,
 }
 
 /// Shared server state; cheap to clone.
@@ -61,6 +69,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     /// Discovery document, precomputed.
     pub discovery_json: bytes::Bytes,
+    /// Compiled page templates.
+    pub pages: crate::ui::Pages,
 }
 
 impl AppState {

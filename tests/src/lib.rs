@@ -18,6 +18,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+pub mod browser;
+
 /// Name of the ignored test that child processes run (see `child_entry` in the tests).
 pub const CHILD_ENTRY: &str = "child_process_entry";
 /// Environment variable carrying the child's CLI arguments (a JSON array of strings).

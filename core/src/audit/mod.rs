@@ -149,6 +149,68 @@ pub enum AuditEvent {
         /// Username.
         username: String,
     },
+    /// A person signed in (password checked) for a client.
+    LoginSucceeded {
+        /// User id.
+        user_id: String,
+        /// Username.
+        username: String,
+        /// The client that asked.
+        client_id: String,
+        /// Authentication methods (RFC 8176).
+        amr: Vec<String>,
+    },
+    /// A sign-in attempt failed. The typed username is not recorded (people type passwords
+    /// there); the user id is, when the name matched an account.
+    LoginFailed {
+        /// The matched user, if any.
+        user_id: Option<String>,
+        /// The client that asked.
+        client_id: String,
+        /// `bad_credentials`, `disabled`, `locked`, `rate_limited`.
+        reason: String,
+    },
+    /// A browser session ended.
+    SessionEnded {
+        /// User id.
+        user_id: String,
+        /// Session id (`sid`).
+        sid: String,
+        /// `logout`.
+        reason: String,
+    },
+    /// A user approved scopes for a client.
+    ConsentGranted {
+        /// User id.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// Approved scopes.
+        scope: String,
+    },
+    /// An authorization code was presented a second time: its tokens were revoked.
+    CodeReplayed {
+        /// Client that presented it.
+        client_id: String,
+        /// The user the code was for.
+        user_id: String,
+    },
+    /// A spent refresh token was presented: its family was revoked.
+    RefreshTokenReused {
+        /// Client.
+        client_id: String,
+        /// User.
+        user_id: String,
+        /// The family id.
+        family: String,
+    },
+    /// A refresh token family was revoked by its client (RFC 7009).
+    RefreshTokenRevoked {
+        /// Client.
+        client_id: String,
+        /// The family id.
+        family: String,
+    },
 }
 
 impl AuditEvent {
@@ -169,6 +231,13 @@ impl AuditEvent {
             Self::UserCreated { .. } => "user_created",
             Self::UserStatusChanged { .. } => "user_status_changed",
             Self::PasswordChanged { .. } => "password_changed",
+            Self::LoginSucceeded { .. } => "login_succeeded",
+            Self::LoginFailed { .. } => "login_failed",
+            Self::SessionEnded { .. } => "session_ended",
+            Self::ConsentGranted { .. } => "consent_granted",
+            Self::CodeReplayed { .. } => "code_replayed",
+            Self::RefreshTokenReused { .. } => "refresh_token_reused",
+            Self::RefreshTokenRevoked { .. } => "refresh_token_revoked",
         }
     }
 }

@@ -22,6 +22,10 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub login: LoginSection,
     #[serde(default)]
+    pub oauth: OAuthSection,
+    #[serde(default)]
+    pub ui: UiSection,
+    #[serde(default)]
     pub telemetry: TelemetrySection,
     #[serde(default)]
     pub audit: AuditSection,
@@ -72,6 +76,20 @@ pub(crate) struct StoreSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokensSection {
     pub access_token_ttl: Option<String>,
+    pub id_token_ttl: Option<String>,
+    pub refresh_token_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OAuthSection {
+    pub require_pkce: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UiSection {
+    pub templates_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +123,8 @@ pub(crate) struct LoginSection {
     pub password_hash_iterations: Option<u32>,
     pub password_hash_parallelism: Option<u32>,
     pub password_hash_concurrency: Option<u32>,
+    pub session_idle_timeout: Option<String>,
+    pub session_lifetime: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +179,10 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("metrics", "bind", ScalarKind::Str),
     ("store", "path", ScalarKind::Str),
     ("tokens", "access_token_ttl", ScalarKind::Str),
+    ("tokens", "id_token_ttl", ScalarKind::Str),
+    ("tokens", "refresh_token_ttl", ScalarKind::Str),
+    ("oauth", "require_pkce", ScalarKind::Bool),
+    ("ui", "templates_dir", ScalarKind::Str),
     ("keys", "rotate_every", ScalarKind::Str),
     ("rate_limits", "failed_auth_per_ip", ScalarKind::Str),
     ("rate_limits", "failed_auth_per_client", ScalarKind::Str),
@@ -172,6 +196,8 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("login", "password_hash_iterations", ScalarKind::Int),
     ("login", "password_hash_parallelism", ScalarKind::Int),
     ("login", "password_hash_concurrency", ScalarKind::Int),
+    ("login", "session_idle_timeout", ScalarKind::Str),
+    ("login", "session_lifetime", ScalarKind::Str),
 ];
 
 /// The TOML type an environment override is converted to.

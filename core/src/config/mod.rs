@@ -2,6 +2,7 @@
 //! validation into an immutable [`Config`] (`validate.rs`). Loading reports every problem at
 //! once, each naming the file, the key and what is wrong.
 
+mod entries;
 mod file;
 mod validate;
 
@@ -41,6 +42,12 @@ pub struct Config {
     pub audit_retention: Option<Duration>,
     /// Password hashing cost and concurrency (`[login]`).
     pub password_hashing: PasswordHashing,
+    /// Browser session timeouts (`[login]`).
+    pub sessions: SessionConfig,
+    /// `[oauth]`.
+    pub oauth: OAuthConfig,
+    /// Operator templates overriding the built-in pages (`[ui] templates_dir`).
+    pub templates_dir: Option<PathBuf>,
     /// Clients defined in the file.
     pub clients: Vec<ClientRecord>,
     /// Bootstrap users defined in the file.
@@ -82,6 +89,26 @@ pub enum LogFormat {
 pub struct TokensConfig {
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// Lifetime of ID tokens.
+    pub id_token_ttl: Duration,
+    /// Lifetime of each refresh token (every rotation starts a new one).
+    pub refresh_token_ttl: Duration,
+}
+
+/// `[oauth]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OAuthConfig {
+    /// PKCE for every client, confidential ones too.
+    pub require_pkce: bool,
+}
+
+/// Browser session timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionConfig {
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub lifetime: Duration,
 }
 
 /// A rate: `count` events per `per`, with a burst of `count`.
@@ -219,10 +246,10 @@ impl Config {
         validate::validate(parsed, file, base, env).map_err(fail)
     }
 
-    /// The longest lifetime of any token we sign: access tokens, or a dev-mode test token
-    /// (which may live up to an hour).
+    /// The longest lifetime of any token we sign: access and ID tokens, or a dev-mode test
+    /// token (which may live up to an hour).
     pub fn longest_token_ttl(&self) -> Duration {
-        self.tokens.access_token_ttl.max(Duration::from_secs(3600))
+        self.tokens.access_token_ttl.max(self.tokens.id_token_ttl).max(Duration::from_secs(3600))
     }
 
     /// How long a retired signing key stays published: every token it signed has expired by

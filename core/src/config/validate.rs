@@ -8,30 +8,23 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::LogFormat;
-use super::file::{ClientSection, FileConfig, UserSection};
-use super::{Config, PasswordHashing, Problem, Rate, RateLimits, ServerConfig, TokensConfig, UserConfig, UserPassword};
-use crate::secret::{Secret, parse_sha256_hex, sha256_hex};
+use super::entries::{check_client, check_user};
+use super::file::FileConfig;
+use super::{
+    Config, OAuthConfig, PasswordHashing, Problem, Rate, RateLimits, ServerConfig, SessionConfig, TokensConfig,
+};
+use crate::secret::{parse_sha256_hex, sha256_hex};
 use crate::store::ClientRecord;
 
-/// Grant types a client may list (`authorization_code` and `refresh_token` are served once
-/// browser sign-in exists; listing them now is not an error).
-const GRANT_TYPES: &[&str] = &["client_credentials", "authorization_code", "refresh_token"];
-/// Client authentication methods (RFC 7591 names).
-const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
-/// ID token algorithms a client may ask for.
-const ID_TOKEN_ALGS: &[&str] = &["RS256", "ES256"];
-/// Configured secrets shorter than this draw a warning.
-const SHORT_SECRET: usize = 24;
-
-struct Check<'a> {
-    problems: Vec<Problem>,
-    warnings: Vec<String>,
-    env: &'a dyn Fn(&str) -> Option<String>,
-    file: &'a str,
+pub(super) struct Check<'a> {
+    pub(super) problems: Vec<Problem>,
+    pub(super) warnings: Vec<String>,
+    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) file: &'a str,
 }
 
 impl Check<'_> {
-    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem { key: key.into(), message: message.into() });
     }
 
@@ -86,7 +79,7 @@ fn default_rate(count: u32, per_secs: u64) -> Rate {
     Rate { count: NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN), per: Duration::from_secs(per_secs) }
 }
 
-fn is_http_url(s: &str) -> Option<url::Url> {
+pub(super) fn is_http_url(s: &str) -> Option<url::Url> {
     let u = url::Url::parse(s).ok()?;
     matches!(u.scheme(), "http" | "https").then_some(u)
 }
@@ -166,6 +159,45 @@ pub(crate) fn validate(
         Duration::from_secs(10),
         Duration::from_secs(24 * 3600),
     );
+    let day = Duration::from_secs(24 * 3600);
+    let id_token_ttl = c.duration(
+        "tokens.id_token_ttl",
+        f.tokens.id_token_ttl.as_deref(),
+        Duration::from_secs(3600),
+        Duration::from_secs(60),
+        day,
+    );
+    let refresh_token_ttl = c.duration(
+        "tokens.refresh_token_ttl",
+        f.tokens.refresh_token_ttl.as_deref(),
+        30 * day,
+        Duration::from_secs(60),
+        365 * day,
+    );
+    let sessions = SessionConfig {
+        idle_timeout: c.duration(
+            "login.session_idle_timeout",
+            f.login.session_idle_timeout.as_deref(),
+            Duration::from_secs(8 * 3600),
+            Duration::from_secs(60),
+            30 * day,
+        ),
+        lifetime: c.duration(
+            "login.session_lifetime",
+            f.login.session_lifetime.as_deref(),
+            day,
+            Duration::from_secs(60),
+            365 * day,
+        ),
+    };
+    let oauth = OAuthConfig { require_pkce: f.oauth.require_pkce.unwrap_or(false) };
+    let templates_dir = f.ui.templates_dir.as_deref().map(|raw| {
+        let dir = base.join(raw);
+        if !dir.is_dir() {
+            c.problem("ui.templates_dir", format!("`{}` is not a directory", dir.display()));
+        }
+        dir
+    });
     let rotate_keys_every = f.keys.rotate_every.as_deref().map(|raw| {
         c.duration(
             "keys.rotate_every",
@@ -246,11 +278,14 @@ pub(crate) fn validate(
                 log_format,
             },
             store_path,
-            tokens: TokensConfig { access_token_ttl },
+            tokens: TokensConfig { access_token_ttl, id_token_ttl, refresh_token_ttl },
             rotate_keys_every,
             rate_limits,
             admin_token_sha256,
             password_hashing,
+            sessions,
+            oauth,
+            templates_dir,
             audit_retention,
             metrics_bind,
             clients,
@@ -298,217 +333,5 @@ fn admin_token(c: &mut Check<'_>, sha: Option<&str>, env_name: Option<&str>) -> 
             }
         },
         (None, None) => None,
-    }
-}
-
-fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_mode: bool) -> Option<ClientRecord> {
-    let start = c.problems.len();
-    if cl.id.trim().is_empty() {
-        c.problem(format!("{key}.id"), "is required");
-    }
-    let sources = [cl.secret.is_some(), cl.secret_sha256.is_some(), cl.secret_env.is_some()];
-    if sources.iter().filter(|s| **s).count() > 1 {
-        c.problem(key, "set only one of secret, secret_sha256, secret_env");
-    }
-    let secret_sha256 = if let Some(s) = &cl.secret {
-        if !dev_mode {
-            c.problem(
-                format!("{key}.secret"),
-                "plain-text secrets are allowed only with server.dev_mode = true; use secret_sha256 or secret_env",
-            );
-        }
-        if s.is_empty() {
-            c.problem(format!("{key}.secret"), "must not be empty");
-        } else if s.len() < SHORT_SECRET {
-            c.warnings.push(format!(
-                "{}: {key}.secret is shorter than {SHORT_SECRET} characters; generated secrets are 32 random bytes",
-                c.file
-            ));
-        }
-        Some(sha256_hex(Secret::new(s.as_str()).expose().as_bytes()))
-    } else if let Some(h) = &cl.secret_sha256 {
-        parse_sha256_hex(h).map(hex::encode).or_else(|| {
-            c.problem(format!("{key}.secret_sha256"), "must be 64 hex characters");
-            None
-        })
-    } else if let Some(var) = &cl.secret_env {
-        match (c.env)(var) {
-            Some(v) if !v.is_empty() => {
-                if v.len() < SHORT_SECRET {
-                    c.warnings.push(format!(
-                        "{}: {key}: the secret in ${var} is shorter than {SHORT_SECRET} characters",
-                        c.file
-                    ));
-                }
-                Some(sha256_hex(v.as_bytes()))
-            }
-            _ => {
-                c.problem(format!("{key}.secret_env"), format!("environment variable `{var}` is not set or empty"));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let has_keys = cl.jwks.is_some() || cl.jwks_uri.is_some();
-    if cl.jwks.is_some() && cl.jwks_uri.is_some() {
-        c.problem(key, "set jwks or jwks_uri, not both");
-    }
-    if let Some(j) = &cl.jwks
-        && serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(j).is_err()
-    {
-        c.problem(format!("{key}.jwks"), "is not a JSON Web Key Set (RFC 7517 §5)");
-    }
-    if let Some(u) = &cl.jwks_uri
-        && is_http_url(u).is_none()
-    {
-        c.problem(format!("{key}.jwks_uri"), format!("`{u}` is not an http(s) URL"));
-    }
-    if cl.public && (secret_sha256.is_some() || has_keys) {
-        c.problem(key, "a public client has no secret and no keys");
-    }
-    if !cl.public && secret_sha256.is_none() && !has_keys && c.problems.len() == start {
-        c.problem(
-            key,
-            "a confidential client needs secret_sha256, secret_env (or secret in dev_mode), jwks or jwks_uri",
-        );
-    }
-    let grant_types = cl
-        .grant_types
-        .unwrap_or_else(|| vec![if cl.public { "authorization_code" } else { "client_credentials" }.to_owned()]);
-    for g in &grant_types {
-        if !GRANT_TYPES.contains(&g.as_str()) {
-            c.problem(
-                format!("{key}.grant_types"),
-                format!("unknown grant type `{g}` (known: {})", GRANT_TYPES.join(", ")),
-            );
-        }
-    }
-    if cl.public && grant_types.iter().any(|g| g == "client_credentials") {
-        c.problem(format!("{key}.grant_types"), "a public client cannot use client_credentials");
-    }
-    if let Some(m) = &cl.token_endpoint_auth_method {
-        let fits = match m.as_str() {
-            "none" => cl.public,
-            "private_key_jwt" => has_keys,
-            "client_secret_basic" | "client_secret_post" => secret_sha256.is_some() || !c.problems.is_empty(),
-            _ => true,
-        };
-        if !AUTH_METHODS.contains(&m.as_str()) {
-            c.problem(
-                format!("{key}.token_endpoint_auth_method"),
-                format!("unknown method `{m}` (known: {})", AUTH_METHODS.join(", ")),
-            );
-        } else if !fits {
-            c.problem(
-                format!("{key}.token_endpoint_auth_method"),
-                format!("`{m}` does not fit the credentials configured"),
-            );
-        }
-    }
-    for (field, list) in
-        [("redirect_uris", &cl.redirect_uris), ("post_logout_redirect_uris", &cl.post_logout_redirect_uris)]
-    {
-        for u in list {
-            match url::Url::parse(u) {
-                Ok(p) if p.fragment().is_none() => {}
-                Ok(_) => {
-                    c.problem(format!("{key}.{field}"), format!("`{u}` must not contain a fragment (RFC 6749 §3.1.2)"))
-                }
-                Err(_) => c.problem(format!("{key}.{field}"), format!("`{u}` is not an absolute URI")),
-            }
-        }
-    }
-    for (field, list) in [("scopes", &cl.scopes), ("audiences", &cl.audiences)] {
-        for s in list {
-            if s.is_empty() || s.chars().any(|ch| ch.is_whitespace() || ch == '"' || ch == '\\') {
-                c.problem(
-                    format!("{key}.{field}"),
-                    format!("`{s}` is not a valid value (no spaces, quotes or backslashes)"),
-                );
-            }
-        }
-    }
-    if let Some(a) = &cl.id_token_signed_response_alg
-        && !ID_TOKEN_ALGS.contains(&a.as_str())
-    {
-        c.problem(
-            format!("{key}.id_token_signed_response_alg"),
-            format!("`{a}` is not one of {}", ID_TOKEN_ALGS.join(", ")),
-        );
-    }
-    (c.problems.len() == start).then_some(ClientRecord {
-        id: cl.id,
-        secret_sha256,
-        public: cl.public,
-        redirect_uris: cl.redirect_uris,
-        grant_types,
-        scopes: cl.scopes,
-        audiences: cl.audiences,
-        token_endpoint_auth_method: cl.token_endpoint_auth_method,
-        jwks: cl.jwks,
-        jwks_uri: cl.jwks_uri,
-        can_introspect: cl.can_introspect,
-        trusted: cl.trusted,
-        post_logout_redirect_uris: cl.post_logout_redirect_uris,
-        id_token_signed_response_alg: cl.id_token_signed_response_alg,
-        created_at: 0,
-    })
-}
-
-fn check_user(
-    c: &mut Check<'_>,
-    key: &str,
-    u: UserSection,
-    dev_mode: bool,
-    seen: &mut HashSet<String>,
-) -> Option<UserConfig> {
-    let start = c.problems.len();
-    let username = match crate::users::normalize_username(&u.username) {
-        Ok(name) => {
-            if !seen.insert(name.clone()) {
-                c.problem(format!("{key}.username"), format!("`{name}` is defined twice"));
-            }
-            name
-        }
-        Err(why) => {
-            c.problem(format!("{key}.username"), format!("`{}` {why}", u.username));
-            String::new()
-        }
-    };
-    let password = match (u.password, u.password_hash) {
-        (Some(_), Some(_)) => {
-            c.problem(key, "set password or password_hash, not both");
-            None
-        }
-        (Some(p), None) => {
-            if !dev_mode {
-                c.problem(
-                    format!("{key}.password"),
-                    "plain-text passwords are allowed only with server.dev_mode = true; use password_hash",
-                );
-            }
-            Some(UserPassword::Plain(Secret::new(p)))
-        }
-        (None, Some(h)) if h.starts_with("$argon2id$") => Some(UserPassword::Hash(h)),
-        (None, Some(_)) => {
-            c.problem(format!("{key}.password_hash"), "must be an argon2id PHC string ($argon2id$...)");
-            None
-        }
-        (None, None) => {
-            c.problem(key, "needs password_hash (or password in dev_mode)");
-            None
-        }
-    };
-    let email = u.email.and_then(|raw| match crate::users::normalize_email(&raw) {
-        Ok(e) => Some(e),
-        Err(why) => {
-            c.problem(format!("{key}.email"), format!("`{raw}` {why}"));
-            None
-        }
-    });
-    match password {
-        Some(password) if c.problems.len() == start => Some(UserConfig { username, password, email }),
-        _ => None,
     }
 }

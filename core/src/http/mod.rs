@@ -8,8 +8,10 @@ mod extract;
 pub(crate) mod health;
 mod introspect;
 pub mod listener;
+mod login;
 mod middleware;
 mod oidc;
+mod pages;
 pub mod paths;
 mod token;
 mod verify;
@@ -33,7 +35,12 @@ pub fn router(state: AppState) -> Router {
         .route(paths::TOKEN, post(token::token_post))
         .route(paths::INTROSPECT, post(introspect::introspect_post))
         .route(paths::REVOKE, post(introspect::revoke_post))
-        .route(paths::VERIFY, post(verify::verify_post));
+        .route(paths::VERIFY, post(verify::verify_post))
+        .route(paths::AUTHORIZE, get(login::authorize).post(login::authorize))
+        .route(paths::LOGIN, get(login::login_get).post(login::login_post))
+        .route(paths::USERINFO, get(login::userinfo_handler).post(login::userinfo_handler))
+        .route(paths::LOGOUT, get(login::logout_get).post(login::logout_post))
+        .route(paths::STYLESHEET, get(login::stylesheet));
     if state.config.server.dev_mode {
         r = r.route(paths::TEST_TOKEN, get(dev::test_token_get));
     }

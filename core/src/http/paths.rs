@@ -6,6 +6,16 @@ pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 /// JSON Web Key Set.
 pub const JWKS: &str = "/jwks";
+/// Authorization endpoint.
+pub const AUTHORIZE: &str = "/authorize";
+/// Login pages (the flow's steps).
+pub const LOGIN: &str = "/login";
+/// UserInfo endpoint.
+pub const USERINFO: &str = "/userinfo";
+/// RP-initiated logout (end-session endpoint).
+pub const LOGOUT: &str = "/logout";
+/// The pages' stylesheet.
+pub const STYLESHEET: &str = crate::ui::STYLESHEET_PATH;
 /// Token endpoint.
 pub const TOKEN: &str = "/token";
 /// Introspection (RFC 7662).

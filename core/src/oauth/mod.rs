@@ -3,11 +3,13 @@
 //! authentication and the errors they return.
 
 pub mod assertion;
+pub mod authorize;
 pub mod client;
 pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod params;
+pub mod pkce;
 pub mod revoke;
 pub mod scope;
 pub mod test_token;

@@ -1,4 +1,5 @@
-//! Token revocation (RFC 7009). Unknown, malformed or expired tokens get 200 (§2.2); a
+//! Token revocation (RFC 7009) of access tokens and refresh tokens (a refresh token takes
+//! its whole family and newest access token with it). Unknown, malformed or expired tokens get 200 (§2.2); a
 //! token issued to another client is refused (§2.1). A revocation is durable before the
 //! response, and /introspect and /verify refuse the token until it expires.
 
@@ -21,10 +22,10 @@ pub async fn revoke(
 ) -> Result<(), OAuthError> {
     let caller = authenticate(state, authorization, params, meta, &state.urls.revoke, now).await?;
     let token = params.required("token", "token is required")?;
-    // token_type_hint is only a hint (§2.1); access tokens are the only kind so far.
+    // token_type_hint is only a hint (§2.1): both kinds are tried, JWTs first.
     let _ = params.one("token_type_hint")?;
     let Ok(claims) = state.access.verify(token, now) else {
-        return Ok(());
+        return revoke_refresh(state, caller.id(), token, meta, now).await;
     };
     if claims.client_id != caller.id() {
         return Err(OAuthError::UnauthorizedClient("the token was not issued to this client"));
@@ -38,5 +39,38 @@ pub async fn revoke(
         .await
         .map_err(|e| unavailable("flushing a revocation failed", &e))?;
     tracing::info!(request_id = %meta.request_id, client_id = %caller.id(), "access token revoked");
+    Ok(())
+}
+
+/// Revokes a refresh token's family and the newest access token issued from it (§2.1: the
+/// tokens of the same grant go too). Unknown tokens are not an error.
+async fn revoke_refresh(
+    state: &AppState,
+    caller: &str,
+    token: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), OAuthError> {
+    let key = crate::secret::sha256(token.as_bytes());
+    let record = state.db.get_refresh(&key).map_err(|e| unavailable("reading a refresh token failed", &e))?;
+    let Some(record) = record else { return Ok(()) };
+    if record.client_id != caller {
+        return Err(OAuthError::UnauthorizedClient("the token was not issued to this client"));
+    }
+    let family =
+        state.db.revoke_family(&record.family).map_err(|e| unavailable("revoking a refresh token failed", &e))?;
+    if let Some(f) = family.filter(|f| !f.last_jti.is_empty()) {
+        state
+            .db
+            .revoke_token(&f.last_jti, f.last_access_exp)
+            .map_err(|e| unavailable("recording a revocation failed", &e))?;
+    }
+    let event = AuditEvent::RefreshTokenRevoked { client_id: caller.to_owned(), family: record.family.clone() };
+    state
+        .audit
+        .record(meta.actor(format!("client:{caller}")), event, now)
+        .await
+        .map_err(|e| unavailable("flushing a revocation failed", &e))?;
+    tracing::info!(request_id = %meta.request_id, client_id = %caller, "refresh token family revoked");
     Ok(())
 }

@@ -43,7 +43,7 @@ pub fn issue(
     if ttl.is_zero() || ttl > state.config.longest_token_ttl() {
         return Err(OAuthError::InvalidRequest("ttl is out of range"));
     }
-    let req = IssueRequest { sub, client_id: TEST_CLIENT_ID, audiences, scopes: &scopes, ttl };
+    let req = IssueRequest { sub, client_id: TEST_CLIENT_ID, audiences, scopes: &scopes, ttl, jti: None };
     issue_access_token(state, req, "test_token", meta.actor("dev"), now)
 }
 

@@ -23,6 +23,12 @@ pub struct TokenResponse {
     /// Granted scopes, space-separated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The refresh token (authorization code and refresh grants with `offline_access`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The ID token (grants for a user with `openid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Handles one token request.
@@ -43,6 +49,8 @@ pub async fn exchange(
     }
     match grant_type {
         "client_credentials" => grants::client_credentials::grant(state, &client, params, meta, now),
+        "authorization_code" => grants::authorization_code::grant(state, &client, params, meta, now).await,
+        "refresh_token" => grants::refresh_token::grant(state, &client, params, meta, now).await,
         _ => Err(OAuthError::UnsupportedGrantType),
     }
 }
@@ -72,5 +80,7 @@ pub(crate) fn issue_access_token(
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: issued.claims.scope,
+        refresh_token: None,
+        id_token: None,
     })
 }

@@ -1,4 +1,11 @@
-//! OpenID Connect / OAuth metadata. ID tokens, userinfo and sessions arrive with browser
-//! sign-in.
+//! OpenID Connect: discovery, ID tokens and claims, browser sessions, the login flow and its
+//! pages, userinfo and RP-initiated logout.
 
+pub mod claims;
 pub mod discovery;
+pub mod flow;
+pub mod id_token;
+pub mod login;
+pub mod logout;
+pub mod session;
+pub mod userinfo;

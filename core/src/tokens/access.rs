@@ -77,6 +77,9 @@ pub struct IssueRequest<'a> {
     pub scopes: &'a [String],
     /// Lifetime.
     pub ttl: Duration,
+    /// The token id, when the caller must know it before signing (to record it with a code
+    /// or refresh token); a fresh one otherwise.
+    pub jti: Option<String>,
 }
 
 /// A freshly signed token.
@@ -141,7 +144,7 @@ impl AccessTokens {
             aud: Audience::from_list(req.audiences),
             exp: iat.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
             iat,
-            jti: unique_id(),
+            jti: req.jti.unwrap_or_else(unique_id),
             client_id: req.client_id.to_owned(),
             scope: (!req.scopes.is_empty()).then(|| req.scopes.join(" ")),
         };

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod browser;
 mod cli;
 mod client_auth;
 mod discovery;

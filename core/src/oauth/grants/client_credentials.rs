@@ -39,6 +39,7 @@ pub fn grant(
         audiences,
         scopes: &scopes,
         ttl: state.config.tokens.access_token_ttl,
+        jti: None,
     };
     issue_access_token(state, req, GRANT_TYPE, meta.actor(format!("client:{}", client.id())), now)
 }

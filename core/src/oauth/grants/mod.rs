@@ -1,3 +1,6 @@
-//! One file per grant type.
+//! One file per grant type; `user_tokens.rs` issues what the user grants share.
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
+mod user_tokens;

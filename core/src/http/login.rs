@@ -1,0 +1,135 @@
+//! `GET|POST /authorize`, `GET|POST /login`, the stylesheet, `GET|POST /userinfo` and
+//! `GET|POST /logout`: thin handlers over `oidc::{login, userinfo, logout}`.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::no_store;
+use super::extract::{Meta, authorization, bearer, has_content_type, read_body};
+use super::pages::{Cookies, PageParams, respond};
+use crate::oauth::params::{MAX_FORM_BYTES, Params};
+use crate::oidc::userinfo::UserinfoError;
+use crate::oidc::{login, logout, userinfo};
+use crate::state::AppState;
+
+/// Authorization endpoint.
+pub async fn authorize(
+    State(state): State<AppState>,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    let reply = login::authorize(&state, &params, &cookies, now).await;
+    respond(&state, reply)
+}
+
+/// The current step of a login flow.
+pub async fn login_get(
+    State(state): State<AppState>,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    let flow = params.one("flow").ok().flatten();
+    let reply = login::show(&state, flow, &cookies, now).await;
+    respond(&state, reply)
+}
+
+/// A submitted step.
+pub async fn login_post(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    let reply = login::submit(&state, &params, &cookies, &meta, now).await;
+    respond(&state, reply)
+}
+
+/// RP-initiated logout (GET: from the relying party; POST: a form).
+pub async fn logout_get(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    respond(&state, logout::logout(&state, &params, &cookies, &meta, false, now).await)
+}
+
+/// Logout by form post (confirmation page or a relying party's form).
+pub async fn logout_post(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    respond(&state, logout::logout(&state, &params, &cookies, &meta, true, now).await)
+}
+
+/// The pages' stylesheet.
+pub async fn stylesheet(State(state): State<AppState>) -> Response {
+    let mut r = state.pages.stylesheet.clone().into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
+/// UserInfo (OpenID Connect Core §5.3): the token in the Authorization header or, for POST,
+/// the `access_token` form field (RFC 6750 §2.2), not both.
+pub async fn userinfo_handler(State(state): State<AppState>, req: Request) -> Response {
+    let now = state.clock.now();
+    let Ok(authorization) = authorization(req.headers()).map(|a| a.map(str::to_owned)) else {
+        return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request");
+    };
+    let form = if req.method() == Method::POST && has_content_type(req.headers(), "application/x-www-form-urlencoded") {
+        match read_body(req.into_body(), MAX_FORM_BYTES).await.and_then(|b| Params::parse(&b)) {
+            Ok(p) => Some(p),
+            Err(_) => return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request"),
+        }
+    } else {
+        None
+    };
+    let from_header = authorization.as_deref().map(|h| bearer(h).ok_or(()));
+    let from_body = form.as_ref().and_then(|p| p.one("access_token").ok().flatten());
+    let token = match (from_header, from_body) {
+        (Some(Ok(t)), None) => Some(t.to_owned()),
+        (None, Some(t)) => Some(t.to_owned()),
+        (None, None) => None,
+        _ => return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request"),
+    };
+    match userinfo::userinfo(&state, token.as_deref(), now) {
+        Ok(claims) => no_store(axum::Json(claims).into_response()),
+        Err(UserinfoError::NoToken) => challenge(StatusCode::UNAUTHORIZED, "Bearer realm=\"gatehouse\"", ""),
+        Err(UserinfoError::InvalidToken) => {
+            challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"", "invalid_token")
+        }
+        Err(UserinfoError::InsufficientScope) => challenge(
+            StatusCode::FORBIDDEN,
+            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
+            "insufficient_scope",
+        ),
+        Err(UserinfoError::Unavailable) => {
+            let mut r = challenge(StatusCode::SERVICE_UNAVAILABLE, "", "temporarily_unavailable");
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+    }
+}
+
+fn challenge(status: StatusCode, www_authenticate: &'static str, error: &'static str) -> Response {
+    let mut r = if error.is_empty() {
+        status.into_response()
+    } else {
+        (status, axum::Json(json!({ "error": error }))).into_response()
+    };
+    if !www_authenticate.is_empty() {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(www_authenticate));
+    }
+    no_store(r)
+}

@@ -1,0 +1,202 @@
+//! Pages for people: turns a sign-in [`Reply`] into an HTML response or a 303 redirect,
+//! reads and writes the sign-in cookies, and parses browser forms and queries with HTML
+//! error pages (never JSON) when they are malformed.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::extract::{has_content_type, read_body};
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::{MAX_FORM_BYTES, Params};
+use crate::oidc::flow::{Action, BrowserCookies, ErrorKind, ErrorPage, Page, Reply};
+use crate::oidc::session::{browser_cookie, session_cookie};
+use crate::state::AppState;
+
+/// The CSP of our pages: our stylesheet only, no scripts, no framing. (No `form-action`:
+/// Chromium applies it to the redirect that follows a form post, which goes to the client.)
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+
+/// Reads the sign-in cookies.
+pub fn cookies(headers: &HeaderMap, secure: bool) -> BrowserCookies {
+    BrowserCookies {
+        binding: cookie(headers, browser_cookie(secure)),
+        session: cookie(headers, session_cookie(secure)),
+    }
+}
+
+/// The first value of cookie `name` (RFC 6265 §5.4), if it is a plausible token.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        })
+        .map(str::to_owned)
+}
+
+fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<u64>, secure: bool) {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Whether cookies get `Secure` and the `__Host-` names (the issuer is https).
+pub fn secure(state: &AppState) -> bool {
+    state.issuer.starts_with("https://")
+}
+
+/// Renders a reply.
+pub fn respond(state: &AppState, reply: Reply) -> Response {
+    let secure = secure(state);
+    let mut resp = match reply.action {
+        Action::Redirect(to) => match HeaderValue::from_str(&to) {
+            Ok(loc) => {
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                r.headers_mut().insert(header::LOCATION, loc);
+                r
+            }
+            Err(_) => error_page(
+                state,
+                &ErrorPage {
+                    kind: ErrorKind::BadRequest,
+                    title: "Invalid request",
+                    message: "The address to return to is not valid.",
+                },
+            ),
+        },
+        Action::Page(page) => html(state, StatusCode::OK, page_html(state, *page)),
+        Action::Error(e) => error_page(state, &e),
+    };
+    if let Some(b) = reply.set_binding {
+        set_cookie(&mut resp, browser_cookie(secure), &b, None, secure);
+    }
+    if let Some((value, lifetime)) = reply.set_session {
+        set_cookie(&mut resp, session_cookie(secure), &value, Some(lifetime.as_secs()), secure);
+    } else if reply.clear_session {
+        set_cookie(&mut resp, session_cookie(secure), "", Some(0), secure);
+    }
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn html(_state: &AppState, status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    r
+}
+
+#[derive(Serialize)]
+struct Field<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct ScopeView<'a> {
+    name: &'a str,
+    description: &'a str,
+}
+
+fn page_html(state: &AppState, page: Page) -> String {
+    let pages = &state.pages;
+    let action = super::paths::LOGIN;
+    match page {
+        Page::Password { flow, csrf, client_name, username, error } => {
+            pages.render("login.html", minijinja::context! { action, flow, csrf, client_name, username, error })
+        }
+        Page::Consent { flow, csrf, client_name, username, scopes } => {
+            let scopes: Vec<ScopeView<'_>> =
+                scopes.iter().map(|(n, d)| ScopeView { name: n, description: d }).collect();
+            pages.render("consent.html", minijinja::context! { action, flow, csrf, client_name, username, scopes })
+        }
+        Page::Logout { csrf, username, carry } => {
+            let carry: Vec<Field<'_>> = carry.iter().map(|(n, v)| Field { name: n, value: v }).collect();
+            pages.render("logout.html", minijinja::context! { action => super::paths::LOGOUT, csrf, username, carry })
+        }
+        Page::LoggedOut => pages.render("logged_out.html", ()),
+    }
+}
+
+/// An error page.
+pub fn error_page(state: &AppState, e: &ErrorPage) -> Response {
+    let status = match e.kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let request_id = crate::logctx::current();
+    let body = state.pages.render(
+        "error.html",
+        minijinja::context! { title => e.title, message => e.message, request_id => request_id.to_string() },
+    );
+    let mut r = html(state, status, body);
+    if matches!(e.kind, ErrorKind::TooMany | ErrorKind::Unavailable) {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    r
+}
+
+/// Query or form parameters of a page request; malformed input gets an HTML error page.
+#[derive(Debug)]
+pub struct PageParams(pub Params);
+
+fn bad_input(state: &AppState, e: &OAuthError) -> Response {
+    let message = match e {
+        OAuthError::PayloadTooLarge => "The request is too large.",
+        _ => "The request could not be read.",
+    };
+    error_page(state, &ErrorPage { kind: ErrorKind::BadRequest, title: "Invalid request", message })
+}
+
+impl FromRequest<AppState> for PageParams {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let fail = |e: &OAuthError| bad_input(state, e);
+        if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD {
+            let query = req.uri().query().unwrap_or("");
+            if query.len() > MAX_FORM_BYTES {
+                return Err(fail(&OAuthError::PayloadTooLarge));
+            }
+            return Params::parse(query.as_bytes()).map(Self).map_err(|e| fail(&e));
+        }
+        if !has_content_type(req.headers(), "application/x-www-form-urlencoded") {
+            return Err(fail(&OAuthError::InvalidRequest("not a form")));
+        }
+        let bytes = read_body(req.into_body(), MAX_FORM_BYTES).await.map_err(|e| fail(&e))?;
+        Params::parse(&bytes).map(Self).map_err(|e| fail(&e))
+    }
+}
+
+/// The sign-in cookies of a request.
+#[derive(Debug)]
+pub struct Cookies(pub BrowserCookies);
+
+impl FromRequestParts<AppState> for Cookies {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(cookies(&parts.headers, secure(state))))
+    }
+}

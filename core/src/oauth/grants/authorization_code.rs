@@ -1,0 +1,152 @@
+//! `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6, OpenID Connect Core §3.1.3). The
+//! code is checked against the client, the redirect URI and the PKCE verifier before it is
+//! spent; spending is atomic in the store, so of two racing redemptions one wins. A code
+//! presented again revokes what its first redemption issued (RFC 6749 §4.1.2).
+
+use time::OffsetDateTime;
+
+use super::super::RequestMeta;
+use super::super::client::Client;
+use super::super::error::{OAuthError, internal, unavailable};
+use super::super::params::Params;
+use super::super::pkce;
+use super::super::token::TokenResponse;
+use super::user_tokens::{Grant, active_user, expiry, issue};
+use crate::audit::AuditEvent;
+use crate::oauth::authorize::OFFLINE_ACCESS;
+use crate::secret::{random_token, sha256, unique_id};
+use crate::state::AppState;
+use crate::store::browser::{CodeRecord, CodeRedemption, FamilyRecord, Redemption, RefreshRecord};
+
+/// The grant type name.
+pub const GRANT_TYPE: &str = "authorization_code";
+
+/// Redeems a code for tokens.
+pub async fn grant(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GRANT_TYPE) {
+        return Err(OAuthError::UnauthorizedClient("the client may not use this grant type"));
+    }
+    let code = params.required("code", "code is required")?;
+    let key = sha256(code.as_bytes());
+    let record = state.db.get_code(&key).map_err(|e| unavailable("reading a code failed", &e))?;
+    let Some(record) = record else { return Err(OAuthError::InvalidGrant("the code is invalid or expired")) };
+    check(&record, client, params)?;
+    let user = active_user(state, &record.user_id)?;
+    let Some(user) = user else { return Err(OAuthError::InvalidGrant("the user is disabled or gone")) };
+
+    let scopes = &record.request.scopes;
+    let refresh = scopes.iter().any(|s| s == OFFLINE_ACCESS) && client.allows_grant("refresh_token");
+    let jti = unique_id();
+    let access_exp = expiry(now, state.config.tokens.access_token_ttl);
+    let family = refresh.then(unique_id);
+    let redemption = Redemption { jti: jti.clone(), access_exp, family: family.clone() };
+    match state.db.redeem_code(&key, &redemption, now.unix_timestamp()) {
+        Ok(CodeRedemption::Redeemed(_)) => {}
+        Ok(CodeRedemption::Invalid) => return Err(OAuthError::InvalidGrant("the code is invalid or expired")),
+        Ok(CodeRedemption::Replayed(first)) => return Err(replayed(state, client, &first, meta, now).await),
+        Err(e) => return Err(unavailable("redeeming a code failed", &e)),
+    }
+
+    let refresh_token = match family {
+        Some(family) => {
+            let token = random_token().map_err(|e| internal("no randomness for a refresh token", &e))?;
+            let ttl = state.config.tokens.refresh_token_ttl;
+            let rec = RefreshRecord {
+                family: family.clone(),
+                client_id: client.id().to_owned(),
+                user_id: user.id.clone(),
+                scopes: scopes.clone(),
+                sid: record.sid.clone(),
+                auth_time: record.auth_time,
+                amr: record.amr.clone(),
+                created_at: now.unix_timestamp(),
+                expires_at: expiry(now, ttl),
+                used: false,
+            };
+            let fam = FamilyRecord {
+                client_id: client.id().to_owned(),
+                user_id: user.id.clone(),
+                revoked: false,
+                last_jti: jti.clone(),
+                last_access_exp: access_exp,
+                // A family lives as long as its members keep rotating, up to a year.
+                expires_at: expiry(now, std::time::Duration::from_secs(365 * 24 * 3600)),
+            };
+            state
+                .db
+                .create_refresh(&sha256(token.as_bytes()), &rec, &fam)
+                .map_err(|e| unavailable("storing a refresh token failed", &e))?;
+            Some(token)
+        }
+        None => None,
+    };
+    // The redemption and the refresh token are durable before anyone sees the tokens.
+    state.db.durable().await.map_err(|e| unavailable("flushing a redemption failed", &e))?;
+    let g = Grant {
+        user: &user,
+        scopes,
+        nonce: record.request.nonce.as_deref(),
+        sid: &record.sid,
+        auth_time: record.auth_time,
+        amr: &record.amr,
+        jti,
+        refresh_token,
+    };
+    issue(state, client, g, GRANT_TYPE, meta, now)
+}
+
+/// The code must have been issued to this client for this redirect URI and challenge.
+fn check(record: &CodeRecord, client: &Client, params: &Params) -> Result<(), OAuthError> {
+    let req = &record.request;
+    if req.client_id != client.id() {
+        return Err(OAuthError::InvalidGrant("the code was issued to another client"));
+    }
+    match (params.one("redirect_uri")?, req.redirect_uri_sent) {
+        (Some(u), _) if u != req.redirect_uri => {
+            return Err(OAuthError::InvalidGrant("redirect_uri does not match the authorization request"));
+        }
+        (None, true) => {
+            return Err(OAuthError::InvalidGrant("redirect_uri is required: the authorization request had one"));
+        }
+        _ => {}
+    }
+    match (params.one("code_verifier")?, req.code_challenge.as_deref()) {
+        (Some(v), Some(challenge)) if pkce::verify_s256(v, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::InvalidGrant("the code_verifier does not match the code_challenge")),
+        (None, Some(_)) => Err(OAuthError::InvalidGrant("code_verifier is required")),
+        (Some(_), None) => {
+            Err(OAuthError::InvalidGrant("code_verifier sent, but the authorization request had no code_challenge"))
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// A second redemption: revoke the access token and refresh family of the first, durably.
+async fn replayed(
+    state: &AppState,
+    client: &Client,
+    first: &CodeRecord,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> OAuthError {
+    let Some(r) = &first.redeemed else { return OAuthError::InvalidGrant("the code is invalid or expired") };
+    let revoked = state.db.revoke_token(&r.jti, r.access_exp).and_then(|()| match &r.family {
+        Some(f) => state.db.revoke_family(f).map(|_| ()),
+        None => Ok(()),
+    });
+    if let Err(e) = revoked {
+        return unavailable("revoking the tokens of a replayed code failed", &e);
+    }
+    tracing::warn!(request_id = %meta.request_id, client_id = %client.id(), "authorization code replayed; its tokens are revoked");
+    let event = AuditEvent::CodeReplayed { client_id: client.id().to_owned(), user_id: first.user_id.clone() };
+    if let Err(e) = state.audit.record(meta.actor(format!("client:{}", client.id())), event, now).await {
+        return unavailable("flushing a code replay failed", &e);
+    }
+    OAuthError::InvalidGrant("the code was already used; tokens issued from it are revoked")
+}

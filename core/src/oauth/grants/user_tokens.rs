@@ -1,0 +1,92 @@
+//! The tokens the user grants (authorization code, refresh) issue: an access token for the
+//! user, an ID token when `openid` was granted, and the refresh token the grant made.
+
+use time::OffsetDateTime;
+
+use super::super::RequestMeta;
+use super::super::client::Client;
+use super::super::error::{OAuthError, internal};
+use super::super::token::{TokenResponse, issue_access_token};
+use crate::oidc::id_token::{self, IdTokenInput};
+use crate::state::AppState;
+use crate::store::UserRecord;
+use crate::tokens::access::IssueRequest;
+
+/// The sign-in facts the tokens carry.
+#[derive(Debug)]
+pub(super) struct Grant<'a> {
+    /// The user.
+    pub user: &'a UserRecord,
+    /// Scopes of this response.
+    pub scopes: &'a [String],
+    /// Nonce (authorization code only).
+    pub nonce: Option<&'a str>,
+    /// Session id.
+    pub sid: &'a str,
+    /// Authentication time.
+    pub auth_time: i64,
+    /// Authentication methods.
+    pub amr: &'a [String],
+    /// The access token id, chosen before signing so it could be recorded.
+    pub jti: String,
+    /// The new refresh token, if any.
+    pub refresh_token: Option<String>,
+}
+
+/// The audiences of a user's access token: the client's registered ones, else the issuer.
+pub(super) fn audiences(state: &AppState, client: &Client) -> Vec<String> {
+    if client.record.audiences.is_empty() { vec![state.issuer.clone()] } else { client.record.audiences.clone() }
+}
+
+/// The user must still exist and be enabled.
+pub(super) fn active_user(state: &AppState, user_id: &str) -> Result<Option<UserRecord>, OAuthError> {
+    match state.db.get_user(user_id) {
+        Ok(Some(u)) if !u.disabled => Ok(Some(u)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(super::super::error::unavailable("user lookup failed", &e)),
+    }
+}
+
+/// Signs the access and ID tokens of a grant.
+pub(super) fn issue(
+    state: &AppState,
+    client: &Client,
+    g: Grant<'_>,
+    grant_type: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
+    let req = IssueRequest {
+        sub: &g.user.id,
+        client_id: client.id(),
+        audiences: audiences(state, client),
+        scopes: g.scopes,
+        ttl: state.config.tokens.access_token_ttl,
+        jti: Some(g.jti),
+    };
+    let actor = meta.actor(format!("client:{}", client.id()));
+    let mut resp = issue_access_token(state, req, grant_type, actor, now)?;
+    if g.scopes.iter().any(|s| s == "openid") {
+        let input = IdTokenInput {
+            user: g.user,
+            client,
+            scopes: g.scopes,
+            nonce: g.nonce,
+            auth_time: g.auth_time,
+            amr: g.amr,
+            sid: g.sid,
+            access_token: &resp.access_token,
+            ttl: state.config.tokens.id_token_ttl,
+        };
+        let token = id_token::sign(&state.keys, &state.issuer, input, now)
+            .map_err(|e| internal("signing an ID token failed", &e))?;
+        resp.id_token = Some(token);
+    }
+    resp.refresh_token = g.refresh_token;
+    Ok(resp)
+}
+
+/// Seconds from `now` plus `ttl`.
+pub(super) fn expiry(now: OffsetDateTime, ttl: std::time::Duration) -> i64 {
+    now.unix_timestamp().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}

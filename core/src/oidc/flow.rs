@@ -1,0 +1,286 @@
+//! The login flow: a server-side record of the steps a sign-in still needs (password,
+//! consent; MFA, plugin steps and federated sign-in slot in as further [`Step`]s), bound to
+//! the browser that started it by a cookie and to its forms by a CSRF token. This file holds
+//! the replies the HTTP layer renders and the end of a flow: the session and the code.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::oauth::authorize::{ErrorRedirect, code_url, error_url};
+use crate::oauth::client::Client;
+use crate::oauth::error::OAuthError;
+use crate::secret::{random_token, sha256};
+use crate::state::AppState;
+use crate::store::browser::{AuthRequest, CodeRecord, Digest, FlowRecord, Step};
+
+/// How long a person has to finish a login flow.
+pub const FLOW_TTL: Duration = Duration::from_secs(15 * 60);
+/// Authorization code lifetime (RFC 6749 §4.1.2 recommends at most ten minutes).
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+
+/// The cookies that matter for sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct BrowserCookies {
+    /// Browser-binding cookie.
+    pub binding: Option<String>,
+    /// Session cookie.
+    pub session: Option<String>,
+}
+
+/// What the browser gets.
+#[derive(Debug)]
+pub struct Reply {
+    /// The response.
+    pub action: Action,
+    /// Set the browser-binding cookie to this value (a browser session cookie).
+    pub set_binding: Option<String>,
+    /// Set the session cookie: value and lifetime.
+    pub set_session: Option<(String, Duration)>,
+    /// Expire the session cookie.
+    pub clear_session: bool,
+}
+
+impl From<Action> for Reply {
+    fn from(action: Action) -> Self {
+        Self { action, set_binding: None, set_session: None, clear_session: false }
+    }
+}
+
+/// The response body kind.
+#[derive(Debug)]
+pub enum Action {
+    /// 303 See Other to this URL.
+    Redirect(String),
+    /// A page of the flow.
+    Page(Box<Page>),
+    /// An error page for a person.
+    Error(ErrorPage),
+}
+
+/// A page to render.
+#[derive(Debug)]
+pub enum Page {
+    /// Username and password.
+    Password {
+        /// Flow id (URL and form).
+        flow: String,
+        /// CSRF token.
+        csrf: String,
+        /// The client's display name.
+        client_name: String,
+        /// Prefilled username.
+        username: String,
+        /// A failure message.
+        error: Option<&'static str>,
+    },
+    /// Approve scopes.
+    Consent {
+        /// Flow id.
+        flow: String,
+        /// CSRF token.
+        csrf: String,
+        /// The client's display name.
+        client_name: String,
+        /// Who is signed in.
+        username: String,
+        /// `(scope, description)`.
+        scopes: Vec<(String, String)>,
+    },
+    /// Confirm signing out.
+    Logout {
+        /// CSRF token of the session.
+        csrf: String,
+        /// Who is signed in.
+        username: String,
+        /// Request parameters carried through the form.
+        carry: Vec<(String, String)>,
+    },
+    /// Signed out, nowhere to go.
+    LoggedOut,
+}
+
+/// Why a page is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400.
+    BadRequest,
+    /// 403.
+    Forbidden,
+    /// 429.
+    TooMany,
+    /// 503.
+    Unavailable,
+}
+
+/// An error page.
+#[derive(Debug)]
+pub struct ErrorPage {
+    /// The status class.
+    pub kind: ErrorKind,
+    /// Heading.
+    pub title: &'static str,
+    /// Explanation (fixed text, never request data).
+    pub message: &'static str,
+}
+
+/// An error page reply.
+pub fn error(kind: ErrorKind, title: &'static str, message: &'static str) -> Reply {
+    Action::Error(ErrorPage { kind, title, message }).into()
+}
+
+/// The reply when the store fails: logged with the cause, 503 for the person.
+pub fn unavailable(context: &'static str, cause: &dyn std::fmt::Display) -> Reply {
+    tracing::error!(request_id = %crate::logctx::current(), error = %cause, "{context}");
+    error(
+        ErrorKind::Unavailable,
+        "Temporarily unavailable",
+        "The service is temporarily unavailable. Please try again in a moment.",
+    )
+}
+
+/// The reply for a missing, expired or foreign flow.
+pub fn expired() -> Reply {
+    error(
+        ErrorKind::BadRequest,
+        "Sign-in expired",
+        "This sign-in page has expired or was opened in another browser. Start again from the application.",
+    )
+}
+
+/// A redirect reply.
+pub fn redirect(to: String) -> Reply {
+    Action::Redirect(to).into()
+}
+
+/// Sends an OAuth error back to the client.
+pub fn client_error(state: &AppState, req: &AuthRequest, error: &'static str, description: &'static str) -> Reply {
+    let e = ErrorRedirect { redirect_uri: req.redirect_uri.clone(), state: req.state.clone(), error, description };
+    redirect(error_url(&e, &state.issuer))
+}
+
+/// A human description of a scope for the consent page.
+pub fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Know who you are".to_owned(),
+        "profile" => "See your username".to_owned(),
+        "email" => "See your email address".to_owned(),
+        "offline_access" => "Keep access while you are not using it".to_owned(),
+        other => format!("Access “{other}”"),
+    }
+}
+
+/// Whether the user must approve `req`'s scopes for `client`.
+pub fn needs_consent(state: &AppState, client: &Client, user_id: &str, req: &AuthRequest) -> Result<bool, OAuthError> {
+    if client.record.trusted {
+        return Ok(false);
+    }
+    if req.force_consent {
+        return Ok(true);
+    }
+    let remembered = state
+        .db
+        .get_consent(user_id, client.id())
+        .map_err(|e| crate::oauth::error::unavailable("reading consent failed", &e))?
+        .unwrap_or_default();
+    Ok(!req.scopes.iter().all(|s| remembered.contains(s)))
+}
+
+/// Starts a flow with `pending` steps and sends the browser to the login page.
+pub fn start(state: &AppState, flow: FlowRecord, cookies: &BrowserCookies, now: OffsetDateTime) -> Reply {
+    let (binding, set_binding) = match &cookies.binding {
+        Some(b) => (b.clone(), None),
+        None => match random_token() {
+            Ok(b) => (b.clone(), Some(b)),
+            Err(e) => return unavailable("no randomness for a browser binding", &e),
+        },
+    };
+    let (Ok(id), Ok(csrf)) = (random_token(), random_token()) else {
+        return unavailable("no randomness for a flow", &"random");
+    };
+    let t = now.unix_timestamp();
+    let flow = FlowRecord {
+        browser: hex::encode(sha256(binding.as_bytes())),
+        csrf,
+        created_at: t,
+        expires_at: t.saturating_add(i64::try_from(FLOW_TTL.as_secs()).unwrap_or(i64::MAX)),
+        ..flow
+    };
+    if let Err(e) = state.db.put_flow(&sha256(id.as_bytes()), &flow) {
+        return unavailable("storing a login flow failed", &e);
+    }
+    let mut reply = redirect(login_url(state, &id));
+    reply.set_binding = set_binding;
+    reply
+}
+
+/// The login page URL of a flow.
+pub fn login_url(state: &AppState, flow_id: &str) -> String {
+    format!("{}?flow={flow_id}", state.urls.login)
+}
+
+/// Loads the flow `id` and checks it belongs to this browser and has not expired.
+pub fn load(
+    state: &AppState,
+    id: Option<&str>,
+    cookies: &BrowserCookies,
+    now: OffsetDateTime,
+) -> Result<(Digest, FlowRecord), Reply> {
+    let (Some(id), Some(binding)) = (id, cookies.binding.as_deref()) else { return Err(expired()) };
+    if id.len() > 64 {
+        return Err(expired());
+    }
+    let key = sha256(id.as_bytes());
+    let flow = match state.db.get_flow(&key) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(expired()),
+        Err(e) => return Err(unavailable("reading a login flow failed", &e)),
+    };
+    let bound = crate::secret::ct_eq(hex::encode(sha256(binding.as_bytes())).as_bytes(), flow.browser.as_bytes());
+    if !bound || now.unix_timestamp() >= flow.expires_at {
+        return Err(expired());
+    }
+    Ok((key, flow))
+}
+
+/// Issues a code for a finished sign-in (durable before the redirect) and returns the
+/// redirect to the client.
+pub async fn issue_code(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    sid: &str,
+    auth_time: i64,
+    amr: &[String],
+    now: OffsetDateTime,
+) -> Result<String, OAuthError> {
+    let code = random_token().map_err(|e| crate::oauth::error::internal("no randomness for a code", &e))?;
+    let t = now.unix_timestamp();
+    let record = CodeRecord {
+        request: req.clone(),
+        user_id: user_id.to_owned(),
+        sid: sid.to_owned(),
+        auth_time,
+        amr: amr.to_vec(),
+        created_at: t,
+        expires_at: t.saturating_add(i64::try_from(CODE_TTL.as_secs()).unwrap_or(i64::MAX)),
+        redeemed: None,
+    };
+    let unavailable = |e: &dyn std::fmt::Display| crate::oauth::error::unavailable("storing a code failed", e);
+    state.db.put_code(&sha256(code.as_bytes()), &record).map_err(|e| unavailable(&e))?;
+    state.db.durable().await.map_err(|e| unavailable(&e))?;
+    Ok(code_url(req, &code, &state.issuer))
+}
+
+/// The pending step of a flow after skipping a consent that is not needed.
+pub fn current_step(state: &AppState, client: &Client, flow: &mut FlowRecord) -> Result<Option<Step>, OAuthError> {
+    while let Some(step) = flow.pending.first().copied() {
+        match (step, flow.user_id.as_deref()) {
+            (Step::Consent, Some(user)) if !needs_consent(state, client, user, &flow.request)? => {
+                flow.pending.remove(0);
+            }
+            _ => return Ok(Some(step)),
+        }
+    }
+    Ok(None)
+}

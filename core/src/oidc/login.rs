@@ -1,0 +1,347 @@
+//! The authorization endpoint and the login pages: `authorize` answers from an existing
+//! session (SSO) or starts a flow; `show` renders the flow's current step; `submit` runs a
+//! step (password, consent) and either shows the next one or ends the flow with a session
+//! and a code.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::flow::{
+    Action, BrowserCookies, ErrorKind, Page, Reply, client_error, current_step, describe_scope, error, expired,
+    issue_code, load, login_url, redirect, unavailable,
+};
+use super::session;
+use crate::audit::AuditEvent;
+use crate::oauth::RequestMeta;
+use crate::oauth::authorize::{AuthorizeError, error_url, validate};
+use crate::oauth::client::Client;
+use crate::oauth::params::Params;
+use crate::secret::{Secret, ct_eq, sha256};
+use crate::state::AppState;
+use crate::store::UserRecord;
+use crate::store::browser::{Digest, FlowRecord, Step};
+
+/// The one message for every failed sign-in: it does not say whether the user exists.
+pub const LOGIN_FAILED: &str = "Incorrect username or password.";
+
+/// `GET|POST /authorize`.
+pub async fn authorize(state: &AppState, params: &Params, cookies: &BrowserCookies, now: OffsetDateTime) -> Reply {
+    let client = match params.one("client_id") {
+        Err(_) => return error(ErrorKind::BadRequest, "Invalid request", "The request repeats client_id."),
+        Ok(None) => return error(ErrorKind::BadRequest, "Invalid request", "The request has no client_id."),
+        Ok(Some(id)) => match state.clients.get(id) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return error(
+                    ErrorKind::BadRequest,
+                    "Unknown application",
+                    "The application that sent you here is not registered.",
+                );
+            }
+            Err(e) => return unavailable("client lookup failed", &e),
+        },
+    };
+    let req = match validate(&client, params, state.config.oauth.require_pkce) {
+        Ok(r) => r,
+        Err(AuthorizeError::Page(message)) => return error(ErrorKind::BadRequest, "Invalid request", message),
+        Err(AuthorizeError::Redirect(e)) => return redirect(error_url(&e, &state.issuer)),
+    };
+    let live = match session::lookup(state.db.store(), cookies.session.as_deref(), &state.config.sessions, now) {
+        Ok(l) => l,
+        Err(e) => return unavailable("session lookup failed", &e),
+    };
+    let t = now.unix_timestamp();
+    let fresh = |l: &session::Live| !req.force_login && req.max_age.is_none_or(|m| t - l.record.auth_time <= m);
+    let Some(mut live) = live.filter(fresh) else {
+        if req.no_prompt {
+            return client_error(state, &req, "login_required", "the user is not signed in");
+        }
+        let flow = FlowRecord { request: req, pending: vec![Step::Password, Step::Consent], ..Default::default() };
+        return super::flow::start(state, flow, cookies, now);
+    };
+    let consent = match super::flow::needs_consent(state, &client, &live.user.id, &req) {
+        Ok(c) => c,
+        Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+    };
+    if !consent {
+        if let Err(e) = session::touch(state.db.store(), &mut live, client.id(), now) {
+            return unavailable("updating a session failed", &e);
+        }
+        state.metrics.login("sso");
+        let r = &live.record;
+        return match issue_code(state, &req, &live.user.id, &r.sid, r.auth_time, &r.amr, now).await {
+            Ok(url) => redirect(url),
+            Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+        };
+    }
+    if req.no_prompt {
+        return client_error(state, &req, "consent_required", "the user has not approved this client");
+    }
+    let flow = FlowRecord {
+        request: req,
+        pending: vec![Step::Consent],
+        user_id: Some(live.user.id.clone()),
+        auth_time: Some(live.record.auth_time),
+        amr: live.record.amr.clone(),
+        session: Some(live.key),
+        ..Default::default()
+    };
+    super::flow::start(state, flow, cookies, now)
+}
+
+/// `GET /login?flow=...`: the current step's page.
+pub async fn show(state: &AppState, flow_id: Option<&str>, cookies: &BrowserCookies, now: OffsetDateTime) -> Reply {
+    let (key, mut flow) = match load(state, flow_id, cookies, now) {
+        Ok(f) => f,
+        Err(reply) => return reply,
+    };
+    let Some(client) = flow_client(state, &flow) else { return expired() };
+    match current_step(state, &client, &mut flow) {
+        Ok(Some(step)) => page(state, step, flow_id.unwrap_or_default(), &flow, &client, None),
+        // Nothing left (the consent was given meanwhile, in another tab): finish.
+        Ok(None) => finish(state, &key, flow, cookies, now).await,
+        Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+    }
+}
+
+fn flow_client(state: &AppState, flow: &FlowRecord) -> Option<Arc<Client>> {
+    state.clients.get(&flow.request.client_id).ok().flatten()
+}
+
+fn page(
+    state: &AppState,
+    step: Step,
+    flow_id: &str,
+    flow: &FlowRecord,
+    client: &Client,
+    failure: Option<&'static str>,
+) -> Reply {
+    let client_name = client.id().to_owned();
+    match step {
+        Step::Password => Action::Page(Box::new(Page::Password {
+            flow: flow_id.to_owned(),
+            csrf: flow.csrf.clone(),
+            client_name,
+            username: flow.request.login_hint.clone().unwrap_or_default(),
+            error: failure,
+        }))
+        .into(),
+        Step::Consent => {
+            let username = flow
+                .user_id
+                .as_deref()
+                .and_then(|id| state.db.get_user(id).ok().flatten())
+                .map(|u| u.username)
+                .unwrap_or_default();
+            let scopes = flow.request.scopes.iter().map(|s| (s.clone(), describe_scope(s))).collect();
+            Action::Page(Box::new(Page::Consent {
+                flow: flow_id.to_owned(),
+                csrf: flow.csrf.clone(),
+                client_name,
+                username,
+                scopes,
+            }))
+            .into()
+        }
+    }
+}
+
+/// `POST /login`: runs the current step.
+pub async fn submit(
+    state: &AppState,
+    params: &Params,
+    cookies: &BrowserCookies,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Reply {
+    let flow_id = params.one("flow").ok().flatten();
+    let (key, mut flow) = match load(state, flow_id, cookies, now) {
+        Ok(f) => f,
+        Err(reply) => return reply,
+    };
+    let flow_id = flow_id.unwrap_or_default();
+    let csrf_ok = params.one("csrf").ok().flatten().is_some_and(|c| ct_eq(c.as_bytes(), flow.csrf.as_bytes()));
+    if !csrf_ok {
+        return error(
+            ErrorKind::Forbidden,
+            "Form expired",
+            "The form could not be verified. Go back to the application and start again.",
+        );
+    }
+    let Some(client) = flow_client(state, &flow) else { return expired() };
+    let action = params.one("action").ok().flatten().unwrap_or("");
+    let step = match current_step(state, &client, &mut flow) {
+        Ok(s) => s,
+        Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+    };
+    if action == "cancel" || action == "deny" {
+        let _ = state.db.take_flow(&key);
+        return client_error(state, &flow.request, "access_denied", "the user declined");
+    }
+    match step {
+        Some(Step::Password) => {
+            let user = match check_password(state, params, &client, meta, now).await {
+                Ok(u) => u,
+                Err(Refused::Credentials) => {
+                    return page(state, Step::Password, flow_id, &flow, &client, Some(LOGIN_FAILED));
+                }
+                Err(Refused::Reply(reply)) => return reply,
+            };
+            flow.user_id = Some(user.id.clone());
+            flow.auth_time = Some(now.unix_timestamp());
+            flow.amr = vec!["pwd".to_owned()];
+            flow.session = None;
+            flow.pending.remove(0);
+        }
+        Some(Step::Consent) => {
+            if action != "approve" {
+                return page(state, Step::Consent, flow_id, &flow, &client, None);
+            }
+            let Some(user_id) = flow.user_id.clone() else { return expired() };
+            if let Err(e) = state.db.put_consent(&user_id, client.id(), &flow.request.scopes) {
+                return unavailable("storing consent failed", &e);
+            }
+            let event = AuditEvent::ConsentGranted {
+                user_id,
+                client_id: client.id().to_owned(),
+                scope: flow.request.scopes.join(" "),
+            };
+            state.audit.emit(meta.actor(format!("user:{}", flow.user_id.as_deref().unwrap_or_default())), event, now);
+            flow.pending.remove(0);
+        }
+        None => {}
+    }
+    match current_step(state, &client, &mut flow) {
+        Ok(Some(_)) => {
+            if let Err(e) = state.db.put_flow(&key, &flow) {
+                return unavailable("storing a login flow failed", &e);
+            }
+            redirect(login_url(state, flow_id))
+        }
+        Ok(None) => finish(state, &key, flow, cookies, now).await,
+        Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+    }
+}
+
+/// Why a password step did not pass.
+enum Refused {
+    /// Wrong name or password, or a disabled account: the form again, generic message.
+    Credentials,
+    /// Anything else (busy, store failure): this reply.
+    Reply(Reply),
+}
+
+/// Checks the submitted credentials.
+async fn check_password(
+    state: &AppState,
+    params: &Params,
+    client: &Client,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<UserRecord, Refused> {
+    let login = params.one("username").ok().flatten().unwrap_or("");
+    let password = Secret::new(params.one("password").ok().flatten().unwrap_or(""));
+    let normalized = if login.contains('@') {
+        crate::users::normalize_email(login).ok()
+    } else {
+        crate::users::normalize_username(login).ok()
+    };
+    let user = match normalized.map(|n| state.db.find_user(&n)).transpose() {
+        Ok(u) => u.flatten(),
+        Err(e) => return Err(Refused::Reply(unavailable("user lookup failed", &e))),
+    };
+    let too_long = password.expose().len() > crate::users::MAX_PASSWORD_LEN;
+    let verified = match &user {
+        Some(u) if !too_long => state.passwords.verify(password, u.password_hash.clone()).await,
+        // Same work for unknown users, so response time does not reveal which names exist.
+        _ if !too_long => state.passwords.hash(password).await.map(|_| false),
+        _ => Ok(false),
+    };
+    let ok = match verified {
+        Ok(ok) => ok,
+        Err(crate::users::PasswordError::Busy) => {
+            let busy = error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment.");
+            return Err(Refused::Reply(busy));
+        }
+        Err(e) => return Err(Refused::Reply(unavailable("password check failed", &e))),
+    };
+    let failure = match &user {
+        Some(u) if ok && !u.disabled => None,
+        Some(u) if ok => Some((Some(u.id.clone()), "disabled")),
+        Some(u) => Some((Some(u.id.clone()), "bad_credentials")),
+        None => Some((None, "bad_credentials")),
+    };
+    if let Some((user_id, reason)) = failure {
+        state.metrics.login("failure");
+        let event = AuditEvent::LoginFailed { user_id, client_id: client.id().to_owned(), reason: reason.to_owned() };
+        state.audit.emit(meta.actor("anonymous"), event, now);
+        tracing::info!(request_id = %meta.request_id, client_id = %client.id(), reason, "sign-in failed");
+        return Err(Refused::Credentials);
+    }
+    let Some(user) = user else { return Err(Refused::Credentials) };
+    state.metrics.login("success");
+    let event = AuditEvent::LoginSucceeded {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        client_id: client.id().to_owned(),
+        amr: vec!["pwd".to_owned()],
+    };
+    state.audit.emit(meta.actor(format!("user:{}", user.id)), event, now);
+    Ok(user)
+}
+
+/// Ends a flow whose steps are all done: a session (new after a password step, the existing
+/// one otherwise) and a code for the client.
+async fn finish(
+    state: &AppState,
+    key: &Digest,
+    flow: FlowRecord,
+    cookies: &BrowserCookies,
+    now: OffsetDateTime,
+) -> Reply {
+    // Taking the stored flow makes finishing single-use even if the form is posted twice.
+    match state.db.take_flow(key) {
+        Ok(Some(_)) => {}
+        Ok(None) => return expired(),
+        Err(e) => return unavailable("reading a login flow failed", &e),
+    }
+    let (Some(user_id), Some(auth_time)) = (flow.user_id.clone(), flow.auth_time) else { return expired() };
+    let client_id = flow.request.client_id.clone();
+    let mut reply = redirect(String::new());
+    let sid = match flow.session {
+        Some(session_key) => {
+            let existing =
+                match session::lookup(state.db.store(), cookies.session.as_deref(), &state.config.sessions, now) {
+                    Ok(Some(l)) if l.key == session_key && l.user.id == user_id => Some(l),
+                    Ok(_) => None,
+                    Err(e) => return unavailable("session lookup failed", &e),
+                };
+            let Some(mut live) = existing else { return expired() };
+            if let Err(e) = session::touch(state.db.store(), &mut live, &client_id, now) {
+                return unavailable("updating a session failed", &e);
+            }
+            live.record.sid
+        }
+        None => {
+            if let Some(old) = cookies.session.as_deref() {
+                let _ = state.db.delete_session(&sha256(old.as_bytes()));
+            }
+            let cfg = &state.config.sessions;
+            match session::create(state.db.store(), &user_id, auth_time, &flow.amr, &client_id, cfg, now) {
+                Ok((cookie, record)) => {
+                    reply.set_session = Some((cookie, cfg.lifetime));
+                    record.sid
+                }
+                Err(e) => return unavailable("creating a session failed", &e),
+            }
+        }
+    };
+    match issue_code(state, &flow.request, &user_id, &sid, auth_time, &flow.amr, now).await {
+        Ok(url) => {
+            reply.action = Action::Redirect(url);
+            reply
+        }
+        Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+    }
+}

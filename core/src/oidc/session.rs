@@ -1,0 +1,101 @@
+//! Browser sessions. The cookie carries 32 random bytes; the store keeps only their SHA-256,
+//! so a copy of the store cannot be replayed as cookies. A session ends after
+//! `[login] session_idle_timeout` without use or `session_lifetime` after sign-in. The `sid`
+//! claim is a separate random id, so ID tokens do not carry the cookie.
+
+use time::OffsetDateTime;
+
+use crate::config::SessionConfig;
+use crate::secret::{RandomError, random_token, sha256, unique_id};
+use crate::store::browser::{Digest, SessionRecord};
+use crate::store::{Store, StoreError, UserRecord};
+
+/// Session cookie name over http (dev) and https (`__Host-`: Secure, Path=/, no Domain).
+pub fn session_cookie(secure: bool) -> &'static str {
+    if secure { "__Host-gatehouse_session" } else { "gatehouse_session" }
+}
+
+/// Browser-binding cookie name: ties a login flow to the browser that started it.
+pub fn browser_cookie(secure: bool) -> &'static str {
+    if secure { "__Host-gatehouse_browser" } else { "gatehouse_browser" }
+}
+
+/// A live session with its user.
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// The store key.
+    pub key: Digest,
+    /// The record.
+    pub record: SessionRecord,
+    /// The signed-in user (enabled).
+    pub user: UserRecord,
+}
+
+/// The live session of a cookie value, if any: known, within both timeouts, and its user
+/// still exists and is enabled.
+pub fn lookup(
+    store: &dyn Store,
+    cookie: Option<&str>,
+    cfg: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<Option<Live>, StoreError> {
+    let Some(cookie) = cookie else { return Ok(None) };
+    let key = sha256(cookie.as_bytes());
+    let Some(record) = store.get_session(&key)? else { return Ok(None) };
+    let t = now.unix_timestamp();
+    let idle = i64::try_from(cfg.idle_timeout.as_secs()).unwrap_or(i64::MAX);
+    if t >= record.expires_at || t >= record.last_seen.saturating_add(idle) {
+        return Ok(None);
+    }
+    match store.get_user(&record.user_id)? {
+        Some(user) if !user.disabled => Ok(Some(Live { key, record, user })),
+        _ => Ok(None),
+    }
+}
+
+/// A new session for `user_id`; returns the cookie value and the stored record.
+pub fn create(
+    store: &dyn Store,
+    user_id: &str,
+    auth_time: i64,
+    amr: &[String],
+    client_id: &str,
+    cfg: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<(String, SessionRecord), CreateError> {
+    let cookie = random_token()?;
+    let t = now.unix_timestamp();
+    let record = SessionRecord {
+        sid: unique_id(),
+        user_id: user_id.to_owned(),
+        auth_time,
+        amr: amr.to_vec(),
+        csrf: random_token()?,
+        created_at: t,
+        last_seen: t,
+        expires_at: t.saturating_add(i64::try_from(cfg.lifetime.as_secs()).unwrap_or(i64::MAX)),
+        clients: vec![client_id.to_owned()],
+    };
+    store.put_session(&sha256(cookie.as_bytes()), &record)?;
+    Ok((cookie, record))
+}
+
+/// Records use of a live session by `client_id` (idle timer restarts).
+pub fn touch(store: &dyn Store, live: &mut Live, client_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+    live.record.last_seen = now.unix_timestamp();
+    if !live.record.clients.iter().any(|c| c == client_id) {
+        live.record.clients.push(client_id.to_owned());
+    }
+    store.put_session(&live.key, &live.record)
+}
+
+/// Creating a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// No randomness.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,216 @@
+//! A cookie-keeping HTTP "browser" that walks the sign-in pages like a person would (GET the
+//! page, read the hidden fields, POST the form), and the configuration the browser tests use.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use crate::standard_config;
+
+/// The confidential, trusted web client.
+pub const WEB_ID: &str = "web";
+/// Its secret.
+pub const WEB_SECRET: &str = "web-secret-0123456789abcdefghijkl";
+/// Its redirect URI.
+pub const WEB_CB: &str = "https://app.example/cb";
+/// A second trusted client (SSO), signing ID tokens with ES256.
+pub const CRM_ID: &str = "crm";
+/// Its secret.
+pub const CRM_SECRET: &str = "crm-secret-0123456789abcdefghijkl";
+/// Its redirect URI.
+pub const CRM_CB: &str = "https://crm.example/cb";
+/// An untrusted client (consent).
+pub const THIRD_ID: &str = "third";
+/// Its secret.
+pub const THIRD_SECRET: &str = "third-secret-0123456789abcdefghij";
+/// Its redirect URI.
+pub const THIRD_CB: &str = "https://third.example/cb";
+/// The public client of the standard config.
+pub const SPA_ID: &str = "spa";
+/// Its redirect URI.
+pub const SPA_CB: &str = "https://spa.example/cb";
+/// A user.
+pub const ALICE: &str = "alice";
+/// Her password.
+pub const ALICE_PASSWORD: &str = "correct horse battery staple";
+
+/// The standard config plus users, browser clients and cheap password hashing.
+pub fn browser_config() -> String {
+    format!(
+        r#"{}
+[login]
+password_hash_memory_kib = 256
+password_hash_iterations = 1
+
+[[clients]]
+id = "{WEB_ID}"
+secret = "{WEB_SECRET}"
+redirect_uris = ["{WEB_CB}", "https://app.example/cb2"]
+grant_types = ["authorization_code", "refresh_token"]
+scopes = ["api"]
+trusted = true
+post_logout_redirect_uris = ["https://app.example/bye"]
+
+[[clients]]
+id = "{CRM_ID}"
+secret = "{CRM_SECRET}"
+redirect_uris = ["{CRM_CB}"]
+grant_types = ["authorization_code"]
+trusted = true
+id_token_signed_response_alg = "ES256"
+
+[[clients]]
+id = "{THIRD_ID}"
+secret = "{THIRD_SECRET}"
+redirect_uris = ["{THIRD_CB}"]
+grant_types = ["authorization_code", "refresh_token"]
+
+[[users]]
+username = "{ALICE}"
+password = "{ALICE_PASSWORD}"
+email = "alice@example.com"
+
+[[users]]
+username = "bob"
+password = "bob's password 123"
+"#,
+        standard_config()
+    )
+}
+
+/// A PKCE pair `(verifier, S256 challenge)`.
+pub fn pkce() -> (String, String) {
+    use rand::Rng as _;
+    let verifier = URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    (verifier.clone(), URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
+/// The value of `name` in a URL's query.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The `value` of the input named `name` in an HTML page.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// A response reduced to what the tests look at.
+#[derive(Debug)]
+pub struct Page {
+    /// Status code.
+    pub status: u16,
+    /// `Location`, for redirects.
+    pub location: Option<String>,
+    /// `Set-Cookie` headers.
+    pub cookies: Vec<String>,
+    /// The body.
+    pub body: String,
+}
+
+/// A browser: one cookie jar, no automatic redirects.
+pub struct Browser {
+    /// The client.
+    pub http: reqwest::Client,
+    /// Server base URL.
+    pub base: String,
+}
+
+impl Browser {
+    /// A fresh browser (empty cookie jar).
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self { http, base: base.to_owned() }
+    }
+
+    async fn page(resp: reqwest::Response) -> Page {
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let cookies =
+            resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+        let body = resp.text().await.expect("body");
+        Page { status, location, cookies, body }
+    }
+
+    /// GET an absolute URL or a path.
+    pub async fn get(&self, url: &str) -> Page {
+        let url = if url.starts_with("http") { url.to_owned() } else { format!("{}{url}", self.base) };
+        Self::page(self.http.get(url).send().await.expect("request")).await
+    }
+
+    /// POST a form.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        Self::page(self.http.post(format!("{}{path}", self.base)).form(form).send().await.expect("request")).await
+    }
+
+    /// GET /authorize with `params`.
+    pub async fn authorize(&self, params: &[(&str, &str)]) -> Page {
+        let q = serde_urlencoded::to_string(params).expect("query");
+        self.get(&format!("/authorize?{q}")).await
+    }
+
+    /// Submits the login form on `page` (a login page) and returns the response.
+    pub async fn submit_login(&self, page: &Page, username: &str, password: &str) -> Page {
+        let flow = hidden(&page.body, "flow").expect("flow field");
+        let csrf = hidden(&page.body, "csrf").expect("csrf field");
+        self.post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", username), ("password", password), ("action", "login")],
+        )
+        .await
+    }
+
+    /// Approves (or denies) the consent page `page`.
+    pub async fn consent(&self, page: &Page, action: &str) -> Page {
+        let flow = hidden(&page.body, "flow").expect("flow field");
+        let csrf = hidden(&page.body, "csrf").expect("csrf field");
+        self.post("/login", &[("flow", &flow), ("csrf", &csrf), ("action", action)]).await
+    }
+
+    /// authorize → login page → credentials (→ consent approved) → the redirect to the
+    /// client, returned as its URL.
+    pub async fn sign_in(&self, params: &[(&str, &str)], username: &str, password: &str) -> String {
+        let start = self.authorize(params).await;
+        assert_eq!(start.status, 303, "authorize: {}", start.body);
+        let login_url = start.location.expect("location");
+        assert!(login_url.contains("/login?flow="), "not sent to the login page: {login_url}");
+        let page = self.get(&login_url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let mut resp = self.submit_login(&page, username, password).await;
+        assert_eq!(resp.status, 303, "login: {}", resp.body);
+        let mut to = resp.location.clone().expect("location");
+        if to.contains("/login?flow=") {
+            let consent = self.get(&to).await;
+            assert!(consent.body.contains("Allow access"), "{}", consent.body);
+            resp = self.consent(&consent, "approve").await;
+            to = resp.location.expect("location");
+        }
+        to
+    }
+}
+
+/// Redeems a code with HTTP Basic client authentication.
+pub async fn redeem(
+    http: &reqwest::Client,
+    base: &str,
+    client: (&str, &str),
+    code: &str,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+) -> (u16, Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    let resp = crate::post_basic(http, &format!("{base}/token"), client.0, client.1, &form).await;
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
