@@ -175,6 +175,16 @@ impl Browser {
         self.post("/login", &[("flow", &flow), ("csrf", &csrf), ("action", action)]).await
     }
 
+    /// A code for `params`: straight from the session when there is one (SSO), else through
+    /// [`Self::sign_in`]. Returns the redirect to the client.
+    pub async fn code_redirect(&self, params: &[(&str, &str)], username: &str, password: &str) -> String {
+        let start = self.authorize(params).await;
+        match start.location {
+            Some(to) if !to.contains("/login?flow=") => to,
+            _ => self.sign_in(params, username, password).await,
+        }
+    }
+
     /// authorize → login page → credentials (→ consent approved) → the redirect to the
     /// client, returned as its URL.
     pub async fn sign_in(&self, params: &[(&str, &str)], username: &str, password: &str) -> String {

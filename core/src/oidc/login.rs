@@ -100,7 +100,7 @@ pub async fn show(state: &AppState, flow_id: Option<&str>, cookies: &BrowserCook
     match current_step(state, &client, &mut flow) {
         Ok(Some(step)) => page(state, step, flow_id.unwrap_or_default(), &flow, &client, None),
         // Nothing left (the consent was given meanwhile, in another tab): finish.
-        Ok(None) => finish(state, &key, flow, cookies, now).await,
+        Ok(None) => finish(state, &key, flow, now).await,
         Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     }
 }
@@ -171,6 +171,7 @@ pub async fn submit(
     }
     let Some(client) = flow_client(state, &flow) else { return expired() };
     let action = params.one("action").ok().flatten().unwrap_or("");
+    let mut new_session = None;
     let step = match current_step(state, &client, &mut flow) {
         Ok(s) => s,
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
@@ -188,10 +189,23 @@ pub async fn submit(
                 }
                 Err(Refused::Reply(reply)) => return reply,
             };
+            // Authenticated: the session starts now (a later step may still refuse the client).
+            let amr = vec!["pwd".to_owned()];
+            if let Some(old) = cookies.session.as_deref() {
+                let _ = state.db.delete_session(&sha256(old.as_bytes()));
+            }
+            let cfg = &state.config.sessions;
+            let t = now.unix_timestamp();
+            match session::create(state.db.store(), &user.id, t, &amr, client.id(), cfg, now) {
+                Ok((cookie, _)) => {
+                    flow.session = Some(sha256(cookie.as_bytes()));
+                    new_session = Some((cookie, cfg.lifetime));
+                }
+                Err(e) => return unavailable("creating a session failed", &e),
+            }
             flow.user_id = Some(user.id.clone());
-            flow.auth_time = Some(now.unix_timestamp());
-            flow.amr = vec!["pwd".to_owned()];
-            flow.session = None;
+            flow.auth_time = Some(t);
+            flow.amr = amr;
             flow.pending.remove(0);
         }
         Some(Step::Consent) => {
@@ -212,16 +226,16 @@ pub async fn submit(
         }
         None => {}
     }
-    match current_step(state, &client, &mut flow) {
-        Ok(Some(_)) => {
-            if let Err(e) = state.db.put_flow(&key, &flow) {
-                return unavailable("storing a login flow failed", &e);
-            }
-            redirect(login_url(state, flow_id))
-        }
-        Ok(None) => finish(state, &key, flow, cookies, now).await,
+    let mut reply = match current_step(state, &client, &mut flow) {
+        Ok(Some(_)) => match state.db.put_flow(&key, &flow) {
+            Ok(()) => redirect(login_url(state, flow_id)),
+            Err(e) => unavailable("storing a login flow failed", &e),
+        },
+        Ok(None) => finish(state, &key, flow, now).await,
         Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
-    }
+    };
+    reply.set_session = new_session;
+    reply
 }
 
 /// Why a password step did not pass.
@@ -291,57 +305,27 @@ async fn check_password(
     Ok(user)
 }
 
-/// Ends a flow whose steps are all done: a session (new after a password step, the existing
-/// one otherwise) and a code for the client.
-async fn finish(
-    state: &AppState,
-    key: &Digest,
-    flow: FlowRecord,
-    cookies: &BrowserCookies,
-    now: OffsetDateTime,
-) -> Reply {
+/// Ends a flow whose steps are all done: the flow's session (made by its password step, or
+/// the one the browser had) records the client, and the client gets a code.
+async fn finish(state: &AppState, key: &Digest, flow: FlowRecord, now: OffsetDateTime) -> Reply {
     // Taking the stored flow makes finishing single-use even if the form is posted twice.
     match state.db.take_flow(key) {
         Ok(Some(_)) => {}
         Ok(None) => return expired(),
         Err(e) => return unavailable("reading a login flow failed", &e),
     }
-    let (Some(user_id), Some(auth_time)) = (flow.user_id.clone(), flow.auth_time) else { return expired() };
-    let client_id = flow.request.client_id.clone();
-    let mut reply = redirect(String::new());
-    let sid = match flow.session {
-        Some(session_key) => {
-            let existing =
-                match session::lookup(state.db.store(), cookies.session.as_deref(), &state.config.sessions, now) {
-                    Ok(Some(l)) if l.key == session_key && l.user.id == user_id => Some(l),
-                    Ok(_) => None,
-                    Err(e) => return unavailable("session lookup failed", &e),
-                };
-            let Some(mut live) = existing else { return expired() };
-            if let Err(e) = session::touch(state.db.store(), &mut live, &client_id, now) {
-                return unavailable("updating a session failed", &e);
-            }
-            live.record.sid
-        }
-        None => {
-            if let Some(old) = cookies.session.as_deref() {
-                let _ = state.db.delete_session(&sha256(old.as_bytes()));
-            }
-            let cfg = &state.config.sessions;
-            match session::create(state.db.store(), &user_id, auth_time, &flow.amr, &client_id, cfg, now) {
-                Ok((cookie, record)) => {
-                    reply.set_session = Some((cookie, cfg.lifetime));
-                    record.sid
-                }
-                Err(e) => return unavailable("creating a session failed", &e),
-            }
-        }
+    let (Some(user_id), Some(session_key)) = (flow.user_id.as_deref(), flow.session) else { return expired() };
+    let mut live = match session::by_key(state.db.store(), session_key, &state.config.sessions, now) {
+        Ok(Some(l)) if l.user.id == user_id => l,
+        Ok(_) => return expired(),
+        Err(e) => return unavailable("session lookup failed", &e),
     };
-    match issue_code(state, &flow.request, &user_id, &sid, auth_time, &flow.amr, now).await {
-        Ok(url) => {
-            reply.action = Action::Redirect(url);
-            reply
-        }
+    if let Err(e) = session::touch(state.db.store(), &mut live, &flow.request.client_id, now) {
+        return unavailable("updating a session failed", &e);
+    }
+    let r = &live.record;
+    match issue_code(state, &flow.request, user_id, &r.sid, r.auth_time, &r.amr, now).await {
+        Ok(url) => redirect(url),
         Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     }
 }

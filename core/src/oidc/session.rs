@@ -40,7 +40,16 @@ pub fn lookup(
     now: OffsetDateTime,
 ) -> Result<Option<Live>, StoreError> {
     let Some(cookie) = cookie else { return Ok(None) };
-    let key = sha256(cookie.as_bytes());
+    by_key(store, sha256(cookie.as_bytes()), cfg, now)
+}
+
+/// The live session stored under `key` (a flow's own session).
+pub fn by_key(
+    store: &dyn Store,
+    key: Digest,
+    cfg: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<Option<Live>, StoreError> {
     let Some(record) = store.get_session(&key)? else { return Ok(None) };
     let t = now.unix_timestamp();
     let idle = i64::try_from(cfg.idle_timeout.as_secs()).unwrap_or(i64::MAX);

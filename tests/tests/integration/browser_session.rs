@@ -1,0 +1,226 @@
+//! Refresh rotation and reuse detection, consent, and logout.
+
+use gatehouse::paths;
+use gatehouse_tests::browser::{
+    ALICE, ALICE_PASSWORD, Browser, THIRD_CB, THIRD_ID, THIRD_SECRET, WEB_CB, WEB_ID, WEB_SECRET, browser_config,
+    hidden, query_param, redeem,
+};
+use gatehouse_tests::{TestServer, jwt_parts};
+use serde_json::Value;
+
+async fn refresh(s: &TestServer, token: &str, scope: Option<&str>) -> (u16, Value) {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    if let Some(sc) = scope {
+        form.push(("scope", sc));
+    }
+    let r = s.post_basic(paths::TOKEN, WEB_ID, WEB_SECRET, &form).await;
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn web_tokens(s: &TestServer, b: &Browser, scope: &str) -> Value {
+    let params = [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", scope)];
+    let code = query_param(&b.code_redirect(&params, ALICE, ALICE_PASSWORD).await, "code").unwrap();
+    let (status, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    let first = web_tokens(&s, &b, "openid email offline_access api").await;
+    let rt1 = first["refresh_token"].as_str().unwrap();
+
+    // Narrowing is allowed; widening is not.
+    let (status, body) = refresh(&s, rt1, Some("openid profile")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, second) = refresh(&s, rt1, Some("openid api")).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["scope"], "openid api");
+    let rt2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(rt1, rt2, "rotated");
+    let (_, id) = jwt_parts(second["id_token"].as_str().unwrap());
+    assert!(id.get("nonce").is_none());
+    assert!(id.get("email").is_none(), "claims follow the narrowed scope");
+
+    // The rotated token keeps the original scope: it can still ask for email.
+    let (status, third) = refresh(&s, rt2, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(third["scope"], "openid email offline_access api");
+    let rt3 = third["refresh_token"].as_str().unwrap();
+    let at3 = third["access_token"].as_str().unwrap();
+    assert_eq!(s.introspect(WEB_ID, WEB_SECRET, at3).await["active"], true);
+
+    // rt1 was spent: presenting it again revokes the family and its newest access token.
+    let (status, body) = refresh(&s, rt1, None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = refresh(&s, rt3, None).await;
+    assert_eq!(status, 400, "the live member of the family is revoked too");
+    assert_eq!(s.introspect(WEB_ID, WEB_SECRET, at3).await["active"], false);
+    let names: Vec<&'static str> =
+        gatehouse::audit::records(s.state.db.store(), 0).map(|r| r.unwrap().event.name()).collect();
+    assert!(names.contains(&"refresh_token_reused"), "{names:?}");
+    assert!(names.contains(&"login_succeeded"), "{names:?}");
+}
+
+#[tokio::test]
+async fn refresh_tokens_need_offline_access_the_right_client_and_expire() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    let no_offline = web_tokens(&s, &b, "openid").await;
+    assert!(no_offline.get("refresh_token").is_none());
+    let tokens = web_tokens(&s, &b, "openid offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let r = s
+        .post_basic(paths::TOKEN, THIRD_ID, THIRD_SECRET, &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .await;
+    assert_eq!(r.status(), 400, "another client");
+    // Still valid for its own client after that attempt.
+    let (status, body) = refresh(&s, rt, None).await;
+    assert_eq!(status, 200, "{body}");
+    let rt2 = body["refresh_token"].as_str().unwrap().to_owned();
+    s.clock.advance(std::time::Duration::from_secs(31 * 24 * 3600));
+    let (status, _) = refresh(&s, &rt2, None).await;
+    assert_eq!(status, 400, "expired after refresh_token_ttl (30 days)");
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_revokes_its_grant() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    let tokens = web_tokens(&s, &b, "openid offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let r = s.post_basic(paths::REVOKE, THIRD_ID, THIRD_SECRET, &[("token", rt)]).await;
+    assert_eq!(r.status(), 400, "another client may not revoke it");
+    let r =
+        s.post_basic(paths::REVOKE, WEB_ID, WEB_SECRET, &[("token", rt), ("token_type_hint", "refresh_token")]).await;
+    assert_eq!(r.status(), 200);
+    let (status, _) = refresh(&s, rt, None).await;
+    assert_eq!(status, 400);
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        s.introspect(WEB_ID, WEB_SECRET, at).await["active"],
+        false,
+        "RFC 7009 §2.1: the grant's access token too"
+    );
+}
+
+#[tokio::test]
+async fn untrusted_clients_ask_for_consent_once_and_denial_goes_back_to_the_client() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    let params = [("response_type", "code"), ("client_id", THIRD_ID), ("scope", "openid email"), ("state", "c1")];
+    let start = b.authorize(&params).await;
+    let login = b.get(start.location.as_deref().unwrap()).await;
+    let after = b.submit_login(&login, ALICE, ALICE_PASSWORD).await;
+    let consent = b.get(after.location.as_deref().unwrap()).await;
+    assert_eq!(consent.status, 200);
+    assert!(consent.body.contains("See your email address") && consent.body.contains(THIRD_ID), "{}", consent.body);
+    let denied = b.consent(&consent, "deny").await;
+    let to = denied.location.unwrap();
+    assert!(to.starts_with(THIRD_CB));
+    assert_eq!(query_param(&to, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&to, "state").as_deref(), Some("c1"));
+
+    // Signed in now (the password step made a session); consent is asked again, then remembered.
+    let again = b.authorize(&params).await;
+    let consent = b.get(again.location.as_deref().unwrap()).await;
+    assert!(consent.body.contains("Allow access"), "{}", consent.body);
+    let approved = b.consent(&consent, "approve").await;
+    assert!(query_param(approved.location.as_deref().unwrap(), "code").is_some());
+    let third = b.authorize(&params).await;
+    assert!(query_param(third.location.as_deref().unwrap(), "code").is_some(), "remembered");
+    // A wider request asks again; prompt=consent always asks.
+    let wider =
+        b.authorize(&[("response_type", "code"), ("client_id", THIRD_ID), ("scope", "openid email profile")]).await;
+    assert!(wider.location.unwrap().contains("/login?flow="));
+    let forced = b
+        .authorize(&[("response_type", "code"), ("client_id", THIRD_ID), ("scope", "openid"), ("prompt", "consent")])
+        .await;
+    assert!(forced.location.unwrap().contains("/login?flow="));
+}
+
+#[tokio::test]
+async fn logout_with_a_hint_ends_the_session_and_returns_to_the_client() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    let tokens = web_tokens(&s, &b, "openid").await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let bye = "https://app.example/bye";
+    let q = serde_urlencoded::to_string([("id_token_hint", hint), ("post_logout_redirect_uri", bye), ("state", "z")])
+        .unwrap();
+    let r = b.get(&format!("{}?{q}", paths::LOGOUT)).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("https://app.example/bye?state=z"));
+    assert!(
+        r.cookies.iter().any(|c| c.starts_with("gatehouse_session=;") && c.contains("Max-Age=0")),
+        "{:?}",
+        r.cookies
+    );
+    // The session is gone server-side, too: a replayed cookie does not sign in.
+    let params = [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    let after = b.authorize(&params).await;
+    assert!(after.location.unwrap().contains("/login?flow="), "signed out");
+
+    // An unregistered destination is refused with a page, not followed.
+    let q =
+        serde_urlencoded::to_string([("id_token_hint", hint), ("post_logout_redirect_uri", "https://evil.example/")])
+            .unwrap();
+    let r = b.get(&format!("{}?{q}", paths::LOGOUT)).await;
+    assert_eq!((r.status, r.location), (400, None));
+    let r = b.get(&format!("{}?id_token_hint=forged.token.here", paths::LOGOUT)).await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_and_needs_the_csrf_token() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    web_tokens(&s, &b, "openid").await;
+    let confirm = b.get(paths::LOGOUT).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("Sign out?") && confirm.body.contains(ALICE), "{}", confirm.body);
+    let forged = b.post(paths::LOGOUT, &[("csrf", "nope"), ("action", "logout")]).await;
+    assert!(forged.body.contains("Sign out?"), "a forged post only shows the question again");
+    let csrf = hidden(&confirm.body, "csrf").unwrap();
+    let done = b.post(paths::LOGOUT, &[("csrf", &csrf), ("action", "logout")]).await;
+    assert_eq!(done.status, 200);
+    assert!(done.body.contains("You are signed out"), "{}", done.body);
+    let params = [
+        ("response_type", "code"),
+        ("client_id", WEB_ID),
+        ("redirect_uri", WEB_CB),
+        ("scope", "openid"),
+        ("prompt", "none"),
+    ];
+    let r = b.authorize(&params).await;
+    assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_idle_timeout_and_for_disabled_users() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    web_tokens(&s, &b, "openid").await;
+    let params = [
+        ("response_type", "code"),
+        ("client_id", WEB_ID),
+        ("redirect_uri", WEB_CB),
+        ("scope", "openid"),
+        ("prompt", "none"),
+    ];
+    s.clock.advance(std::time::Duration::from_secs(7 * 3600));
+    let r = b.authorize(&params).await;
+    assert!(query_param(r.location.as_deref().unwrap(), "code").is_some(), "7 h idle < 8 h");
+    s.clock.advance(std::time::Duration::from_secs(8 * 3600 + 1));
+    let r = b.authorize(&params).await;
+    assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("login_required"));
+
+    let b2 = Browser::new(&s.base);
+    web_tokens(&s, &b2, "openid").await;
+    let alice = s.state.db.find_user(ALICE).unwrap().unwrap();
+    s.state.db.set_user_disabled(&alice.id, true, 0).unwrap();
+    let r = b2.authorize(&params).await;
+    assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("login_required"));
+}
