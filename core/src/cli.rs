@@ -277,6 +277,9 @@ async fn shutdown_signal() {
 fn check_config(path: Option<PathBuf>) -> Result<(), String> {
     let path = path.ok_or("check-config needs a file: gatehouse check-config FILE")?;
     let config = load(Some(&path))?;
+    if let Some(dir) = &config.templates_dir {
+        crate::ui::Pages::load(Some(dir)).map_err(|e| format!("{}: ui.templates_dir: {e}", config.source))?;
+    }
     println!(
         "{}: ok ({} client{}, {} user{}, store {})",
         path.display(),

@@ -124,7 +124,7 @@ impl Server {
             AuditEvent::ServerStarted { version: env!("CARGO_PKG_VERSION").into(), config: config.source.clone() };
         audit.record(Actor::system(), started, now).await?;
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
-        let limiter = Limiter::new(&config.rate_limits);
+        let limiter = Limiter::new(&config.rate_limits, &config.login_limits);
         let db_flush_latency = db.flush_latency();
         let metrics_listener = match config.metrics_bind {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?),
@@ -296,7 +296,12 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
             }
         })
     }));
-    tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| Box::pin(async move { s.limiter.housekeeping() })));
+    tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
+        Box::pin(async move {
+            s.limiter.housekeeping();
+            s.limiter.lockouts.housekeeping(s.clock.now().unix_timestamp());
+        })
+    }));
     tasks
 }
 

@@ -125,6 +125,11 @@ pub(crate) struct LoginSection {
     pub password_hash_concurrency: Option<u32>,
     pub session_idle_timeout: Option<String>,
     pub session_lifetime: Option<String>,
+    pub failed_per_ip: Option<String>,
+    pub failed_per_user: Option<String>,
+    pub lockout_threshold: Option<u32>,
+    pub lockout_duration: Option<String>,
+    pub lockout_max: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +203,11 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("login", "password_hash_concurrency", ScalarKind::Int),
     ("login", "session_idle_timeout", ScalarKind::Str),
     ("login", "session_lifetime", ScalarKind::Str),
+    ("login", "failed_per_ip", ScalarKind::Str),
+    ("login", "failed_per_user", ScalarKind::Str),
+    ("login", "lockout_threshold", ScalarKind::Int),
+    ("login", "lockout_duration", ScalarKind::Str),
+    ("login", "lockout_max", ScalarKind::Str),
 ];
 
 /// The TOML type an environment override is converted to.

@@ -44,6 +44,8 @@ pub struct Config {
     pub password_hashing: PasswordHashing,
     /// Browser session timeouts (`[login]`).
     pub sessions: SessionConfig,
+    /// Failed sign-in limits and lockout (`[login]`).
+    pub login_limits: LoginLimits,
     /// `[oauth]`.
     pub oauth: OAuthConfig,
     /// Operator templates overriding the built-in pages (`[ui] templates_dir`).
@@ -100,6 +102,17 @@ pub struct TokensConfig {
 pub struct OAuthConfig {
     /// PKCE for every client, confidential ones too.
     pub require_pkce: bool,
+}
+
+/// Limits on failed browser sign-ins (`[login]`): only failures count.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    /// Failed sign-ins per source IP.
+    pub failed_per_ip: Rate,
+    /// Failed sign-ins per login name (existing or not).
+    pub failed_per_user: Rate,
+    /// Lockout with back-off after consecutive failures.
+    pub lockout: crate::ratelimit::LockoutPolicy,
 }
 
 /// Browser session timeouts.

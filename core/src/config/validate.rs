@@ -11,8 +11,10 @@ use super::LogFormat;
 use super::entries::{check_client, check_user};
 use super::file::FileConfig;
 use super::{
-    Config, OAuthConfig, PasswordHashing, Problem, Rate, RateLimits, ServerConfig, SessionConfig, TokensConfig,
+    Config, LoginLimits, OAuthConfig, PasswordHashing, Problem, Rate, RateLimits, ServerConfig, SessionConfig,
+    TokensConfig,
 };
+use crate::ratelimit::LockoutPolicy;
 use crate::secret::{parse_sha256_hex, sha256_hex};
 use crate::store::ClientRecord;
 
@@ -190,6 +192,39 @@ pub(crate) fn validate(
             365 * day,
         ),
     };
+    let login_limits = LoginLimits {
+        failed_per_ip: c.rate("login.failed_per_ip", f.login.failed_per_ip.as_deref()).unwrap_or(default_rate(30, 60)),
+        failed_per_user: c
+            .rate("login.failed_per_user", f.login.failed_per_user.as_deref())
+            .unwrap_or(default_rate(10, 60)),
+        lockout: LockoutPolicy {
+            threshold: match f.login.lockout_threshold {
+                None => 5,
+                Some(n) if n <= 1000 => n,
+                Some(n) => {
+                    c.problem(
+                        "login.lockout_threshold",
+                        format!("{n} is out of range (0 to 1000; 0 turns lockout off)"),
+                    );
+                    5
+                }
+            },
+            base: c.duration(
+                "login.lockout_duration",
+                f.login.lockout_duration.as_deref(),
+                Duration::from_secs(60),
+                Duration::from_secs(1),
+                day,
+            ),
+            max: c.duration(
+                "login.lockout_max",
+                f.login.lockout_max.as_deref(),
+                Duration::from_secs(3600),
+                Duration::from_secs(1),
+                30 * day,
+            ),
+        },
+    };
     let oauth = OAuthConfig { require_pkce: f.oauth.require_pkce.unwrap_or(false) };
     let templates_dir = f.ui.templates_dir.as_deref().map(|raw| {
         let dir = base.join(raw);
@@ -284,6 +319,7 @@ pub(crate) fn validate(
             admin_token_sha256,
             password_hashing,
             sessions,
+            login_limits,
             oauth,
             templates_dir,
             audit_retention,

@@ -151,8 +151,14 @@ pub fn error_page(state: &AppState, e: &ErrorPage) -> Response {
         minijinja::context! { title => e.title, message => e.message, request_id => request_id.to_string() },
     );
     let mut r = html(state, status, body);
-    if matches!(e.kind, ErrorKind::TooMany | ErrorKind::Unavailable) {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    match e.kind {
+        ErrorKind::TooMany => {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        ErrorKind::Unavailable => {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        ErrorKind::BadRequest | ErrorKind::Forbidden => {}
     }
     r
 }

@@ -238,6 +238,14 @@ pub async fn submit(
     reply
 }
 
+fn too_many() -> Reply {
+    error(
+        ErrorKind::TooMany,
+        "Too many attempts",
+        "Too many failed sign-in attempts. Wait a few minutes and try again.",
+    )
+}
+
 /// Why a password step did not pass.
 enum Refused {
     /// Wrong name or password, or a disabled account: the form again, generic message.
@@ -261,6 +269,18 @@ async fn check_password(
     } else {
         crate::users::normalize_username(login).ok()
     };
+    // Limits and lockout key on the name as typed (normalised when possible), so unknown
+    // names are limited exactly like real ones.
+    let name: String = normalized.clone().unwrap_or_else(|| login.trim().to_lowercase().chars().take(254).collect());
+    let t = now.unix_timestamp();
+    let blocked = state.limiter.login_blocked(meta.ip, &name).map(|_| "rate_limited");
+    if let Some(reason) = blocked.or_else(|| state.limiter.lockouts.locked(&name, t).map(|_| "locked")) {
+        state.metrics.rate_limited("failed_login");
+        let event =
+            AuditEvent::LoginFailed { user_id: None, client_id: client.id().to_owned(), reason: reason.to_owned() };
+        state.audit.emit(meta.actor("anonymous"), event, now);
+        return Err(Refused::Reply(too_many()));
+    }
     let user = match normalized.map(|n| state.db.find_user(&n)).transpose() {
         Ok(u) => u.flatten(),
         Err(e) => return Err(Refused::Reply(unavailable("user lookup failed", &e))),
@@ -288,12 +308,19 @@ async fn check_password(
     };
     if let Some((user_id, reason)) = failure {
         state.metrics.login("failure");
+        if state.limiter.login_failed(meta.ip, &name).is_some() {
+            state.metrics.rate_limited("failed_login");
+        }
+        if state.limiter.lockouts.failure(&name, t).is_some() {
+            state.audit.emit(meta.actor("anonymous"), AuditEvent::RateLimited { limit: "login_lockout".into() }, now);
+        }
         let event = AuditEvent::LoginFailed { user_id, client_id: client.id().to_owned(), reason: reason.to_owned() };
         state.audit.emit(meta.actor("anonymous"), event, now);
         tracing::info!(request_id = %meta.request_id, client_id = %client.id(), reason, "sign-in failed");
         return Err(Refused::Credentials);
     }
     let Some(user) = user else { return Err(Refused::Credentials) };
+    state.limiter.lockouts.success(&name);
     state.metrics.login("success");
     let event = AuditEvent::LoginSucceeded {
         user_id: user.id.clone(),

@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+mod lockout;
+
+pub use lockout::{LockoutPolicy, Lockouts};
+
 use crate::clock::monotonic;
-use crate::config::{Rate, RateLimits};
+use crate::config::{LoginLimits, Rate, RateLimits};
 
 const BLOCKED_CAP: usize = 100_000;
 
@@ -73,11 +77,15 @@ pub struct Limiter {
     token_client: Option<Keyed<String>>,
     introspect_client: Option<Keyed<String>>,
     verify_ip: Option<Keyed<IpAddr>>,
+    failed_login_ip: Keyed<IpAddr>,
+    failed_login_user: Keyed<String>,
+    /// Account lockout with back-off.
+    pub lockouts: Lockouts,
 }
 
 impl Limiter {
     /// Limiters for the configured rates.
-    pub fn new(r: &RateLimits) -> Self {
+    pub fn new(r: &RateLimits, login: &LoginLimits) -> Self {
         Self {
             failed_auth_ip: Keyed::new(r.failed_auth_per_ip),
             failed_auth_client: Keyed::new(r.failed_auth_per_client),
@@ -85,6 +93,9 @@ impl Limiter {
             token_client: r.token_per_client.map(Keyed::new),
             introspect_client: r.introspect_per_client.map(Keyed::new),
             verify_ip: r.verify_per_ip.map(Keyed::new),
+            failed_login_ip: Keyed::new(login.failed_per_ip),
+            failed_login_user: Keyed::new(login.failed_per_user),
+            lockouts: Lockouts::new(login.lockout),
         }
     }
 
@@ -111,6 +122,18 @@ impl Limiter {
         self.failed_verify_ip.hit(&ip).err()
     }
 
+    /// Whether sign-in attempts from `ip` or for `name` are blocked after failures.
+    pub fn login_blocked(&self, ip: IpAddr, name: &str) -> Option<Duration> {
+        self.failed_login_ip.blocked(&ip).max(self.failed_login_user.blocked(&name.to_owned()))
+    }
+
+    /// Records a failed sign-in; `Some(wait)` when this one crossed a limit.
+    pub fn login_failed(&self, ip: IpAddr, name: &str) -> Option<Duration> {
+        let a = self.failed_login_ip.hit(&ip).err();
+        let b = self.failed_login_user.hit(&name.to_owned()).err();
+        a.max(b)
+    }
+
     /// Counts a token request of `client` when a limit is configured.
     pub fn token_request(&self, client: &str) -> Result<(), Duration> {
         self.token_client.as_ref().map_or(Ok(()), |l| l.hit(&client.to_owned()))
@@ -131,6 +154,8 @@ impl Limiter {
         self.failed_auth_ip.housekeeping();
         self.failed_auth_client.housekeeping();
         self.failed_verify_ip.housekeeping();
+        self.failed_login_ip.housekeeping();
+        self.failed_login_user.housekeeping();
         for l in [&self.token_client, &self.introspect_client].into_iter().flatten() {
             l.housekeeping();
         }

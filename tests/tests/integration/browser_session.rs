@@ -224,3 +224,87 @@ async fn sessions_end_after_the_idle_timeout_and_for_disabled_users() {
     let r = b2.authorize(&params).await;
     assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("login_required"));
 }
+
+#[tokio::test]
+async fn repeated_failures_lock_the_name_with_back_off_whether_or_not_it_exists() {
+    let config = browser_config().replace(
+        "[login]\n",
+        "[login]\nlockout_threshold = 3\nlockout_duration = \"1m\"\nfailed_per_user = \"100/min\"\n",
+    );
+    let s = TestServer::start_with(&config).await;
+    let b = Browser::new(&s.base);
+    let start = b
+        .authorize(&[("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")])
+        .await;
+    let page = b.get(start.location.as_deref().unwrap()).await;
+    for name in [ALICE, "nobody-here"] {
+        for _ in 0..3 {
+            let r = b.submit_login(&page, name, "wrong password").await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            assert!(r.body.contains("Incorrect username or password."));
+        }
+        let locked = b.submit_login(&page, name, ALICE_PASSWORD).await;
+        assert_eq!(locked.status, 429, "{name}: {}", locked.body);
+        assert!(locked.body.contains("Too many failed sign-in attempts"));
+    }
+    s.clock.advance(std::time::Duration::from_secs(61));
+    let ok = b.submit_login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(ok.status, 303, "the lock ended: {}", ok.body);
+    let names: Vec<&'static str> =
+        gatehouse::audit::records(s.state.db.store(), 0).map(|r| r.unwrap().event.name()).collect();
+    assert!(names.contains(&"login_failed") && names.contains(&"rate_limited"), "{names:?}");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_source_address() {
+    let config = browser_config().replace("[login]\n", "[login]\nfailed_per_ip = \"4/min\"\nlockout_threshold = 0\n");
+    let s = TestServer::start_with(&config).await;
+    let b = Browser::new(&s.base);
+    let start = b
+        .authorize(&[("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")])
+        .await;
+    let page = b.get(start.location.as_deref().unwrap()).await;
+    // Four failures a minute are allowed; the fifth crosses the limit and blocks the address.
+    for i in 0..5 {
+        let r = b.submit_login(&page, &format!("user{i}"), "wrong password").await;
+        assert_eq!(r.status, 200);
+    }
+    let r = b.submit_login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("Too many"));
+}
+
+#[tokio::test]
+async fn operators_override_templates_and_the_stylesheet_and_broken_ones_stop_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("branding");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("login.html"),
+        "{% extends \"base.html\" %}{% block content %}<h1>Welcome to ACME</h1><p>{{ client_name }}</p>\
+         <form method=\"post\" action=\"{{ action }}\"><input type=\"hidden\" name=\"flow\" value=\"{{ flow }}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{{ csrf }}\"></form>{% endblock %}",
+    )
+    .unwrap();
+    std::fs::write(templates.join("style.css"), "body { color: rebeccapurple }").unwrap();
+    let config = format!("{}\n[ui]\ntemplates_dir = \"branding\"\n", browser_config());
+    let s = TestServer::start_in(dir, &config).await;
+    let b = Browser::new(&s.base);
+    let start = b
+        .authorize(&[("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")])
+        .await;
+    let page = b.get(start.location.as_deref().unwrap()).await;
+    assert!(page.body.contains("<h1>Welcome to ACME</h1><p>web</p>"), "{}", page.body);
+    assert!(hidden(&page.body, "csrf").is_some());
+    let css = b.get("/assets/gatehouse.css").await;
+    assert_eq!(css.body, "body { color: rebeccapurple }");
+    // Pages that were not overridden keep the built-in look.
+    let out = b.get(paths::LOGOUT).await;
+    assert!(out.body.contains("You are signed out"), "{}", out.body);
+
+    std::fs::write(s.dir.path().join("branding/consent.html"), "{% for %}").unwrap();
+    let path = s.dir.path().join("gatehouse.toml").display().to_string();
+    let (code, _, err) = gatehouse_tests::run_cli(&["gatehouse", "check-config", &path]);
+    assert_ne!(code, 0);
+    assert!(err.contains("ui.templates_dir") && err.contains("consent.html"), "{err}");
+}
