@@ -146,6 +146,22 @@ impl TestServer {
         std::mem::replace(&mut self.dir, dir)
     }
 
+    /// The audit event names stored so far, once every name in `expected` is among them
+    /// (events of stateless actions are written within one commit window, so this polls).
+    pub async fn audit_events(&self, expected: &[&str]) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for _ in 0..100 {
+            names = gatehouse::audit::records(self.state.db.store(), 0)
+                .map(|r| r.expect("audit record").event.name())
+                .collect::<Vec<_>>();
+            if expected.iter().all(|e| names.contains(e)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        names
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
