@@ -118,6 +118,8 @@ pub struct Browser {
     pub http: reqwest::Client,
     /// Server base URL.
     pub base: String,
+    /// A configured issuer that differs from `base` (URLs under it are fetched from `base`).
+    pub issuer: Option<String>,
 }
 
 impl Browser {
@@ -128,7 +130,12 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Self { http, base: base.to_owned() }
+        Self { http, base: base.to_owned(), issuer: None }
+    }
+
+    /// A browser for a server whose issuer is not its bound address.
+    pub fn with_issuer(base: &str, issuer: &str) -> Self {
+        Self { issuer: Some(issuer.to_owned()), ..Self::new(base) }
     }
 
     async fn page(resp: reqwest::Response) -> Page {
@@ -142,7 +149,11 @@ impl Browser {
 
     /// GET an absolute URL or a path.
     pub async fn get(&self, url: &str) -> Page {
-        let url = if url.starts_with("http") { url.to_owned() } else { format!("{}{url}", self.base) };
+        let url = match &self.issuer {
+            Some(iss) if url.starts_with(iss.as_str()) => format!("{}{}", self.base, &url[iss.len()..]),
+            _ if url.starts_with("http") => url.to_owned(),
+            _ => format!("{}{url}", self.base),
+        };
         Self::page(self.http.get(url).send().await.expect("request")).await
     }
 

@@ -4,6 +4,7 @@
 mod audit;
 mod bad_input;
 mod browser;
+mod browser_durability;
 mod browser_session;
 mod cli;
 mod client_auth;
