@@ -235,3 +235,42 @@ pub async fn redeem(
     let status = resp.status().as_u16();
     (status, resp.json().await.expect("json"))
 }
+
+/// An example relying party (`examples/relying-party`) registered at a Gatehouse test
+/// server: the RP listens first so its redirect URI can be registered.
+pub struct RelyingParty {
+    /// The RP's base URL.
+    pub base: String,
+    /// The Gatehouse server.
+    pub idp: crate::TestServer,
+}
+
+/// The RP's client id.
+pub const RP_ID: &str = "example-app";
+/// Its secret.
+pub const RP_SECRET: &str = "example-app-secret-0123456789abcd";
+
+impl RelyingParty {
+    /// Starts Gatehouse (browser config plus the RP's client) and the RP.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let config = format!(
+            "{}\n[[clients]]\nid = \"{RP_ID}\"\nsecret = \"{RP_SECRET}\"\nredirect_uris = [\"{base}/callback\"]\n\
+             post_logout_redirect_uris = [\"{base}/\"]\ngrant_types = [\"authorization_code\"]\ntrusted = true\n",
+            browser_config()
+        );
+        let idp = crate::TestServer::start_with(&config).await;
+        let settings = relying_party::Settings {
+            issuer: idp.base.clone(),
+            client_id: RP_ID.into(),
+            client_secret: RP_SECRET.into(),
+            base_url: base.clone(),
+        };
+        let app = relying_party::App::new(settings).await.expect("the RP discovers Gatehouse");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, relying_party::router(app)).await;
+        });
+        Self { base, idp }
+    }
+}

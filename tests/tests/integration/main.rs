@@ -16,6 +16,7 @@ mod introspect_revoke;
 mod keys;
 mod limits;
 mod metrics;
+mod relying_party;
 mod token;
 mod users;
 mod verify;
