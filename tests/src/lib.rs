@@ -19,6 +19,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 pub mod browser;
+pub mod webdriver;
 
 /// Name of the ignored test that child processes run (see `child_entry` in the tests).
 pub const CHILD_ENTRY: &str = "child_process_entry";

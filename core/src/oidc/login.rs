@@ -115,7 +115,7 @@ fn page(
     flow_id: &str,
     flow: &FlowRecord,
     client: &Client,
-    failure: Option<&'static str>,
+    failure: Option<(&'static str, &str)>,
 ) -> Reply {
     let client_name = client.id().to_owned();
     match step {
@@ -123,8 +123,12 @@ fn page(
             flow: flow_id.to_owned(),
             csrf: flow.csrf.clone(),
             client_name,
-            username: flow.request.login_hint.clone().unwrap_or_default(),
-            error: failure,
+            // After a failure the name as typed stays in the field (capped like the input).
+            username: failure.map_or_else(
+                || flow.request.login_hint.clone().unwrap_or_default(),
+                |(_, typed)| typed.chars().take(254).collect(),
+            ),
+            error: failure.map(|(message, _)| message),
         }))
         .into(),
         Step::Consent => {
@@ -185,7 +189,8 @@ pub async fn submit(
             let user = match check_password(state, params, &client, meta, now).await {
                 Ok(u) => u,
                 Err(Refused::Credentials) => {
-                    return page(state, Step::Password, flow_id, &flow, &client, Some(LOGIN_FAILED));
+                    let typed = params.one("username").ok().flatten().unwrap_or("");
+                    return page(state, Step::Password, flow_id, &flow, &client, Some((LOGIN_FAILED, typed)));
                 }
                 Err(Refused::Reply(reply)) => return reply,
             };

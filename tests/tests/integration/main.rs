@@ -6,6 +6,7 @@ mod bad_input;
 mod browser;
 mod browser_durability;
 mod browser_session;
+mod chromium;
 mod cli;
 mod client_auth;
 mod discovery;

@@ -1,0 +1,44 @@
+//! A real browser: headless Chromium signs in to the example relying party through
+//! Gatehouse's login page, reads its claims, and signs out. The login page's screenshot is
+//! kept as a test artefact (`target/tmp/login-page.png`).
+
+use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, RelyingParty};
+use gatehouse_tests::webdriver::{Chromium, available};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_to_the_example_app_through_the_login_page() {
+    if !available() {
+        return;
+    }
+    let rp = RelyingParty::start().await;
+    let browser = Chromium::start().await;
+    browser.goto(&format!("{}/", rp.base)).await;
+    assert!(browser.source().await.contains("You are not signed in"));
+    browser.click("#login").await;
+    let at = browser.wait_for_url(&format!("{}/login?flow=", rp.idp.base)).await;
+    assert!(at.contains("flow="), "{at}");
+    let page = browser.source().await;
+    assert!(page.contains("Sign in") && page.contains("example-app"), "{page}");
+
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("login-page.png");
+    std::fs::write(&out, &png).unwrap();
+
+    // A wrong password first: the generic message, and the form is still usable.
+    browser.type_into("#username", ALICE).await;
+    browser.type_into("#password", "not the password").await;
+    browser.click("button[value=login]").await;
+    assert!(browser.source().await.contains("Incorrect username or password."));
+    browser.type_into("#password", ALICE_PASSWORD).await;
+    browser.click("button[value=login]").await;
+    browser.wait_for_url(&format!("{}/claims", rp.base)).await;
+    let claims = browser.source().await;
+    assert!(claims.contains("Signed in as <strong>alice</strong>"), "{claims}");
+    assert!(claims.contains("\"amr\""));
+
+    browser.click("#logout").await;
+    browser.wait_for_url(&format!("{}/", rp.base)).await;
+    assert!(browser.source().await.contains("You are not signed in"));
+    browser.quit().await;
+}
