@@ -95,8 +95,9 @@ impl AuditFile {
     }
 
     /// Makes appended records durable.
-    pub fn sync(&self) -> Result<(), StoreError> {
-        self.file.sync_data().map_err(|e| io("sync", e))
+    /// A second handle to the file, to sync it without holding the writer's lock.
+    pub fn sync_handle(&self) -> Result<std::fs::File, StoreError> {
+        self.file.try_clone().map_err(|e| io("sync", e))
     }
 
     /// The truncation marker heading the file, if retention pruned it.

@@ -250,6 +250,24 @@ pub trait BrowserStore {
     fn purge_browser(&self, now: i64) -> Result<usize, StoreError>;
 }
 
+/// How long a spent refresh token is remembered, so that presenting it again is recognised
+/// as reuse (and revokes its family). After that it is forgotten and simply invalid; keeping
+/// every spent token for the refresh lifetime would grow the store with each rotation.
+pub const REUSE_WINDOW_SECS: i64 = 7 * 24 * 3600;
+
+/// What remains of a refresh token once rotated: enough to recognise reuse.
+pub(crate) fn spent(record: &RefreshRecord, now: i64) -> RefreshRecord {
+    RefreshRecord {
+        family: record.family.clone(),
+        client_id: record.client_id.clone(),
+        user_id: record.user_id.clone(),
+        used: true,
+        created_at: record.created_at,
+        expires_at: record.expires_at.min(now.saturating_add(REUSE_WINDOW_SECS)),
+        ..RefreshRecord::default()
+    }
+}
+
 /// The consent key of a user and client.
 pub(crate) fn consent_key(user_id: &str, client_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(user_id.len() + client_id.len() + 1);

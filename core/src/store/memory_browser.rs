@@ -111,7 +111,7 @@ impl BrowserStore for MemoryStore {
                 return Rotation::Invalid;
             }
             let before = spent.clone();
-            spent.used = true;
+            *spent = super::browser::spent(spent, now);
             family.last_jti = jti.to_owned();
             family.last_access_exp = access_exp;
             m.refresh.insert(*new, record.clone());

@@ -236,7 +236,17 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)?;
-        self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.sync()
+        // The two syncs go to different files: run them side by side, and sync the audit file
+        // through its own handle so that appends are not held up meanwhile.
+        let audit = self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.sync_handle()?;
+        std::thread::scope(|scope| {
+            let audit_sync = scope.spawn(move || audit.sync_data());
+            let db = self.db.flush().map(|_| ()).map_err(io);
+            let audit = match audit_sync.join() {
+                Ok(r) => r.map_err(|e| StoreError::Io(format!("audit file sync: {e}"))),
+                Err(_) => Err(StoreError::Io("audit file sync panicked".into())),
+            };
+            db.and(audit)
+        })
     }
 }

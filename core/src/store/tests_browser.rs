@@ -64,7 +64,10 @@ fn refresh_rotates_and_detects_reuse(s: &dyn Store) {
     s.create_refresh(&[10; 32], &refresh("fam", 500), &fam).unwrap();
     let rotated = s.rotate_refresh(&[10; 32], &[11; 32], &refresh("fam", 600), "jti-1", 700, 5).unwrap();
     assert_eq!(rotated, Rotation::Rotated(refresh("fam", 500)));
-    assert!(s.get_refresh(&[10; 32]).unwrap().unwrap().used);
+    let tombstone = s.get_refresh(&[10; 32]).unwrap().unwrap();
+    assert!(tombstone.used && tombstone.family == "fam");
+    // Spent tokens are remembered for the reuse window only (here the token expires first).
+    assert_eq!(tombstone.expires_at, 500.min(5 + super::browser::REUSE_WINDOW_SECS));
     // The spent token again: the whole family goes, with the newest access token's id.
     match s.rotate_refresh(&[10; 32], &[12; 32], &refresh("fam", 600), "jti-2", 700, 6).unwrap() {
         Rotation::Reused(f) => {

@@ -1,0 +1,121 @@
+//! Load generator for the browser workloads (used by `tests/bench/browser.sh`):
+//!
+//! ```text
+//! browser-load login   BASE SECONDS CONCURRENCY   full sign-ins: authorize → login → token
+//! browser-load refresh BASE SECONDS CONCURRENCY   refresh grants with rotation
+//! browser-load token   BASE                       prints a user access token (for wrk)
+//! ```
+//!
+//! Prints one line: `name req/s p50_ms p99_ms errors`.
+#![allow(clippy::expect_used, clippy::panic, reason = "a load tool: setup failures end it loudly")]
+
+use std::time::Duration;
+
+use gatehouse_tests::browser::{Browser, query_param, redeem};
+
+const CLIENT: (&str, &str) = ("bench-web", "bench-web-secret-0123456789abcdef");
+const CB: &str = "https://bench.example/cb";
+const USER: (&str, &str) = ("bench", "bench password 0123");
+
+async fn sign_in(base: &str, scope: &str) -> Result<serde_json::Value, String> {
+    let b = Browser::new(base);
+    let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", scope)];
+    let start = b.authorize(&params).await;
+    let login = b.get(start.location.as_deref().ok_or("no redirect")?).await;
+    let done = b.submit_login(&login, USER.0, USER.1).await;
+    let to = done.location.ok_or_else(|| format!("login failed: {}", done.status))?;
+    let code = query_param(&to, "code").ok_or("no code")?;
+    let (status, tokens) = redeem(&b.http, base, CLIENT, &code, CB, None).await;
+    if status == 200 { Ok(tokens) } else { Err(format!("token: {status}")) }
+}
+
+async fn sign_in_owned(base: String) -> Result<String, String> {
+    // Rotation without openid: the refresh grant itself, no RS256 ID token.
+    let t = sign_in(&base, "offline_access api").await?;
+    t["refresh_token"].as_str().map(str::to_owned).ok_or_else(|| "no refresh token".to_owned())
+}
+
+fn report(name: &str, mut lat: Vec<Duration>, errors: usize, took: Duration) {
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default()
+    };
+    println!(
+        "{name} {:.0} {:.2} {:.2} {errors}",
+        lat.len() as f64 / took.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .unwrap_or_else(|| panic!("usage: browser-load login|refresh|token BASE [SECONDS CONCURRENCY]"))
+    };
+    let (mode, base) = (arg(1), arg(2));
+    if mode == "token" {
+        let t = sign_in(&base, "openid profile email").await.expect("sign in");
+        println!("{}", t["access_token"].as_str().expect("access token"));
+        return;
+    }
+    let secs: u64 = arg(3).parse().expect("seconds");
+    let conc: usize = arg(4).parse().expect("concurrency");
+    // Refresh workers each start from their own sign-in, done before the clock starts.
+    let mut chains = Vec::new();
+    if mode == "refresh" {
+        let setup: Vec<_> = (0..conc).map(|_| tokio::spawn(sign_in_owned(base.clone()))).collect();
+        for s in setup {
+            chains.push(s.await.expect("setup").expect("sign in"));
+        }
+    }
+    let until = gatehouse::clock::monotonic() + Duration::from_secs(secs);
+    let started = gatehouse::clock::monotonic();
+    let mut tasks = Vec::new();
+    for i in 0..conc {
+        let base = base.clone();
+        let mode = mode.clone();
+        let first = chains.get(i).cloned().unwrap_or_default();
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            if mode == "login" {
+                while gatehouse::clock::monotonic() < until {
+                    let t = gatehouse::clock::monotonic();
+                    match sign_in(&base, "openid").await {
+                        Ok(_) => lat.push(t.elapsed()),
+                        Err(_) => errors += 1,
+                    }
+                }
+            } else {
+                let mut rt = first;
+                let http = reqwest::Client::new();
+                let url = format!("{base}/token");
+                while gatehouse::clock::monotonic() < until {
+                    let t = gatehouse::clock::monotonic();
+                    let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+                    let resp = gatehouse_tests::post_basic(&http, &url, CLIENT.0, CLIENT.1, &form).await;
+                    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                    match body["refresh_token"].as_str() {
+                        Some(next) => {
+                            rt = next.to_owned();
+                            lat.push(t.elapsed());
+                        }
+                        None => panic!("refresh failed: {body}"),
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("worker");
+        all.extend(l);
+        errors += e;
+    }
+    report(&mode, all, errors, started.elapsed());
+}
