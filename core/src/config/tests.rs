@@ -115,6 +115,36 @@ fn rates_parse() {
 fn example_config_is_valid() {
     let text = include_str!("../../../config/gatehouse.example.toml");
     let c = Config::from_toml(text, "gatehouse.example.toml", Path::new("."), &|_| None).unwrap();
-    assert_eq!(c.clients.len(), 2);
+    assert_eq!(c.clients.len(), 4);
     assert_eq!(c.rate_limits.failed_auth_per_ip.count.get(), 30);
+    assert_eq!(c.tokens.refresh_token_ttl.as_secs(), 30 * 24 * 3600);
+    assert_eq!(c.login_limits.lockout.threshold, 5);
+    assert_eq!(c.sessions.idle_timeout.as_secs(), 8 * 3600);
+}
+
+#[test]
+fn browser_clients_are_checked() {
+    let toml = r#"
+[[clients]]
+id = "a"
+secret_sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
+grant_types = ["authorization_code"]
+[[clients]]
+id = "b"
+secret_sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
+grant_types = ["refresh_token", "authorization_code"]
+redirect_uris = ["http://app.example.com/cb", "http://127.0.0.1:9000/cb", "com.example.app:/cb", "myapp:/cb"]
+[login]
+lockout_threshold = 5000
+"#;
+    let e = Config::from_toml(toml, "f.toml", Path::new("."), &|_| None).unwrap_err();
+    let keys: Vec<_> = e.problems.iter().map(|p| (p.key.as_str(), p.message.as_str())).collect();
+    assert!(keys.iter().any(|(k, m)| *k == "clients[0].redirect_uris" && m.contains("at least one")), "{e}");
+    assert!(
+        keys.iter().any(|(k, m)| *k == "clients[1].redirect_uris" && m.contains("http://app.example.com/cb")),
+        "{e}"
+    );
+    assert!(keys.iter().any(|(_, m)| m.contains("myapp:/cb")), "{e}");
+    assert!(!keys.iter().any(|(_, m)| m.contains("`http://127.0.0.1") || m.contains("`com.example.app:")), "{e}");
+    assert!(keys.iter().any(|(k, _)| *k == "login.lockout_threshold"), "{e}");
 }
