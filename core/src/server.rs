@@ -100,7 +100,7 @@ impl Server {
         let db = Db::new(store);
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
         let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
-        let demo_client = if config.server.dev_mode && clients.is_empty()? {
+        let demo_client = if config.server.dev_mode && clients.has_no_service_client()? {
             Some(create_demo_client(&db, clock.now().unix_timestamp()).await?)
         } else {
             None

@@ -258,9 +258,11 @@ impl ClientRegistry {
         }
     }
 
-    /// Whether any client is defined (config or store).
-    pub fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.configured.is_empty() && self.db.list_clients()?.is_empty())
+    /// Whether no client can obtain tokens for itself (`client_credentials`), in the config
+    /// or the store: then the dev server creates one.
+    pub fn has_no_service_client(&self) -> Result<bool, StoreError> {
+        let service = |r: &ClientRecord| r.grant_types.iter().any(|g| g == "client_credentials");
+        Ok(!self.configured.values().any(|c| service(&c.record)) && !self.db.list_clients()?.iter().any(service))
     }
 
     /// Authenticates `creds`; public clients pass with their id only.

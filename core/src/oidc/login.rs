@@ -294,7 +294,7 @@ async fn check_password(
     let verified = match &user {
         Some(u) if !too_long => state.passwords.verify(password, u.password_hash.clone()).await,
         // Same work for unknown users, so response time does not reveal which names exist.
-        _ if !too_long => state.passwords.hash(password).await.map(|_| false),
+        _ if !too_long => state.passwords.verify_nothing(password).await.map(|()| false),
         _ => Ok(false),
     };
     let ok = match verified {
