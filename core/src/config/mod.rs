@@ -111,6 +111,8 @@ pub struct LoginLimits {
     pub failed_per_ip: Rate,
     /// Failed sign-ins per login name (existing or not).
     pub failed_per_user: Rate,
+    /// New login flows per source IP (each is a stored record).
+    pub flows_per_ip: Rate,
     /// Lockout with back-off after consecutive failures.
     pub lockout: crate::ratelimit::LockoutPolicy,
 }

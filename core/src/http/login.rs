@@ -17,11 +17,12 @@ use crate::state::AppState;
 /// Authorization endpoint.
 pub async fn authorize(
     State(state): State<AppState>,
+    Meta(meta): Meta,
     Cookies(cookies): Cookies,
     PageParams(params): PageParams,
 ) -> Response {
     let now = state.clock.now();
-    let reply = login::authorize(&state, &params, &cookies, now).await;
+    let reply = login::authorize(&state, &params, &cookies, &meta, now).await;
     respond(&state, reply)
 }
 

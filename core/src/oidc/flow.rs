@@ -187,7 +187,22 @@ pub fn needs_consent(state: &AppState, client: &Client, user_id: &str, req: &Aut
 }
 
 /// Starts a flow with `pending` steps and sends the browser to the login page.
-pub fn start(state: &AppState, flow: FlowRecord, cookies: &BrowserCookies, now: OffsetDateTime) -> Reply {
+pub fn start(
+    state: &AppState,
+    flow: FlowRecord,
+    cookies: &BrowserCookies,
+    ip: std::net::IpAddr,
+    now: OffsetDateTime,
+) -> Reply {
+    // Flows are stored: bound how fast one address can create them.
+    if state.limiter.flow_started(ip).is_err() {
+        state.metrics.rate_limited("login_flows");
+        return error(
+            ErrorKind::TooMany,
+            "Too many sign-ins",
+            "Too many sign-ins from your network. Wait a minute and try again.",
+        );
+    }
     let (binding, set_binding) = match &cookies.binding {
         Some(b) => (b.clone(), None),
         None => match random_token() {

@@ -26,7 +26,13 @@ use crate::store::browser::{Digest, FlowRecord, Step};
 pub const LOGIN_FAILED: &str = "Incorrect username or password.";
 
 /// `GET|POST /authorize`.
-pub async fn authorize(state: &AppState, params: &Params, cookies: &BrowserCookies, now: OffsetDateTime) -> Reply {
+pub async fn authorize(
+    state: &AppState,
+    params: &Params,
+    cookies: &BrowserCookies,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Reply {
     let client = match params.one("client_id") {
         Err(_) => return error(ErrorKind::BadRequest, "Invalid request", "The request repeats client_id."),
         Ok(None) => return error(ErrorKind::BadRequest, "Invalid request", "The request has no client_id."),
@@ -58,7 +64,7 @@ pub async fn authorize(state: &AppState, params: &Params, cookies: &BrowserCooki
             return client_error(state, &req, "login_required", "the user is not signed in");
         }
         let flow = FlowRecord { request: req, pending: vec![Step::Password, Step::Consent], ..Default::default() };
-        return super::flow::start(state, flow, cookies, now);
+        return super::flow::start(state, flow, cookies, meta.ip, now);
     };
     let consent = match super::flow::needs_consent(state, &client, &live.user.id, &req) {
         Ok(c) => c,
@@ -87,7 +93,7 @@ pub async fn authorize(state: &AppState, params: &Params, cookies: &BrowserCooki
         session: Some(live.key),
         ..Default::default()
     };
-    super::flow::start(state, flow, cookies, now)
+    super::flow::start(state, flow, cookies, meta.ip, now)
 }
 
 /// `GET /login?flow=...`: the current step's page.

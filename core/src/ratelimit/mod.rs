@@ -79,6 +79,7 @@ pub struct Limiter {
     verify_ip: Option<Keyed<IpAddr>>,
     failed_login_ip: Keyed<IpAddr>,
     failed_login_user: Keyed<String>,
+    flows_ip: Keyed<IpAddr>,
     /// Account lockout with back-off.
     pub lockouts: Lockouts,
 }
@@ -95,6 +96,7 @@ impl Limiter {
             verify_ip: r.verify_per_ip.map(Keyed::new),
             failed_login_ip: Keyed::new(login.failed_per_ip),
             failed_login_user: Keyed::new(login.failed_per_user),
+            flows_ip: Keyed::new(login.flows_per_ip),
             lockouts: Lockouts::new(login.lockout),
         }
     }
@@ -134,6 +136,11 @@ impl Limiter {
         a.max(b)
     }
 
+    /// Counts a new login flow from `ip` (flows are stored, so their creation is bounded).
+    pub fn flow_started(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.flows_ip.hit(&ip)
+    }
+
     /// Counts a token request of `client` when a limit is configured.
     pub fn token_request(&self, client: &str) -> Result<(), Duration> {
         self.token_client.as_ref().map_or(Ok(()), |l| l.hit(&client.to_owned()))
@@ -156,6 +163,7 @@ impl Limiter {
         self.failed_verify_ip.housekeeping();
         self.failed_login_ip.housekeeping();
         self.failed_login_user.housekeeping();
+        self.flows_ip.housekeeping();
         for l in [&self.token_client, &self.introspect_client].into_iter().flatten() {
             l.housekeeping();
         }

@@ -306,3 +306,17 @@ async fn operators_override_templates_and_the_stylesheet_and_broken_ones_stop_ch
     assert_ne!(code, 0);
     assert!(err.contains("ui.templates_dir") && err.contains("consent.html"), "{err}");
 }
+
+#[tokio::test]
+async fn new_login_flows_are_limited_per_address() {
+    let config = browser_config().replace("[login]\n", "[login]\nflows_per_ip = \"3/min\"\n");
+    let s = TestServer::start_with(&config).await;
+    let b = Browser::new(&s.base);
+    let params = [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    for _ in 0..3 {
+        assert_eq!(b.authorize(&params).await.status, 303);
+    }
+    let r = b.authorize(&params).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("Too many sign-ins"));
+}
