@@ -204,6 +204,20 @@ pub enum AuditEvent {
         /// The family id.
         family: String,
     },
+    /// A backup was taken (admin API or CLI).
+    BackupCreated {
+        /// Store entries in it.
+        entries: u64,
+        /// Audit lines in it (this record is not among them).
+        audit_lines: u64,
+    },
+    /// The store was restored from a backup (CLI).
+    StoreRestored {
+        /// Store entries restored.
+        entries: u64,
+        /// Audit lines restored.
+        audit_lines: u64,
+    },
     /// A refresh token family was revoked by its client (RFC 7009).
     RefreshTokenRevoked {
         /// Client.
@@ -238,6 +252,8 @@ impl AuditEvent {
             Self::CodeReplayed { .. } => "code_replayed",
             Self::RefreshTokenReused { .. } => "refresh_token_reused",
             Self::RefreshTokenRevoked { .. } => "refresh_token_revoked",
+            Self::BackupCreated { .. } => "backup_created",
+            Self::StoreRestored { .. } => "store_restored",
         }
     }
 }

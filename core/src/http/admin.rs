@@ -27,7 +27,7 @@ fn unauthorized() -> Response {
 }
 
 /// Checks the admin token; `Err` is the response to send.
-fn check_admin(state: &AppState, meta: &RequestMeta, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub(super) fn check_admin(state: &AppState, meta: &RequestMeta, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let ip = meta.ip;
     if let Some(retry_after) = state.limiter.auth_blocked(ip, None) {
         state.metrics.rate_limited("failed_auth");

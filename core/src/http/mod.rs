@@ -2,6 +2,7 @@
 //! thin (extract, call the domain, map the result).
 
 mod admin;
+mod backup;
 mod dev;
 pub mod error;
 mod extract;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     if state.config.admin_token_sha256.is_some() {
         r = r
             .route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post))
+            .route(paths::ADMIN_BACKUP, post(backup::backup_post))
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
             .route(paths::ADMIN_AUDIT, get(admin::audit_get));
         if state.config.metrics_bind.is_none() {

@@ -36,5 +36,7 @@ pub const READY: &str = "/ready";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 /// Admin: verify the audit chain.
 pub const ADMIN_AUDIT_VERIFY: &str = "/admin/audit/verify";
+/// Admin: stream a backup.
+pub const ADMIN_BACKUP: &str = "/admin/backup";
 /// Admin: rotate signing keys.
 pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";

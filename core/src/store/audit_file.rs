@@ -94,7 +94,6 @@ impl AuditFile {
         self.last.clone()
     }
 
-    /// Makes appended records durable.
     /// A second handle to the file, to sync it without holding the writer's lock.
     pub fn sync_handle(&self) -> Result<std::fs::File, StoreError> {
         self.file.try_clone().map_err(|e| io("sync", e))
@@ -144,6 +143,25 @@ impl AuditFile {
         self.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| io("reopen", e))?;
         self.start = Some(start.clone());
         Ok(removed)
+    }
+
+    /// The file's current length: with [`Self::reader`] (same inode) a fixed prefix that
+    /// later appends and even a prune (which renames a new file over it) do not change.
+    pub fn len(&self) -> Result<u64, StoreError> {
+        self.file.metadata().map(|m| m.len()).map_err(|e| io("stat", e))
+    }
+
+    /// Whether no record was ever appended (or every one was pruned without a marker).
+    pub fn is_empty(&self) -> bool {
+        self.last.is_none() && self.start.is_none()
+    }
+
+    /// Appends lines as they are (restore), then reloads the newest record and marker.
+    pub fn append_raw(&mut self, dir: &Path, lines: &[u8]) -> Result<(), StoreError> {
+        self.file.write_all(lines).map_err(|e| io("append", e))?;
+        self.file.sync_data().map_err(|e| io("sync", e))?;
+        *self = Self::open(dir)?;
+        Ok(())
     }
 
     /// A reader over the whole file, for [`read_range`] without holding the writer's lock.

@@ -154,6 +154,14 @@ impl Store for MemoryStore {
         Ok((before - map.len()) as u64)
     }
 
+    fn backup(&self, _out: &mut dyn std::io::Write) -> Result<super::backup::Summary, StoreError> {
+        Err(StoreError::Io("the in-memory store holds nothing durable to back up".into()))
+    }
+
+    fn restore(&self, _input: &mut dyn std::io::BufRead) -> Result<super::backup::Summary, StoreError> {
+        Err(StoreError::Io("the in-memory store cannot be restored into".into()))
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -5,12 +5,14 @@
 //! sled never leaves this module.
 
 mod audit_file;
+pub mod backup;
 pub mod browser;
 mod commit;
 mod memory;
 mod memory_browser;
 mod records;
 mod sled;
+mod sled_backup;
 mod sled_browser;
 #[cfg(test)]
 mod tests;
@@ -100,6 +102,12 @@ pub trait Store: browser::BrowserStore + Send + Sync + 'static {
     /// Removes records up to `start.truncated_through` (whose hash is `start.last_hash`);
     /// returns how many. Callers append the attesting `audit_truncated` record first.
     fn prune_audit(&self, start: &ChainStart) -> Result<u64, StoreError>;
+
+    /// Writes a consistent backup of the whole store (format: `backup.rs`).
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<backup::Summary, StoreError>;
+    /// Restores a backup into this store, which must be empty; a damaged backup is refused
+    /// before anything is written.
+    fn restore(&self, input: &mut dyn std::io::BufRead) -> Result<backup::Summary, StoreError>;
 
     /// Makes every write so far durable (blocks; called by the group commit task).
     fn flush(&self) -> Result<(), StoreError>;

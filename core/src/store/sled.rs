@@ -31,6 +31,9 @@ pub struct SledStore {
     user_emails: sled::Tree,
     audit: Mutex<AuditFile>,
     browser: BrowserTrees,
+    dir: std::path::PathBuf,
+    /// Writers share it; a backup takes it alone for the moment it copies the trees.
+    writes: std::sync::RwLock<()>,
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -61,12 +64,39 @@ impl SledStore {
             // After sled's open: sled's lock guarantees a single writer of this file too.
             audit: Mutex::new(AuditFile::open(path)?),
             browser: BrowserTrees::open(&db)?,
+            dir: path.to_path_buf(),
+            writes: std::sync::RwLock::new(()),
             db,
         })
     }
 }
 
 impl SledStore {
+    /// Held by every write, so that a backup sees no write half done.
+    pub(super) fn writing(&self) -> Result<std::sync::RwLockReadGuard<'_, ()>, StoreError> {
+        self.writes.read().map_err(|_| StoreError::Io("store write barrier poisoned".into()))
+    }
+
+    /// Taken by a backup or restore: no write is in progress while it is held.
+    pub(super) fn writes_exclusive(&self) -> Result<std::sync::RwLockWriteGuard<'_, ()>, StoreError> {
+        self.writes.write().map_err(|_| StoreError::Io("store write barrier poisoned".into()))
+    }
+
+    /// The sled database.
+    pub(super) fn sled(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// The store directory.
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The audit file, locked.
+    pub(super) fn audit_file(&self) -> Result<std::sync::MutexGuard<'_, AuditFile>, StoreError> {
+        self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))
+    }
+
     /// The browser sign-in trees.
     pub(super) fn browser(&self) -> &BrowserTrees {
         &self.browser
@@ -100,6 +130,7 @@ impl Store for SledStore {
     }
 
     fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         let value = encode(client)?;
         self.clients
             .compare_and_swap(client.id.as_bytes(), None::<&[u8]>, Some(value))
@@ -108,6 +139,7 @@ impl Store for SledStore {
     }
 
     fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
         Ok(self.clients.remove(id.as_bytes()).map_err(io)?.is_some())
     }
 
@@ -119,11 +151,13 @@ impl Store for SledStore {
     }
 
     fn replace_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         self.keys.insert(KEYSET_KEY, encode(&keys)?).map_err(io)?;
         Ok(())
     }
 
     fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         self.revocations.insert(jti.as_bytes(), encode(&expires_at)?).map_err(io)?;
         Ok(())
     }
@@ -133,6 +167,7 @@ impl Store for SledStore {
     }
 
     fn purge_revocations(&self, now: i64) -> Result<usize, StoreError> {
+        let _w = self.writing()?;
         let mut purged = 0;
         for entry in self.revocations.iter() {
             let (k, v) = entry.map_err(io)?;
@@ -146,6 +181,7 @@ impl Store for SledStore {
     }
 
     fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         let value = encode(user)?;
         let result = (&self.users, &self.user_names, &self.user_emails).transaction(|(users, names, emails)| {
             let conflict = || ConflictableTransactionError::Abort(());
@@ -201,6 +237,7 @@ impl Store for SledStore {
     }
 
     fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
         self.update_user(id, |u| {
             u.password_hash = password_hash.to_owned();
             u.updated_at = now;
@@ -208,6 +245,7 @@ impl Store for SledStore {
     }
 
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
         self.update_user(id, |u| {
             u.disabled = disabled;
             u.updated_at = now;
@@ -233,6 +271,14 @@ impl Store for SledStore {
 
     fn prune_audit(&self, start: &ChainStart) -> Result<u64, StoreError> {
         self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.prune(start)
+    }
+
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<super::backup::Summary, StoreError> {
+        self.backup_to(out)
+    }
+
+    fn restore(&self, input: &mut dyn std::io::BufRead) -> Result<super::backup::Summary, StoreError> {
+        self.restore_from(input)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

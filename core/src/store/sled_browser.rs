@@ -115,6 +115,7 @@ impl BrowserTrees {
 
 impl BrowserStore for SledStore {
     fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         self.browser().flows.insert(id, encode(flow)?).map_err(io)?;
         Ok(())
     }
@@ -124,6 +125,7 @@ impl BrowserStore for SledStore {
     }
 
     fn take_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError> {
+        let _w = self.writing()?;
         match self.browser().flows.remove(id).map_err(io)? {
             Some(v) => decode(FLOWS, &v).map(Some),
             None => Ok(None),
@@ -131,6 +133,7 @@ impl BrowserStore for SledStore {
     }
 
     fn put_session(&self, id: &Digest, session: &SessionRecord) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         self.browser().sessions.insert(id, encode(session)?).map_err(io)?;
         Ok(())
     }
@@ -140,6 +143,7 @@ impl BrowserStore for SledStore {
     }
 
     fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {
+        let _w = self.writing()?;
         match self.browser().sessions.remove(id).map_err(io)? {
             Some(v) => decode(SESSIONS, &v).map(Some),
             None => Ok(None),
@@ -147,6 +151,7 @@ impl BrowserStore for SledStore {
     }
 
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         self.browser().codes.insert(code, encode(record)?).map_err(io)?;
         Ok(())
     }
@@ -156,6 +161,7 @@ impl BrowserStore for SledStore {
     }
 
     fn redeem_code(&self, code: &Digest, redemption: &Redemption, now: i64) -> Result<CodeRedemption, StoreError> {
+        let _w = self.writing()?;
         let codes = &self.browser().codes;
         // Compare-and-swap on the one key: of two racing redemptions exactly one swaps.
         loop {
@@ -175,6 +181,7 @@ impl BrowserStore for SledStore {
     }
 
     fn create_refresh(&self, token: &Digest, record: &RefreshRecord, family: &FamilyRecord) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         let t = self.browser();
         let mut batch = sled::Batch::default();
         BrowserTrees::put(&mut batch, family_key(&record.family), family)?;
@@ -195,6 +202,7 @@ impl BrowserStore for SledStore {
         access_exp: i64,
         now: i64,
     ) -> Result<Rotation, StoreError> {
+        let _w = self.writing()?;
         let t = self.browser();
         let Some(first) = get::<RefreshRecord>(&t.refresh, REFRESH, &token_key(old))? else {
             return Ok(Rotation::Invalid);
@@ -232,6 +240,7 @@ impl BrowserStore for SledStore {
     }
 
     fn revoke_family(&self, family: &str) -> Result<Option<FamilyRecord>, StoreError> {
+        let _w = self.writing()?;
         let t = self.browser();
         let _guard = t.family_lock(family)?;
         let fkey = family_key(family);
@@ -246,11 +255,13 @@ impl BrowserStore for SledStore {
     }
 
     fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String]) -> Result<(), StoreError> {
+        let _w = self.writing()?;
         self.browser().consents.insert(consent_key(user_id, client_id), encode(&scopes)?).map_err(io)?;
         Ok(())
     }
 
     fn purge_browser(&self, now: i64) -> Result<usize, StoreError> {
+        let _w = self.writing()?;
         let t = self.browser();
         Ok(purge::<FlowRecord>(&t.flows, b"", FLOWS, now, |f| f.expires_at)?
             + purge::<SessionRecord>(&t.sessions, b"", SESSIONS, now, |s| s.expires_at)?

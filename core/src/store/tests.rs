@@ -200,3 +200,40 @@ async fn concurrent_writers_share_flushes() {
         assert!(db.is_revoked(&format!("jti-{i}")).unwrap());
     }
 }
+
+#[test]
+fn sled_backup_restores_into_an_empty_store_only_and_refuses_damage() {
+    use super::browser::{BrowserStore as _, FamilyRecord, RefreshRecord};
+    let (a_dir, b_dir, c_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = SledStore::open(a_dir.path()).unwrap();
+    a.create_client(&client("svc")).unwrap();
+    a.create_user(&user("u1", "alice", Some("alice@example.com"))).unwrap();
+    let rt = RefreshRecord { family: "f".into(), client_id: "svc".into(), expires_at: 99, ..Default::default() };
+    a.create_refresh(&[7; 32], &rt, &FamilyRecord { expires_at: 99, ..Default::default() }).unwrap();
+    crate::audit::append_offline(
+        &a,
+        crate::audit::Actor::cli(),
+        crate::audit::AuditEvent::ServerStopped,
+        crate::clock::system_now(),
+    )
+    .unwrap();
+    let mut backup = Vec::new();
+    let summary = a.backup(&mut backup).unwrap();
+    assert!(summary.entries >= 4 && summary.audit_lines == 1, "{summary:?}");
+
+    let b = SledStore::open(b_dir.path()).unwrap();
+    assert_eq!(b.restore(&mut backup.as_slice()).unwrap(), summary);
+    assert_eq!(b.get_client("svc").unwrap(), Some(client("svc")));
+    assert_eq!(b.find_user("alice@example.com").unwrap().map(|u| u.id), Some("u1".into()));
+    assert_eq!(b.get_refresh(&[7; 32]).unwrap(), Some(rt));
+    assert_eq!(b.last_audit_record().unwrap(), a.last_audit_record().unwrap());
+    assert_eq!(crate::audit::verify_store(&b).unwrap(), Ok(1));
+    assert!(matches!(b.restore(&mut backup.as_slice()), Err(StoreError::Conflict(_))), "not empty");
+
+    let c = SledStore::open(c_dir.path()).unwrap();
+    let damaged = &backup[..backup.len() / 2];
+    assert!(c.restore(&mut &damaged[..]).is_err());
+    assert_eq!(c.get_client("svc").unwrap(), None, "nothing written from a damaged backup");
+    assert!(c.restore(&mut backup.as_slice()).is_ok(), "still empty, so a good backup restores");
+}

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod audit;
+mod backup;
 mod bad_input;
 mod browser;
 mod browser_durability;

@@ -1,6 +1,8 @@
 //! The `gatehouse` command line. Verbs that open the store (`clients`, `keys`) need the
 //! server stopped (sled locks its directory) and say so plainly when it is running.
 
+mod backup;
+
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -70,6 +72,23 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: AuditCommand,
+    },
+    /// Write a consistent backup of the store to FILE (server stopped; a running server has
+    /// POST /admin/backup). `-` writes to standard output.
+    Backup {
+        /// Where to write.
+        file: PathBuf,
+        /// Configuration file naming the store (default: the built-in dev configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty store (server stopped).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Configuration file naming the store (default: the built-in dev configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Manage signing keys in the store (server stopped).
     Keys {
@@ -183,6 +202,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Users { config, action } => with_store(config.as_deref(), |cfg, store| users_cmd(cfg, store, action)),
         Command::Audit { config, action } => with_store(config.as_deref(), |_, store| audit_cmd(store, action)),
         Command::Keys { config, action } => with_store(config.as_deref(), |cfg, store| keys_cmd(cfg, store, action)),
+        Command::Backup { file, config } => with_store(config.as_deref(), |_, store| backup::backup(store, &file)),
+        Command::Restore { file, config } => {
+            with_store(config.as_deref(), |cfg, store| backup::restore(cfg, store, &file))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,83 @@
+//! `POST /admin/backup`: streams a consistent snapshot of the running server's store (the
+//! `gatehouse-backup` JSON lines format). The store is read on a blocking thread and sent in
+//! 64 KiB chunks; a failure mid-way aborts the body, so the client sees a broken transfer
+//! (and `gatehouse restore` refuses the truncated file) rather than a short "success".
+
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::Channel;
+use http_body_util::channel::Sender;
+
+use super::admin::check_admin;
+use super::extract::Meta;
+use crate::audit::AuditEvent;
+use crate::state::AppState;
+
+const CHUNK: usize = 64 * 1024;
+
+/// A `Write` that sends chunks into the response body from a blocking thread.
+struct BodyWriter {
+    tx: Sender<Bytes, std::io::Error>,
+    runtime: tokio::runtime::Handle,
+    buf: Vec<u8>,
+}
+
+impl BodyWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.runtime
+            .block_on(self.tx.send_data(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// Streams a backup.
+pub async fn backup_post(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
+    if let Err(resp) = check_admin(&state, &meta, &headers) {
+        return *resp;
+    }
+    let (tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+    let runtime = tokio::runtime::Handle::current();
+    let task_state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = BodyWriter { tx, runtime, buf: Vec::with_capacity(CHUNK) };
+        match task_state.db.backup(&mut w) {
+            Ok(summary) => {
+                let event = AuditEvent::BackupCreated { entries: summary.entries, audit_lines: summary.audit_lines };
+                task_state.audit.emit(meta.actor("admin"), event, task_state.clock.now());
+                tracing::info!(request_id = %meta.request_id, entries = summary.entries, "backup streamed");
+            }
+            Err(e) => {
+                tracing::error!(request_id = %meta.request_id, error = %e, "backup failed");
+                w.tx.abort(std::io::Error::other("backup failed"));
+            }
+        }
+    });
+    let mut resp = Body::new(body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"gatehouse-backup.jsonl\""));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
