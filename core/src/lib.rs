@@ -6,9 +6,11 @@
 //! - [`server`]: bind, serve, shut down. [`state`]: what requests share.
 //! - [`config`]: the TOML contract and its validation. [`clock`]: the only time source.
 //! - `http`: the only module that imports axum.
-//! - [`oauth`]: protocol logic (token endpoint, grants, introspection, revocation, verify).
-//! - [`oidc`]: discovery. [`tokens`]: keys, JWS, access tokens.
-//! - [`store`]: persistence traits, sled and memory backends, group commit.
+//! - [`oauth`]: protocol logic (authorization requests, token endpoint and grants, PKCE,
+//!   introspection, revocation, verify).
+//! - [`oidc`]: discovery, the login flow, sessions, ID tokens, userinfo, logout.
+//!   [`ui`]: page templates. [`tokens`]: keys, JWS, access tokens.
+//! - [`store`]: persistence traits, sled and memory backends, group commit, backups.
 //! - [`users`]: accounts, normalisation, argon2id hashing on a bounded pool.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`ratelimit`]: governor limiters. [`secret`]: redaction, digests, randomness.

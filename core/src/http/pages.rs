@@ -81,7 +81,7 @@ pub fn respond(state: &AppState, reply: Reply) -> Response {
                 },
             ),
         },
-        Action::Page(page) => html(state, StatusCode::OK, page_html(state, *page)),
+        Action::Page(page) => html(StatusCode::OK, page_html(state, *page)),
         Action::Error(e) => error_page(state, &e),
     };
     if let Some(b) = reply.set_binding {
@@ -97,7 +97,7 @@ pub fn respond(state: &AppState, reply: Reply) -> Response {
     resp
 }
 
-fn html(_state: &AppState, status: StatusCode, body: String) -> Response {
+fn html(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -150,7 +150,7 @@ pub fn error_page(state: &AppState, e: &ErrorPage) -> Response {
         "error.html",
         minijinja::context! { title => e.title, message => e.message, request_id => request_id.to_string() },
     );
-    let mut r = html(state, status, body);
+    let mut r = html(status, body);
     match e.kind {
         ErrorKind::TooMany => {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
