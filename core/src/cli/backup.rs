@@ -3,8 +3,7 @@
 use std::io::{BufReader, Write as _};
 use std::path::Path;
 
-use crate::audit::{Actor, AuditEvent};
-use crate::clock::system_now;
+use crate::audit::AuditEvent;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -27,8 +26,7 @@ pub(super) fn backup(store: &dyn Store, file: &Path) -> Result<(), String> {
         std::fs::rename(&partial, file).map_err(|e| format!("{}: {e}", file.display()))?;
         s
     };
-    let event = AuditEvent::BackupCreated { entries: summary.entries, audit_lines: summary.audit_lines };
-    crate::audit::append_offline(store, Actor::cli(), event, system_now()).map_err(|e| e.to_string())?;
+    super::audited(store, AuditEvent::BackupCreated { entries: summary.entries, audit_lines: summary.audit_lines })?;
     eprintln!("backup: {} entries, {} audit records -> {}", summary.entries, summary.audit_lines, file.display());
     Ok(())
 }
@@ -42,8 +40,7 @@ pub(super) fn restore(config: &Config, store: &dyn Store, file: &Path) -> Result
         Ok(n) => n,
         Err(brk) => return Err(format!("restored, but the audit chain does not verify: {brk}")),
     };
-    let event = AuditEvent::StoreRestored { entries: summary.entries, audit_lines: summary.audit_lines };
-    crate::audit::append_offline(store, Actor::cli(), event, system_now()).map_err(|e| e.to_string())?;
+    super::audited(store, AuditEvent::StoreRestored { entries: summary.entries, audit_lines: summary.audit_lines })?;
     println!(
         "restored {} entries and {} audit records into {} (audit chain ok: {records} records)",
         summary.entries,

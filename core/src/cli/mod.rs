@@ -2,6 +2,7 @@
 //! server stopped (sled locks its directory) and say so plainly when it is running.
 
 mod backup;
+mod user_cmds;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -19,7 +20,6 @@ use crate::secret::{Secret, random_token, sha256_hex};
 use crate::server::Server;
 use crate::store::{ClientRecord, SledStore, Store};
 use crate::tokens::keys;
-use crate::users;
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -199,7 +199,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Serve { config, bind } => serve(config.as_deref(), bind),
         Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
         Command::Clients { config, action } => with_store(config.as_deref(), |cfg, store| clients(cfg, store, action)),
-        Command::Users { config, action } => with_store(config.as_deref(), |cfg, store| users_cmd(cfg, store, action)),
+        Command::Users { config, action } => {
+            with_store(config.as_deref(), |cfg, store| user_cmds::users_cmd(cfg, store, action))
+        }
         Command::Audit { config, action } => with_store(config.as_deref(), |_, store| audit_cmd(store, action)),
         Command::Keys { config, action } => with_store(config.as_deref(), |cfg, store| keys_cmd(cfg, store, action)),
         Command::Backup { file, config } => with_store(config.as_deref(), |_, store| backup::backup(store, &file)),
@@ -419,81 +421,6 @@ fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(
     }
 }
 
-/// Reads a new password: a hidden prompt (typed twice) on a terminal, else one stdin line.
-fn read_new_password() -> Result<Secret, String> {
-    use std::io::IsTerminal as _;
-    let password = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("New password: ").map_err(|e| e.to_string())?;
-        let again = rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?;
-        if first != again {
-            return Err("the passwords differ".into());
-        }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the password from stdin: {e}"))?;
-        line.trim_end_matches(['\n', '\r']).to_owned()
-    };
-    users::check_new_password(&password)?;
-    Ok(Secret::new(password))
-}
-
-fn find_user(store: &dyn Store, login: &str) -> Result<crate::store::UserRecord, String> {
-    let key = login.trim().to_lowercase();
-    store.find_user(&key).map_err(|e| e.to_string())?.ok_or_else(|| format!("no user `{key}`"))
-}
-
-fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand) -> Result<(), String> {
-    let now = system_now();
-    let passwords = users::Passwords::new(&config.password_hashing).map_err(|e| e.to_string())?;
-    match action {
-        UsersCommand::Add { username, email } => {
-            let username =
-                users::normalize_username(&username).map_err(|why| format!("username `{username}` {why}"))?;
-            let email =
-                email.map(|e| users::normalize_email(&e).map_err(|why| format!("email `{e}` {why}"))).transpose()?;
-            let password = read_new_password()?;
-            let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
-            store.create_user(&users::new_user(username.clone(), email, hash, now)).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::UserCreated { username: username.clone() })?;
-            println!("added user `{username}`");
-        }
-        UsersCommand::List => {
-            for u in store.list_users().map_err(|e| e.to_string())? {
-                let state = if u.disabled { "disabled" } else { "enabled" };
-                println!("{}\t{}\t{state}\t{}", u.username, u.email.as_deref().unwrap_or("-"), u.id);
-            }
-        }
-        UsersCommand::Disable { user } => {
-            let u = find_user(store, &user)?;
-            store.set_user_disabled(&u.id, true, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: true })?;
-            println!("disabled user `{}`", u.username);
-        }
-        UsersCommand::Enable { user } => {
-            let u = find_user(store, &user)?;
-            store.set_user_disabled(&u.id, false, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: false })?;
-            println!("enabled user `{}`", u.username);
-        }
-        UsersCommand::SetPassword { user } => {
-            let u = find_user(store, &user)?;
-            let password = read_new_password()?;
-            let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
-            store.set_user_password(&u.id, &hash, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::PasswordChanged { username: u.username.clone() })?;
-            println!("set the password of `{}`", u.username);
-        }
-    }
-    Ok(())
-}
-
-/// Appends `event` to the audit chain of a stopped server's store and flushes (which also
-/// makes the change it records durable).
-fn audited(store: &dyn Store, event: AuditEvent) -> Result<(), String> {
-    crate::audit::append_offline(store, Actor::cli(), event, system_now()).map_err(|e| e.to_string())
-}
-
 fn parse_time(flag: &str, raw: Option<String>) -> Result<Option<i64>, String> {
     raw.map(|r| {
         crate::audit::parse_time_ms(&r)
@@ -525,4 +452,10 @@ fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Appends `event` to the audit chain of a stopped server's store and flushes (which also
+/// makes the change it records durable).
+fn audited(store: &dyn Store, event: AuditEvent) -> Result<(), String> {
+    crate::audit::append_offline(store, Actor::cli(), event, system_now()).map_err(|e| e.to_string())
 }

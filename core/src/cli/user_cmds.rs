@@ -1,0 +1,78 @@
+//! `gatehouse users ...`: accounts in a stopped server's store.
+
+use super::UsersCommand;
+use super::audited;
+use crate::audit::AuditEvent;
+use crate::clock::system_now;
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::store::Store;
+use crate::users;
+/// Reads a new password: a hidden prompt (typed twice) on a terminal, else one stdin line.
+fn read_new_password() -> Result<Secret, String> {
+    use std::io::IsTerminal as _;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the password from stdin: {e}"))?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    users::check_new_password(&password)?;
+    Ok(Secret::new(password))
+}
+
+fn find_user(store: &dyn Store, login: &str) -> Result<crate::store::UserRecord, String> {
+    let key = login.trim().to_lowercase();
+    store.find_user(&key).map_err(|e| e.to_string())?.ok_or_else(|| format!("no user `{key}`"))
+}
+
+pub(super) fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand) -> Result<(), String> {
+    let now = system_now();
+    let passwords = users::Passwords::new(&config.password_hashing).map_err(|e| e.to_string())?;
+    match action {
+        UsersCommand::Add { username, email } => {
+            let username =
+                users::normalize_username(&username).map_err(|why| format!("username `{username}` {why}"))?;
+            let email =
+                email.map(|e| users::normalize_email(&e).map_err(|why| format!("email `{e}` {why}"))).transpose()?;
+            let password = read_new_password()?;
+            let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
+            store.create_user(&users::new_user(username.clone(), email, hash, now)).map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::UserCreated { username: username.clone() })?;
+            println!("added user `{username}`");
+        }
+        UsersCommand::List => {
+            for u in store.list_users().map_err(|e| e.to_string())? {
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                println!("{}\t{}\t{state}\t{}", u.username, u.email.as_deref().unwrap_or("-"), u.id);
+            }
+        }
+        UsersCommand::Disable { user } => {
+            let u = find_user(store, &user)?;
+            store.set_user_disabled(&u.id, true, now.unix_timestamp()).map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: true })?;
+            println!("disabled user `{}`", u.username);
+        }
+        UsersCommand::Enable { user } => {
+            let u = find_user(store, &user)?;
+            store.set_user_disabled(&u.id, false, now.unix_timestamp()).map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: false })?;
+            println!("enabled user `{}`", u.username);
+        }
+        UsersCommand::SetPassword { user } => {
+            let u = find_user(store, &user)?;
+            let password = read_new_password()?;
+            let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
+            store.set_user_password(&u.id, &hash, now.unix_timestamp()).map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::PasswordChanged { username: u.username.clone() })?;
+            println!("set the password of `{}`", u.username);
+        }
+    }
+    Ok(())
+}
