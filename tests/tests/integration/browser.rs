@@ -339,3 +339,58 @@ async fn userinfo_refuses_missing_bad_and_service_tokens() {
     assert_eq!(r.status(), 403, "a service token has no openid scope");
     assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
 }
+
+#[tokio::test]
+async fn malformed_browser_requests_get_pages_or_oauth_errors_never_500s() {
+    let s = server().await;
+    let b = Browser::new(&s.base);
+    // POST /authorize takes a form like GET takes a query.
+    let r = b.post(paths::AUTHORIZE, &[("response_type", "code"), ("client_id", CRM_ID), ("scope", "openid")]).await;
+    assert_eq!(r.status, 303);
+    assert!(r.location.unwrap().contains("/login?flow="));
+    for (path, form) in [
+        (paths::LOGIN, vec![("flow", "x")]),
+        (paths::LOGIN, vec![]),
+        (paths::LOGOUT, vec![("state", "a"), ("state", "b")]),
+    ] {
+        let r = b.post(path, &form).await;
+        assert!(matches!(r.status, 400 | 403), "{path}: {}", r.status);
+        assert!(r.body.contains("<!doctype html>"), "{path}: an HTML page");
+    }
+    let json = s.http.post(s.url(paths::LOGIN)).json(&serde_json::json!({"flow": "x"})).send().await.unwrap();
+    assert_eq!(json.status(), 400);
+    assert!(json.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let huge = "a".repeat(100 * 1024);
+    let r = b.post(paths::LOGIN, &[("flow", &huge)]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("too large"), "{}", r.body);
+    let r = b.get(&format!("{}?flow=%ZZ%00", paths::LOGIN)).await;
+    assert_eq!(r.status, 400);
+
+    let token = |form: Vec<(&'static str, &'static str)>| {
+        let (http, url) = (s.http.clone(), s.url(paths::TOKEN));
+        async move {
+            let r = gatehouse_tests::post_basic(&http, &url, WEB_ID, WEB_SECRET, &form).await;
+            (r.status().as_u16(), r.json::<Value>().await.unwrap()["error"].as_str().map(str::to_owned))
+        }
+    };
+    assert_eq!(token(vec![("grant_type", "authorization_code")]).await, (400, Some("invalid_request".into())));
+    assert_eq!(token(vec![("grant_type", "refresh_token")]).await, (400, Some("invalid_request".into())));
+    assert_eq!(
+        token(vec![("grant_type", "authorization_code"), ("code", "nope")]).await,
+        (400, Some("invalid_grant".into()))
+    );
+    assert_eq!(
+        token(vec![("grant_type", "refresh_token"), ("refresh_token", "nope")]).await,
+        (400, Some("invalid_grant".into()))
+    );
+    let r = s
+        .http
+        .post(s.url(paths::USERINFO))
+        .bearer_auth("a.b.c")
+        .form(&[("access_token", "a.b.c")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a token in the header and the body");
+}
