@@ -61,6 +61,7 @@ id_token_signed_response_alg = "ES256"
 
 [[clients]]
 id = "{THIRD_ID}"
+client_name = "Third <Party> App"
 secret = "{THIRD_SECRET}"
 redirect_uris = ["{THIRD_CB}"]
 grant_types = ["authorization_code", "refresh_token"]

@@ -157,8 +157,14 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
             format!("`{a}` is not one of {}", ID_TOKEN_ALGS.join(", ")),
         );
     }
+    if let Some(name) = &cl.client_name
+        && (name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control))
+    {
+        c.problem(format!("{key}.client_name"), "must be 1 to 100 printable characters");
+    }
     (c.problems.len() == start).then_some(ClientRecord {
         id: cl.id,
+        client_name: cl.client_name,
         secret_sha256,
         public: cl.public,
         redirect_uris: cl.redirect_uris,

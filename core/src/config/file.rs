@@ -138,6 +138,7 @@ pub(crate) struct LoginSection {
 pub(crate) struct ClientSection {
     #[serde(default)]
     pub id: String,
+    pub client_name: Option<String>,
     pub secret: Option<String>,
     pub secret_sha256: Option<String>,
     pub secret_env: Option<String>,

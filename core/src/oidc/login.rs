@@ -123,7 +123,7 @@ fn page(
     client: &Client,
     failure: Option<(&'static str, &str)>,
 ) -> Reply {
-    let client_name = client.id().to_owned();
+    let client_name = client.record.client_name.clone().unwrap_or_else(|| client.id().to_owned());
     match step {
         Step::Password => Action::Page(Box::new(Page::Password {
             flow: flow_id.to_owned(),

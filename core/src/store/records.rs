@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct ClientRecord {
     /// Client id.
     pub id: String,
+    /// Name shown to people on the login and consent pages (RFC 7591 `client_name`).
+    pub client_name: Option<String>,
     /// Lower-case hex SHA-256 of the secret; `None` for public or key-authenticated clients.
     pub secret_sha256: Option<String>,
     /// Public clients have no credentials.
