@@ -6,6 +6,7 @@ mod backup;
 mod bad_input;
 mod browser;
 mod browser_durability;
+mod browser_logs;
 mod browser_session;
 mod chromium;
 mod cli;
