@@ -23,8 +23,21 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub struct Chromium {
     http: reqwest::Client,
     session: String,
-    driver: Child,
+    _driver: Driver,
     _profile: tempfile::TempDir,
+}
+
+/// The chromedriver process; dropping it kills its process group (driver and browser), also
+/// when starting the session fails halfway.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Whether the browser is installed; when it is not and [`REQUIRE_ENV`] is unset, browser
@@ -48,17 +61,24 @@ impl Chromium {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         // Its own process group, so dropping the session (even on a failed assertion) can end
         // the driver and the browser it started together.
-        let driver = Command::new(CHROMEDRIVER)
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let http = reqwest::Client::new();
+        let driver = Driver(
+            Command::new(CHROMEDRIVER)
+                .process_group(0)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
+        // Generous: on a loaded 2-core machine the driver and the browser start slowly.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
         let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if http.get(format!("{base}/status")).send().await.is_ok() {
+        for _ in 0..600 {
+            let ready = match http.get(format!("{base}/status")).send().await {
+                Ok(r) => r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -86,7 +106,7 @@ impl Chromium {
             .await
             .expect("session json");
         let id = resp["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {resp}"));
-        Self { http, session: format!("{base}/session/{id}"), driver, _profile: profile }
+        Self { http, session: format!("{base}/session/{id}"), _driver: driver, _profile: profile }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -144,7 +164,7 @@ impl Chromium {
     /// Waits until the URL starts with `prefix` (navigation after a click may trail it).
     pub async fn wait_for_url(&self, prefix: &str) -> String {
         let mut url = String::new();
-        for _ in 0..100 {
+        for _ in 0..400 {
             url = self.url().await;
             if url.starts_with(prefix) {
                 return url;
@@ -159,14 +179,5 @@ impl Chromium {
     /// Ends the session (closing the browser), then the driver.
     pub async fn quit(self) {
         let _ = self.http.delete(&self.session).send().await;
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }

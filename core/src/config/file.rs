@@ -32,6 +32,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub metrics: MetricsSection,
     #[serde(default)]
+    pub cors: CorsSection,
+    #[serde(default)]
     pub clients: Vec<ClientSection>,
     #[serde(default)]
     pub users: Vec<UserSection>,
@@ -46,6 +48,13 @@ pub(crate) struct ServerSection {
     pub request_timeout: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CorsSection {
+    #[serde(default)]
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

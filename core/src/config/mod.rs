@@ -48,6 +48,9 @@ pub struct Config {
     pub login_limits: LoginLimits,
     /// `[oauth]`.
     pub oauth: OAuthConfig,
+    /// Browser origins allowed to call the token, userinfo, JWKS and discovery endpoints
+    /// (`[cors] origins`); `["*"]` allows any origin. Credentials are never allowed.
+    pub cors_origins: Vec<String>,
     /// Operator templates overriding the built-in pages (`[ui] templates_dir`).
     pub templates_dir: Option<PathBuf>,
     /// Clients defined in the file.

@@ -226,6 +226,25 @@ pub(crate) fn validate(
             ),
         },
     };
+    let cors_origins = f.cors.origins.clone();
+    for (i, o) in cors_origins.iter().enumerate() {
+        let key = format!("cors.origins[{i}]");
+        if o == "*" {
+            if cors_origins.len() > 1 {
+                c.problem(key, "\"*\" allows every origin; list it alone");
+            }
+            continue;
+        }
+        match url::Url::parse(o) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == *o => {}
+            _ => c.problem(
+                key,
+                format!(
+                    "`{o}` is not an origin such as \"https://app.example.com\" (scheme, host, optional port; no path)"
+                ),
+            ),
+        }
+    }
     let oauth = OAuthConfig { require_pkce: f.oauth.require_pkce.unwrap_or(false) };
     let templates_dir = f.ui.templates_dir.as_deref().map(|raw| {
         let dir = base.join(raw);
@@ -321,6 +340,7 @@ pub(crate) fn validate(
             password_hashing,
             sessions,
             login_limits,
+            cors_origins,
             oauth,
             templates_dir,
             audit_retention,

@@ -27,21 +27,31 @@ use crate::state::AppState;
 
 /// The router for `state`.
 pub fn router(state: AppState) -> Router {
+    // Endpoints a browser app calls from another origin: CORS per `[cors] origins`. The
+    // layer answers preflights; it sits inside each route's method router, so the routes
+    // accept OPTIONS (anything but a preflight still gets 405).
+    let cors = cors_layer(&state.config.cors_origins);
+    let opt = |m: axum::routing::MethodRouter<AppState>| if cors.is_some() { m.options(method_not_allowed) } else { m };
+    let mut cross_origin = Router::new()
+        .route(paths::DISCOVERY, opt(get(oidc::discovery_get)))
+        .route(paths::AS_METADATA, opt(get(oidc::discovery_get)))
+        .route(paths::JWKS, opt(get(oidc::jwks_get)))
+        .route(paths::TOKEN, opt(post(token::token_post)))
+        .route(paths::REVOKE, opt(post(introspect::revoke_post)))
+        .route(paths::USERINFO, opt(get(login::userinfo_handler).post(login::userinfo_handler)));
+    if let Some(cors) = cors {
+        cross_origin = cross_origin.layer(cors);
+    }
     let mut r = Router::new()
-        .route(paths::DISCOVERY, get(oidc::discovery_get))
-        .route(paths::AS_METADATA, get(oidc::discovery_get))
-        .route(paths::JWKS, get(oidc::jwks_get))
         .route(paths::PING, get(health::ping_get))
         .route(paths::READY, get(health::ready_get))
-        .route(paths::TOKEN, post(token::token_post))
         .route(paths::INTROSPECT, post(introspect::introspect_post))
-        .route(paths::REVOKE, post(introspect::revoke_post))
         .route(paths::VERIFY, post(verify::verify_post))
         .route(paths::AUTHORIZE, get(login::authorize).post(login::authorize))
         .route(paths::LOGIN, get(login::login_get).post(login::login_post))
-        .route(paths::USERINFO, get(login::userinfo_handler).post(login::userinfo_handler))
         .route(paths::LOGOUT, get(login::logout_get).post(login::logout_post))
-        .route(paths::STYLESHEET, get(login::stylesheet));
+        .route(paths::STYLESHEET, get(login::stylesheet))
+        .merge(cross_origin);
     if state.config.server.dev_mode {
         r = r.route(paths::TEST_TOKEN, get(dev::test_token_get));
     }
@@ -65,6 +75,28 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(settings, middleware::request_context))
         .with_state(state)
+}
+
+/// CORS for the listed origins (any with `"*"`): GET and POST with `Authorization` and
+/// `Content-Type`, never credentials (these endpoints take no cookies).
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 async fn not_found() -> Response {

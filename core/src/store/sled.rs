@@ -45,14 +45,27 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // sled's default page cache is 1 GiB; the hot data here (clients, keys, revocations,
         // users) is small, and the audit tree is appended, not read, on the request path.
-        let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(|e| {
-            let text = e.to_string();
-            if text.contains("could not acquire lock") {
-                StoreError::Locked { path: path.display().to_string() }
-            } else {
-                StoreError::Io(format!("opening {}: {text}", path.display()))
+        let open = || {
+            sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(|e| {
+                let text = e.to_string();
+                if text.contains("could not acquire lock") {
+                    StoreError::Locked { path: path.display().to_string() }
+                } else {
+                    StoreError::Io(format!("opening {}: {text}", path.display()))
+                }
+            })
+        };
+        // sled's IO threads can hold the previous handle (and so the lock) for a moment after
+        // it is dropped; a closing server or store gets two seconds to let go.
+        let mut db = open();
+        for _ in 0..40 {
+            if !matches!(db, Err(StoreError::Locked { .. })) {
+                break;
             }
-        })?;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            db = open();
+        }
+        let db = db?;
         let tree = |name: &str| db.open_tree(name).map_err(io);
         Ok(Self {
             clients: tree(CLIENTS)?,

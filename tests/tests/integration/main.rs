@@ -11,6 +11,7 @@ mod browser_session;
 mod chromium;
 mod cli;
 mod client_auth;
+mod cors;
 mod discovery;
 mod durability;
 mod examples;

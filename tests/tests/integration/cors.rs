@@ -1,0 +1,54 @@
+//! CORS on the endpoints browser apps call cross-origin (`[cors] origins`), never on pages
+//! and never with credentials.
+
+use gatehouse::paths;
+use gatehouse_tests::{TestServer, standard_config};
+
+#[tokio::test]
+async fn listed_origins_get_cors_on_token_userinfo_jwks_and_discovery_only() {
+    let s =
+        TestServer::start_with(&format!("{}\n[cors]\norigins = [\"https://spa.example\"]\n", standard_config())).await;
+    let preflight = s
+        .http
+        .request(reqwest::Method::OPTIONS, s.url(paths::TOKEN))
+        .header("Origin", "https://spa.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://spa.example");
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(h["access-control-allow-headers"].to_str().unwrap().to_lowercase().contains("authorization"));
+    assert!(h.get("access-control-allow-credentials").is_none(), "never credentials");
+    for path in [paths::JWKS, paths::DISCOVERY, paths::USERINFO] {
+        let r = s.http.get(s.url(path)).header("Origin", "https://spa.example").send().await.unwrap();
+        assert_eq!(r.headers()["access-control-allow-origin"], "https://spa.example", "{path}");
+        let r = s.http.get(s.url(path)).header("Origin", "https://evil.example").send().await.unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}: an unlisted origin");
+    }
+    for path in [paths::INTROSPECT, paths::AUTHORIZE, paths::LOGIN] {
+        let r = s.http.get(s.url(path)).header("Origin", "https://spa.example").send().await.unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path} is not cross-origin");
+    }
+    let plain = TestServer::start().await;
+    let r = plain.http.get(plain.url(paths::JWKS)).header("Origin", "https://spa.example").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "off unless configured");
+}
+
+#[test]
+fn origins_must_be_origins() {
+    for (origins, ok) in [
+        (r#"["https://a.example", "http://localhost:3000"]"#, true),
+        (r#"["*"]"#, true),
+        (r#"["https://a.example/app"]"#, false),
+        (r#"["*", "https://a.example"]"#, false),
+        (r#"["a.example"]"#, false),
+    ] {
+        let toml = format!("[cors]\norigins = {origins}\n");
+        let r = gatehouse::config::Config::from_toml(&toml, "f.toml", std::path::Path::new("."), &|_| None);
+        assert_eq!(r.is_ok(), ok, "{origins}: {r:?}");
+    }
+}
