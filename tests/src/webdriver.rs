@@ -161,6 +161,20 @@ impl Chromium {
         STANDARD.decode(b64.as_str().unwrap_or_default()).expect("png base64")
     }
 
+    /// Waits until the page's HTML contains `text` (a click's navigation may trail the click),
+    /// and returns the HTML.
+    pub async fn wait_for_text(&self, text: &str) -> String {
+        let mut html = String::new();
+        for _ in 0..400 {
+            html = self.source().await;
+            if html.contains(text) {
+                return html;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page never showed {text:?}: {html}");
+    }
+
     /// Waits until the URL starts with `prefix` (navigation after a click may trail it).
     pub async fn wait_for_url(&self, prefix: &str) -> String {
         let mut url = String::new();

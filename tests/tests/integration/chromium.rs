@@ -13,12 +13,12 @@ async fn chromium_signs_in_to_the_example_app_through_the_login_page() {
     let rp = RelyingParty::start().await;
     let browser = Chromium::start().await;
     browser.goto(&format!("{}/", rp.base)).await;
-    assert!(browser.source().await.contains("You are not signed in"));
+    browser.wait_for_text("You are not signed in").await;
     browser.click("#login").await;
     let at = browser.wait_for_url(&format!("{}/login?flow=", rp.idp.base)).await;
     assert!(at.contains("flow="), "{at}");
-    let page = browser.source().await;
-    assert!(page.contains("Sign in") && page.contains("example-app"), "{page}");
+    let page = browser.wait_for_text("example-app").await;
+    assert!(page.contains("Sign in"), "{page}");
 
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
@@ -29,16 +29,15 @@ async fn chromium_signs_in_to_the_example_app_through_the_login_page() {
     browser.type_into("#username", ALICE).await;
     browser.type_into("#password", "not the password").await;
     browser.click("button[value=login]").await;
-    assert!(browser.source().await.contains("Incorrect username or password."));
+    browser.wait_for_text("Incorrect username or password.").await;
     browser.type_into("#password", ALICE_PASSWORD).await;
     browser.click("button[value=login]").await;
     browser.wait_for_url(&format!("{}/claims", rp.base)).await;
-    let claims = browser.source().await;
-    assert!(claims.contains("Signed in as <strong>alice</strong>"), "{claims}");
+    let claims = browser.wait_for_text("Signed in as <strong>alice</strong>").await;
     assert!(claims.contains("\"amr\""));
 
     browser.click("#logout").await;
     browser.wait_for_url(&format!("{}/", rp.base)).await;
-    assert!(browser.source().await.contains("You are not signed in"));
+    browser.wait_for_text("You are not signed in").await;
     browser.quit().await;
 }
