@@ -268,6 +268,46 @@ pub(crate) fn spent(record: &RefreshRecord, now: i64) -> RefreshRecord {
     }
 }
 
+/// Redeems `code` at `now` if it may be (both backends apply this rule; the store makes it
+/// atomic): a second redemption reports the first, an expired code is invalid.
+pub(crate) fn redeem(code: &mut CodeRecord, redemption: &Redemption, now: i64) -> CodeRedemption {
+    if code.redeemed.is_some() {
+        CodeRedemption::Replayed(code.clone())
+    } else if code.expires_at <= now {
+        CodeRedemption::Invalid
+    } else {
+        code.redeemed = Some(redemption.clone());
+        CodeRedemption::Redeemed(code.clone())
+    }
+}
+
+/// Rotates `spent` within `family` at `now` if it may be (both backends apply this rule; the
+/// store makes it atomic and writes the changed records). On success `spent` becomes its
+/// tombstone and the family records the access token issued with the new token.
+pub(crate) fn rotate(
+    spent: &mut RefreshRecord,
+    family: &mut FamilyRecord,
+    jti: &str,
+    access_exp: i64,
+    now: i64,
+) -> Rotation {
+    if family.revoked {
+        return Rotation::Invalid;
+    }
+    if spent.used {
+        family.revoked = true;
+        return Rotation::Reused(family.clone());
+    }
+    if spent.expires_at <= now || family.expires_at <= now {
+        return Rotation::Invalid;
+    }
+    let before = spent.clone();
+    *spent = self::spent(&before, now);
+    family.last_jti = jti.to_owned();
+    family.last_access_exp = access_exp;
+    Rotation::Rotated(before)
+}
+
 /// The consent key of a user and client.
 pub(crate) fn consent_key(user_id: &str, client_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(user_id.len() + client_id.len() + 1);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::StoreError;
 use super::browser::{
     BrowserStore, CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation,
-    SessionRecord, code_keep_until, consent_key,
+    SessionRecord, code_keep_until, consent_key, redeem, rotate,
 };
 use super::memory::{MemoryStore, poisoned};
 
@@ -66,15 +66,7 @@ impl BrowserStore for MemoryStore {
     }
 
     fn redeem_code(&self, code: &Digest, redemption: &Redemption, now: i64) -> Result<CodeRedemption, StoreError> {
-        self.with(|m| match m.codes.get_mut(code) {
-            None => CodeRedemption::Invalid,
-            Some(rec) if rec.redeemed.is_some() => CodeRedemption::Replayed(rec.clone()),
-            Some(rec) if rec.expires_at <= now => CodeRedemption::Invalid,
-            Some(rec) => {
-                rec.redeemed = Some(redemption.clone());
-                CodeRedemption::Redeemed(rec.clone())
-            }
-        })
+        self.with(|m| m.codes.get_mut(code).map_or(CodeRedemption::Invalid, |rec| redeem(rec, redemption, now)))
     }
 
     fn create_refresh(&self, token: &Digest, record: &RefreshRecord, family: &FamilyRecord) -> Result<(), StoreError> {
@@ -100,22 +92,11 @@ impl BrowserStore for MemoryStore {
         self.with(|m| {
             let Some(spent) = m.refresh.get_mut(old) else { return Rotation::Invalid };
             let Some(family) = m.families.get_mut(&spent.family) else { return Rotation::Invalid };
-            if family.revoked {
-                return Rotation::Invalid;
+            let outcome = rotate(spent, family, jti, access_exp, now);
+            if matches!(outcome, Rotation::Rotated(_)) {
+                m.refresh.insert(*new, record.clone());
             }
-            if spent.used {
-                family.revoked = true;
-                return Rotation::Reused(family.clone());
-            }
-            if spent.expires_at <= now || family.expires_at <= now {
-                return Rotation::Invalid;
-            }
-            let before = spent.clone();
-            *spent = super::browser::spent(spent, now);
-            family.last_jti = jti.to_owned();
-            family.last_access_exp = access_exp;
-            m.refresh.insert(*new, record.clone());
-            Rotation::Rotated(before)
+            outcome
         })
     }
 

@@ -6,7 +6,7 @@
 
 use super::browser::{
     BrowserStore, CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation,
-    SessionRecord, code_keep_until, consent_key,
+    SessionRecord, code_keep_until, consent_key, redeem, rotate,
 };
 use super::sled::SledStore;
 use super::{StoreError, decode, encode};
@@ -167,15 +167,12 @@ impl BrowserStore for SledStore {
         loop {
             let Some(current) = codes.get(code).map_err(io)? else { return Ok(CodeRedemption::Invalid) };
             let mut rec: CodeRecord = decode(CODES, &current)?;
-            if rec.redeemed.is_some() {
-                return Ok(CodeRedemption::Replayed(rec));
+            let outcome = redeem(&mut rec, redemption, now);
+            if !matches!(outcome, CodeRedemption::Redeemed(_)) {
+                return Ok(outcome);
             }
-            if rec.expires_at <= now {
-                return Ok(CodeRedemption::Invalid);
-            }
-            rec.redeemed = Some(redemption.clone());
             if codes.compare_and_swap(code, Some(current), Some(encode(&rec)?)).map_err(io)?.is_ok() {
-                return Ok(CodeRedemption::Redeemed(rec));
+                return Ok(outcome);
             }
         }
     }
@@ -216,27 +213,19 @@ impl BrowserStore for SledStore {
         let Some(mut family) = get::<FamilyRecord>(&t.refresh, FAMILIES, &fkey)? else {
             return Ok(Rotation::Invalid);
         };
-        if family.revoked {
-            return Ok(Rotation::Invalid);
+        let outcome = rotate(&mut spent, &mut family, jti, access_exp, now);
+        match outcome {
+            Rotation::Invalid => {}
+            Rotation::Reused(_) => t.refresh.insert(fkey, encode(&family)?).map(|_| ()).map_err(io)?,
+            Rotation::Rotated(_) => {
+                let mut batch = sled::Batch::default();
+                BrowserTrees::put(&mut batch, token_key(old), &spent)?;
+                BrowserTrees::put(&mut batch, token_key(new), record)?;
+                BrowserTrees::put(&mut batch, fkey, &family)?;
+                t.refresh.apply_batch(batch).map_err(io)?;
+            }
         }
-        if spent.used {
-            family.revoked = true;
-            t.refresh.insert(fkey, encode(&family)?).map_err(io)?;
-            return Ok(Rotation::Reused(family));
-        }
-        if spent.expires_at <= now || family.expires_at <= now {
-            return Ok(Rotation::Invalid);
-        }
-        let before = spent.clone();
-        spent = super::browser::spent(&spent, now);
-        family.last_jti = jti.to_owned();
-        family.last_access_exp = access_exp;
-        let mut batch = sled::Batch::default();
-        BrowserTrees::put(&mut batch, token_key(old), &spent)?;
-        BrowserTrees::put(&mut batch, token_key(new), record)?;
-        BrowserTrees::put(&mut batch, fkey, &family)?;
-        t.refresh.apply_batch(batch).map_err(io)?;
-        Ok(Rotation::Rotated(before))
+        Ok(outcome)
     }
 
     fn revoke_family(&self, family: &str) -> Result<Option<FamilyRecord>, StoreError> {
