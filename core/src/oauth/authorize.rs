@@ -205,7 +205,19 @@ pub fn code_url(req: &AuthRequest, code: &str, issuer: &str) -> String {
 
 /// Appends response parameters (and `iss`) to the query of a registered redirect URI.
 fn response_url(redirect_uri: &str, pairs: &[(&str, Option<&str>)], issuer: &str) -> String {
-    match url::Url::parse(redirect_uri) {
+    let mut all = pairs.to_vec();
+    all.push(("iss", Some(issuer)));
+    with_query(redirect_uri, &all)
+}
+
+/// `uri` with the present values of `pairs` appended to its query; unchanged when none is
+/// present (or when it does not parse: registered URIs are validated at load, this only keeps
+/// a bad stored one from panicking).
+pub fn with_query(uri: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    if pairs.iter().all(|(_, v)| v.is_none()) {
+        return uri.to_owned();
+    }
+    match url::Url::parse(uri) {
         Ok(mut u) => {
             {
                 let mut q = u.query_pairs_mut();
@@ -214,12 +226,10 @@ fn response_url(redirect_uri: &str, pairs: &[(&str, Option<&str>)], issuer: &str
                         q.append_pair(k, v);
                     }
                 }
-                q.append_pair("iss", issuer);
             }
             u.to_string()
         }
-        // Registered URIs are validated at load; this keeps a bad stored one from panicking.
-        Err(_) => redirect_uri.to_owned(),
+        Err(_) => uri.to_owned(),
     }
 }
 

@@ -10,6 +10,7 @@ use super::id_token::read_hint;
 use super::session;
 use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
+use crate::oauth::authorize::with_query;
 use crate::oauth::params::Params;
 use crate::secret::ct_eq;
 use crate::state::AppState;
@@ -62,7 +63,7 @@ pub async fn logout(
             if !client.record.post_logout_redirect_uris.iter().any(|u| u == uri) {
                 return bad("The address to return to after sign-out is not registered for this application.");
             }
-            Some(with_state(uri, rp_state))
+            Some(with_query(uri, &[("state", rp_state)]))
         }
     };
     let live = match session::lookup(state.db.store(), cookies.session.as_deref(), &state.config.sessions, now) {
@@ -105,14 +106,4 @@ pub async fn logout(
     }
     reply.clear_session = true;
     reply
-}
-
-fn with_state(uri: &str, rp_state: Option<&str>) -> String {
-    match (url::Url::parse(uri), rp_state) {
-        (Ok(mut u), Some(s)) => {
-            u.query_pairs_mut().append_pair("state", s);
-            u.to_string()
-        }
-        _ => uri.to_owned(),
-    }
 }
