@@ -68,6 +68,7 @@ fn main() {
                     scopes: &scopes,
                     ttl: Duration::from_secs(600),
                     jti: None,
+                    claims: serde_json::Map::new(),
                 },
                 now,
             )

@@ -25,6 +25,7 @@ pub mod logctx;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod plugins;
 pub mod ratelimit;
 pub mod secret;
 pub mod server;

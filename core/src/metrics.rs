@@ -36,6 +36,18 @@ struct LimitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginCallLabels {
+    plugin: String,
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LoginLabels {
     result: String,
 }
@@ -54,6 +66,8 @@ pub struct Metrics {
     client_auth_failures: Counter,
     rate_limited: Family<LimitLabels, Counter>,
     logins: Family<LoginLabels, Counter>,
+    plugin_calls: Family<PluginCallLabels, Counter>,
+    plugin_duration: Family<PluginLabels, Histogram, fn() -> Histogram>,
     rss: Gauge,
 }
 
@@ -85,10 +99,30 @@ impl Metrics {
         registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
         let logins = Family::<LoginLabels, Counter>::default();
         registry.register("logins", "Browser sign-in attempts by result", logins.clone());
+        let plugin_calls = Family::<PluginCallLabels, Counter>::default();
+        registry.register("plugin_calls", "Plugin calls by plugin, kind and outcome", plugin_calls.clone());
+        let plugin_duration =
+            Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Plugin call latency (instantiation included) by plugin",
+            plugin_duration.clone(),
+        );
         registry.register("store_flush_duration_seconds", "Latency of group-commit store flushes", store_flush);
         let rss = Gauge::default();
         registry.register("process_resident_memory_bytes", "Resident set size of the process", rss.clone());
-        Self { registry, http_requests, http_duration, tokens_issued, client_auth_failures, rate_limited, logins, rss }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            tokens_issued,
+            client_auth_failures,
+            rate_limited,
+            logins,
+            plugin_calls,
+            plugin_duration,
+            rss,
+        }
     }
 
     /// Counts one HTTP request.
@@ -117,6 +151,13 @@ impl Metrics {
     /// Counts a sign-in attempt: `success`, `failure`, `sso` (signed in by an existing session).
     pub fn login(&self, result: &'static str) {
         self.logins.get_or_create(&LoginLabels { result: result.to_owned() }).inc();
+    }
+
+    /// Counts one plugin call and its duration.
+    pub fn plugin_call(&self, plugin: &str, kind: &str, outcome: &str, took: Duration) {
+        let labels = PluginCallLabels { plugin: plugin.to_owned(), kind: kind.to_owned(), outcome: outcome.to_owned() };
+        self.plugin_calls.get_or_create(&labels).inc();
+        self.plugin_duration.get_or_create(&PluginLabels { plugin: labels.plugin }).observe(took.as_secs_f64());
     }
 
     /// The Prometheus text exposition.

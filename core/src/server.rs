@@ -21,6 +21,7 @@ use crate::http::{self, paths};
 use crate::metrics::Metrics;
 use crate::oauth::client::ClientRegistry;
 use crate::oidc::discovery;
+use crate::plugins::PluginHost;
 use crate::ratelimit::Limiter;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::state::{AppState, Inner, Urls};
@@ -125,7 +126,16 @@ impl Server {
         audit.record(Actor::system(), started, now).await?;
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits, &config.login_limits);
-        let db_flush_latency = db.flush_latency();
+        let metrics = Arc::new(Metrics::new(db.flush_latency()));
+        let plugins = PluginHost::start(&config.plugins, config.plugin_runtime, Arc::clone(&metrics))
+            .await
+            .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
+        let loaded = plugins.loaded();
+        if !loaded.is_empty() {
+            let names: Vec<String> = loaded.iter().map(plugin_label).collect();
+            tracing::info!(plugins = ?names, "plugins loaded");
+            audit.emit(Actor::system(), AuditEvent::PluginsLoaded { plugins: names, trigger: "startup".into() }, now);
+        }
         let metrics_listener = match config.metrics_bind {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?),
             None => None,
@@ -142,9 +152,10 @@ impl Server {
             limiter,
             passwords,
             audit,
-            metrics: Arc::new(Metrics::new(db_flush_latency)),
+            metrics,
             discovery_json,
             pages,
+            plugins,
         });
         Ok(Self { listener, metrics_listener, state, addr, demo_client })
     }
@@ -351,4 +362,9 @@ fn every_tick(
             }
         }
     })
+}
+
+/// `name sha256 version wit` of a loaded plugin (logs and audit).
+pub(crate) fn plugin_label(p: &crate::plugins::PluginInfo) -> String {
+    format!("{} sha256:{} version:{} wit:{}", p.name, p.sha256, p.version.as_deref().unwrap_or("-"), p.wit)
 }

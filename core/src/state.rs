@@ -71,6 +71,8 @@ pub struct Inner {
     pub discovery_json: bytes::Bytes,
     /// Compiled page templates.
     pub pages: crate::ui::Pages,
+    /// Wasm plugins.
+    pub plugins: crate::plugins::PluginHost,
 }
 
 impl AppState {

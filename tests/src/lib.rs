@@ -19,6 +19,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 pub mod browser;
+pub mod plugins;
 pub mod webdriver;
 
 /// Name of the ignored test that child processes run (see `child_entry` in the tests).
@@ -110,12 +111,25 @@ impl TestServer {
 
     /// Starts a server in `dir` (reusing a store left there).
     pub async fn start_in(dir: TempDir, toml: &str) -> Self {
+        match Self::try_start_in(dir, toml).await {
+            Ok(s) => s,
+            Err(e) => panic!("server did not start: {e}"),
+        }
+    }
+
+    /// Starts a server with `toml`, or returns why it would not start (config or start-up
+    /// error, as the operator would read it).
+    pub async fn try_start_with(toml: &str) -> Result<Self, String> {
+        Self::try_start_in(tempfile::tempdir().expect("temp dir"), toml).await
+    }
+
+    async fn try_start_in(dir: TempDir, toml: &str) -> Result<Self, String> {
         let path = dir.path().join("gatehouse.toml");
         std::fs::write(&path, toml).expect("write config");
-        let config = Config::from_toml(toml, &path.display().to_string(), dir.path(), &|_| None)
-            .unwrap_or_else(|e| panic!("test config invalid: {e}"));
+        let config =
+            Config::from_toml(toml, &path.display().to_string(), dir.path(), &|_| None).map_err(|e| e.to_string())?;
         let clock = ManualClock::new(system_now());
-        let server = Server::bind(config, Arc::new(clock.clone())).await.expect("server binds");
+        let server = Server::bind(config, Arc::new(clock.clone())).await.map_err(|e| e.to_string())?;
         let base = format!("http://{}", server.local_addr());
         let metrics_base = server.metrics_addr().map(|a| format!("http://{a}"));
         let state = server.state().clone();
@@ -123,7 +137,7 @@ impl TestServer {
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        Self {
+        Ok(Self {
             base,
             clock,
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
@@ -132,7 +146,7 @@ impl TestServer {
             dir,
             shutdown: Some(tx),
             task: Some(task),
-        }
+        })
     }
 
     /// Stops the server gracefully and returns its temp dir (for a restart).
@@ -161,6 +175,27 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         names
+    }
+
+    /// The `policy_decision` audit records so far as `(plugin, outcome, reason)`, once there
+    /// are at least `n` (they trail the response by one commit window).
+    pub async fn policy_decisions(&self, n: usize) -> Vec<(String, String, Option<String>)> {
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            out = gatehouse::audit::records(self.state.db.store(), 0)
+                .filter_map(|r| match r.expect("audit record").event {
+                    gatehouse::audit::AuditEvent::PolicyDecision { plugin, outcome, reason, .. } => {
+                        Some((plugin, outcome, reason))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if out.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        out
     }
 
     /// `base` + `path`.

@@ -218,6 +218,46 @@ pub enum AuditEvent {
         /// Audit lines restored.
         audit_lines: u64,
     },
+    /// A policy plugin decided (one record per plugin per request).
+    PolicyDecision {
+        /// Plugin name.
+        plugin: String,
+        /// SHA-256 of its component.
+        sha256: String,
+        /// Operator's version label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// WIT package version it implements.
+        wit: String,
+        /// authorize, token, refresh or userinfo.
+        stage: String,
+        /// Client.
+        client_id: String,
+        /// User, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        /// SHA-256 of the decision's input facts.
+        input_sha256: String,
+        /// allow, deny, step_up or error.
+        outcome: String,
+        /// Deny reason, step-up methods or failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Call time, microseconds.
+        micros: u64,
+    },
+    /// A set of plugins was loaded (start-up or reload).
+    PluginsLoaded {
+        /// `name sha256 version wit` of each, in order.
+        plugins: Vec<String>,
+        /// `startup` or `reload`.
+        trigger: String,
+    },
+    /// A reload was refused; the previous set stays.
+    PluginReloadFailed {
+        /// What was wrong.
+        reason: String,
+    },
     /// A refresh token family was revoked by its client (RFC 7009).
     RefreshTokenRevoked {
         /// Client.
@@ -254,6 +294,9 @@ impl AuditEvent {
             Self::RefreshTokenRevoked { .. } => "refresh_token_revoked",
             Self::BackupCreated { .. } => "backup_created",
             Self::StoreRestored { .. } => "store_restored",
+            Self::PolicyDecision { .. } => "policy_decision",
+            Self::PluginsLoaded { .. } => "plugins_loaded",
+            Self::PluginReloadFailed { .. } => "plugin_reload_failed",
         }
     }
 }

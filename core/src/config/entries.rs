@@ -234,7 +234,7 @@ pub(super) fn check_user(
         }
     });
     match password {
-        Some(password) if c.problems.len() == start => Some(UserConfig { username, password, email }),
+        Some(password) if c.problems.len() == start => Some(UserConfig { username, password, email, groups: u.groups }),
         _ => None,
     }
 }

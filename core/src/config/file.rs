@@ -37,6 +37,10 @@ pub(crate) struct FileConfig {
     pub clients: Vec<ClientSection>,
     #[serde(default)]
     pub users: Vec<UserSection>,
+    #[serde(default)]
+    pub plugins: Vec<super::plugins::PluginSection>,
+    #[serde(default)]
+    pub plugin_runtime: super::plugins::PluginRuntimeSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +184,8 @@ pub(crate) struct UserSection {
     pub password: Option<String>,
     pub password_hash: Option<String>,
     pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// Scalar keys that `GATEHOUSE_<SECTION>_<KEY>` environment variables may override.

@@ -4,7 +4,10 @@
 
 mod entries;
 mod file;
+mod plugins;
 mod validate;
+
+pub use plugins::{PluginConfig, PluginKind, PluginLimits, PluginRuntimeConfig};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -57,6 +60,10 @@ pub struct Config {
     pub clients: Vec<ClientRecord>,
     /// Bootstrap users defined in the file.
     pub users: Vec<UserConfig>,
+    /// Enabled plugins, in config order (`[[plugins]]`).
+    pub plugins: Vec<PluginConfig>,
+    /// Limits shared by all plugins (`[plugin_runtime]`).
+    pub plugin_runtime: PluginRuntimeConfig,
     /// Non-fatal remarks (short secrets and the like), printed at start-up.
     pub warnings: Vec<String>,
 }
@@ -178,6 +185,8 @@ pub struct UserConfig {
     pub password: UserPassword,
     /// Normalised email.
     pub email: Option<String>,
+    /// Group names (policies read them).
+    pub groups: Vec<String>,
 }
 
 /// How a bootstrap user's password is given.

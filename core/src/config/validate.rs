@@ -30,7 +30,14 @@ impl Check<'_> {
         self.problems.push(Problem { key: key.into(), message: message.into() });
     }
 
-    fn duration(&mut self, key: &str, raw: Option<&str>, default: Duration, min: Duration, max: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        key: &str,
+        raw: Option<&str>,
+        default: Duration,
+        min: Duration,
+        max: Duration,
+    ) -> Duration {
         let Some(raw) = raw else { return default };
         match humantime::parse_duration(raw) {
             Ok(d) if d < min || d > max => {
@@ -320,6 +327,17 @@ pub(crate) fn validate(
         .filter_map(|(i, u)| check_user(&mut c, &format!("users[{i}]"), u, dev_mode, &mut seen_users))
         .collect();
 
+    let plugin_runtime = super::plugins::check_runtime(&mut c, &f.plugin_runtime);
+    let mut seen_plugins = HashSet::new();
+    let plugins = f
+        .plugins
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            super::plugins::check_plugin(&mut c, &format!("plugins[{i}]"), p, base, dev_mode, &mut seen_plugins)
+        })
+        .collect();
+
     if c.problems.is_empty() {
         Ok(Config {
             source: file.to_owned(),
@@ -347,6 +365,8 @@ pub(crate) fn validate(
             metrics_bind,
             clients,
             users,
+            plugins,
+            plugin_runtime,
             warnings: c.warnings,
         })
     } else {

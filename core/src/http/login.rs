@@ -83,7 +83,7 @@ pub async fn stylesheet(State(state): State<AppState>) -> Response {
 
 /// UserInfo (OpenID Connect Core §5.3): the token in the Authorization header or, for POST,
 /// the `access_token` form field (RFC 6750 §2.2), not both.
-pub async fn userinfo_handler(State(state): State<AppState>, req: Request) -> Response {
+pub async fn userinfo_handler(State(state): State<AppState>, Meta(meta): Meta, req: Request) -> Response {
     let now = state.clock.now();
     let Ok(authorization) = authorization(req.headers()).map(|a| a.map(str::to_owned)) else {
         return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request");
@@ -104,7 +104,7 @@ pub async fn userinfo_handler(State(state): State<AppState>, req: Request) -> Re
         (None, None) => None,
         _ => return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request"),
     };
-    match userinfo::userinfo(&state, token.as_deref(), now) {
+    match userinfo::userinfo(&state, token.as_deref(), &meta, now).await {
         Ok(claims) => no_store(axum::Json(claims).into_response()),
         Err(UserinfoError::NoToken) => challenge(StatusCode::UNAUTHORIZED, "Bearer realm=\"gatehouse\"", ""),
         Err(UserinfoError::InvalidToken) => {
@@ -115,6 +115,8 @@ pub async fn userinfo_handler(State(state): State<AppState>, req: Request) -> Re
             "Bearer error=\"insufficient_scope\", scope=\"openid\"",
             "insufficient_scope",
         ),
+        // A policy refusal or failure (fail closed); the reason is in the log and audit log.
+        Err(UserinfoError::Denied) => challenge(StatusCode::FORBIDDEN, "", "access_denied"),
         Err(UserinfoError::Unavailable) => {
             let mut r = challenge(StatusCode::SERVICE_UNAVAILABLE, "", "temporarily_unavailable");
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

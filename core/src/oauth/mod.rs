@@ -10,6 +10,7 @@ pub mod grants;
 pub mod introspect;
 pub mod params;
 pub mod pkce;
+pub(crate) mod policy;
 pub mod revoke;
 pub mod scope;
 pub mod test_token;

@@ -43,7 +43,15 @@ pub fn issue(
     if ttl.is_zero() || ttl > state.config.longest_token_ttl() {
         return Err(OAuthError::InvalidRequest("ttl is out of range"));
     }
-    let req = IssueRequest { sub, client_id: TEST_CLIENT_ID, audiences, scopes: &scopes, ttl, jti: None };
+    let req = IssueRequest {
+        sub,
+        client_id: TEST_CLIENT_ID,
+        audiences,
+        scopes: &scopes,
+        ttl,
+        jti: None,
+        claims: serde_json::Map::new(),
+    };
     issue_access_token(state, req, "test_token", meta.actor("dev"), now)
 }
 

@@ -48,7 +48,7 @@ pub async fn exchange(
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     match grant_type {
-        "client_credentials" => grants::client_credentials::grant(state, &client, params, meta, now),
+        "client_credentials" => grants::client_credentials::grant(state, &client, params, meta, now).await,
         "authorization_code" => grants::authorization_code::grant(state, &client, params, meta, now).await,
         "refresh_token" => grants::refresh_token::grant(state, &client, params, meta, now).await,
         _ => Err(OAuthError::UnsupportedGrantType),

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::audit::Actor;
 use crate::oauth::authorize::{ErrorRedirect, code_url, error_url};
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
+use crate::plugins::{PolicyRequest, PolicyStage};
 use crate::secret::{random_token, sha256};
 use crate::state::AppState;
 use crate::store::browser::{AuthRequest, CodeRecord, Digest, FlowRecord, Step};
@@ -259,7 +261,9 @@ pub fn load(
 }
 
 /// Issues a code for a finished sign-in (durable before the redirect) and returns the
-/// redirect to the client.
+/// redirect to the client. The policy plugins decide first: they may narrow the scopes the
+/// code carries; a deny or a plugin failure sends the browser back with `access_denied`
+/// (the reason stays in the log and audit log).
 pub async fn issue_code(
     state: &AppState,
     req: &AuthRequest,
@@ -269,10 +273,25 @@ pub async fn issue_code(
     amr: &[String],
     now: OffsetDateTime,
 ) -> Result<String, OAuthError> {
+    let mut request = req.clone();
+    if state.plugins.has_policies() {
+        match authorize_policy(state, req, user_id, amr, now).await? {
+            Some(scopes) => request.scopes = scopes,
+            None => {
+                let e = ErrorRedirect {
+                    redirect_uri: req.redirect_uri.clone(),
+                    error: "access_denied",
+                    description: "the request was denied by policy",
+                    state: req.state.clone(),
+                };
+                return Ok(error_url(&e, &state.issuer));
+            }
+        }
+    }
     let code = random_token().map_err(|e| crate::oauth::error::internal("no randomness for a code", &e))?;
     let t = now.unix_timestamp();
     let record = CodeRecord {
-        request: req.clone(),
+        request,
         user_id: user_id.to_owned(),
         sid: sid.to_owned(),
         auth_time,
@@ -285,6 +304,39 @@ pub async fn issue_code(
     state.db.put_code(&sha256(code.as_bytes()), &record).map_err(|e| unavailable(&e))?;
     state.db.durable().await.map_err(|e| unavailable(&e))?;
     Ok(code_url(req, &code, &state.issuer))
+}
+
+/// Runs the policies at `authorize`; `None` when they refuse.
+async fn authorize_policy(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    amr: &[String],
+    now: OffsetDateTime,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let user = match state.db.get_user(user_id) {
+        Ok(Some(u)) => u,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(crate::oauth::error::unavailable("user lookup failed", &e)),
+    };
+    let request_id = crate::logctx::current();
+    let audiences = [state.issuer.clone()];
+    let attributes = [("redirect_uri", req.redirect_uri.clone())];
+    let ask = PolicyRequest {
+        stage: PolicyStage::Authorize,
+        request_id: &request_id,
+        client_id: &req.client_id,
+        remote_ip: None,
+        user_agent: None,
+        now,
+        subject: Some(crate::oauth::grants::user_tokens::subject(&user, amr)),
+        grant_type: None,
+        scopes: &req.scopes,
+        audiences: &audiences,
+        attributes: &attributes,
+    };
+    let actor = Actor { who: format!("user:{user_id}"), ip: None, request_id: Some(request_id.clone()) };
+    Ok(crate::oauth::policy::decide(state, &ask, actor).await.ok().map(|allowed| allowed.scopes))
 }
 
 /// The pending step of a flow after skipping a consent that is not needed.

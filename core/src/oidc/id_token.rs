@@ -72,6 +72,8 @@ pub struct IdTokenInput<'a> {
     pub access_token: &'a str,
     /// Lifetime.
     pub ttl: std::time::Duration,
+    /// Claims added by policy plugins; claims released by scope win over them.
+    pub claims: &'a Map<String, Value>,
 }
 
 /// `at_hash` for an access token signed with a SHA-256 algorithm (RS256, ES256).
@@ -95,7 +97,13 @@ pub fn sign(keys: &KeyManager, issuer: &str, input: IdTokenInput<'_>, now: Offse
         azp: input.client.id().to_owned(),
         sid: input.sid.to_owned(),
         amr: input.amr.to_vec(),
-        extra: super::claims::for_scopes(input.user, input.scopes),
+        extra: {
+            let mut extra = super::claims::for_scopes(input.user, input.scopes);
+            for (k, v) in input.claims {
+                extra.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            extra
+        },
     };
     let set = keys.current();
     let key = match input.client.record.id_token_signed_response_alg.as_deref() {

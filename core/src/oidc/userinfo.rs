@@ -4,8 +4,12 @@
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use crate::oauth::RequestMeta;
+use crate::oauth::grants::user_tokens::subject;
+use crate::oauth::policy;
+use crate::plugins::{PolicyRequest, PolicyStage};
 use crate::state::AppState;
-use crate::tokens::access::TokenProblem;
+use crate::tokens::access::{Audience, TokenProblem};
 
 /// Why userinfo refused (RFC 6750 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,14 +20,18 @@ pub enum UserinfoError {
     InvalidToken,
     /// The token lacks `openid`.
     InsufficientScope,
+    /// A policy plugin refused or failed.
+    Denied,
     /// The store failed.
     Unavailable,
 }
 
-/// The claims for the user of `token`.
-pub fn userinfo(
+/// The claims for the user of `token`, if the policy plugins allow; claims they add come
+/// after (never over) the ones released by scope.
+pub async fn userinfo(
     state: &AppState,
     token: Option<&str>,
+    meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<Map<String, Value>, UserinfoError> {
     let token = token.ok_or(UserinfoError::NoToken)?;
@@ -45,6 +53,33 @@ pub fn userinfo(
     };
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
-    out.extend(super::claims::for_scopes(&user, &scopes));
+    if !state.plugins.has_policies() {
+        out.extend(super::claims::for_scopes(&user, &scopes));
+    } else {
+        let audiences = match &claims.aud {
+            Audience::One(a) => vec![a.clone()],
+            Audience::Many(v) => v.clone(),
+        };
+        let ask = PolicyRequest {
+            stage: PolicyStage::Userinfo,
+            request_id: &meta.request_id,
+            client_id: &claims.client_id,
+            remote_ip: Some(meta.ip),
+            user_agent: None,
+            now,
+            subject: Some(subject(&user, &[])),
+            grant_type: None,
+            scopes: &scopes,
+            audiences: &audiences,
+            attributes: &[],
+        };
+        let actor = meta.actor(format!("client:{}", claims.client_id));
+        let allowed = policy::decide(state, &ask, actor).await.map_err(|_| UserinfoError::Denied)?;
+        // A policy may narrow what this call releases.
+        out.extend(super::claims::for_scopes(&user, &allowed.scopes));
+        for (k, v) in allowed.claims {
+            out.entry(k).or_insert(v);
+        }
+    }
     Ok(out)
 }

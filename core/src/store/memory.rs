@@ -114,6 +114,17 @@ impl Store for MemoryStore {
             .is_some())
     }
 
+    fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError> {
+        let mut map = self.users.write().map_err(|_| poisoned())?;
+        Ok(map
+            .get_mut(id)
+            .map(|u| {
+                u.groups = groups.to_vec();
+                u.updated_at = now;
+            })
+            .is_some())
+    }
+
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         let mut map = self.users.write().map_err(|_| poisoned())?;
         Ok(map

@@ -90,6 +90,8 @@ pub trait Store: browser::BrowserStore + Send + Sync + 'static {
     fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Enables or disables a user; `false` when there is no such user.
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
+    /// Replaces a user's groups; `false` when there is no such user.
+    fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
 
     /// Appends audit records (consecutive `seq`) in one write.
     fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;

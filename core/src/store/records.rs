@@ -73,6 +73,8 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Disabled users cannot sign in.
     pub disabled: bool,
+    /// Group names (policy plugins read them).
+    pub groups: Vec<String>,
     /// Creation time, unix seconds.
     pub created_at: i64,
     /// Last change, unix seconds.

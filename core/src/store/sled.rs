@@ -257,6 +257,14 @@ impl Store for SledStore {
         })
     }
 
+    fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
+        self.update_user(id, |u| {
+            u.groups = groups.to_vec();
+            u.updated_at = now;
+        })
+    }
+
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         let _w = self.writing()?;
         self.update_user(id, |u| {

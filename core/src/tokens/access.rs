@@ -62,6 +62,9 @@ pub struct AccessClaims {
     /// Space-separated scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Claims added by policy plugins (never a reserved name: `plugins/convert.rs`).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What to put in a new token.
@@ -80,6 +83,8 @@ pub struct IssueRequest<'a> {
     /// The token id, when the caller must know it before signing (to record it with a code
     /// or refresh token); a fresh one otherwise.
     pub jti: Option<String>,
+    /// Claims added by policy plugins.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A freshly signed token.
@@ -147,6 +152,7 @@ impl AccessTokens {
             jti: req.jti.unwrap_or_else(unique_id),
             client_id: req.client_id.to_owned(),
             scope: (!req.scopes.is_empty()).then(|| req.scopes.join(" ")),
+            extra: req.claims,
         };
         let key = self.keys.current().es256.clone();
         let token = jwt::sign(&key, AT_JWT, &claims)?;

@@ -59,6 +59,7 @@ pub fn new_user(username: String, email: Option<String>, password_hash: String, 
         email,
         password_hash,
         disabled: false,
+        groups: Vec::new(),
         created_at: now.unix_timestamp(),
         updated_at: now.unix_timestamp(),
     }
@@ -84,9 +85,16 @@ pub async fn bootstrap(
     now: OffsetDateTime,
 ) -> Result<Vec<String>, BootstrapError> {
     let mut created = Vec::new();
+    let mut updated = false;
     for u in users {
         let exists = db.find_user(&u.username).map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
-        if exists.is_some() {
+        if let Some(existing) = exists {
+            // The file stays the source of a configured user's groups.
+            if existing.groups != u.groups {
+                db.set_user_groups(&existing.id, &u.groups, now.unix_timestamp())
+                    .map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
+                updated = true;
+            }
             continue;
         }
         let hash = match &u.password {
@@ -95,11 +103,12 @@ pub async fn bootstrap(
                 passwords.hash(p.clone()).await.map_err(|e| BootstrapError::Hash(u.username.clone(), e))?
             }
         };
-        let record = new_user(u.username.clone(), u.email.clone(), hash, now);
+        let mut record = new_user(u.username.clone(), u.email.clone(), hash, now);
+        record.groups = u.groups.clone();
         db.create_user(&record).map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
         created.push(u.username.clone());
     }
-    if !created.is_empty() {
+    if !created.is_empty() || updated {
         db.durable().await.map_err(|e| BootstrapError::Store(created.join(", "), e))?;
     }
     Ok(created)

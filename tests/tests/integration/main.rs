@@ -20,6 +20,8 @@ mod introspect_revoke;
 mod keys;
 mod limits;
 mod metrics;
+mod plugin_net;
+mod plugin_sandbox;
 mod relying_party;
 mod token;
 mod users;

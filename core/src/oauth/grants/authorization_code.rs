@@ -11,9 +11,10 @@ use super::super::error::{OAuthError, internal, unavailable};
 use super::super::params::Params;
 use super::super::pkce;
 use super::super::token::TokenResponse;
-use super::user_tokens::{Grant, active_user, expiry, issue};
+use super::user_tokens::{Grant, active_user, decide, expiry, issue, subject};
 use crate::audit::AuditEvent;
 use crate::oauth::authorize::OFFLINE_ACCESS;
+use crate::plugins::PolicyStage;
 use crate::secret::{random_token, sha256, unique_id};
 use crate::state::AppState;
 use crate::store::browser::{CodeRecord, CodeRedemption, FamilyRecord, Redemption, RefreshRecord};
@@ -40,7 +41,11 @@ pub async fn grant(
     let user = active_user(state, &record.user_id)?;
     let Some(user) = user else { return Err(OAuthError::InvalidGrant("the user is disabled or gone")) };
 
-    let scopes = &record.request.scopes;
+    // Policies decide before the code is spent, so a failing plugin costs the client a retry,
+    // not its code.
+    let stage = (PolicyStage::Token, GRANT_TYPE);
+    let allowed = decide(state, client, subject(&user, &record.amr), &record.request.scopes, stage, meta, now).await?;
+    let scopes = &allowed.scopes;
     let refresh = scopes.iter().any(|s| s == OFFLINE_ACCESS) && client.allows_grant("refresh_token");
     let jti = unique_id();
     let access_exp = expiry(now, state.config.tokens.access_token_ttl);
@@ -97,6 +102,7 @@ pub async fn grant(
         amr: &record.amr,
         jti,
         refresh_token,
+        claims: allowed.claims,
     };
     issue(state, client, g, GRANT_TYPE, meta, now)
 }

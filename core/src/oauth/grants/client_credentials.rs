@@ -9,16 +9,18 @@ use super::super::RequestMeta;
 use super::super::client::Client;
 use super::super::error::OAuthError;
 use super::super::params::Params;
+use super::super::policy::{self, Refusal};
 use super::super::scope;
 use super::super::token::{TokenResponse, issue_access_token};
+use crate::plugins::{PolicyRequest, PolicyStage};
 use crate::state::AppState;
 use crate::tokens::access::IssueRequest;
 
 /// The grant type name.
 pub const GRANT_TYPE: &str = "client_credentials";
 
-/// Issues an access token to `client`.
-pub fn grant(
+/// Issues an access token to `client`, if the policy plugins allow.
+pub async fn grant(
     state: &AppState,
     client: &Client,
     params: &Params,
@@ -33,15 +35,31 @@ pub fn grant(
     }
     let scopes = scope::grant(params.one("scope")?, &client.record.scopes)?;
     let audiences = audiences(client, params, &state.issuer)?;
+    let actor = meta.actor(format!("client:{}", client.id()));
+    let ask = PolicyRequest {
+        stage: PolicyStage::Token,
+        request_id: &meta.request_id,
+        client_id: client.id(),
+        remote_ip: Some(meta.ip),
+        user_agent: None,
+        now,
+        subject: None,
+        grant_type: Some(GRANT_TYPE),
+        scopes: &scopes,
+        audiences: &audiences,
+        attributes: &[],
+    };
+    let allowed = policy::decide(state, &ask, actor.clone()).await.map_err(Refusal::oauth_error)?;
     let req = IssueRequest {
         sub: client.id(),
         client_id: client.id(),
         audiences,
-        scopes: &scopes,
+        scopes: &allowed.scopes,
         ttl: state.config.tokens.access_token_ttl,
         jti: None,
+        claims: allowed.claims,
     };
-    issue_access_token(state, req, GRANT_TYPE, meta.actor(format!("client:{}", client.id())), now)
+    issue_access_token(state, req, GRANT_TYPE, actor, now)
 }
 
 /// The audiences asked for, each of which must be registered for the client.

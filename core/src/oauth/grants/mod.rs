@@ -3,4 +3,4 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
-mod user_tokens;
+pub(crate) mod user_tokens;

@@ -11,8 +11,9 @@ use super::super::error::{OAuthError, internal, unavailable};
 use super::super::params::Params;
 use super::super::scope;
 use super::super::token::TokenResponse;
-use super::user_tokens::{Grant, active_user, expiry, issue};
+use super::user_tokens::{Grant, active_user, decide, expiry, issue, subject};
 use crate::audit::AuditEvent;
+use crate::plugins::PolicyStage;
 use crate::secret::{random_token, sha256, unique_id};
 use crate::state::AppState;
 use crate::store::browser::{FamilyRecord, RefreshRecord, Rotation};
@@ -54,6 +55,10 @@ pub async fn grant(
         return Err(OAuthError::InvalidGrant("the user is disabled or gone"));
     };
 
+    // Policies decide before the rotation: a refusal leaves the presented token valid.
+    let stage = (PolicyStage::Refresh, GRANT_TYPE);
+    let allowed = decide(state, client, subject(&user, &record.amr), &scopes, stage, meta, now).await?;
+
     let token = random_token().map_err(|e| internal("no randomness for a refresh token", &e))?;
     let jti = unique_id();
     let access_exp = expiry(now, state.config.tokens.access_token_ttl);
@@ -73,13 +78,14 @@ pub async fn grant(
     state.db.durable().await.map_err(|e| unavailable("flushing a rotation failed", &e))?;
     let g = Grant {
         user: &user,
-        scopes: &scopes,
+        scopes: &allowed.scopes,
         nonce: None,
         sid: &record.sid,
         auth_time: record.auth_time,
         amr: &record.amr,
         jti,
         refresh_token: Some(token),
+        claims: allowed.claims,
     };
     issue(state, client, g, GRANT_TYPE, meta, now)
 }

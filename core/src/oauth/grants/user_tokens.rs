@@ -6,8 +6,10 @@ use time::OffsetDateTime;
 use super::super::RequestMeta;
 use super::super::client::Client;
 use super::super::error::{OAuthError, internal};
+use super::super::policy::{self, Allowed, Refusal};
 use super::super::token::{TokenResponse, issue_access_token};
 use crate::oidc::id_token::{self, IdTokenInput};
+use crate::plugins::{PolicyRequest, PolicyStage, SubjectFacts};
 use crate::state::AppState;
 use crate::store::UserRecord;
 use crate::tokens::access::IssueRequest;
@@ -31,6 +33,8 @@ pub(super) struct Grant<'a> {
     pub jti: String,
     /// The new refresh token, if any.
     pub refresh_token: Option<String>,
+    /// Claims added by policy plugins.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The audiences of a user's access token: the client's registered ones, else the issuer.
@@ -63,6 +67,7 @@ pub(super) fn issue(
         scopes: g.scopes,
         ttl: state.config.tokens.access_token_ttl,
         jti: Some(g.jti),
+        claims: g.claims.clone(),
     };
     let actor = meta.actor(format!("client:{}", client.id()));
     let mut resp = issue_access_token(state, req, grant_type, actor, now)?;
@@ -76,6 +81,7 @@ pub(super) fn issue(
             amr: g.amr,
             sid: g.sid,
             access_token: &resp.access_token,
+            claims: &g.claims,
             ttl: state.config.tokens.id_token_ttl,
         };
         let token = id_token::sign(&state.keys, &state.issuer, input, now)
@@ -84,6 +90,46 @@ pub(super) fn issue(
     }
     resp.refresh_token = g.refresh_token;
     Ok(resp)
+}
+
+/// Asks the policy plugins about a user's grant at the token endpoint.
+pub(super) async fn decide(
+    state: &AppState,
+    client: &Client,
+    user: SubjectFacts<'_>,
+    scopes: &[String],
+    (stage, grant_type): (PolicyStage, &str),
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<Allowed, OAuthError> {
+    let audiences = audiences(state, client);
+    let ask = PolicyRequest {
+        stage,
+        request_id: &meta.request_id,
+        client_id: client.id(),
+        remote_ip: Some(meta.ip),
+        user_agent: None,
+        now,
+        subject: Some(user),
+        grant_type: Some(grant_type),
+        scopes,
+        audiences: &audiences,
+        attributes: &[],
+    };
+    let actor = meta.actor(format!("client:{}", client.id()));
+    policy::decide(state, &ask, actor).await.map_err(Refusal::oauth_error)
+}
+
+/// The facts about a user that policies see.
+pub(crate) fn subject<'a>(user: &'a UserRecord, amr: &'a [String]) -> SubjectFacts<'a> {
+    SubjectFacts {
+        id: &user.id,
+        username: &user.username,
+        email: user.email.as_deref(),
+        email_verified: false,
+        groups: &user.groups,
+        amr,
+    }
 }
 
 /// Seconds from `now` plus `ttl`.

@@ -1,0 +1,342 @@
+//! `[[plugins]]` and `[plugin_runtime]`: which Wasm components run, with what limits and
+//! grants (ARCHITECTURE §5). Only the shape is checked here; the component itself (file,
+//! sha256, world, imports) is checked when `plugins/registry.rs` loads it.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::validate::Check;
+use crate::secret::parse_sha256_hex;
+
+/// One `[[plugins]]` entry as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PluginSection {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub path: String,
+    pub sha256: Option<String>,
+    pub version: Option<String>,
+    pub enabled: Option<bool>,
+    pub timeout_ms: Option<u64>,
+    pub cpu_budget_ms: Option<u64>,
+    pub memory_limit_mb: Option<u64>,
+    pub max_concurrency: Option<u32>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+/// `[plugin_runtime]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PluginRuntimeSection {
+    pub allow_loopback_http: Option<bool>,
+    pub pool_instances: Option<u32>,
+    pub http_max_response_kb: Option<u64>,
+    pub breaker_threshold: Option<u32>,
+    pub breaker_cooldown: Option<String>,
+}
+
+/// What a plugin is for: the world its component must implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PluginKind {
+    /// `policy-plugin` (or `policy-plugin-net`): access decisions.
+    Policy,
+    /// `login-step-plugin`: a step in the browser sign-in.
+    LoginStep,
+    /// `notifier-plugin`: email, SMS, webhooks.
+    Notifier,
+    /// `idp-connector`: a federated identity provider.
+    IdpConnector,
+}
+
+impl PluginKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Policy => "policy",
+            Self::LoginStep => "login-step",
+            Self::Notifier => "notifier",
+            Self::IdpConnector => "idp-connector",
+        }
+    }
+
+    /// Parses the config spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Policy, Self::LoginStep, Self::Notifier, Self::IdpConnector].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Limits when the operator sets none: policies sit on every token request, so they
+    /// get little; the others wait on the network.
+    fn default_limits(self) -> PluginLimits {
+        let ms = Duration::from_millis;
+        match self {
+            Self::Policy => {
+                PluginLimits { timeout: ms(200), cpu_budget: ms(50), memory_limit_bytes: 32 << 20, max_concurrency: 64 }
+            }
+            Self::LoginStep => PluginLimits {
+                timeout: ms(3000),
+                cpu_budget: ms(100),
+                memory_limit_bytes: 64 << 20,
+                max_concurrency: 32,
+            },
+            Self::Notifier | Self::IdpConnector => PluginLimits {
+                timeout: ms(10_000),
+                cpu_budget: ms(200),
+                memory_limit_bytes: 64 << 20,
+                max_concurrency: 16,
+            },
+        }
+    }
+}
+
+/// Per-plugin limits (`timeout_ms`, `cpu_budget_ms`, `memory_limit_mb`, `max_concurrency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Wall time of one call, host calls (HTTP) included.
+    pub timeout: Duration,
+    /// CPU time of one call spent in Wasm.
+    pub cpu_budget: Duration,
+    /// Linear memory of one instance.
+    pub memory_limit_bytes: u64,
+    /// Calls at once; more fail fast.
+    pub max_concurrency: u32,
+}
+
+/// A validated `[[plugins]]` entry.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// Unique name (logs, audit, metrics, kv namespace).
+    pub name: String,
+    /// The world it implements.
+    pub kind: PluginKind,
+    /// The component file, resolved against the config file's directory.
+    pub path: std::path::PathBuf,
+    /// The pinned SHA-256 of the file (required outside dev_mode).
+    pub sha256: Option<[u8; 32]>,
+    /// Operator's version label.
+    pub version: Option<String>,
+    /// Limits.
+    pub limits: PluginLimits,
+    /// Hosts (`name` or `name:port`) that `http.fetch` may reach.
+    pub allowed_hosts: Vec<String>,
+    /// Secret names (environment variables) that `secrets.get` may read.
+    pub secrets: Vec<String>,
+    /// `[plugins.config]`: strings as they are, other values as JSON text.
+    pub config: Vec<(String, String)>,
+    /// The table as a JSON object (`config.get-all`).
+    pub config_json: String,
+}
+
+/// `[plugin_runtime]`: limits shared by all plugins.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginRuntimeConfig {
+    /// Test-only: lets `http.fetch` use plain http to loopback addresses.
+    pub allow_loopback_http: bool,
+    /// Instances that may exist at once across all plugins (the pooling allocator's size).
+    pub pool_instances: u32,
+    /// Largest response body `http.fetch` returns.
+    pub http_max_response_bytes: u64,
+    /// Consecutive failures that open a plugin's circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker fails calls before trying again.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for PluginRuntimeConfig {
+    fn default() -> Self {
+        Self {
+            allow_loopback_http: false,
+            pool_instances: 256,
+            http_max_response_bytes: 1 << 20,
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Largest memory limit a plugin may have.
+const MAX_MEMORY_MB: u64 = 4096;
+
+pub(super) fn check_runtime(c: &mut Check<'_>, r: &PluginRuntimeSection) -> PluginRuntimeConfig {
+    let d = PluginRuntimeConfig::default();
+    let pool_instances = match r.pool_instances {
+        None => d.pool_instances,
+        Some(n) if (1..=10_000).contains(&n) => n,
+        Some(n) => {
+            c.problem("plugin_runtime.pool_instances", format!("{n} is out of range (1 to 10000)"));
+            d.pool_instances
+        }
+    };
+    let http_max_response_bytes = match r.http_max_response_kb {
+        None => d.http_max_response_bytes,
+        Some(n) if (1..=64 * 1024).contains(&n) => n * 1024,
+        Some(n) => {
+            c.problem("plugin_runtime.http_max_response_kb", format!("{n} is out of range (1 to 65536)"));
+            d.http_max_response_bytes
+        }
+    };
+    let breaker_threshold = match r.breaker_threshold {
+        None => d.breaker_threshold,
+        Some(n) if n <= 10_000 => n,
+        Some(n) => {
+            c.problem("plugin_runtime.breaker_threshold", format!("{n} is out of range (0 to 10000; 0 turns it off)"));
+            d.breaker_threshold
+        }
+    };
+    let breaker_cooldown = c.duration(
+        "plugin_runtime.breaker_cooldown",
+        r.breaker_cooldown.as_deref(),
+        d.breaker_cooldown,
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+    );
+    PluginRuntimeConfig {
+        allow_loopback_http: r.allow_loopback_http.unwrap_or(false),
+        pool_instances,
+        http_max_response_bytes,
+        breaker_threshold,
+        breaker_cooldown,
+    }
+}
+
+/// Checks one `[[plugins]]` entry; `None` when it is disabled or has problems.
+pub(super) fn check_plugin(
+    c: &mut Check<'_>,
+    key: &str,
+    p: PluginSection,
+    base: &Path,
+    dev_mode: bool,
+    seen: &mut HashSet<String>,
+) -> Option<PluginConfig> {
+    let start = c.problems.len();
+    let name_ok = !p.name.is_empty()
+        && p.name.len() <= 64
+        && p.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !name_ok {
+        c.problem(format!("{key}.name"), format!("`{}` must be 1-64 characters of a-z, 0-9, - and _", p.name));
+    } else if !seen.insert(p.name.clone()) {
+        c.problem(format!("{key}.name"), format!("`{}` is defined twice", p.name));
+    }
+    let kind = PluginKind::parse(&p.kind);
+    if kind.is_none() {
+        c.problem(
+            format!("{key}.kind"),
+            format!("`{}` is not one of policy, login-step, notifier, idp-connector", p.kind),
+        );
+    }
+    if p.path.is_empty() {
+        c.problem(format!("{key}.path"), "is required (the .wasm component file)");
+    }
+    let sha256 = match p.sha256.as_deref() {
+        Some(h) => parse_sha256_hex(h).or_else(|| {
+            c.problem(format!("{key}.sha256"), "must be 64 hex characters (sha256sum of the .wasm file)");
+            None
+        }),
+        None if !dev_mode => {
+            c.problem(format!("{key}.sha256"), "is required outside dev_mode (pin the component: sha256sum FILE.wasm)");
+            None
+        }
+        None => None,
+    };
+    let defaults = kind.map_or(PluginKind::Policy.default_limits(), PluginKind::default_limits);
+    let mut ms = |field: &str, v: Option<u64>, default: Duration| match v {
+        None => default,
+        Some(n) if (1..=600_000).contains(&n) => Duration::from_millis(n),
+        Some(n) => {
+            c.problem(format!("{key}.{field}"), format!("{n} is out of range (1 to 600000)"));
+            default
+        }
+    };
+    let timeout = ms("timeout_ms", p.timeout_ms, defaults.timeout);
+    let cpu_budget = ms("cpu_budget_ms", p.cpu_budget_ms, defaults.cpu_budget.min(timeout));
+    let memory_limit_bytes = match p.memory_limit_mb {
+        None => defaults.memory_limit_bytes,
+        Some(n) if (1..=MAX_MEMORY_MB).contains(&n) => n << 20,
+        Some(n) => {
+            c.problem(format!("{key}.memory_limit_mb"), format!("{n} is out of range (1 to {MAX_MEMORY_MB})"));
+            defaults.memory_limit_bytes
+        }
+    };
+    let max_concurrency = match p.max_concurrency {
+        None => defaults.max_concurrency,
+        Some(n) if (1..=10_000).contains(&n) => n,
+        Some(n) => {
+            c.problem(format!("{key}.max_concurrency"), format!("{n} is out of range (1 to 10000)"));
+            defaults.max_concurrency
+        }
+    };
+    for (i, h) in p.allowed_hosts.iter().enumerate() {
+        if let Err(why) = check_host(h) {
+            c.problem(format!("{key}.allowed_hosts[{i}]"), format!("`{h}` {why}"));
+        }
+    }
+    for (i, s) in p.secrets.iter().enumerate() {
+        let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            c.problem(format!("{key}.secrets[{i}]"), format!("`{s}` is not an environment variable name"));
+        }
+    }
+    let mut config = Vec::new();
+    let mut json = serde_json::Map::new();
+    for (k, v) in &p.config {
+        let as_json = toml_to_json(v);
+        let text = match &as_json {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        config.push((k.clone(), text));
+        json.insert(k.clone(), as_json);
+    }
+    let kind = kind?;
+    if c.problems.len() != start || p.enabled == Some(false) {
+        return None;
+    }
+    Some(PluginConfig {
+        name: p.name,
+        kind,
+        path: base.join(&p.path),
+        sha256,
+        version: p.version,
+        limits: PluginLimits { timeout, cpu_budget, memory_limit_bytes, max_concurrency },
+        allowed_hosts: p.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        secrets: p.secrets,
+        config,
+        config_json: serde_json::Value::Object(json).to_string(),
+    })
+}
+
+/// An allowed host is a DNS name or IP literal with an optional port; no scheme, no path.
+fn check_host(h: &str) -> Result<(), &'static str> {
+    if h.contains("://") || h.contains('/') {
+        return Err("must be a host name such as \"api.example.com\" (no scheme, no path)");
+    }
+    let parsed = url::Url::parse(&format!("https://{h}/")).map_err(|_| "is not a host name")?;
+    match parsed.host_str() {
+        Some(host) if !host.is_empty() && parsed.username().is_empty() => Ok(()),
+        _ => Err("is not a host name"),
+    }
+}
+
+fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+    }
+}

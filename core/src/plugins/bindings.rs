@@ -1,0 +1,27 @@
+//! The one `bindgen!` over `wit/`: Rust types and traits for the plugin contract. These types
+//! never leave `plugins/` (`convert.rs` turns them into domain types).
+//!
+//! The host binds `policy-plugin-net`, the policy world with the most imports; a component
+//! of the smaller `policy-plugin` world instantiates against it too, and `registry.rs`
+//! refuses a component whose `http`/`secrets` imports the operator did not grant.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "gatehouse:plugin/policy-plugin-net",
+    imports: {
+        "gatehouse:plugin/http.fetch": async,
+        default: trappable,
+    },
+    exports: { default: async },
+});
+
+/// The package version every world is checked against at load.
+pub(crate) const WIT_VERSION: &str = "0.1.0";
+
+/// The interface a policy component must export.
+pub(crate) const POLICY_EXPORT: &str = "gatehouse:plugin/policy@0.1.0";
+
+/// Imports that need a grant, by interface name.
+pub(crate) const HTTP_IMPORT: &str = "gatehouse:plugin/http@0.1.0";
+/// See [`HTTP_IMPORT`].
+pub(crate) const SECRETS_IMPORT: &str = "gatehouse:plugin/secrets@0.1.0";

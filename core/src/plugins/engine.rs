@@ -1,0 +1,135 @@
+//! The one wasmtime `Engine` of a server, its `Linker`, the epoch ticker, and the making of
+//! a fresh `Store` per call with every limit attached.
+//!
+//! Engine settings: component model, async (a guest that computes yields to tokio at every
+//! epoch tick, so it never holds a worker thread), epoch interruption (a 1 ms tick), a
+//! bounded Wasm stack, and the pooling allocator sized by `[plugin_runtime]` with slots as
+//! large as the largest `memory_limit_mb`, so instantiation reuses memory instead of mapping
+//! it (copy-on-write initialisation).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+
+use super::bindings::PolicyPluginNet;
+use super::host::{Ctx, Grants};
+use super::limits::CpuMeter;
+use crate::config::{PluginLimits, PluginRuntimeConfig};
+
+/// The epoch tick: the granularity of CPU budgets and of yielding to other tasks.
+pub(crate) const TICK: Duration = Duration::from_millis(1);
+
+/// Wasm stack of one call: deep recursion traps instead of growing without bound.
+const MAX_WASM_STACK: usize = 512 << 10;
+
+/// Why a call was stopped by the host (carried in the wasmtime error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Stop {
+    /// The CPU budget is used up.
+    #[error("CPU budget exhausted")]
+    CpuBudget,
+}
+
+/// Engine + linker + ticker.
+pub(crate) struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<Ctx>,
+    pub(crate) settings: PluginRuntimeConfig,
+    /// Largest linear memory a slot holds.
+    pub(crate) max_memory_bytes: u64,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("max_memory_bytes", &self.max_memory_bytes).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    /// Builds the engine for plugins whose memory limits are at most `max_memory_bytes`.
+    pub(crate) fn new(settings: PluginRuntimeConfig, max_memory_bytes: u64) -> Result<Self, String> {
+        let max_memory_bytes = max_memory_bytes.max(16 << 20).next_multiple_of(64 << 10);
+        let mut pool = PoolingAllocationConfig::default();
+        let slots = settings.pool_instances;
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(4))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(4))
+            .total_stacks(slots)
+            .max_memory_size(usize::try_from(max_memory_bytes).unwrap_or(usize::MAX));
+        let mut cfg = wasmtime::Config::new();
+        cfg.wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .async_stack_size(MAX_WASM_STACK + (512 << 10))
+            .memory_reservation(max_memory_bytes)
+            .memory_guard_size(64 << 10)
+            .memory_reservation_for_growth(0)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&cfg).map_err(|e| format!("starting the Wasm engine failed: {e:#}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("linking WASI failed: {e:#}"))?;
+        PolicyPluginNet::add_to_linker::<Ctx, wasmtime::component::HasSelf<Ctx>>(&mut linker, |c| c)
+            .map_err(|e| format!("linking the host interfaces failed: {e:#}"))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.clone(), Arc::clone(&ticker_stop))?;
+        Ok(Self { engine, linker, settings, max_memory_bytes, ticker_stop })
+    }
+
+    /// A fresh store for one call of a plugin with `limits`.
+    pub(crate) fn store(&self, grants: Arc<Grants>, limits: &PluginLimits) -> Store<Ctx> {
+        let cpu = CpuMeter::new(limits.cpu_budget);
+        let mut store = Store::new(&self.engine, Ctx::new(grants, Arc::clone(&cpu), limits.memory_limit_bytes));
+        store.limiter(|c| &mut c.memory);
+        store.call_hook(|cx, hook| {
+            if hook.entering_host() {
+                cx.data().cpu.leave();
+            } else {
+                cx.data().cpu.enter();
+            }
+            Ok(())
+        });
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |cx| {
+            let meter = Arc::clone(&cx.data().cpu);
+            if meter.exhausted() {
+                return Err(wasmtime::Error::new(Stop::CpuBudget));
+            }
+            // Yield to the executor; time spent waiting to run again is not CPU time.
+            meter.leave();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    meter.enter();
+                }),
+            ))
+        });
+        store
+    }
+}
+
+/// Advances the engine's epoch every [`TICK`] until `stop` is set (when the runtime drops).
+fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("gatehouse-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK);
+                engine.increment_epoch();
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("starting the epoch thread failed: {e}"))
+}

@@ -1,0 +1,69 @@
+//! The store data of one call (`Ctx`) and the imported interfaces, one file each. Every
+//! side-effecting import checks the plugin's grant first; WASI is linked with a deny-all
+//! context (no files, no environment, no arguments, no sockets, no name lookup).
+
+pub(crate) mod config;
+pub(crate) mod http;
+pub(crate) mod log;
+pub(crate) mod secrets;
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::gatehouse::plugin::types;
+use super::limits::{CpuMeter, MemoryCap};
+use crate::secret::Secret;
+
+/// What the operator granted one plugin, shared by all its calls.
+#[derive(Debug)]
+pub(crate) struct Grants {
+    /// The plugin's name (log lines).
+    pub(crate) name: String,
+    /// `[plugins.config]`: strings as they are, other values as JSON.
+    pub(crate) config: Vec<(String, String)>,
+    /// The table as a JSON object.
+    pub(crate) config_json: String,
+    /// Granted secrets, resolved at load.
+    pub(crate) secrets: Vec<(String, Secret)>,
+    /// Outbound HTTP, when hosts were granted.
+    pub(crate) http: Option<http::HttpGate>,
+}
+
+/// Log lines one call may write.
+const LOG_LINES_PER_CALL: u32 = 32;
+
+/// The data of one call's `Store`: created fresh for every call, dropped after it.
+pub(crate) struct Ctx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    pub(crate) cpu: Arc<CpuMeter>,
+    pub(crate) grants: Arc<Grants>,
+    logs_left: u32,
+    fetches_left: u32,
+}
+
+impl Ctx {
+    pub(crate) fn new(grants: Arc<Grants>, cpu: Arc<CpuMeter>, max_memory_bytes: u64) -> Self {
+        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap { max_bytes: usize::try_from(max_memory_bytes).unwrap_or(usize::MAX), hit: false },
+            cpu,
+            grants,
+            logs_left: LOG_LINES_PER_CALL,
+            fetches_left: http::FETCHES_PER_CALL,
+        }
+    }
+}
+
+impl WasiView for Ctx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for Ctx {}

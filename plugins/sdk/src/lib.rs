@@ -1,0 +1,63 @@
+//! Write Gatehouse plugins in Rust.
+//!
+//! A policy plugin is a type that implements [`Policy`], exported with [`export_policy!`]:
+//!
+//! ```ignore
+//! use gatehouse_plugin::policy::{Decision, Policy, PolicyInput};
+//!
+//! struct OnlyStaff;
+//!
+//! impl Policy for OnlyStaff {
+//!     fn evaluate(input: PolicyInput) -> Decision {
+//!         match input.subject {
+//!             Some(s) if s.groups.iter().any(|g| g == "staff") => Decision::allow(),
+//!             Some(_) => Decision::deny("not staff"),
+//!             None => Decision::allow(), // a client acting for itself
+//!         }
+//!     }
+//! }
+//!
+//! gatehouse_plugin::export_policy!(OnlyStaff);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file in
+//! `target/wasm32-wasip2/release/` is the component the operator enables. The host calls
+//! every export with a fresh instance: keep no state between calls. Only what you call ends
+//! up imported by the component, so a plugin that never calls [`http`] or [`secrets`] needs
+//! no grant for them.
+//!
+//! Modules: [`policy`] (the trait and its types), [`config`] (the operator's
+//! `[plugins.config]` table), [`log`], [`http`] (outbound requests to `allowed_hosts`),
+//! [`secrets`].
+
+// The generated code names the SDK by its crate name, also from inside the SDK.
+extern crate self as gatehouse_plugin;
+
+// wit-bindgen's generated glue (and the export macros that expand it in plugin crates)
+// is `unsafe` FFI between the component ABI and Rust; nothing else in the SDK is.
+#[allow(unsafe_code, reason = "wit-bindgen generated ABI glue")]
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "gatehouse:plugin/policy-plugin-net@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_policy_world",
+        default_bindings_module: "gatehouse_plugin::bindings",
+        runtime_path: "gatehouse_plugin::__private::wit_bindgen::rt",
+    });
+}
+
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod policy;
+pub mod secrets;
+
+pub use policy::{Decision, Policy, PolicyInput};
+
+/// Re-exports used by the macros; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+}
