@@ -27,6 +27,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod plugins;
 pub mod ratelimit;
+pub mod reload;
 pub mod secret;
 pub mod server;
 pub mod state;

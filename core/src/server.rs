@@ -184,6 +184,9 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = spawn_background(self.state.clone(), stop_rx.clone());
+        if self.state.plugins.runtime_started() {
+            tasks.push(reload_on_sighup(self.state.clone(), stop_rx.clone()));
+        }
         if let Some(listener) = self.metrics_listener {
             let app = http::metrics_router(self.state.metrics.clone());
             let mut stop = stop_rx;
@@ -360,6 +363,39 @@ fn every_tick(
                 _ = interval.tick() => f(state.clone()).await,
                 _ = stop.changed() => break,
             }
+        }
+    })
+}
+
+/// Reloads the plugins on every SIGHUP until `stop` (only servers started with plugins:
+/// in-process test servers without plugins leave the signal alone).
+fn reload_on_sighup(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hup = match signal(SignalKind::hangup()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through the admin API");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    got = hup.recv() => {
+                        if got.is_none() {
+                            return;
+                        }
+                        let _ = crate::reload::reload_plugins(&state, Actor::system(), "sighup").await;
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (state, stop.changed().await);
         }
     })
 }

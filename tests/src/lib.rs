@@ -338,6 +338,11 @@ pub struct ChildServer {
 }
 
 impl ChildServer {
+    /// The child's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Spawns `gatehouse serve --config <config> --bind 127.0.0.1:0` and waits until it listens.
     #[allow(clippy::zombie_processes, reason = "the child moves into ChildServer, whose Drop kills and waits")]
     pub fn spawn(config: &Path) -> Self {

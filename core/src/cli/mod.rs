@@ -2,6 +2,7 @@
 //! server stopped (sled locks its directory) and say so plainly when it is running.
 
 mod backup;
+mod plugin_cmds;
 mod user_cmds;
 
 use std::ffi::OsString;
@@ -89,6 +90,16 @@ enum Command {
         /// Configuration file naming the store (default: the built-in dev configuration).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Work with plugin components.
+    Plugins {
+        #[command(subcommand)]
+        action: PluginsCommand,
+    },
+    /// Work with the configured policy plugins.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyCommand,
     },
     /// Manage signing keys in the store (server stopped).
     Keys {
@@ -179,6 +190,32 @@ enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum PluginsCommand {
+    /// Validate a component against the contract of a plugin kind; prints its sha256 and the
+    /// grants it needs.
+    Check {
+        /// The .wasm component.
+        file: PathBuf,
+        /// policy, login-step, notifier or idp-connector.
+        #[arg(long, default_value = "policy")]
+        kind: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Run the configured policy plugins on an input (JSON) and print each decision and its time.
+    Eval {
+        /// Configuration file with the [[plugins]].
+        #[arg(long)]
+        config: PathBuf,
+        /// The input: {"stage", "client_id", "subject": {...}, "grant_type", "scopes", "audiences", "attributes"}.
+        #[arg(long)]
+        input: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// List signing keys.
     List,
@@ -203,6 +240,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             with_store(config.as_deref(), |cfg, store| user_cmds::users_cmd(cfg, store, action))
         }
         Command::Audit { config, action } => with_store(config.as_deref(), |_, store| audit_cmd(store, action)),
+        Command::Plugins { action: PluginsCommand::Check { file, kind } } => plugin_cmds::plugins_check(&file, &kind),
+        Command::Policy { action: PolicyCommand::Eval { config, input } } => plugin_cmds::policy_eval(&config, &input),
         Command::Keys { config, action } => with_store(config.as_deref(), |cfg, store| keys_cmd(cfg, store, action)),
         Command::Backup { file, config } => with_store(config.as_deref(), |_, store| backup::backup(store, &file)),
         Command::Restore { file, config } => {

@@ -78,7 +78,7 @@ impl PluginKind {
 
     /// Limits when the operator sets none: policies sit on every token request, so they
     /// get little; the others wait on the network.
-    fn default_limits(self) -> PluginLimits {
+    pub fn default_limits(self) -> PluginLimits {
         let ms = Duration::from_millis;
         match self {
             Self::Policy => {

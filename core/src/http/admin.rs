@@ -145,3 +145,29 @@ pub async fn keys_rotate_post(State(state): State<AppState>, Meta(meta): Meta, h
     }
     no_store(axum::Json(summary).into_response())
 }
+
+/// `POST /admin/plugins/reload`: loads the config file's plugins and swaps them in; on any
+/// problem the running set stays and the answer says what is wrong (422).
+pub async fn plugins_reload_post(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
+    if let Err(resp) = check_admin(&state, &meta, &headers) {
+        return *resp;
+    }
+    match crate::reload::reload_plugins(&state, meta.actor("admin"), "admin").await {
+        Ok(plugins) => no_store(axum::Json(json!({ "plugins": plugins })).into_response()),
+        Err(reason) => no_store(
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({ "error": "reload_failed", "error_description": reason })),
+            )
+                .into_response(),
+        ),
+    }
+}
+
+/// `GET /admin/plugins`: the loaded plugins (name, kind, sha256, version label, WIT version).
+pub async fn plugins_get(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
+    if let Err(resp) = check_admin(&state, &meta, &headers) {
+        return *resp;
+    }
+    no_store(axum::Json(json!({ "plugins": state.plugins.loaded() })).into_response())
+}

@@ -58,6 +58,8 @@ pub fn router(state: AppState) -> Router {
     if state.config.admin_token_sha256.is_some() {
         r = r
             .route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post))
+            .route(paths::ADMIN_PLUGINS_RELOAD, post(admin::plugins_reload_post))
+            .route(paths::ADMIN_PLUGINS, get(admin::plugins_get))
             .route(paths::ADMIN_BACKUP, post(backup::backup_post))
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
             .route(paths::ADMIN_AUDIT, get(admin::audit_get));

@@ -40,3 +40,7 @@ pub const ADMIN_AUDIT_VERIFY: &str = "/admin/audit/verify";
 pub const ADMIN_BACKUP: &str = "/admin/backup";
 /// Admin: rotate signing keys.
 pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
+/// Reload the plugins from the config file.
+pub const ADMIN_PLUGINS_RELOAD: &str = "/admin/plugins/reload";
+/// The loaded plugins.
+pub const ADMIN_PLUGINS: &str = "/admin/plugins";

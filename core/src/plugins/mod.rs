@@ -23,7 +23,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
-pub use registry::LoadError;
+pub use registry::{ComponentReport, LoadError, check_component};
 
 use crate::config::{PluginConfig, PluginKind, PluginRuntimeConfig};
 use crate::metrics::Metrics;
@@ -322,6 +322,11 @@ impl PluginHost {
             registry::trial(rt, index, p).await?;
         }
         Ok(set)
+    }
+
+    /// Whether the server started with plugins (only then can it load others).
+    pub fn runtime_started(&self) -> bool {
+        self.0.runtime.is_some()
     }
 
     /// Whether any policy plugin is enabled.

@@ -21,6 +21,8 @@ mod keys;
 mod limits;
 mod metrics;
 mod plugin_net;
+mod plugin_policies;
+mod plugin_reload;
 mod plugin_sandbox;
 mod relying_party;
 mod token;
