@@ -11,17 +11,17 @@ pub fn plugins_dir() -> PathBuf {
 }
 
 /// The command that builds every plugin (also what `.ci/run` runs).
-pub const BUILD_COMMAND: &str =
-    "cargo build --release --locked --target wasm32-wasip2 --manifest-path plugins/Cargo.toml";
+/// It runs inside `plugins/` so that `plugins/.cargo/config.toml` (the guest stack size)
+/// applies.
+pub const BUILD_COMMAND: &str = "cd plugins && cargo build --release --locked --target wasm32-wasip2";
 
 static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 fn build() -> Result<PathBuf, String> {
     let dir = plugins_dir();
     let out = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
-        .arg("--target-dir")
+        .current_dir(&dir)
+        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(dir.join("target"))
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")

@@ -20,6 +20,8 @@ pub(crate) struct CpuMeter {
 struct MeterState {
     used: Duration,
     running_since: Option<Instant>,
+    /// When the guest last started running on its worker thread (resumed after a yield).
+    slice_start: Option<Instant>,
 }
 
 impl CpuMeter {
@@ -30,7 +32,25 @@ impl CpuMeter {
     /// Wasm starts (or resumes) running.
     pub(crate) fn enter(&self) {
         if let Ok(mut s) = self.state.lock() {
-            s.running_since = Some(monotonic());
+            let now = monotonic();
+            s.running_since = Some(now);
+            s.slice_start.get_or_insert(now);
+        }
+    }
+
+    /// Whether the guest has held its worker thread for `slice` since it last yielded.
+    pub(crate) fn slice_used(&self, slice: Duration) -> bool {
+        match self.state.lock() {
+            Ok(s) => s.slice_start.is_some_and(|t| t.elapsed() >= slice),
+            Err(_) => true,
+        }
+    }
+
+    /// The guest yields its worker thread; the next `enter` starts a new slice.
+    pub(crate) fn yielded(&self) {
+        self.leave();
+        if let Ok(mut s) = self.state.lock() {
+            s.slice_start = None;
         }
     }
 
