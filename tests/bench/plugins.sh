@@ -61,6 +61,6 @@ printf '%-22s %10s %9s %9s %7s\n' "one policy plugin" "$(jq -r .rps <<<"$policy"
 echo "ratio with/without: $(jq -n --argjson a "$(jq .rps <<<"$policy")" --argjson b "$(jq .rps <<<"$plain")" '$a / $b * 100 | round / 100') (target >= 0.5)"
 
 echo "## plugin call time in the server under that load (audit log: policy_decision micros)"
-"$ROOT/target/release/gatehouse" audit export --config "$work/policy.toml" 2>/dev/null |
+"$ROOT/target/release/gatehouse" audit export --config "$work/policy.toml" |
   jq -r 'select(.event.type == "policy_decision") | .event.micros' | sort -n |
   awk '{ v[NR] = $1 } END { if (NR == 0) { print "no records"; exit } printf "%d calls: p50 %d µs  p90 %d µs  p99 %d µs  max %d µs\n", NR, v[int(NR*0.5)+1], v[int(NR*0.9)+1], v[int(NR*0.99)+1], v[NR] }'

@@ -120,6 +120,75 @@ fn example_config_is_valid() {
     assert_eq!(c.tokens.refresh_token_ttl.as_secs(), 30 * 24 * 3600);
     assert_eq!(c.login_limits.lockout.threshold, 5);
     assert_eq!(c.sessions.idle_timeout.as_secs(), 8 * 3600);
+    assert_eq!(c.plugins.len(), 1);
+    assert_eq!(c.plugins[0].config, vec![("allowed_email_domains".to_owned(), r#"["example.com"]"#.to_owned())]);
+    assert_eq!(c.users[0].groups, vec!["staff".to_owned()]);
+}
+
+#[test]
+fn plugin_entries_are_checked_and_keep_their_order() {
+    let toml = r#"
+[server]
+dev_mode = true
+[plugin_runtime]
+breaker_cooldown = "forever"
+[[plugins]]
+name = "Bad Name"
+kind = "policy"
+path = "a.wasm"
+[[plugins]]
+name = "b"
+kind = "spell-checker"
+path = "b.wasm"
+memory_limit_mb = 100000
+allowed_hosts = ["https://api.example.com/x"]
+secrets = ["NOT-A-VAR"]
+[[plugins]]
+name = "b"
+kind = "policy"
+"#;
+    let e = Config::from_toml(toml, "f.toml", Path::new("."), &|_| None).unwrap_err();
+    let keys: Vec<_> = e.problems.iter().map(|p| p.key.as_str()).collect();
+    for k in [
+        "plugin_runtime.breaker_cooldown",
+        "plugins[0].name",
+        "plugins[1].kind",
+        "plugins[1].memory_limit_mb",
+        "plugins[1].allowed_hosts[0]",
+        "plugins[1].secrets[0]",
+        "plugins[2].name",
+        "plugins[2].path",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {e}");
+    }
+    let ok = r#"
+[server]
+dev_mode = true
+[[plugins]]
+name = "first"
+kind = "policy"
+path = "p/first.wasm"
+timeout_ms = 500
+[plugins.config]
+s = "text"
+n = 3
+t = { a = [1, true] }
+[[plugins]]
+name = "off"
+kind = "policy"
+path = "off.wasm"
+enabled = false
+"#;
+    let c = Config::from_toml(ok, "f.toml", Path::new("/etc/gh"), &|_| None).unwrap();
+    assert_eq!(c.plugins.len(), 1, "disabled entries are not loaded");
+    let p = &c.plugins[0];
+    assert_eq!(p.path, Path::new("/etc/gh/p/first.wasm"));
+    assert_eq!(p.limits.timeout.as_millis(), 500);
+    assert_eq!(p.limits.cpu_budget.as_millis(), 50, "the policy default");
+    let get = |k: &str| p.config.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("s"), Some("text"), "strings as they are");
+    assert_eq!(get("n"), Some("3"));
+    assert_eq!(get("t"), Some(r#"{"a":[1,true]}"#), "other values as JSON");
 }
 
 #[test]
