@@ -17,10 +17,17 @@ pub(super) fn plugins_check(file: &Path, kind: &str) -> Result<(), String> {
         .ok_or_else(|| format!("--kind: `{kind}` is not one of policy, login-step, notifier, idp-connector"))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let report = runtime.block_on(check_component(file, kind))?;
-    println!("{}: ok, a {} plugin (gatehouse:plugin@{})", file.display(), kind.as_str(), report.wit);
+    println!("{}: ok, kind {} (gatehouse:plugin@{})", file.display(), kind.as_str(), report.wit);
     println!("sha256 = \"{}\"", report.sha256);
-    for import in &report.imports {
+    let (wasi, ours): (Vec<&String>, Vec<&String>) = report.imports.iter().partition(|i| i.starts_with("wasi:"));
+    for import in ours {
         println!("imports {import}");
+    }
+    if !wasi.is_empty() {
+        println!(
+            "imports {} WASI interfaces (linked with nothing granted: no files, environment or sockets)",
+            wasi.len()
+        );
     }
     if report.needs_http {
         println!("needs allowed_hosts = [...] (it imports http)");

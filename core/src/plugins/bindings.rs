@@ -25,3 +25,29 @@ pub(crate) const POLICY_EXPORT: &str = "gatehouse:plugin/policy@0.1.0";
 pub(crate) const HTTP_IMPORT: &str = "gatehouse:plugin/http@0.1.0";
 /// See [`HTTP_IMPORT`].
 pub(crate) const SECRETS_IMPORT: &str = "gatehouse:plugin/secrets@0.1.0";
+
+/// The `idp-connector` world: shares the imported interfaces (and their host
+/// implementations) with the policy bindings above; adds `jwt`.
+pub(crate) mod connector_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "gatehouse:plugin/idp-connector",
+        imports: {
+            "gatehouse:plugin/jwt.verify": async,
+            default: trappable,
+        },
+        exports: { default: async },
+        with: {
+            "gatehouse:plugin/types": super::gatehouse::plugin::types,
+            "gatehouse:plugin/log": super::gatehouse::plugin::log,
+            "gatehouse:plugin/config": super::gatehouse::plugin::config,
+            "gatehouse:plugin/secrets": super::gatehouse::plugin::secrets,
+            "gatehouse:plugin/http": super::gatehouse::plugin::http,
+        },
+    });
+}
+
+/// The interface a connector component must export.
+pub(crate) const CONNECTOR_EXPORT: &str = "gatehouse:plugin/connector@0.1.0";
+/// Needs `allowed_hosts` (the JWKS is fetched through the plugin's HTTP grant).
+pub(crate) const JWT_IMPORT: &str = "gatehouse:plugin/jwt@0.1.0";

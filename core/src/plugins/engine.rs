@@ -14,7 +14,7 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
-use super::bindings::PolicyPluginNet;
+use super::bindings::{PolicyPluginNet, connector_world};
 use super::host::{Ctx, Grants};
 use super::limits::CpuMeter;
 use crate::config::{PluginLimits, PluginRuntimeConfig};
@@ -101,15 +101,21 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("linking WASI failed: {e:#}"))?;
         PolicyPluginNet::add_to_linker::<Ctx, wasmtime::component::HasSelf<Ctx>>(&mut linker, |c| c)
             .map_err(|e| format!("linking the host interfaces failed: {e:#}"))?;
+        connector_world::gatehouse::plugin::jwt::add_to_linker::<Ctx, wasmtime::component::HasSelf<Ctx>>(
+            &mut linker,
+            |c| c,
+        )
+        .map_err(|e| format!("linking the jwt interface failed: {e:#}"))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), Arc::clone(&ticker_stop))?;
         Ok(Self { engine, linker, settings, max_memory_bytes, ticker_stop })
     }
 
     /// A fresh store for one call of a plugin with `limits`.
-    pub(crate) fn store(&self, grants: Arc<Grants>, limits: &PluginLimits) -> Store<Ctx> {
+    pub(crate) fn store(&self, grants: Arc<Grants>, limits: &PluginLimits, now_unix: i64) -> Store<Ctx> {
         let cpu = CpuMeter::new(limits.cpu_budget);
-        let mut store = Store::new(&self.engine, Ctx::new(grants, Arc::clone(&cpu), limits.memory_limit_bytes));
+        let mut store =
+            Store::new(&self.engine, Ctx::new(grants, Arc::clone(&cpu), limits.memory_limit_bytes, now_unix));
         store.limiter(|c| &mut c.memory);
         store.call_hook(|cx, hook| {
             if hook.entering_host() {

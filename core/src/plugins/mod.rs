@@ -5,10 +5,14 @@
 //! - `engine.rs`: Engine, Linker, epoch ticker, a fresh Store per call with its limits.
 //! - `limits.rs`: CPU meter, memory cap, circuit breaker.
 //! - `registry.rs`: loading and checking a set of plugins.
-//! - `policy.rs`: calling the policy plugins.
+//! - `call.rs`: the guard around every call; `policy.rs`: calling the policy plugins;
+//!   `connector.rs`: identity-provider connectors; `check.rs`: `gatehouse plugins check`.
 //! - `host/`: the imported interfaces, one file each.
 
 mod bindings;
+mod call;
+mod check;
+mod connector;
 mod convert;
 mod engine;
 mod host;
@@ -23,7 +27,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
-pub use registry::{ComponentReport, LoadError, check_component};
+pub use check::{ComponentReport, check_component};
+pub use connector::{BeginRequest, BeginResponse, CompleteRequest, ConnectorError, ConnectorInfo, ExternalIdentity};
+pub use registry::LoadError;
 
 use crate::config::{PluginConfig, PluginKind, PluginRuntimeConfig};
 use crate::metrics::Metrics;
@@ -231,6 +237,9 @@ pub struct PluginInfo {
     pub version: Option<String>,
     /// WIT package version.
     pub wit: &'static str,
+    /// For a connector: what `describe` returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<ConnectorInfo>,
 }
 
 /// The server's plugins: the runtime and the current set, swapped whole on reload.
@@ -304,13 +313,13 @@ impl PluginHost {
         };
         let host = self.clone();
         let plugins = plugins.to_vec();
-        let set = tokio::task::spawn_blocking(move || {
+        let loaded = tokio::task::spawn_blocking(move || {
             let rt = host.0.runtime.as_ref().ok_or_else(|| LoadError {
                 index: 0,
                 name: "(runtime)".into(),
                 problem: "no runtime".into(),
             })?;
-            registry::load_set(rt, &plugins, &|k| std::env::var(k).ok())
+            registry::load_all(rt, &plugins, &|k| std::env::var(k).ok())
         })
         .await
         .map_err(|e| LoadError {
@@ -318,10 +327,7 @@ impl PluginHost {
             name: "(runtime)".into(),
             problem: format!("loading panicked: {e}"),
         })??;
-        for (index, p) in set.policies.iter().enumerate() {
-            registry::trial(rt, index, p).await?;
-        }
-        Ok(set)
+        registry::finish_set(rt, loaded).await
     }
 
     /// Whether the server started with plugins (only then can it load others).
@@ -334,21 +340,66 @@ impl PluginHost {
         !self.0.set.load().policies.is_empty()
     }
 
-    /// The loaded plugins, in config order.
+    /// The loaded plugins: policies, then connectors, each in config order.
     pub fn loaded(&self) -> Vec<PluginInfo> {
-        self.0
-            .set
-            .load()
-            .policies
+        let set = self.0.set.load();
+        set.policies
             .iter()
-            .map(|p| PluginInfo {
-                name: p.config.name.clone(),
-                kind: PluginKind::Policy.as_str(),
-                sha256: p.sha256_hex.clone(),
-                version: p.config.version.clone(),
-                wit: bindings::WIT_VERSION,
+            .chain(set.connectors.iter())
+            .map(|p| {
+                let (kind, connector) = match &p.exports {
+                    registry::Exports::Policy(_) => (PluginKind::Policy, None),
+                    registry::Exports::Connector(_, info) => (PluginKind::IdpConnector, info.clone()),
+                };
+                PluginInfo {
+                    name: p.config.name.clone(),
+                    kind: kind.as_str(),
+                    sha256: p.sha256_hex.clone(),
+                    version: p.config.version.clone(),
+                    wit: bindings::WIT_VERSION,
+                    connector,
+                }
             })
             .collect()
+    }
+
+    /// The loaded identity-provider connectors.
+    pub fn connectors(&self) -> Vec<ConnectorInfo> {
+        self.loaded().into_iter().filter_map(|p| p.connector).collect()
+    }
+
+    fn connector(&self, id: &str) -> Result<(&engine::Runtime, Arc<registry::LoadedPlugin>), ConnectorError> {
+        let set = self.0.set.load();
+        let found = set
+            .connectors
+            .iter()
+            .find(|p| matches!(&p.exports, registry::Exports::Connector(_, Some(info)) if info.id == id));
+        match (self.0.runtime.as_ref(), found) {
+            (Some(rt), Some(p)) => Ok((rt, Arc::clone(p))),
+            _ => Err(ConnectorError::Unknown(id.to_owned())),
+        }
+    }
+
+    /// Starts a sign-in with the connector `id`: the provider's authorization URL.
+    pub async fn connector_begin(&self, id: &str, req: &BeginRequest<'_>) -> Result<BeginResponse, ConnectorError> {
+        let (rt, p) = self.connector(id)?;
+        let started = crate::clock::monotonic();
+        let r = connector::begin(rt, &p, req).await;
+        self.0.metrics.plugin_call(&p.config.name, "idp-connector", outcome_label(&r), started.elapsed());
+        r
+    }
+
+    /// Finishes a sign-in with the connector `id`: the provider's callback as an identity.
+    pub async fn connector_complete(
+        &self,
+        id: &str,
+        req: &CompleteRequest<'_>,
+    ) -> Result<ExternalIdentity, ConnectorError> {
+        let (rt, p) = self.connector(id)?;
+        let started = crate::clock::monotonic();
+        let r = connector::complete(rt, &p, req).await;
+        self.0.metrics.plugin_call(&p.config.name, "idp-connector", outcome_label(&r), started.elapsed());
+        r
     }
 
     /// Runs every policy plugin on `req` (see `policy.rs`). Without plugins: allow as asked.
@@ -361,5 +412,16 @@ impl PluginHost {
                 decisions: Vec::new(),
             },
         }
+    }
+}
+
+/// Metric label of a connector call.
+fn outcome_label<T>(r: &Result<T, ConnectorError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(ConnectorError::Failed(kind)) => kind.label(),
+        Err(ConnectorError::Invalid(_)) => "invalid",
+        Err(ConnectorError::Unavailable(_)) => "unavailable",
+        Err(ConnectorError::Unknown(_)) => "unknown",
     }
 }

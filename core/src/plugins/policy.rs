@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::bindings::exports::gatehouse::plugin::policy as wit;
-use super::engine::{Runtime, Stop};
-use super::registry::LoadedPlugin;
+use super::call::guarded;
+use super::engine::Runtime;
+use super::registry::{Exports, LoadedPlugin};
 use super::{Failure, FailureKind, PluginRef, PolicyDecision, PolicyOutcome, PolicyRequest, PolicyVerdict, convert};
 use crate::clock::monotonic;
 use crate::metrics::Metrics;
@@ -27,7 +28,7 @@ pub(crate) async fn evaluate_all(
         let started = monotonic();
         let narrowed = PolicyRequest { scopes: &scopes, ..*req };
         let input = convert::input(&narrowed);
-        let result = call(rt, p, &input).await;
+        let result = call(rt, p, &input, req.now.unix_timestamp()).await;
         let took = started.elapsed();
         let plugin = PluginRef::of(p);
         let (outcome_label, verdict) = match result {
@@ -108,42 +109,23 @@ fn truncate(mut s: String) -> String {
     s
 }
 
-/// One call of one plugin.
-async fn call(rt: &Runtime, p: &LoadedPlugin, input: &wit::PolicyInput) -> Result<wit::Decision, FailureKind> {
-    let Ok(_permit) = Arc::clone(&p.permits).try_acquire_owned() else {
-        return Err(FailureKind::Busy);
+/// One call of one policy plugin.
+async fn call(
+    rt: &Runtime,
+    p: &LoadedPlugin,
+    input: &wit::PolicyInput,
+    now_unix: i64,
+) -> Result<wit::Decision, FailureKind> {
+    let Exports::Policy(pre) = &p.exports else {
+        return Err(FailureKind::BadOutput("not a policy plugin".into()));
     };
-    if !p.breaker.allows() {
-        return Err(FailureKind::BreakerOpen);
-    }
-    let mut store = rt.store(Arc::clone(&p.grants), &p.config.limits);
-    let run = async {
-        let instance = p.pre.instantiate_async(&mut store).await?;
-        instance.gatehouse_plugin_policy().call_evaluate(&mut store, input).await
-    };
-    let result = tokio::time::timeout(p.config.limits.timeout, run).await;
-    match result {
-        Err(_elapsed) => Err(FailureKind::Timeout),
-        Ok(Ok(decision)) => Ok(decision),
-        Ok(Err(e)) => Err(classify(&e, store.data().memory.hit)),
-    }
-}
-
-/// What stopped a call.
-fn classify(e: &wasmtime::Error, memory_hit: bool) -> FailureKind {
-    if e.downcast_ref::<Stop>().is_some() {
-        return FailureKind::CpuBudget;
-    }
-    if memory_hit {
-        return FailureKind::OutOfMemory;
-    }
-    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-        return FailureKind::Busy;
-    }
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::StackOverflow) => FailureKind::Trap("stack overflow".into()),
-        Some(wasmtime::Trap::UnreachableCodeReached) => FailureKind::Trap("unreachable (a panic or abort)".into()),
-        Some(t) => FailureKind::Trap(t.to_string()),
-        None => FailureKind::Trap(format!("{e:#}")),
-    }
+    guarded(rt, p, now_unix, |mut store| async move {
+        let result = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.gatehouse_plugin_policy().call_evaluate(&mut store, input).await
+        }
+        .await;
+        (store, result)
+    })
+    .await
 }

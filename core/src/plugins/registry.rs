@@ -1,14 +1,20 @@
 //! Loading: read the file, check its pinned sha256, compile it, check that it implements the
 //! world of its kind and imports only what it was granted, and try one instantiation under
 //! its limits (a component whose initial memory is over `memory_limit_mb` is refused here,
-//! not at the first request). A set is loaded whole or not at all.
+//! not at the first request; a connector's `describe` is called and checked). A set is
+//! loaded whole or not at all.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 
-use super::bindings::{HTTP_IMPORT, POLICY_EXPORT, PolicyPluginNetPre, SECRETS_IMPORT, WIT_VERSION};
+use super::ConnectorInfo;
+use super::bindings::connector_world::IdpConnectorPre;
+use super::bindings::{
+    CONNECTOR_EXPORT, HTTP_IMPORT, JWT_IMPORT, POLICY_EXPORT, PolicyPluginNetPre, SECRETS_IMPORT, WIT_VERSION,
+};
 use super::engine::Runtime;
 use super::host::http::HttpGate;
 use super::host::{Ctx, Grants};
@@ -16,11 +22,19 @@ use super::limits::Breaker;
 use crate::config::{PluginConfig, PluginKind};
 use crate::secret::{Secret, sha256_hex};
 
+/// The typed exports of a loaded component, by kind.
+pub(crate) enum Exports {
+    /// `policy-plugin(-net)`.
+    Policy(PolicyPluginNetPre<Ctx>),
+    /// `idp-connector`, with what `describe` returned at load.
+    Connector(IdpConnectorPre<Ctx>, Option<ConnectorInfo>),
+}
+
 /// A loaded, checked plugin, ready to instantiate per call.
 pub(crate) struct LoadedPlugin {
     pub(crate) config: PluginConfig,
     pub(crate) sha256_hex: String,
-    pub(crate) pre: PolicyPluginNetPre<Ctx>,
+    pub(crate) exports: Exports,
     pub(crate) grants: Arc<Grants>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) breaker: Breaker,
@@ -32,10 +46,11 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
-/// The plugins of one configuration, in config order.
+/// The plugins of one configuration, each kind in config order.
 #[derive(Debug, Default)]
 pub(crate) struct PluginSet {
     pub(crate) policies: Vec<Arc<LoadedPlugin>>,
+    pub(crate) connectors: Vec<Arc<LoadedPlugin>>,
 }
 
 /// A plugin that could not be loaded.
@@ -50,29 +65,47 @@ pub struct LoadError {
     pub problem: String,
 }
 
-/// Loads every plugin; the first failure fails the whole set.
-pub(crate) fn load_set(
+/// Loads (compiles and checks) every plugin; the first failure fails the whole set.
+pub(crate) fn load_all(
     rt: &Runtime,
     plugins: &[PluginConfig],
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<PluginSet, LoadError> {
+) -> Result<Vec<LoadedPlugin>, LoadError> {
+    plugins
+        .iter()
+        .enumerate()
+        .map(|(index, cfg)| load(rt, cfg, env).map_err(|problem| LoadError { index, name: cfg.name.clone(), problem }))
+        .collect()
+}
+
+/// Tries each plugin once, then arranges them by kind.
+pub(crate) async fn finish_set(rt: &Runtime, loaded: Vec<LoadedPlugin>) -> Result<PluginSet, LoadError> {
     let mut set = PluginSet::default();
-    for (index, cfg) in plugins.iter().enumerate() {
-        let fail = |problem: String| LoadError { index, name: cfg.name.clone(), problem };
-        match cfg.kind {
-            PluginKind::Policy => set.policies.push(Arc::new(load_policy(rt, cfg, env).map_err(fail)?)),
-            other => {
-                return Err(fail(format!(
-                    "kind: {} plugins are not supported by this version of the server (policy plugins are)",
-                    other.as_str()
-                )));
+    let mut connector_ids = HashSet::new();
+    for (index, mut p) in loaded.into_iter().enumerate() {
+        trial(rt, index, &mut p).await?;
+        match &p.exports {
+            Exports::Policy(_) => set.policies.push(Arc::new(p)),
+            Exports::Connector(_, info) => {
+                if let Some(info) = info
+                    && !connector_ids.insert(info.id.clone())
+                {
+                    let problem = format!("describe: connector id `{}` is used by another connector", info.id);
+                    return Err(LoadError { index, name: p.config.name.clone(), problem });
+                }
+                set.connectors.push(Arc::new(p));
             }
         }
     }
     Ok(set)
 }
 
-fn load_policy(rt: &Runtime, cfg: &PluginConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<LoadedPlugin, String> {
+/// Reads, pins, compiles and type-checks one component.
+pub(crate) fn load(
+    rt: &Runtime,
+    cfg: &PluginConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<LoadedPlugin, String> {
     let bytes = std::fs::read(&cfg.path).map_err(|e| format!("path: cannot read {}: {e}", cfg.path.display()))?;
     let sha256_hex = sha256_hex(&bytes);
     if let Some(pinned) = cfg.sha256
@@ -109,8 +142,24 @@ fn load_policy(rt: &Runtime, cfg: &PluginConfig, env: &dyn Fn(&str) -> Option<St
         .linker
         .instantiate_pre(&component)
         .map_err(|e| format!("the component needs an import the host does not provide: {e:#}"))?;
-    let pre = PolicyPluginNetPre::new(instance_pre)
-        .map_err(|e| format!("it does not implement the policy-plugin world (export {POLICY_EXPORT}): {e:#}"))?;
+    let exports =
+        match cfg.kind {
+            PluginKind::Policy => Exports::Policy(PolicyPluginNetPre::new(instance_pre).map_err(|e| {
+                format!("it does not implement the policy-plugin world (export {POLICY_EXPORT}): {e:#}")
+            })?),
+            PluginKind::IdpConnector => Exports::Connector(
+                IdpConnectorPre::new(instance_pre).map_err(|e| {
+                    format!("it does not implement the idp-connector world (export {CONNECTOR_EXPORT}): {e:#}")
+                })?,
+                None,
+            ),
+            other => {
+                return Err(format!(
+                    "kind: {} plugins are not supported by this version of the server (policy and idp-connector are)",
+                    other.as_str()
+                ));
+            }
+        };
     let secrets = cfg
         .secrets
         .iter()
@@ -138,17 +187,16 @@ fn load_policy(rt: &Runtime, cfg: &PluginConfig, env: &dyn Fn(&str) -> Option<St
     });
     let permits = Arc::new(Semaphore::new(usize::try_from(cfg.limits.max_concurrency).unwrap_or(1)));
     let breaker = Breaker::new(rt.settings.breaker_threshold, rt.settings.breaker_cooldown);
-    Ok(LoadedPlugin { config: cfg.clone(), sha256_hex, pre, grants, permits, breaker })
+    Ok(LoadedPlugin { config: cfg.clone(), sha256_hex, exports, grants, permits, breaker })
 }
 
-/// `http` and `secrets` need a grant; gatehouse interfaces must be of our WIT version.
+/// `http` and `jwt` need `allowed_hosts`, `secrets` needs `secrets`; gatehouse interfaces
+/// must be of our WIT version.
 fn check_imports(rt: &Runtime, component: &Component, cfg: &PluginConfig) -> Result<(), String> {
     let ty = component.component_type();
     for (name, _) in ty.imports(&rt.engine) {
-        if name == HTTP_IMPORT && cfg.allowed_hosts.is_empty() {
-            return Err(format!(
-                "allowed_hosts: the component imports {HTTP_IMPORT} but the operator granted no hosts"
-            ));
+        if (name == HTTP_IMPORT || name == JWT_IMPORT) && cfg.allowed_hosts.is_empty() {
+            return Err(format!("allowed_hosts: the component imports {name} but the operator granted no hosts"));
         }
         if name == SECRETS_IMPORT && cfg.secrets.is_empty() {
             return Err(format!("secrets: the component imports {SECRETS_IMPORT} but the operator granted no secrets"));
@@ -163,62 +211,36 @@ fn check_imports(rt: &Runtime, component: &Component, cfg: &PluginConfig) -> Res
 }
 
 /// Instantiates once under the plugin's limits, so an oversized initial memory or a failing
-/// start-up is refused at load.
-pub(crate) async fn trial(rt: &Runtime, index: usize, p: &LoadedPlugin) -> Result<(), LoadError> {
-    let mut store = rt.store(Arc::clone(&p.grants), &p.config.limits);
+/// start-up is refused at load; a connector's `describe` must answer and make sense.
+pub(crate) async fn trial(rt: &Runtime, index: usize, p: &mut LoadedPlugin) -> Result<(), LoadError> {
+    let now = crate::clock::system_now().unix_timestamp();
+    let mut store = rt.store(Arc::clone(&p.grants), &p.config.limits, now);
     let fail = |problem: String| LoadError { index, name: p.config.name.clone(), problem };
-    match p.pre.instantiate_async(&mut store).await {
-        Ok(_) => Ok(()),
+    let result = match &p.exports {
+        Exports::Policy(pre) => pre.instantiate_async(&mut store).await.map(|_| None),
+        Exports::Connector(pre, _) => match pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                let run = instance.gatehouse_plugin_connector().call_describe(&mut store);
+                match tokio::time::timeout(p.config.limits.timeout, run).await {
+                    Ok(Ok(info)) => Ok(Some(super::connector::info(info).map_err(fail)?)),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => return Err(fail("describe: no answer within timeout_ms".into())),
+                }
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(described) => {
+            if let (Exports::Connector(_, slot), Some(info)) = (&mut p.exports, described) {
+                *slot = Some(info);
+            }
+            Ok(())
+        }
         Err(_) if store.data().memory.hit => Err(fail(format!(
             "memory_limit_mb: the component's initial memory is over the limit of {} MiB",
             p.config.limits.memory_limit_bytes >> 20
         ))),
         Err(e) => Err(fail(format!("instantiation failed: {e:#}"))),
     }
-}
-
-/// What `gatehouse plugins check` reports about a component.
-#[derive(Debug, Clone)]
-pub struct ComponentReport {
-    /// SHA-256 of the file, hex (what `sha256 =` pins).
-    pub sha256: String,
-    /// The WIT package version it was checked against.
-    pub wit: &'static str,
-    /// Its imports (interface names).
-    pub imports: Vec<String>,
-    /// It imports `http`: the operator must grant `allowed_hosts`.
-    pub needs_http: bool,
-    /// It imports `secrets`: the operator must grant `secrets`.
-    pub needs_secrets: bool,
-}
-
-/// Checks a component file against the contract of `kind`, with the default limits of the
-/// kind, as a server would at load (grants assumed given).
-pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result<ComponentReport, String> {
-    if kind != PluginKind::Policy {
-        return Err(format!("{} plugins are not supported by this version of the server", kind.as_str()));
-    }
-    let limits = kind.default_limits();
-    let rt = Runtime::new(crate::config::PluginRuntimeConfig::default(), limits.memory_limit_bytes)?;
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let component = Component::new(&rt.engine, &bytes)
-        .map_err(|e| format!("{}: not a valid Wasm component: {e:#}", path.display()))?;
-    let imports: Vec<String> = component.component_type().imports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
-    let needs_http = imports.iter().any(|i| i == HTTP_IMPORT);
-    let needs_secrets = imports.iter().any(|i| i == SECRETS_IMPORT);
-    let cfg = PluginConfig {
-        name: "check".into(),
-        kind,
-        path: path.to_path_buf(),
-        sha256: None,
-        version: None,
-        limits,
-        allowed_hosts: if needs_http { vec!["example.invalid".into()] } else { Vec::new() },
-        secrets: if needs_secrets { vec!["CHECK".into()] } else { Vec::new() },
-        config: Vec::new(),
-        config_json: "{}".into(),
-    };
-    let plugin = load_policy(&rt, &cfg, &|_| Some("check".into()))?;
-    trial(&rt, 0, &plugin).await.map_err(|e| e.problem)?;
-    Ok(ComponentReport { sha256: plugin.sha256_hex, wit: WIT_VERSION, imports, needs_http, needs_secrets })
 }

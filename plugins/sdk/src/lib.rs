@@ -26,9 +26,9 @@
 //! up imported by the component, so a plugin that never calls [`http`] or [`secrets`] needs
 //! no grant for them.
 //!
-//! Modules: [`policy`] (the trait and its types), [`config`] (the operator's
-//! `[plugins.config]` table), [`log`], [`http`] (outbound requests to `allowed_hosts`),
-//! [`secrets`].
+//! Modules: [`policy`] (the trait and its types), [`connector`] (identity-provider
+//! connectors), [`config`] (the operator's `[plugins.config]` table), [`log`], [`http`]
+//! (outbound requests to `allowed_hosts`), [`secrets`].
 
 // The generated code names the SDK by its crate name, also from inside the SDK.
 extern crate self as gatehouse_plugin;
@@ -48,7 +48,29 @@ pub mod bindings {
     });
 }
 
+/// The `idp-connector` world; shares the imported interfaces with [`bindings`].
+#[allow(unsafe_code, reason = "wit-bindgen generated ABI glue")]
+#[doc(hidden)]
+pub mod connector_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "gatehouse:plugin/idp-connector@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_connector_world",
+        default_bindings_module: "gatehouse_plugin::connector_bindings",
+        runtime_path: "gatehouse_plugin::__private::wit_bindgen::rt",
+        with: {
+            "gatehouse:plugin/types@0.1.0": crate::bindings::gatehouse::plugin::types,
+            "gatehouse:plugin/log@0.1.0": crate::bindings::gatehouse::plugin::log,
+            "gatehouse:plugin/config@0.1.0": crate::bindings::gatehouse::plugin::config,
+            "gatehouse:plugin/secrets@0.1.0": crate::bindings::gatehouse::plugin::secrets,
+            "gatehouse:plugin/http@0.1.0": crate::bindings::gatehouse::plugin::http,
+        },
+    });
+}
+
 pub mod config;
+pub mod connector;
 pub mod http;
 pub mod log;
 pub mod policy;

@@ -20,6 +20,7 @@ mod introspect_revoke;
 mod keys;
 mod limits;
 mod metrics;
+mod plugin_connector;
 mod plugin_net;
 mod plugin_policies;
 mod plugin_reload;

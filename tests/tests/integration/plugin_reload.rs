@@ -118,7 +118,7 @@ fn plugins_check_validates_a_component_and_names_the_grants_it_needs() {
     let ok = component("allow_email_domain").display().to_string();
     let (code, out, err) = run_cli(&["gatehouse", "plugins", "check", &ok, "--kind", "policy"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("ok, a policy plugin (gatehouse:plugin@0.1.0)") && out.contains("sha256 = \""), "{out}");
+    assert!(out.contains("ok, kind policy (gatehouse:plugin@0.1.0)") && out.contains("sha256 = \""), "{out}");
     assert!(!out.contains("needs"), "{out}");
     let net = component("test_net_probe").display().to_string();
     let (code, out, _) = run_cli(&["gatehouse", "plugins", "check", &net]);

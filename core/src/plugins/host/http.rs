@@ -154,7 +154,7 @@ impl HttpGate {
         Ok(Self { policy, client, max_response_bytes, max_timeout: max_timeout.min(MAX_TIMEOUT) })
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response, HttpError> {
+    pub(crate) async fn fetch(&self, req: Request) -> Result<Response, HttpError> {
         let url = url::Url::parse(&req.url).map_err(|_| HttpError::Denied("not an absolute URL".into()))?;
         self.policy.check_url(&url).map_err(HttpError::Denied)?;
         let method = match req.method {

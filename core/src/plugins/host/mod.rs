@@ -4,6 +4,7 @@
 
 pub(crate) mod config;
 pub(crate) mod http;
+pub(crate) mod jwt;
 pub(crate) mod log;
 pub(crate) mod secrets;
 
@@ -43,10 +44,12 @@ pub(crate) struct Ctx {
     pub(crate) grants: Arc<Grants>,
     logs_left: u32,
     fetches_left: u32,
+    /// The host's time of the call, unix seconds (token checks).
+    pub(crate) now_unix: i64,
 }
 
 impl Ctx {
-    pub(crate) fn new(grants: Arc<Grants>, cpu: Arc<CpuMeter>, max_memory_bytes: u64) -> Self {
+    pub(crate) fn new(grants: Arc<Grants>, cpu: Arc<CpuMeter>, max_memory_bytes: u64, now_unix: i64) -> Self {
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
         Self {
             wasi,
@@ -56,6 +59,7 @@ impl Ctx {
             grants,
             logs_left: LOG_LINES_PER_CALL,
             fetches_left: http::FETCHES_PER_CALL,
+            now_unix,
         }
     }
 }

@@ -1,0 +1,51 @@
+//! `gatehouse plugins check`: a component checked against the contract of its kind, as a
+//! server would at load, without a server.
+
+use super::bindings::{HTTP_IMPORT, JWT_IMPORT, SECRETS_IMPORT, WIT_VERSION};
+use super::engine::Runtime;
+use super::registry::{load, trial};
+use crate::config::{PluginConfig, PluginKind};
+use wasmtime::component::Component;
+
+/// What `gatehouse plugins check` reports about a component.
+#[derive(Debug, Clone)]
+pub struct ComponentReport {
+    /// SHA-256 of the file, hex (what `sha256 =` pins).
+    pub sha256: String,
+    /// The WIT package version it was checked against.
+    pub wit: &'static str,
+    /// Its imports (interface names).
+    pub imports: Vec<String>,
+    /// It imports `http`: the operator must grant `allowed_hosts`.
+    pub needs_http: bool,
+    /// It imports `secrets`: the operator must grant `secrets`.
+    pub needs_secrets: bool,
+}
+
+/// Checks a component file against the contract of `kind`, with the default limits of the
+/// kind, as a server would at load (grants assumed given).
+pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result<ComponentReport, String> {
+    let limits = kind.default_limits();
+    let rt = Runtime::new(crate::config::PluginRuntimeConfig::default(), limits.memory_limit_bytes)?;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let component = Component::new(&rt.engine, &bytes)
+        .map_err(|e| format!("{}: not a valid Wasm component: {e:#}", path.display()))?;
+    let imports: Vec<String> = component.component_type().imports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
+    let needs_http = imports.iter().any(|i| i == HTTP_IMPORT || i == JWT_IMPORT);
+    let needs_secrets = imports.iter().any(|i| i == SECRETS_IMPORT);
+    let cfg = PluginConfig {
+        name: "check".into(),
+        kind,
+        path: path.to_path_buf(),
+        sha256: None,
+        version: None,
+        limits,
+        allowed_hosts: if needs_http { vec!["example.invalid".into()] } else { Vec::new() },
+        secrets: if needs_secrets { vec!["CHECK".into()] } else { Vec::new() },
+        config: Vec::new(),
+        config_json: "{}".into(),
+    };
+    let mut plugin = load(&rt, &cfg, &|_| Some("check".into()))?;
+    trial(&rt, 0, &mut plugin).await.map_err(|e| e.problem)?;
+    Ok(ComponentReport { sha256: plugin.sha256_hex, wit: WIT_VERSION, imports, needs_http, needs_secrets })
+}
