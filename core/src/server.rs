@@ -184,9 +184,9 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = spawn_background(self.state.clone(), stop_rx.clone());
-        if self.state.plugins.runtime_started() {
-            tasks.push(reload_on_sighup(self.state.clone(), stop_rx.clone()));
-        }
+        // Always listening: a SIGHUP must never fall back to its default action (terminate),
+        // even on a server without plugins (which answers it by saying it needs a restart).
+        tasks.push(reload_on_sighup(self.state.clone(), stop_rx.clone()));
         if let Some(listener) = self.metrics_listener {
             let app = http::metrics_router(self.state.metrics.clone());
             let mut stop = stop_rx;
@@ -367,8 +367,7 @@ fn every_tick(
     })
 }
 
-/// Reloads the plugins on every SIGHUP until `stop` (only servers started with plugins:
-/// in-process test servers without plugins leave the signal alone).
+/// Reloads the plugins on every SIGHUP until `stop`.
 fn reload_on_sighup(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         #[cfg(unix)]

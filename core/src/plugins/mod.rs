@@ -143,11 +143,6 @@ impl PluginHost {
         registry::finish_set(rt, loaded).await
     }
 
-    /// Whether the server started with plugins (only then can it load others).
-    pub fn runtime_started(&self) -> bool {
-        self.0.runtime.is_some()
-    }
-
     /// Whether any policy plugin is enabled.
     pub fn has_policies(&self) -> bool {
         !self.0.set.load().policies.is_empty()

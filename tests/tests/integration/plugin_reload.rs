@@ -113,6 +113,18 @@ async fn sighup_reloads_the_plugins_of_a_running_server() {
     assert_eq!(last, 200, "the reloaded policy allows");
 }
 
+#[tokio::test]
+async fn sighup_does_not_stop_a_server_without_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "gatehouse.toml", &standard_config());
+    let server = ChildServer::spawn(&cfg);
+    let status = std::process::Command::new("kill").args(["-HUP", &server.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = reqwest::Client::new();
+    assert_eq!(cc_status(&http, &server.base).await, 200, "still serving");
+}
+
 #[test]
 fn plugins_check_validates_a_component_and_names_the_grants_it_needs() {
     let ok = component("allow_email_domain").display().to_string();
