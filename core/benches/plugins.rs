@@ -36,9 +36,11 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let host = rt.block_on(async {
         let started = Instant::now();
-        let h = PluginHost::start(&config.plugins, config.plugin_runtime, Arc::new(Metrics::new(flush_histogram())))
-            .await
-            .unwrap();
+        let kv = Arc::new(gatehouse::store::MemoryStore::new());
+        let h =
+            PluginHost::start(&config.plugins, config.plugin_runtime, Arc::new(Metrics::new(flush_histogram())), kv)
+                .await
+                .unwrap();
         println!("load (compile + checks + trial instance): {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
         h
     });

@@ -60,6 +60,10 @@ pub struct Server {
     addr: SocketAddr,
     /// In dev mode with no clients at all, the client created on this start, with its secret.
     pub demo_client: Option<(String, Secret)>,
+    /// SIGHUP, taken over before the server says it listens (its default action is to end
+    /// the process).
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 /// Id of the client the dev server creates when none exists.
@@ -127,9 +131,10 @@ impl Server {
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits, &config.login_limits);
         let metrics = Arc::new(Metrics::new(db.flush_latency()));
-        let plugins = PluginHost::start(&config.plugins, config.plugin_runtime, Arc::clone(&metrics))
-            .await
-            .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
+        let plugins =
+            PluginHost::start(&config.plugins, config.plugin_runtime, Arc::clone(&metrics), db.shared_store())
+                .await
+                .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
         let loaded = plugins.loaded();
         if !loaded.is_empty() {
             let names: Vec<String> = loaded.iter().map(plugin_label).collect();
@@ -157,7 +162,23 @@ impl Server {
             pages,
             plugins,
         });
-        Ok(Self { listener, metrics_listener, state, addr, demo_client })
+        #[cfg(unix)]
+        let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload plugins through the admin API");
+                None
+            }
+        };
+        Ok(Self {
+            listener,
+            metrics_listener,
+            state,
+            addr,
+            demo_client,
+            #[cfg(unix)]
+            hangup,
+        })
     }
 
     /// The bound address.
@@ -186,7 +207,10 @@ impl Server {
         let mut tasks = spawn_background(self.state.clone(), stop_rx.clone());
         // Always listening: a SIGHUP must never fall back to its default action (terminate),
         // even on a server without plugins (which answers it by saying it needs a restart).
-        tasks.push(reload_on_sighup(self.state.clone(), stop_rx.clone()));
+        #[cfg(unix)]
+        if let Some(hangup) = self.hangup {
+            tasks.push(reload_on_sighup(self.state.clone(), hangup, stop_rx.clone()));
+        }
         if let Some(listener) = self.metrics_listener {
             let app = http::metrics_router(self.state.metrics.clone());
             let mut stop = stop_rx;
@@ -368,33 +392,23 @@ fn every_tick(
 }
 
 /// Reloads the plugins on every SIGHUP until `stop`.
-fn reload_on_sighup(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+#[cfg(unix)]
+fn reload_on_sighup(
+    state: AppState,
+    mut hup: tokio::signal::unix::Signal,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut hup = match signal(SignalKind::hangup()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through the admin API");
-                    return;
-                }
-            };
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    got = hup.recv() => {
-                        if got.is_none() {
-                            return;
-                        }
-                        let _ = crate::reload::reload_plugins(&state, Actor::system(), "sighup").await;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                got = hup.recv() => {
+                    if got.is_none() {
+                        return;
                     }
+                    let _ = crate::reload::reload_plugins(&state, Actor::system(), "sighup").await;
                 }
             }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = (state, stop.changed().await);
         }
     })
 }

@@ -96,7 +96,9 @@ pub(super) fn policy_eval(config: &Path, input: &Path) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let metrics = Arc::new(Metrics::new(flush_histogram()));
-        let host = PluginHost::start(&config.plugins, config.plugin_runtime, metrics)
+        // A scratch key-value store: an evaluation leaves nothing behind.
+        let kv = Arc::new(crate::store::MemoryStore::new());
+        let host = PluginHost::start(&config.plugins, config.plugin_runtime, metrics, kv)
             .await
             .map_err(|e| format!("{}: {e}", config.source))?;
         let attributes: Vec<(&str, String)> = input.attributes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();

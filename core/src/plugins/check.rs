@@ -45,7 +45,7 @@ pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result
         config: Vec::new(),
         config_json: "{}".into(),
     };
-    let mut plugin = load(&rt, &cfg, &|_| Some("check".into()))?;
+    let mut plugin = load(&rt, &cfg, &|_| Some("check".into()), None)?;
     trial(&rt, 0, &mut plugin).await.map_err(|e| e.problem)?;
     Ok(ComponentReport { sha256: plugin.sha256_hex, wit: WIT_VERSION, imports, needs_http, needs_secrets })
 }

@@ -36,6 +36,7 @@ pub use types::{
 
 use crate::config::{PluginConfig, PluginKind, PluginRuntimeConfig};
 use crate::metrics::Metrics;
+use crate::store::Store;
 
 /// A loaded plugin, as reported to operators.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -63,6 +64,7 @@ struct HostInner {
     runtime: Option<engine::Runtime>,
     set: ArcSwap<registry::PluginSet>,
     metrics: Arc<Metrics>,
+    kv: Arc<dyn Store>,
     reloading: tokio::sync::Mutex<()>,
 }
 
@@ -73,12 +75,13 @@ impl std::fmt::Debug for PluginHost {
 }
 
 impl PluginHost {
-    /// Starts the runtime and loads `plugins` (compilation runs off the async workers). With
-    /// no plugins configured there is no engine at all.
+    /// Starts the runtime and loads `plugins` (compilation runs off the async workers); `kv`
+    /// backs the plugins' `kv-store`. With no plugins configured there is no engine at all.
     pub async fn start(
         plugins: &[PluginConfig],
         settings: PluginRuntimeConfig,
         metrics: Arc<Metrics>,
+        kv: Arc<dyn Store>,
     ) -> Result<Self, LoadError> {
         let runtime = if plugins.is_empty() {
             None
@@ -95,6 +98,7 @@ impl PluginHost {
             runtime,
             set: ArcSwap::from_pointee(registry::PluginSet::default()),
             metrics,
+            kv,
             reloading: tokio::sync::Mutex::new(()),
         }));
         if !plugins.is_empty() {
@@ -132,7 +136,7 @@ impl PluginHost {
                 name: "(runtime)".into(),
                 problem: "no runtime".into(),
             })?;
-            registry::load_all(rt, &plugins, &|k| std::env::var(k).ok())
+            registry::load_all(rt, &plugins, &|k| std::env::var(k).ok(), Some(&host.0.kv))
         })
         .await
         .map_err(|e| LoadError {

@@ -21,6 +21,7 @@ use super::host::{Ctx, Grants};
 use super::limits::Breaker;
 use crate::config::{PluginConfig, PluginKind};
 use crate::secret::{Secret, sha256_hex};
+use crate::store::Store;
 
 /// The typed exports of a loaded component, by kind.
 pub(crate) enum Exports {
@@ -70,11 +71,14 @@ pub(crate) fn load_all(
     rt: &Runtime,
     plugins: &[PluginConfig],
     env: &dyn Fn(&str) -> Option<String>,
+    kv: Option<&Arc<dyn Store>>,
 ) -> Result<Vec<LoadedPlugin>, LoadError> {
     plugins
         .iter()
         .enumerate()
-        .map(|(index, cfg)| load(rt, cfg, env).map_err(|problem| LoadError { index, name: cfg.name.clone(), problem }))
+        .map(|(index, cfg)| {
+            load(rt, cfg, env, kv).map_err(|problem| LoadError { index, name: cfg.name.clone(), problem })
+        })
         .collect()
 }
 
@@ -105,6 +109,7 @@ pub(crate) fn load(
     rt: &Runtime,
     cfg: &PluginConfig,
     env: &dyn Fn(&str) -> Option<String>,
+    kv: Option<&Arc<dyn Store>>,
 ) -> Result<LoadedPlugin, String> {
     let bytes = std::fs::read(&cfg.path).map_err(|e| format!("path: cannot read {}: {e}", cfg.path.display()))?;
     let sha256_hex = sha256_hex(&bytes);
@@ -184,6 +189,7 @@ pub(crate) fn load(
         config_json: cfg.config_json.clone(),
         secrets,
         http,
+        kv: kv.cloned(),
     });
     let permits = Arc::new(Semaphore::new(usize::try_from(cfg.limits.max_concurrency).unwrap_or(1)));
     let breaker = Breaker::new(rt.settings.breaker_threshold, rt.settings.breaker_cooldown);

@@ -16,6 +16,7 @@ pub struct MemoryStore {
     audit: RwLock<BTreeMap<u64, AuditRecord>>,
     audit_start: RwLock<Option<ChainStart>>,
     pub(super) browser: std::sync::Mutex<super::memory_browser::BrowserMaps>,
+    plugin_kv: std::sync::Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -175,5 +176,40 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+impl super::plugin_kv::KvRaw for MemoryStore {
+    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.plugin_kv.lock().map_err(|_| poisoned())?.get(key).cloned())
+    }
+
+    fn kv_put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.plugin_kv.lock().map_err(|_| poisoned())?.insert(key.to_vec(), value);
+        Ok(())
+    }
+
+    fn kv_remove(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.plugin_kv.lock().map_err(|_| poisoned())?.remove(key);
+        Ok(())
+    }
+
+    fn kv_scan(&self, prefix: &[u8]) -> Result<super::plugin_kv::Entries, StoreError> {
+        let map = self.plugin_kv.lock().map_err(|_| poisoned())?;
+        Ok(map
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn kv_update(&self, key: &[u8], f: super::plugin_kv::Update<'_>) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut map = self.plugin_kv.lock().map_err(|_| poisoned())?;
+        let new = f(map.get(key).map(Vec::as_slice));
+        match &new {
+            Some(v) => map.insert(key.to_vec(), v.clone()),
+            None => map.remove(key),
+        };
+        Ok(new)
     }
 }

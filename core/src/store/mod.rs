@@ -10,6 +10,7 @@ pub mod browser;
 mod commit;
 mod memory;
 mod memory_browser;
+pub mod plugin_kv;
 mod records;
 mod sled;
 mod sled_backup;
@@ -56,7 +57,7 @@ pub enum StoreError {
 }
 
 /// The operations the server needs from persistent storage.
-pub trait Store: browser::BrowserStore + Send + Sync + 'static {
+pub trait Store: browser::BrowserStore + plugin_kv::PluginKv + Send + Sync + 'static {
     /// A client registered through the CLI or admin API.
     fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
     /// All stored clients, ordered by id.
@@ -149,6 +150,12 @@ impl Db {
     /// The backend, for synchronous use-case calls.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// A shared handle on the backend (for parts of the state that outlive one call, such
+    /// as the plugins' key-value store).
+    pub fn shared_store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
     }
 }
 

@@ -19,6 +19,8 @@ const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 const USERS: &str = "users";
 const USER_NAMES: &str = "user_names";
 const USER_EMAILS: &str = "user_emails";
+/// The plugins' key-value store (`store/plugin_kv.rs`); not part of backups.
+const PLUGIN_KV: &str = "plugin_kv";
 
 /// A store in a sled directory. sled locks the directory: one process at a time.
 pub struct SledStore {
@@ -31,6 +33,7 @@ pub struct SledStore {
     user_emails: sled::Tree,
     audit: Mutex<AuditFile>,
     browser: BrowserTrees,
+    plugin_kv: sled::Tree,
     dir: std::path::PathBuf,
     /// Writers share it; a backup takes it alone for the moment it copies the trees.
     writes: std::sync::RwLock<()>,
@@ -77,6 +80,7 @@ impl SledStore {
             // After sled's open: sled's lock guarantees a single writer of this file too.
             audit: Mutex::new(AuditFile::open(path)?),
             browser: BrowserTrees::open(&db)?,
+            plugin_kv: tree(PLUGIN_KV)?,
             dir: path.to_path_buf(),
             writes: std::sync::RwLock::new(()),
             db,
@@ -315,5 +319,32 @@ impl Store for SledStore {
             };
             db.and(audit)
         })
+    }
+}
+
+impl super::plugin_kv::KvRaw for SledStore {
+    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.plugin_kv.get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn kv_put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        let _w = self.writing()?;
+        self.plugin_kv.insert(key, value).map_err(io)?;
+        Ok(())
+    }
+
+    fn kv_remove(&self, key: &[u8]) -> Result<(), StoreError> {
+        let _w = self.writing()?;
+        self.plugin_kv.remove(key).map_err(io)?;
+        Ok(())
+    }
+
+    fn kv_scan(&self, prefix: &[u8]) -> Result<super::plugin_kv::Entries, StoreError> {
+        self.plugin_kv.scan_prefix(prefix).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io)).collect()
+    }
+
+    fn kv_update(&self, key: &[u8], f: super::plugin_kv::Update<'_>) -> Result<Option<Vec<u8>>, StoreError> {
+        let _w = self.writing()?;
+        Ok(self.plugin_kv.update_and_fetch(key, f).map_err(io)?.map(|v| v.to_vec()))
     }
 }

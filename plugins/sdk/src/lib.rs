@@ -28,7 +28,8 @@
 //!
 //! Modules: [`policy`] (the trait and its types), [`connector`] (identity-provider
 //! connectors), [`config`] (the operator's `[plugins.config]` table), [`log`], [`http`]
-//! (outbound requests to `allowed_hosts`), [`secrets`].
+//! (outbound requests to `allowed_hosts`), [`secrets`], [`kv`] (the plugin's own key-value
+//! store).
 
 // The generated code names the SDK by its crate name, also from inside the SDK.
 extern crate self as gatehouse_plugin;
@@ -72,6 +73,7 @@ pub mod connector_bindings {
 pub mod config;
 pub mod connector;
 pub mod http;
+pub mod kv;
 pub mod log;
 pub mod policy;
 pub mod secrets;

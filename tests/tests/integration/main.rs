@@ -21,6 +21,7 @@ mod keys;
 mod limits;
 mod metrics;
 mod plugin_connector;
+mod plugin_kv;
 mod plugin_net;
 mod plugin_policies;
 mod plugin_reload;

@@ -5,6 +5,7 @@
 pub(crate) mod config;
 pub(crate) mod http;
 pub(crate) mod jwt;
+pub(crate) mod kv;
 pub(crate) mod log;
 pub(crate) mod secrets;
 
@@ -18,7 +19,6 @@ use super::limits::{CpuMeter, MemoryCap};
 use crate::secret::Secret;
 
 /// What the operator granted one plugin, shared by all its calls.
-#[derive(Debug)]
 pub(crate) struct Grants {
     /// The plugin's name (log lines).
     pub(crate) name: String,
@@ -30,6 +30,14 @@ pub(crate) struct Grants {
     pub(crate) secrets: Vec<(String, Secret)>,
     /// Outbound HTTP, when hosts were granted.
     pub(crate) http: Option<http::HttpGate>,
+    /// The store behind `kv-store` (namespaced by `name`).
+    pub(crate) kv: Option<std::sync::Arc<dyn crate::store::Store>>,
+}
+
+impl std::fmt::Debug for Grants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grants").field("name", &self.name).field("secrets", &self.secrets.len()).finish_non_exhaustive()
+    }
 }
 
 /// Log lines one call may write.

@@ -45,6 +45,15 @@ impl Policy for Hostile {
                     "department": "research",
                 }))
                 .allow(),
+            "kv-write" => {
+                let (key, value) = (config::get("key").unwrap_or_default(), config::get("value").unwrap_or_default());
+                probe(gatehouse_plugin::kv::set(&key, value.as_bytes(), 60).map(|()| "stored".to_owned()))
+            }
+            "kv-read" => match gatehouse_plugin::kv::get(&config::get("key").unwrap_or_default()) {
+                Some(v) => probe(Ok(String::from_utf8_lossy(&v).into_owned())),
+                None => probe(Err("none".into())),
+            },
+            "kv-incr" => probe(gatehouse_plugin::kv::incr("calls", 1, 60).map(|n| n.to_string())),
             other => Decision::deny(format!("unknown mode {other:?}")),
         }
     }
