@@ -190,6 +190,7 @@ pub(crate) fn load(
         secrets,
         http,
         kv: kv.cloned(),
+        jwks_cache: Default::default(),
     });
     let permits = Arc::new(Semaphore::new(usize::try_from(cfg.limits.max_concurrency).unwrap_or(1)));
     let breaker = Breaker::new(rt.settings.breaker_threshold, rt.settings.breaker_cooldown);

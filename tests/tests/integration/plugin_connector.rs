@@ -26,6 +26,7 @@ struct Provider {
     base: String,
     nonce: Arc<Mutex<String>>,
     seen: Arc<Mutex<Vec<(String, String)>>>,
+    jwks_fetches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn provider() -> Provider {
@@ -41,8 +42,14 @@ async fn provider() -> Provider {
     let nonce = Arc::new(Mutex::new(String::new()));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let key = EncodingKey::from_ec_der(doc.as_ref());
+    let jwks_fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fetches = Arc::clone(&jwks_fetches);
     let (issuer, n, s) = (base.clone(), Arc::clone(&nonce), Arc::clone(&seen));
-    let app = axum::Router::new().route("/jwks", get(move || async move { axum::Json(jwks) })).route(
+    let jwks_route = get(move || async move {
+        fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        axum::Json(jwks)
+    });
+    let app = axum::Router::new().route("/jwks", jwks_route).route(
         "/token",
         post(move |Form(form): Form<Vec<(String, String)>>| async move {
             *s.lock().unwrap() = form;
@@ -59,7 +66,7 @@ async fn provider() -> Provider {
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Provider { base, nonce, seen }
+    Provider { base, nonce, seen, jwks_fetches }
 }
 
 /// An `[[plugins]]` entry for the oidc-connector pointed at `p` (the client secret is the
@@ -144,6 +151,9 @@ async fn the_oidc_connector_signs_in_against_a_loopback_provider() {
     assert_eq!(field("code").as_deref(), Some("the-code"));
     assert_eq!(field("code_verifier").as_deref(), Some("verifier-abc"));
     assert_eq!(field("client_secret"), std::env::var("PATH").ok(), "the granted secret was sent");
+    // A second sign-in verifies with the JWKS the host kept.
+    assert!(s.state.plugins.connector_complete("partner", &complete).await.is_ok());
+    assert_eq!(p.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst), 1, "the JWKS is cached");
 
     // A token for another nonce does not verify; a provider error is the provider's.
     *p.nonce.lock().unwrap() = "someone-elses".into();

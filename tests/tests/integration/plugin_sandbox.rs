@@ -57,6 +57,33 @@ async fn an_allowing_policy_lets_tokens_through_and_every_decision_is_audited() 
 }
 
 #[tokio::test]
+async fn work_within_the_budget_passes_and_the_metrics_count_every_call() {
+    let admin = "admin-token-for-sandbox-tests-0123";
+    let toml = format!(
+        "{}\n[admin]\ntoken_sha256 = \"{}\"\n",
+        hostile("spin", "cpu_budget_ms = 300\ntimeout_ms = 3000", "spin_ms = 25"),
+        gatehouse::secret::sha256_hex(admin.as_bytes())
+    );
+    let s = TestServer::start_with(&toml).await;
+    // 25 ms of computing: many epoch ticks and at least one yield, well inside the budget.
+    for _ in 0..2 {
+        let (status, _, body) = cc(&s).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let text = s.http.get(s.url(paths::METRICS)).bearer_auth(admin).send().await.unwrap().text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("gatehouse_plugin_calls_total{")
+                && l.contains("plugin=\"hostile\"")
+                && l.contains("outcome=\"allow\"")
+        })
+        .unwrap_or_else(|| panic!("no plugin call counter in:\n{text}"));
+    assert!(line.ends_with(" 2"), "{line}");
+    assert!(text.contains("gatehouse_plugin_call_duration_seconds_count{plugin=\"hostile\"} 2"), "{text}");
+}
+
+#[tokio::test]
 async fn a_deny_is_403_access_denied_and_the_reason_stays_in_the_audit_log() {
     let s = TestServer::start_with(&hostile("deny", "", "reason = \"secret internal reason\"")).await;
     let (status, _, body) = cc(&s).await;

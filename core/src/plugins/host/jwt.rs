@@ -1,12 +1,17 @@
 //! `jwt.verify`: a connector checks an ID token without carrying crypto. The JWKS is fetched
-//! through the plugin's own HTTP grant (so `jwks-url` must be on `allowed_hosts`); only
+//! through the plugin's own HTTP grant (so `jwks-url` must be on `allowed_hosts`) and kept
+//! per plugin for five minutes (fetched again at once for an unknown `kid`: rotation); only
 //! asymmetric algorithms are accepted (never `none` or HMAC, whose "key" would come from
 //! the token's own issuer); `exp`/`nbf` are checked against the host's time of the call.
 
-use jsonwebtoken::jwk::JwkSet;
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::Ctx;
+use super::http::HttpGate;
+use crate::clock::monotonic;
 use crate::plugins::bindings::connector_world::gatehouse::plugin::jwt::{Host, VerifyOptions};
 use crate::plugins::bindings::gatehouse::plugin::http::{Method, Request};
 
@@ -21,6 +26,27 @@ const ALLOWED: &[Algorithm] = &[
     Algorithm::EdDSA,
 ];
 
+/// How long a fetched JWKS is reused.
+const JWKS_TTL: Duration = Duration::from_secs(300);
+
+/// The key for `kid`, or the only key when the token names none.
+fn pick<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a Jwk> {
+    match kid {
+        Some(kid) => set.find(kid),
+        None if set.keys.len() == 1 => set.keys.first(),
+        None => None,
+    }
+}
+
+async fn fetch_jwks(gate: &HttpGate, url: &str) -> Result<JwkSet, String> {
+    let req = Request { method: Method::Get, url: url.to_owned(), headers: Vec::new(), body: None, timeout_ms: None };
+    let resp = gate.fetch(req).await.map_err(|e| format!("fetching the JWKS failed: {e:?}"))?;
+    if resp.status != 200 {
+        return Err(format!("fetching the JWKS failed: status {}", resp.status));
+    }
+    serde_json::from_slice(&resp.body).map_err(|e| format!("the JWKS is not valid: {e}"))
+}
+
 impl Host for Ctx {
     async fn verify(&mut self, token: String, opts: VerifyOptions) -> Result<String, String> {
         let grants = std::sync::Arc::clone(&self.grants);
@@ -29,24 +55,21 @@ impl Host for Ctx {
         if !ALLOWED.contains(&header.alg) {
             return Err(format!("algorithm {:?} is not accepted", header.alg));
         }
-        let req = Request {
-            method: Method::Get,
-            url: opts.jwks_url.clone(),
-            headers: Vec::new(),
-            body: None,
-            timeout_ms: None,
+        let cached =
+            grants.jwks_cache.lock().ok().and_then(|c| {
+                c.get(&opts.jwks_url).filter(|(at, _)| at.elapsed() < JWKS_TTL).map(|(_, set)| set.clone())
+            });
+        let jwks = match cached {
+            Some(set) if pick(&set, header.kid.as_deref()).is_some() => set,
+            _ => {
+                let fresh = fetch_jwks(gate, &opts.jwks_url).await?;
+                if let Ok(mut c) = grants.jwks_cache.lock() {
+                    c.insert(opts.jwks_url.clone(), (monotonic(), fresh.clone()));
+                }
+                fresh
+            }
         };
-        let resp = gate.fetch(req).await.map_err(|e| format!("fetching the JWKS failed: {e:?}"))?;
-        if resp.status != 200 {
-            return Err(format!("fetching the JWKS failed: status {}", resp.status));
-        }
-        let jwks: JwkSet = serde_json::from_slice(&resp.body).map_err(|e| format!("the JWKS is not valid: {e}"))?;
-        let jwk = match header.kid.as_deref() {
-            Some(kid) => jwks.find(kid),
-            None if jwks.keys.len() == 1 => jwks.keys.first(),
-            None => None,
-        }
-        .ok_or("no key in the JWKS matches the token's kid")?;
+        let jwk = pick(&jwks, header.kid.as_deref()).ok_or("no key in the JWKS matches the token's kid")?;
         let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key: {e}"))?;
         let mut v = Validation::new(header.alg);
         v.validate_exp = false;

@@ -32,7 +32,13 @@ pub(crate) struct Grants {
     pub(crate) http: Option<http::HttpGate>,
     /// The store behind `kv-store` (namespaced by `name`).
     pub(crate) kv: Option<std::sync::Arc<dyn crate::store::Store>>,
+    /// JWKS fetched by `jwt.verify`, by URL, with when they were fetched.
+    pub(crate) jwks_cache: JwksCache,
 }
+
+/// JWKS by URL with their fetch time (`jwt.rs`).
+pub(crate) type JwksCache =
+    std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, jsonwebtoken::jwk::JwkSet)>>;
 
 impl std::fmt::Debug for Grants {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
