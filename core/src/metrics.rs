@@ -1,6 +1,6 @@
 //! Prometheus metrics: HTTP requests and latency by route, tokens issued by grant and
-//! client, failed client authentications, rate-limit rejections, store flush latency and
-//! process RSS. Routes are the matched path patterns, and anything unmatched is one label,
+//! client, failed client authentications, rate-limit rejections, store flush latency,
+//! process RSS, open browser sessions and plugin calls. Routes are the matched path patterns, and anything unmatched is one label,
 //! so random URLs cannot grow the label space.
 
 use std::time::Duration;
@@ -69,6 +69,7 @@ pub struct Metrics {
     plugin_calls: Family<PluginCallLabels, Counter>,
     plugin_duration: Family<PluginLabels, Histogram, fn() -> Histogram>,
     rss: Gauge,
+    open_sessions: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -111,6 +112,8 @@ impl Metrics {
         registry.register("store_flush_duration_seconds", "Latency of group-commit store flushes", store_flush);
         let rss = Gauge::default();
         registry.register("process_resident_memory_bytes", "Resident set size of the process", rss.clone());
+        let open_sessions = Gauge::default();
+        registry.register("open_sessions", "Browser sessions not ended or expired", open_sessions.clone());
         Self {
             registry,
             http_requests,
@@ -122,6 +125,7 @@ impl Metrics {
             plugin_calls,
             plugin_duration,
             rss,
+            open_sessions,
         }
     }
 
@@ -158,6 +162,11 @@ impl Metrics {
         let labels = PluginCallLabels { plugin: plugin.to_owned(), kind: kind.to_owned(), outcome: outcome.to_owned() };
         self.plugin_calls.get_or_create(&labels).inc();
         self.plugin_duration.get_or_create(&PluginLabels { plugin: labels.plugin }).observe(took.as_secs_f64());
+    }
+
+    /// Sets the open-sessions gauge (counted by the scrape handler).
+    pub fn set_open_sessions(&self, n: usize) {
+        self.open_sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.

@@ -212,7 +212,7 @@ impl Server {
             tasks.push(reload_on_sighup(self.state.clone(), hangup, stop_rx.clone()));
         }
         if let Some(listener) = self.metrics_listener {
-            let app = http::metrics_router(self.state.metrics.clone());
+            let app = http::metrics_router(self.state.clone());
             let mut stop = stop_rx;
             tasks.push(tokio::spawn(async move {
                 let shutdown = async move {

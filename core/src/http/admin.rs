@@ -58,7 +58,7 @@ pub async fn metrics_get(State(state): State<AppState>, Meta(meta): Meta, header
     if let Err(resp) = check_admin(&state, &meta, &headers) {
         return *resp;
     }
-    super::health::metrics_text(&state.metrics)
+    super::health::metrics_text(&state)
 }
 
 /// `GET /admin/audit?actor=&type=&since=&until=&limit=&cursor=` (times RFC 3339).

@@ -13,7 +13,14 @@ pub async fn ping_get() -> Response {
 }
 
 /// The Prometheus text exposition as a response.
-pub fn metrics_text(metrics: &crate::metrics::Metrics) -> Response {
+pub fn metrics_text(state: &AppState) -> Response {
+    let now = state.clock.now().unix_timestamp();
+    let idle = i64::try_from(state.config.sessions.idle_timeout.as_secs()).unwrap_or(i64::MAX);
+    match state.db.count_open_sessions(now, now.saturating_sub(idle)) {
+        Ok(n) => state.metrics.set_open_sessions(n),
+        Err(e) => tracing::warn!(error = %e, "counting open sessions failed"),
+    }
+    let metrics = &state.metrics;
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         metrics.render(),

@@ -115,14 +115,8 @@ async fn method_not_allowed() -> Response {
 }
 
 /// The router of the separate `[metrics] bind` listener: `GET /metrics`, no authentication.
-pub fn metrics_router(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Router {
-    Router::new().route(
-        paths::METRICS,
-        get(move || {
-            let m = metrics.clone();
-            async move { health::metrics_text(&m) }
-        }),
-    )
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route(paths::METRICS, get(move || async move { health::metrics_text(&state) }))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -215,6 +215,9 @@ pub trait BrowserStore {
     fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError>;
     /// Ends a session; returns it.
     fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError>;
+    /// Sessions still open at `now`: before their absolute end and used at or after
+    /// `idle_since` (a scan: for metrics, not for request paths).
+    fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError>;
 
     /// Stores a new code.
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError>;

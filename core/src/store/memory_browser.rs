@@ -51,6 +51,10 @@ impl BrowserStore for MemoryStore {
         self.with(|m| m.sessions.get(id).cloned())
     }
 
+    fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError> {
+        self.with(|m| m.sessions.values().filter(|s| s.expires_at > now && s.last_seen >= idle_since).count())
+    }
+
     fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {
         self.with(|m| m.sessions.remove(id))
     }

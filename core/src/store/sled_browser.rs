@@ -142,6 +142,18 @@ impl BrowserStore for SledStore {
         get(&self.browser().sessions, SESSIONS, id)
     }
 
+    fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for entry in self.browser().sessions.iter() {
+            let (_, v) = entry.map_err(io)?;
+            let s: SessionRecord = decode(SESSIONS, &v)?;
+            if s.expires_at > now && s.last_seen >= idle_since {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {
         let _w = self.writing()?;
         match self.browser().sessions.remove(id).map_err(io)? {

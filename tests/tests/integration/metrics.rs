@@ -58,3 +58,23 @@ async fn a_separate_metrics_listener_serves_without_authentication() {
     );
     assert_eq!(s.http.get(s.url(paths::METRICS)).send().await.unwrap().status(), 404, "not on the public listener");
 }
+
+#[tokio::test]
+async fn open_sessions_are_counted_at_each_scrape() {
+    use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, Browser, WEB_CB, WEB_ID, browser_config};
+    let toml = format!("{}\n[admin]\ntoken_sha256 = \"{}\"\n", browser_config(), sha256_hex(ADMIN.as_bytes()));
+    let s = TestServer::start_with(&toml).await;
+    let scrape = || async {
+        let text = s.http.get(s.url(paths::METRICS)).bearer_auth(ADMIN).send().await.unwrap().text().await.unwrap();
+        sample(&text, "gatehouse_open_sessions").unwrap_or_else(|| panic!("no gauge in\n{text}"))
+    };
+    assert_eq!(scrape().await, 0.0);
+    let params = [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    for _ in 0..2 {
+        Browser::new(&s.base).sign_in(&params, ALICE, ALICE_PASSWORD).await;
+    }
+    assert_eq!(scrape().await, 2.0, "two browsers, two sessions");
+    // Past the idle timeout (8 h by default) they no longer count.
+    s.clock.advance(std::time::Duration::from_secs(9 * 3600));
+    assert_eq!(scrape().await, 0.0);
+}
