@@ -23,6 +23,7 @@ pub mod config;
 mod http;
 pub mod logctx;
 pub mod metrics;
+pub mod notify;
 pub mod oauth;
 pub mod oidc;
 pub mod plugins;

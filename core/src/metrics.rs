@@ -48,6 +48,12 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    plugin: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LoginLabels {
     result: String,
 }
@@ -70,6 +76,7 @@ pub struct Metrics {
     plugin_duration: Family<PluginLabels, Histogram, fn() -> Histogram>,
     rss: Gauge,
     open_sessions: Gauge,
+    notifications: Family<NotificationLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +119,12 @@ impl Metrics {
         registry.register("store_flush_duration_seconds", "Latency of group-commit store flushes", store_flush);
         let rss = Gauge::default();
         registry.register("process_resident_memory_bytes", "Resident set size of the process", rss.clone());
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notification delivery attempts by notifier and outcome (sent, retry, dead)",
+            notifications.clone(),
+        );
         let open_sessions = Gauge::default();
         registry.register("open_sessions", "Browser sessions not ended or expired", open_sessions.clone());
         Self {
@@ -126,6 +139,7 @@ impl Metrics {
             plugin_duration,
             rss,
             open_sessions,
+            notifications,
         }
     }
 
@@ -162,6 +176,12 @@ impl Metrics {
         let labels = PluginCallLabels { plugin: plugin.to_owned(), kind: kind.to_owned(), outcome: outcome.to_owned() };
         self.plugin_calls.get_or_create(&labels).inc();
         self.plugin_duration.get_or_create(&PluginLabels { plugin: labels.plugin }).observe(took.as_secs_f64());
+    }
+
+    /// Counts one settled notification attempt.
+    pub fn notification(&self, plugin: &str, outcome: &str) {
+        let labels = NotificationLabels { plugin: plugin.to_owned(), outcome: outcome.to_owned() };
+        self.notifications.get_or_create(&labels).inc();
     }
 
     /// Sets the open-sessions gauge (counted by the scrape handler).

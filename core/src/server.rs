@@ -334,6 +334,9 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
             }
         })
     }));
+    if !state.config.plugins.is_empty() {
+        tasks.push(crate::notify::dispatch::spawn(state.clone(), stop.clone()));
+    }
     tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
         Box::pin(async move {
             s.limiter.housekeeping();

@@ -254,6 +254,11 @@ pub const RP_SECRET: &str = "example-app-secret-0123456789abcd";
 impl RelyingParty {
     /// Starts Gatehouse (browser config plus the RP's client) and the RP.
     pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Like [`Self::start`], with `extra` appended to Gatehouse's config (plugins).
+    pub async fn start_with(extra: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let config = format!(
@@ -261,7 +266,7 @@ impl RelyingParty {
              post_logout_redirect_uris = [\"{base}/\"]\ngrant_types = [\"authorization_code\"]\ntrusted = true\n",
             browser_config()
         );
-        let idp = crate::TestServer::start_with(&config).await;
+        let idp = crate::TestServer::start_with(&format!("{config}{extra}")).await;
         let settings = relying_party::Settings {
             issuer: idp.base.clone(),
             client_id: RP_ID.into(),

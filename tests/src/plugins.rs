@@ -68,3 +68,13 @@ pub fn policy_entry(name: &str, component_name: &str, extra: &str, config: &str)
         path.display()
     )
 }
+
+/// A `[[plugins]]` entry of `kind` for `component`, with `extra` keys (TOML lines) and a
+/// `[plugins.config]` table from `config` (TOML lines).
+pub fn plugin_entry(name: &str, kind: &str, component_name: &str, extra: &str, config: &str) -> String {
+    let path = component(component_name);
+    format!(
+        "\n[[plugins]]\nname = \"{name}\"\nkind = \"{kind}\"\npath = \"{}\"\n{extra}\n[plugins.config]\n{config}\n",
+        path.display()
+    )
+}

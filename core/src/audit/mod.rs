@@ -170,6 +170,59 @@ pub enum AuditEvent {
         /// `bad_credentials`, `disabled`, `locked`, `rate_limited`.
         reason: String,
     },
+    /// Repeated failures locked sign-in to an account name for a while.
+    UserLocked {
+        /// The matched user, if the name is an account.
+        user_id: Option<String>,
+        /// The client the last attempt was for.
+        client_id: String,
+    },
+    /// A login-step plugin passed a sign-in.
+    LoginStepPassed {
+        /// Plugin name.
+        plugin: String,
+        /// SHA-256 of its component.
+        sha256: String,
+        /// User.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// What the step recorded (`key=value`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recorded: Vec<String>,
+    },
+    /// A login-step plugin failed a sign-in (its reason), or failed itself (fail closed).
+    LoginStepFailed {
+        /// Plugin name.
+        plugin: String,
+        /// SHA-256 of its component, when it was loaded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// User.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// `fail` (the step refused) or `error` (the plugin failed).
+        outcome: String,
+        /// The step's reason or the failure.
+        reason: String,
+    },
+    /// A notification was given up on (dead-lettered).
+    NotificationDeadLettered {
+        /// Notifier plugin.
+        plugin: String,
+        /// Message id.
+        id: String,
+        /// The event it was about.
+        event: String,
+        /// Why.
+        reason: String,
+    },
+    /// An operator put a dead letter back in the notification queue.
+    NotificationRetried {
+        /// Message id.
+        id: String,
+    },
     /// A browser session ended.
     SessionEnded {
         /// User id.
@@ -287,6 +340,11 @@ impl AuditEvent {
             Self::PasswordChanged { .. } => "password_changed",
             Self::LoginSucceeded { .. } => "login_succeeded",
             Self::LoginFailed { .. } => "login_failed",
+            Self::UserLocked { .. } => "user_locked",
+            Self::LoginStepPassed { .. } => "login_step_passed",
+            Self::LoginStepFailed { .. } => "login_step_failed",
+            Self::NotificationDeadLettered { .. } => "notification_dead_lettered",
+            Self::NotificationRetried { .. } => "notification_retried",
             Self::SessionEnded { .. } => "session_ended",
             Self::ConsentGranted { .. } => "consent_granted",
             Self::CodeReplayed { .. } => "code_replayed",

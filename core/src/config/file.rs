@@ -41,6 +41,8 @@ pub(crate) struct FileConfig {
     pub plugins: Vec<super::plugins::PluginSection>,
     #[serde(default)]
     pub plugin_runtime: super::plugins::PluginRuntimeSection,
+    #[serde(default)]
+    pub notifications: super::plugins::NotificationsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]

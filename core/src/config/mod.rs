@@ -7,7 +7,7 @@ mod file;
 mod plugins;
 mod validate;
 
-pub use plugins::{PluginConfig, PluginKind, PluginLimits, PluginRuntimeConfig};
+pub use plugins::{NotificationsConfig, NotifyRoute, PluginConfig, PluginKind, PluginLimits, PluginRuntimeConfig};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -64,6 +64,8 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// Limits shared by all plugins (`[plugin_runtime]`).
     pub plugin_runtime: PluginRuntimeConfig,
+    /// Retries of the notification queue (`[notifications]`).
+    pub notifications: NotificationsConfig,
     /// Non-fatal remarks (short secrets and the like), printed at start-up.
     pub warnings: Vec<String>,
 }

@@ -34,6 +34,10 @@ pub(crate) struct PluginSection {
     pub secrets: Vec<String>,
     #[serde(default)]
     pub config: toml::Table,
+    #[serde(default)]
+    pub events: Vec<String>,
+    pub channel: Option<String>,
+    pub recipient: Option<String>,
 }
 
 /// `[plugin_runtime]` as written.
@@ -45,6 +49,61 @@ pub(crate) struct PluginRuntimeSection {
     pub http_max_response_kb: Option<u64>,
     pub breaker_threshold: Option<u32>,
     pub breaker_cooldown: Option<String>,
+}
+
+/// `[notifications]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotificationsSection {
+    pub max_attempts: Option<u32>,
+    pub retry_base: Option<String>,
+    pub max_event_age: Option<String>,
+}
+
+/// `[notifications]`: how the queue retries (ARCHITECTURE §5: notifiers retry, then
+/// dead-letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationsConfig {
+    /// Attempts before a message goes to the dead-letter list.
+    pub max_attempts: u32,
+    /// The first retry waits this long; each further one twice as long (at most an hour).
+    pub retry_base: Duration,
+    /// Events older than this when the queue first sees them are not delivered (after the
+    /// notifiers were off for a while, nobody wants yesterday's sign-in alerts).
+    pub max_event_age: Duration,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self { max_attempts: 8, retry_base: Duration::from_secs(5), max_event_age: Duration::from_secs(3600) }
+    }
+}
+
+pub(super) fn check_notifications(c: &mut Check<'_>, n: &NotificationsSection) -> NotificationsConfig {
+    let d = NotificationsConfig::default();
+    let max_attempts = match n.max_attempts {
+        None => d.max_attempts,
+        Some(v) if (1..=100).contains(&v) => v,
+        Some(v) => {
+            c.problem("notifications.max_attempts", format!("{v} is out of range (1 to 100)"));
+            d.max_attempts
+        }
+    };
+    let retry_base = c.duration(
+        "notifications.retry_base",
+        n.retry_base.as_deref(),
+        d.retry_base,
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+    );
+    let max_event_age = c.duration(
+        "notifications.max_event_age",
+        n.max_event_age.as_deref(),
+        d.max_event_age,
+        Duration::from_secs(1),
+        Duration::from_secs(30 * 24 * 3600),
+    );
+    NotificationsConfig { max_attempts, retry_base, max_event_age }
 }
 
 /// What a plugin is for: the world its component must implement.
@@ -136,6 +195,26 @@ pub struct PluginConfig {
     pub config: Vec<(String, String)>,
     /// The table as a JSON object (`config.get-all`).
     pub config_json: String,
+    /// For a notifier: what it delivers, how and to whom.
+    pub route: Option<NotifyRoute>,
+}
+
+/// A notifier's `events`, `channel` and `recipient`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRoute {
+    /// Event names (`login.failed`, ...; `*` for all of them).
+    pub events: Vec<String>,
+    /// `email`, `sms` or `webhook`; unset: the first channel the plugin reports.
+    pub channel: Option<String>,
+    /// Fixed recipient (address, number or URL); unset for email: the user's address.
+    pub recipient: Option<String>,
+}
+
+impl NotifyRoute {
+    /// Whether the notifier wants `event`.
+    pub fn wants(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == event)
+    }
 }
 
 /// `[plugin_runtime]`: limits shared by all plugins.
@@ -298,6 +377,7 @@ pub(super) fn check_plugin(
         config.push((k.clone(), text));
         json.insert(k.clone(), as_json);
     }
+    let route = check_route(c, key, kind, p.events, p.channel, p.recipient);
     let kind = kind?;
     if c.problems.len() != start || p.enabled == Some(false) {
         return None;
@@ -313,7 +393,57 @@ pub(super) fn check_plugin(
         secrets: p.secrets,
         config,
         config_json: serde_json::Value::Object(json).to_string(),
+        route,
     })
+}
+
+/// `events`, `channel` and `recipient`: required shape for notifiers, absent for the rest.
+fn check_route(
+    c: &mut Check<'_>,
+    key: &str,
+    kind: Option<PluginKind>,
+    events: Vec<String>,
+    channel: Option<String>,
+    recipient: Option<String>,
+) -> Option<NotifyRoute> {
+    if kind != Some(PluginKind::Notifier) {
+        for (field, set) in
+            [("events", !events.is_empty()), ("channel", channel.is_some()), ("recipient", recipient.is_some())]
+        {
+            if set {
+                c.problem(format!("{key}.{field}"), "is only for kind = \"notifier\"");
+            }
+        }
+        return None;
+    }
+    if events.is_empty() {
+        let known = crate::notify::EVENTS.join(", ");
+        c.problem(format!("{key}.events"), format!("is required: the events to deliver (\"*\" or some of {known})"));
+    }
+    for (i, e) in events.iter().enumerate() {
+        if e != "*" && !crate::notify::EVENTS.contains(&e.as_str()) {
+            let known = crate::notify::EVENTS.join(", ");
+            c.problem(format!("{key}.events[{i}]"), format!("`{e}` is not an event (\"*\" or one of {known})"));
+        }
+    }
+    if let Some(ch) = &channel
+        && !["email", "sms", "webhook"].contains(&ch.as_str())
+    {
+        c.problem(format!("{key}.channel"), format!("`{ch}` is not one of email, sms, webhook"));
+    }
+    match (channel.as_deref(), recipient.as_deref()) {
+        (Some("webhook"), Some(url)) if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) => {
+            c.problem(format!("{key}.recipient"), format!("`{url}` is not an http(s) URL"));
+        }
+        (Some("webhook" | "sms"), None) => {
+            c.problem(format!("{key}.recipient"), "is required for this channel (the URL or phone number)");
+        }
+        (_, Some(r)) if r.is_empty() || r.len() > 2048 => {
+            c.problem(format!("{key}.recipient"), "must be 1-2048 characters");
+        }
+        _ => {}
+    }
+    Some(NotifyRoute { events, channel, recipient })
 }
 
 /// An allowed host is a DNS name or IP literal with an optional port; no scheme, no path.

@@ -328,6 +328,7 @@ pub(crate) fn validate(
         .collect();
 
     let plugin_runtime = super::plugins::check_runtime(&mut c, &f.plugin_runtime);
+    let notifications = super::plugins::check_notifications(&mut c, &f.notifications);
     let mut seen_plugins = HashSet::new();
     let plugins = f
         .plugins
@@ -367,6 +368,7 @@ pub(crate) fn validate(
             users,
             plugins,
             plugin_runtime,
+            notifications,
             warnings: c.warnings,
         })
     } else {

@@ -29,12 +29,13 @@ pub async fn authorize(
 /// The current step of a login flow.
 pub async fn login_get(
     State(state): State<AppState>,
+    Meta(meta): Meta,
     Cookies(cookies): Cookies,
     PageParams(params): PageParams,
 ) -> Response {
     let now = state.clock.now();
     let flow = params.one("flow").ok().flatten();
-    let reply = login::show(&state, flow, &cookies, now).await;
+    let reply = login::show(&state, flow, &cookies, &meta, now).await;
     respond(&state, reply)
 }
 

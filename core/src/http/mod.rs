@@ -2,6 +2,7 @@
 //! thin (extract, call the domain, map the result).
 
 mod admin;
+mod admin_notify;
 mod backup;
 mod dev;
 pub mod error;
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post))
             .route(paths::ADMIN_PLUGINS_RELOAD, post(admin::plugins_reload_post))
             .route(paths::ADMIN_PLUGINS, get(admin::plugins_get))
+            .route(paths::ADMIN_NOTIFICATIONS, get(admin_notify::notifications_get))
+            .route(paths::ADMIN_NOTIFICATIONS_RETRY, post(admin_notify::notifications_retry_post))
             .route(paths::ADMIN_BACKUP, post(backup::backup_post))
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
             .route(paths::ADMIN_AUDIT, get(admin::audit_get));

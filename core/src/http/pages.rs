@@ -117,12 +117,60 @@ struct ScopeView<'a> {
     description: &'a str,
 }
 
+/// A login-step field as the template sees it.
+#[derive(Serialize)]
+struct StepFieldView<'a> {
+    name: &'a str,
+    label: &'a str,
+    /// `text`, `password`, `email`, `number`, `checkbox`, `select` or `hidden`.
+    kind: &'static str,
+    required: bool,
+    value: &'a str,
+    help: Option<&'a str>,
+    options: Vec<Field<'a>>,
+}
+
+impl<'a> StepFieldView<'a> {
+    fn of(f: &'a crate::plugins::StepField) -> Self {
+        use crate::plugins::FieldKind;
+        let (kind, options) = match &f.kind {
+            FieldKind::Text => ("text", Vec::new()),
+            FieldKind::Password => ("password", Vec::new()),
+            FieldKind::Email => ("email", Vec::new()),
+            FieldKind::Number => ("number", Vec::new()),
+            FieldKind::Checkbox => ("checkbox", Vec::new()),
+            FieldKind::Hidden => ("hidden", Vec::new()),
+            FieldKind::Select(o) => ("select", o.iter().map(|(v, l)| Field { name: l, value: v }).collect()),
+        };
+        Self {
+            name: &f.name,
+            label: &f.label,
+            kind,
+            required: f.required,
+            value: f.value.as_deref().unwrap_or(""),
+            help: f.help.as_deref(),
+            options,
+        }
+    }
+}
+
 fn page_html(state: &AppState, page: Page) -> String {
     let pages = &state.pages;
     let action = super::paths::LOGIN;
     match page {
         Page::Password { flow, csrf, client_name, username, error } => {
             pages.render("login.html", minijinja::context! { action, flow, csrf, client_name, username, error })
+        }
+        Page::Step { flow, csrf, client_name, form } => {
+            let fields: Vec<StepFieldView<'_>> = form.fields.iter().map(StepFieldView::of).collect();
+            pages.render(
+                "step.html",
+                minijinja::context! {
+                    action, flow, csrf, client_name,
+                    title => form.title, description => form.description, error => form.error,
+                    submit_label => form.submit_label, fields,
+                },
+            )
         }
         Page::Consent { flow, csrf, client_name, username, scopes } => {
             let scopes: Vec<ScopeView<'_>> =

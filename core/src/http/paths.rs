@@ -44,3 +44,7 @@ pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
 pub const ADMIN_PLUGINS_RELOAD: &str = "/admin/plugins/reload";
 /// The loaded plugins.
 pub const ADMIN_PLUGINS: &str = "/admin/plugins";
+/// The notification queue and its dead letters.
+pub const ADMIN_NOTIFICATIONS: &str = "/admin/notifications";
+/// Put a dead letter back in the notification queue.
+pub const ADMIN_NOTIFICATIONS_RETRY: &str = "/admin/notifications/retry";

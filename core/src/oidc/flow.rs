@@ -1,5 +1,5 @@
 //! The login flow: a server-side record of the steps a sign-in still needs (password,
-//! consent; MFA, plugin steps and federated sign-in slot in as further [`Step`]s), bound to
+//! login-step plugins, consent; MFA and federated sign-in slot in as further [`Step`]s), bound to
 //! the browser that started it by a cookie and to its forms by a CSRF token. This file holds
 //! the replies the HTTP layer renders and the end of a flow: the session and the code.
 
@@ -74,7 +74,18 @@ pub enum Page {
         /// Prefilled username.
         username: String,
         /// A failure message.
-        error: Option<&'static str>,
+        error: Option<String>,
+    },
+    /// A login-step plugin's form.
+    Step {
+        /// Flow id.
+        flow: String,
+        /// CSRF token.
+        csrf: String,
+        /// The client's display name.
+        client_name: String,
+        /// The form (checked when the plugin returned it; escaped when rendered).
+        form: crate::plugins::StepForm,
     },
     /// Approve scopes.
     Consent {

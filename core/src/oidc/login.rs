@@ -12,6 +12,7 @@ use super::flow::{
     issue_code, load, login_url, redirect, unavailable,
 };
 use super::session;
+use super::steps::{self, StepRun};
 use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
 use crate::oauth::authorize::{AuthorizeError, error_url, validate};
@@ -96,18 +97,95 @@ pub async fn authorize(
     super::flow::start(state, flow, cookies, meta.ip, now)
 }
 
-/// `GET /login?flow=...`: the current step's page.
-pub async fn show(state: &AppState, flow_id: Option<&str>, cookies: &BrowserCookies, now: OffsetDateTime) -> Reply {
-    let (key, mut flow) = match load(state, flow_id, cookies, now) {
+/// `GET /login?flow=...`: the current step's page (a login step's `start` runs here).
+pub async fn show(
+    state: &AppState,
+    flow_id: Option<&str>,
+    cookies: &BrowserCookies,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Reply {
+    let (key, flow) = match load(state, flow_id, cookies, now) {
         Ok(f) => f,
         Err(reply) => return reply,
     };
     let Some(client) = flow_client(state, &flow) else { return expired() };
-    match current_step(state, &client, &mut flow) {
-        Ok(Some(step)) => page(state, step, flow_id.unwrap_or_default(), &flow, &client, None),
-        // Nothing left (the consent was given meanwhile, in another tab): finish.
-        Ok(None) => finish(state, &key, flow, now).await,
-        Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+    let next = Next { key: &key, flow_id: flow_id.unwrap_or_default(), client: &client, cookies, meta, now };
+    proceed(state, &next, flow, true).await
+}
+
+/// What [`proceed`] needs to know about the request.
+struct Next<'a> {
+    key: &'a Digest,
+    flow_id: &'a str,
+    client: &'a Client,
+    cookies: &'a BrowserCookies,
+    meta: &'a RequestMeta,
+    now: OffsetDateTime,
+}
+
+/// Moves a flow on from its current step: starts the session once the sign-in steps are
+/// done, then shows the next step (`render`; after a POST: redirects to it) or finishes.
+async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: bool) -> Reply {
+    let mut new_session = None;
+    let mut reply = loop {
+        let signed_in = !matches!(flow.pending.first(), Some(Step::Password | Step::Plugin));
+        if signed_in && flow.session.is_none() && flow.user_id.is_some() {
+            match start_session(state, &mut flow, n) {
+                Ok(s) => new_session = Some(s),
+                Err(reply) => break reply,
+            }
+        }
+        let step = match current_step(state, n.client, &mut flow) {
+            Ok(s) => s,
+            Err(_) => break error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
+        };
+        match step {
+            None => break finish(state, n.key, flow, n.now).await,
+            Some(Step::Plugin) if render && flow.step_form.is_none() => {
+                match steps::run(state, n.key, &mut flow, n.client, n.meta, n.now, None).await {
+                    StepRun::Advanced => {}
+                    StepRun::Show => break store_and_show(state, n, &flow, Step::Plugin),
+                    StepRun::Reply(r) => break r,
+                }
+            }
+            Some(step) if render => break store_and_show(state, n, &flow, step),
+            Some(_) => match state.db.put_flow(n.key, &flow) {
+                Ok(()) => break redirect(login_url(state, n.flow_id)),
+                Err(e) => break unavailable("storing a login flow failed", &e),
+            },
+        }
+    };
+    if new_session.is_some() {
+        reply.set_session = new_session;
+    }
+    reply
+}
+
+fn store_and_show(state: &AppState, n: &Next<'_>, flow: &FlowRecord, step: Step) -> Reply {
+    match state.db.put_flow(n.key, flow) {
+        Ok(()) => page(state, step, n.flow_id, flow, n.client, None),
+        Err(e) => unavailable("storing a login flow failed", &e),
+    }
+}
+
+/// The session of a finished sign-in (replacing any the browser had: no fixation).
+fn start_session(
+    state: &AppState,
+    flow: &mut FlowRecord,
+    n: &Next<'_>,
+) -> Result<(String, std::time::Duration), Reply> {
+    let (Some(user_id), Some(auth_time)) = (flow.user_id.as_deref(), flow.auth_time) else { return Err(expired()) };
+    if let Some(old) = n.cookies.session.as_deref() {
+        let _ = state.db.delete_session(&sha256(old.as_bytes()));
+    }
+    let cfg = &state.config.sessions;
+    match session::create(state.db.store(), user_id, auth_time, &flow.amr, n.client.id(), cfg, n.now) {
+        Ok((cookie, _)) => {
+            flow.session = Some(sha256(cookie.as_bytes()));
+            Ok((cookie, cfg.lifetime))
+        }
+        Err(e) => Err(unavailable("creating a session failed", &e)),
     }
 }
 
@@ -121,10 +199,18 @@ fn page(
     flow_id: &str,
     flow: &FlowRecord,
     client: &Client,
-    failure: Option<(&'static str, &str)>,
+    failure: Option<(&str, &str)>,
 ) -> Reply {
     let client_name = client.record.client_name.clone().unwrap_or_else(|| client.id().to_owned());
     match step {
+        Step::Plugin => {
+            let Some(mut form) = flow.step_form.clone() else { return expired() };
+            if let Some((message, _)) = failure {
+                form.error = Some(message.to_owned());
+            }
+            Action::Page(Box::new(Page::Step { flow: flow_id.to_owned(), csrf: flow.csrf.clone(), client_name, form }))
+                .into()
+        }
         Step::Password => Action::Page(Box::new(Page::Password {
             flow: flow_id.to_owned(),
             csrf: flow.csrf.clone(),
@@ -134,7 +220,7 @@ fn page(
                 || flow.request.login_hint.clone().unwrap_or_default(),
                 |(_, typed)| typed.chars().take(254).collect(),
             ),
-            error: failure.map(|(message, _)| message),
+            error: failure.map(|(message, _)| message.to_owned()),
         }))
         .into(),
         Step::Consent => {
@@ -181,7 +267,6 @@ pub async fn submit(
     }
     let Some(client) = flow_client(state, &flow) else { return expired() };
     let action = params.one("action").ok().flatten().unwrap_or("");
-    let mut new_session = None;
     let step = match current_step(state, &client, &mut flow) {
         Ok(s) => s,
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
@@ -200,24 +285,33 @@ pub async fn submit(
                 }
                 Err(Refused::Reply(reply)) => return reply,
             };
-            // Authenticated: the session starts now (a later step may still refuse the client).
-            let amr = vec!["pwd".to_owned()];
-            if let Some(old) = cookies.session.as_deref() {
-                let _ = state.db.delete_session(&sha256(old.as_bytes()));
-            }
-            let cfg = &state.config.sessions;
-            let t = now.unix_timestamp();
-            match session::create(state.db.store(), &user.id, t, &amr, client.id(), cfg, now) {
-                Ok((cookie, _)) => {
-                    flow.session = Some(sha256(cookie.as_bytes()));
-                    new_session = Some((cookie, cfg.lifetime));
-                }
-                Err(e) => return unavailable("creating a session failed", &e),
-            }
+            // Authenticated: the login steps run next; the session starts when they are done.
             flow.user_id = Some(user.id.clone());
-            flow.auth_time = Some(t);
-            flow.amr = amr;
+            flow.auth_time = Some(now.unix_timestamp());
+            flow.amr = vec!["pwd".to_owned()];
             flow.pending.remove(0);
+            steps::schedule(state, &mut flow);
+        }
+        Some(Step::Plugin) => {
+            let Some(form) = flow.step_form.clone() else {
+                // Not started yet (the page was never shown): show it.
+                let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
+                return proceed(state, &next, flow, true).await;
+            };
+            let values = match form.values(|name| params.one(name).ok().flatten().map(str::to_owned)) {
+                Ok(v) => v,
+                Err(message) => return page(state, Step::Plugin, flow_id, &flow, &client, Some((&message, ""))),
+            };
+            match steps::run(state, &key, &mut flow, &client, meta, now, Some(&values)).await {
+                StepRun::Advanced => {}
+                StepRun::Show => {
+                    return match state.db.put_flow(&key, &flow) {
+                        Ok(()) => page(state, Step::Plugin, flow_id, &flow, &client, None),
+                        Err(e) => unavailable("storing a login flow failed", &e),
+                    };
+                }
+                StepRun::Reply(r) => return r,
+            }
         }
         Some(Step::Consent) => {
             if action != "approve" {
@@ -237,16 +331,8 @@ pub async fn submit(
         }
         None => {}
     }
-    let mut reply = match current_step(state, &client, &mut flow) {
-        Ok(Some(_)) => match state.db.put_flow(&key, &flow) {
-            Ok(()) => redirect(login_url(state, flow_id)),
-            Err(e) => unavailable("storing a login flow failed", &e),
-        },
-        Ok(None) => finish(state, &key, flow, now).await,
-        Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
-    };
-    reply.set_session = new_session;
-    reply
+    let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
+    proceed(state, &next, flow, false).await
 }
 
 fn too_many() -> Reply {
@@ -323,7 +409,8 @@ async fn check_password(
             state.metrics.rate_limited("failed_login");
         }
         if state.limiter.lockouts.failure(&name, t).is_some() {
-            state.audit.emit(meta.actor("anonymous"), AuditEvent::RateLimited { limit: "login_lockout".into() }, now);
+            let event = AuditEvent::UserLocked { user_id: user_id.clone(), client_id: client.id().to_owned() };
+            state.audit.emit(meta.actor("anonymous"), event, now);
         }
         let event = AuditEvent::LoginFailed { user_id, client_id: client.id().to_owned(), reason: reason.to_owned() };
         state.audit.emit(meta.actor("anonymous"), event, now);

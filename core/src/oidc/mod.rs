@@ -8,4 +8,5 @@ pub mod id_token;
 pub mod login;
 pub mod logout;
 pub mod session;
+pub mod steps;
 pub mod userinfo;

@@ -51,3 +51,48 @@ pub(crate) mod connector_world {
 pub(crate) const CONNECTOR_EXPORT: &str = "gatehouse:plugin/connector@0.1.0";
 /// Needs `allowed_hosts` (the JWKS is fetched through the plugin's HTTP grant).
 pub(crate) const JWT_IMPORT: &str = "gatehouse:plugin/jwt@0.1.0";
+
+/// The `login-step-plugin` world: the shared interfaces, plus `kv-store`.
+pub(crate) mod login_step_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "gatehouse:plugin/login-step-plugin",
+        imports: {
+            default: trappable,
+        },
+        exports: { default: async },
+        with: {
+            "gatehouse:plugin/types": super::gatehouse::plugin::types,
+            "gatehouse:plugin/log": super::gatehouse::plugin::log,
+            "gatehouse:plugin/config": super::gatehouse::plugin::config,
+            "gatehouse:plugin/secrets": super::gatehouse::plugin::secrets,
+            "gatehouse:plugin/http": super::gatehouse::plugin::http,
+            "gatehouse:plugin/kv-store": super::gatehouse::plugin::kv_store,
+        },
+    });
+}
+
+/// The interface a login-step component must export.
+pub(crate) const LOGIN_STEP_EXPORT: &str = "gatehouse:plugin/login-step@0.1.0";
+
+/// The `notifier-plugin` world: the shared interfaces only.
+pub(crate) mod notifier_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "gatehouse:plugin/notifier-plugin",
+        imports: {
+            default: trappable,
+        },
+        exports: { default: async },
+        with: {
+            "gatehouse:plugin/types": super::gatehouse::plugin::types,
+            "gatehouse:plugin/log": super::gatehouse::plugin::log,
+            "gatehouse:plugin/config": super::gatehouse::plugin::config,
+            "gatehouse:plugin/secrets": super::gatehouse::plugin::secrets,
+            "gatehouse:plugin/http": super::gatehouse::plugin::http,
+        },
+    });
+}
+
+/// The interface a notifier component must export.
+pub(crate) const NOTIFIER_EXPORT: &str = "gatehouse:plugin/notifier@0.1.0";

@@ -44,6 +44,11 @@ pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result
         secrets: if needs_secrets { vec!["CHECK".into()] } else { Vec::new() },
         config: Vec::new(),
         config_json: "{}".into(),
+        route: (kind == PluginKind::Notifier).then(|| crate::config::NotifyRoute {
+            events: vec!["*".into()],
+            channel: None,
+            recipient: None,
+        }),
     };
     let mut plugin = load(&rt, &cfg, &|_| Some("check".into()), None)?;
     trial(&rt, 0, &mut plugin).await.map_err(|e| e.problem)?;

@@ -134,7 +134,7 @@ fn pre(
 ) -> Result<&super::bindings::connector_world::IdpConnectorPre<super::host::Ctx>, ConnectorError> {
     match &p.exports {
         Exports::Connector(pre, _) => Ok(pre),
-        Exports::Policy(_) => Err(ConnectorError::Unknown(p.config.name.clone())),
+        _ => Err(ConnectorError::Unknown(p.config.name.clone())),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `limits.rs`: CPU meter, memory cap, circuit breaker.
 //! - `registry.rs`: loading and checking a set of plugins.
 //! - `call.rs`: the guard around every call; `policy.rs`: calling the policy plugins;
+//!   `login_step.rs`: steps in the browser sign-in; `notifier.rs`: message delivery;
 //!   `connector.rs`: identity-provider connectors; `check.rs`: `gatehouse plugins check`.
 //! - `host/`: the imported interfaces, one file each.
 
@@ -18,6 +19,8 @@ mod convert;
 mod engine;
 mod host;
 mod limits;
+mod login_step;
+mod notifier;
 mod policy;
 mod registry;
 mod types;
@@ -28,13 +31,15 @@ use arc_swap::ArcSwap;
 
 pub use check::{ComponentReport, check_component};
 pub use connector::{BeginRequest, BeginResponse, CompleteRequest, ConnectorError, ConnectorInfo, ExternalIdentity};
+pub use login_step::{FieldKind, StepError, StepField, StepForm, StepInput, StepOutcome};
+pub use notifier::{Channel, Message, SendOutcome};
 pub use registry::LoadError;
 pub use types::{
     Failure, FailureKind, PluginRef, PolicyDecision, PolicyOutcome, PolicyRequest, PolicyStage, PolicyVerdict,
     SubjectFacts,
 };
 
-use crate::config::{PluginConfig, PluginKind, PluginRuntimeConfig};
+use crate::config::{NotifyRoute, PluginConfig, PluginRuntimeConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -152,20 +157,18 @@ impl PluginHost {
         !self.0.set.load().policies.is_empty()
     }
 
-    /// The loaded plugins: policies, then connectors, each in config order.
+    /// The loaded plugins: policies, login steps, notifiers, connectors, each in config order.
     pub fn loaded(&self) -> Vec<PluginInfo> {
         let set = self.0.set.load();
-        set.policies
-            .iter()
-            .chain(set.connectors.iter())
+        set.all()
             .map(|p| {
-                let (kind, connector) = match &p.exports {
-                    registry::Exports::Policy(_) => (PluginKind::Policy, None),
-                    registry::Exports::Connector(_, info) => (PluginKind::IdpConnector, info.clone()),
+                let connector = match &p.exports {
+                    registry::Exports::Connector(_, info) => info.clone(),
+                    _ => None,
                 };
                 PluginInfo {
                     name: p.config.name.clone(),
-                    kind: kind.as_str(),
+                    kind: p.config.kind.as_str(),
                     sha256: p.sha256_hex.clone(),
                     version: p.config.version.clone(),
                     wit: bindings::WIT_VERSION,
@@ -173,6 +176,62 @@ impl PluginHost {
                 }
             })
             .collect()
+    }
+
+    /// The names of the login steps, in config order.
+    pub fn login_steps(&self) -> Vec<String> {
+        self.0.set.load().login_steps.iter().map(|p| p.config.name.clone()).collect()
+    }
+
+    /// Runs the login step `name`: `start` without values, `submit` with the form's values.
+    pub async fn login_step(
+        &self,
+        name: &str,
+        input: &StepInput<'_>,
+        values: Option<&[(String, String)]>,
+    ) -> Result<(PluginRef, StepOutcome), StepError> {
+        let set = self.0.set.load_full();
+        let found = set.login_steps.iter().find(|p| p.config.name == name);
+        let (Some(rt), Some(p)) = (self.0.runtime.as_ref(), found) else {
+            return Err(StepError::Unknown(name.to_owned()));
+        };
+        let started = crate::clock::monotonic();
+        let r = login_step::call(rt, p, input, values).await;
+        let label = match &r {
+            Ok(StepOutcome::Show(..)) => "show",
+            Ok(StepOutcome::Done(_)) => "done",
+            Ok(StepOutcome::Fail(_)) => "fail",
+            Err(e) => e.label(),
+        };
+        self.0.metrics.plugin_call(&p.config.name, "login-step", label, started.elapsed());
+        r.map(|o| (PluginRef::of(p), o))
+    }
+
+    /// The notifiers: name, route and channel.
+    pub fn notifiers(&self) -> Vec<(String, NotifyRoute, Channel)> {
+        let set = self.0.set.load();
+        set.notifiers
+            .iter()
+            .filter_map(|p| Some((p.config.name.clone(), p.config.route.clone()?, notifier::channel_of(p)?)))
+            .collect()
+    }
+
+    /// One delivery attempt by the notifier `name`; `None` when no such notifier is loaded.
+    pub async fn notify_send(&self, name: &str, msg: &Message, now: time::OffsetDateTime) -> Option<SendOutcome> {
+        let set = self.0.set.load_full();
+        let p = set.notifiers.iter().find(|p| p.config.name == name)?;
+        let rt = self.0.runtime.as_ref()?;
+        let started = crate::clock::monotonic();
+        let r = notifier::send(rt, p, msg, now).await;
+        let label = match &r {
+            SendOutcome::Sent(_) => "sent",
+            SendOutcome::RetryAfter(_) => "retry_after",
+            SendOutcome::Rejected(_) => "rejected",
+            SendOutcome::Failed(_) => "error",
+            SendOutcome::Deferred(_) => "busy",
+        };
+        self.0.metrics.plugin_call(&p.config.name, "notifier", label, started.elapsed());
+        Some(r)
     }
 
     /// The loaded identity-provider connectors.

@@ -12,13 +12,17 @@ use wasmtime::component::Component;
 
 use super::ConnectorInfo;
 use super::bindings::connector_world::IdpConnectorPre;
+use super::bindings::login_step_world::LoginStepPluginPre;
+use super::bindings::notifier_world::NotifierPluginPre;
 use super::bindings::{
-    CONNECTOR_EXPORT, HTTP_IMPORT, JWT_IMPORT, POLICY_EXPORT, PolicyPluginNetPre, SECRETS_IMPORT, WIT_VERSION,
+    CONNECTOR_EXPORT, HTTP_IMPORT, JWT_IMPORT, LOGIN_STEP_EXPORT, NOTIFIER_EXPORT, POLICY_EXPORT, PolicyPluginNetPre,
+    SECRETS_IMPORT, WIT_VERSION,
 };
 use super::engine::Runtime;
 use super::host::http::HttpGate;
 use super::host::{Ctx, Grants};
 use super::limits::Breaker;
+use super::notifier::Channel;
 use crate::config::{PluginConfig, PluginKind};
 use crate::secret::{Secret, sha256_hex};
 use crate::store::Store;
@@ -29,6 +33,10 @@ pub(crate) enum Exports {
     Policy(PolicyPluginNetPre<Ctx>),
     /// `idp-connector`, with what `describe` returned at load.
     Connector(IdpConnectorPre<Ctx>, Option<ConnectorInfo>),
+    /// `login-step-plugin`.
+    LoginStep(LoginStepPluginPre<Ctx>),
+    /// `notifier-plugin`, with the channels it reported at load.
+    Notifier(NotifierPluginPre<Ctx>, Vec<Channel>),
 }
 
 /// A loaded, checked plugin, ready to instantiate per call.
@@ -52,6 +60,15 @@ impl std::fmt::Debug for LoadedPlugin {
 pub(crate) struct PluginSet {
     pub(crate) policies: Vec<Arc<LoadedPlugin>>,
     pub(crate) connectors: Vec<Arc<LoadedPlugin>>,
+    pub(crate) login_steps: Vec<Arc<LoadedPlugin>>,
+    pub(crate) notifiers: Vec<Arc<LoadedPlugin>>,
+}
+
+impl PluginSet {
+    /// Every plugin, by kind, each kind in config order.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
+        self.policies.iter().chain(&self.login_steps).chain(&self.notifiers).chain(&self.connectors)
+    }
 }
 
 /// A plugin that could not be loaded.
@@ -99,6 +116,8 @@ pub(crate) async fn finish_set(rt: &Runtime, loaded: Vec<LoadedPlugin>) -> Resul
                 }
                 set.connectors.push(Arc::new(p));
             }
+            Exports::LoginStep(_) => set.login_steps.push(Arc::new(p)),
+            Exports::Notifier(..) => set.notifiers.push(Arc::new(p)),
         }
     }
     Ok(set)
@@ -158,12 +177,15 @@ pub(crate) fn load(
                 })?,
                 None,
             ),
-            other => {
-                return Err(format!(
-                    "kind: {} plugins are not supported by this version of the server (policy and idp-connector are)",
-                    other.as_str()
-                ));
-            }
+            PluginKind::LoginStep => Exports::LoginStep(LoginStepPluginPre::new(instance_pre).map_err(|e| {
+                format!("it does not implement the login-step-plugin world (export {LOGIN_STEP_EXPORT}): {e:#}")
+            })?),
+            PluginKind::Notifier => Exports::Notifier(
+                NotifierPluginPre::new(instance_pre).map_err(|e| {
+                    format!("it does not implement the notifier-plugin world (export {NOTIFIER_EXPORT}): {e:#}")
+                })?,
+                Vec::new(),
+            ),
         };
     let secrets = cfg
         .secrets
@@ -218,29 +240,44 @@ fn check_imports(rt: &Runtime, component: &Component, cfg: &PluginConfig) -> Res
 }
 
 /// Instantiates once under the plugin's limits, so an oversized initial memory or a failing
-/// start-up is refused at load; a connector's `describe` must answer and make sense.
+/// start-up is refused at load; a connector's `describe` must answer and make sense, a
+/// notifier's `channels` must name the channel it is configured for.
 pub(crate) async fn trial(rt: &Runtime, index: usize, p: &mut LoadedPlugin) -> Result<(), LoadError> {
     let now = crate::clock::system_now().unix_timestamp();
     let mut store = rt.store(Arc::clone(&p.grants), &p.config.limits, now);
     let fail = |problem: String| LoadError { index, name: p.config.name.clone(), problem };
     let result = match &p.exports {
-        Exports::Policy(pre) => pre.instantiate_async(&mut store).await.map(|_| None),
+        Exports::Policy(pre) => pre.instantiate_async(&mut store).await.map(|_| Learned::Nothing),
+        Exports::LoginStep(pre) => pre.instantiate_async(&mut store).await.map(|_| Learned::Nothing),
         Exports::Connector(pre, _) => match pre.instantiate_async(&mut store).await {
             Ok(instance) => {
                 let run = instance.gatehouse_plugin_connector().call_describe(&mut store);
                 match tokio::time::timeout(p.config.limits.timeout, run).await {
-                    Ok(Ok(info)) => Ok(Some(super::connector::info(info).map_err(fail)?)),
+                    Ok(Ok(info)) => Ok(Learned::Info(super::connector::info(info).map_err(fail)?)),
                     Ok(Err(e)) => Err(e),
                     Err(_) => return Err(fail("describe: no answer within timeout_ms".into())),
                 }
             }
             Err(e) => Err(e),
         },
+        Exports::Notifier(pre, _) => match pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                let run = instance.gatehouse_plugin_notifier().call_channels(&mut store);
+                match tokio::time::timeout(p.config.limits.timeout, run).await {
+                    Ok(Ok(c)) => Ok(Learned::Channels(super::notifier::channels(&p.config, c).map_err(fail)?)),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => return Err(fail("channels: no answer within timeout_ms".into())),
+                }
+            }
+            Err(e) => Err(e),
+        },
     };
     match result {
-        Ok(described) => {
-            if let (Exports::Connector(_, slot), Some(info)) = (&mut p.exports, described) {
-                *slot = Some(info);
+        Ok(learned) => {
+            match (&mut p.exports, learned) {
+                (Exports::Connector(_, slot), Learned::Info(info)) => *slot = Some(info),
+                (Exports::Notifier(_, slot), Learned::Channels(c)) => *slot = c,
+                _ => {}
             }
             Ok(())
         }
@@ -250,4 +287,11 @@ pub(crate) async fn trial(rt: &Runtime, index: usize, p: &mut LoadedPlugin) -> R
         ))),
         Err(e) => Err(fail(format!("instantiation failed: {e:#}"))),
     }
+}
+
+/// What the trial call of a plugin told the host.
+enum Learned {
+    Nothing,
+    Info(ConnectorInfo),
+    Channels(Vec<Channel>),
 }

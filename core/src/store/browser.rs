@@ -16,6 +16,9 @@ pub type Digest = [u8; 32];
 pub enum Step {
     /// Username and password.
     Password,
+    /// A login-step plugin (the first of [`FlowRecord::steps`]), after the password and
+    /// before the session exists.
+    Plugin,
     /// The user approves the scopes for the client.
     Consent,
 }
@@ -68,8 +71,16 @@ pub struct FlowRecord {
     pub auth_time: Option<i64>,
     /// Authentication methods used (RFC 8176 values: `pwd`, ...).
     pub amr: Vec<String>,
-    /// The session the user already had, when the flow reuses it.
+    /// The session the user already had, when the flow reuses it; or the one this flow
+    /// started once its sign-in steps were done.
     pub session: Option<Digest>,
+    /// Login-step plugins still to run, in config order (names); the first is the current
+    /// one while `pending` starts with [`Step::Plugin`].
+    pub steps: Vec<String>,
+    /// The form the current login step shows.
+    pub step_form: Option<crate::plugins::StepForm>,
+    /// The current login step's opaque state, base64url.
+    pub step_state: Option<String>,
     /// Creation time and expiry, unix seconds.
     pub created_at: i64,
     /// Past this, the flow is gone.

@@ -17,6 +17,7 @@ pub struct MemoryStore {
     audit_start: RwLock<Option<ChainStart>>,
     pub(super) browser: std::sync::Mutex<super::memory_browser::BrowserMaps>,
     plugin_kv: std::sync::Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    notify: std::sync::Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -211,5 +212,30 @@ impl super::plugin_kv::KvRaw for MemoryStore {
             None => map.remove(key),
         };
         Ok(new)
+    }
+}
+
+impl super::notify_queue::QueueRaw for MemoryStore {
+    fn nq_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.notify.lock().map_err(|_| poisoned())?.get(key).cloned())
+    }
+
+    fn nq_scan(&self, prefix: &[u8], limit: usize) -> Result<super::notify_queue::Entries, StoreError> {
+        let map = self.notify.lock().map_err(|_| poisoned())?;
+        Ok(map
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn nq_apply(&self, puts: super::notify_queue::Entries, removes: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let mut map = self.notify.lock().map_err(|_| poisoned())?;
+        for k in removes {
+            map.remove(&k);
+        }
+        map.extend(puts);
+        Ok(())
     }
 }

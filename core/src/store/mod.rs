@@ -10,6 +10,7 @@ pub mod browser;
 mod commit;
 mod memory;
 mod memory_browser;
+pub mod notify_queue;
 pub mod plugin_kv;
 mod records;
 mod sled;
@@ -57,7 +58,9 @@ pub enum StoreError {
 }
 
 /// The operations the server needs from persistent storage.
-pub trait Store: browser::BrowserStore + plugin_kv::PluginKv + Send + Sync + 'static {
+pub trait Store:
+    browser::BrowserStore + plugin_kv::PluginKv + notify_queue::NotifyQueue + Send + Sync + 'static
+{
     /// A client registered through the CLI or admin API.
     fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
     /// All stored clients, ordered by id.

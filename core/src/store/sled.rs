@@ -21,6 +21,8 @@ const USER_NAMES: &str = "user_names";
 const USER_EMAILS: &str = "user_emails";
 /// The plugins' key-value store (`store/plugin_kv.rs`); not part of backups.
 const PLUGIN_KV: &str = "plugin_kv";
+/// The notification queue (`store/notify_queue.rs`).
+const NOTIFY: &str = "notify";
 
 /// A store in a sled directory. sled locks the directory: one process at a time.
 pub struct SledStore {
@@ -34,6 +36,7 @@ pub struct SledStore {
     audit: Mutex<AuditFile>,
     browser: BrowserTrees,
     plugin_kv: sled::Tree,
+    notify: sled::Tree,
     dir: std::path::PathBuf,
     /// Writers share it; a backup takes it alone for the moment it copies the trees.
     writes: std::sync::RwLock<()>,
@@ -81,6 +84,7 @@ impl SledStore {
             audit: Mutex::new(AuditFile::open(path)?),
             browser: BrowserTrees::open(&db)?,
             plugin_kv: tree(PLUGIN_KV)?,
+            notify: tree(NOTIFY)?,
             dir: path.to_path_buf(),
             writes: std::sync::RwLock::new(()),
             db,
@@ -346,5 +350,31 @@ impl super::plugin_kv::KvRaw for SledStore {
     fn kv_update(&self, key: &[u8], f: super::plugin_kv::Update<'_>) -> Result<Option<Vec<u8>>, StoreError> {
         let _w = self.writing()?;
         Ok(self.plugin_kv.update_and_fetch(key, f).map_err(io)?.map(|v| v.to_vec()))
+    }
+}
+
+impl super::notify_queue::QueueRaw for SledStore {
+    fn nq_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.notify.get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn nq_scan(&self, prefix: &[u8], limit: usize) -> Result<super::notify_queue::Entries, StoreError> {
+        self.notify
+            .scan_prefix(prefix)
+            .take(limit)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io))
+            .collect()
+    }
+
+    fn nq_apply(&self, puts: super::notify_queue::Entries, removes: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let _w = self.writing()?;
+        let mut batch = sled::Batch::default();
+        for k in removes {
+            batch.remove(k);
+        }
+        for (k, v) in puts {
+            batch.insert(k, v);
+        }
+        self.notify.apply_batch(batch).map_err(io)
     }
 }

@@ -26,7 +26,8 @@
 //! up imported by the component, so a plugin that never calls [`http`] or [`secrets`] needs
 //! no grant for them.
 //!
-//! Modules: [`policy`] (the trait and its types), [`connector`] (identity-provider
+//! Modules: [`policy`] (the trait and its types), [`login_step`] (steps in the browser
+//! sign-in), [`notifier`] (email, SMS, webhooks), [`connector`] (identity-provider
 //! connectors), [`config`] (the operator's `[plugins.config]` table), [`log`], [`http`]
 //! (outbound requests to `allowed_hosts`), [`secrets`], [`kv`] (the plugin's own key-value
 //! store).
@@ -70,11 +71,56 @@ pub mod connector_bindings {
     });
 }
 
+/// The `login-step-plugin` world; shares the imported interfaces with [`bindings`].
+#[allow(unsafe_code, reason = "wit-bindgen generated ABI glue")]
+#[doc(hidden)]
+pub mod login_step_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "gatehouse:plugin/login-step-plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_login_step_world",
+        default_bindings_module: "gatehouse_plugin::login_step_bindings",
+        runtime_path: "gatehouse_plugin::__private::wit_bindgen::rt",
+        with: {
+            "gatehouse:plugin/types@0.1.0": crate::bindings::gatehouse::plugin::types,
+            "gatehouse:plugin/log@0.1.0": crate::bindings::gatehouse::plugin::log,
+            "gatehouse:plugin/config@0.1.0": crate::bindings::gatehouse::plugin::config,
+            "gatehouse:plugin/secrets@0.1.0": crate::bindings::gatehouse::plugin::secrets,
+            "gatehouse:plugin/http@0.1.0": crate::bindings::gatehouse::plugin::http,
+            "gatehouse:plugin/kv-store@0.1.0": crate::bindings::gatehouse::plugin::kv_store,
+        },
+    });
+}
+
+/// The `notifier-plugin` world; shares the imported interfaces with [`bindings`].
+#[allow(unsafe_code, reason = "wit-bindgen generated ABI glue")]
+#[doc(hidden)]
+pub mod notifier_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "gatehouse:plugin/notifier-plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_notifier_world",
+        default_bindings_module: "gatehouse_plugin::notifier_bindings",
+        runtime_path: "gatehouse_plugin::__private::wit_bindgen::rt",
+        with: {
+            "gatehouse:plugin/types@0.1.0": crate::bindings::gatehouse::plugin::types,
+            "gatehouse:plugin/log@0.1.0": crate::bindings::gatehouse::plugin::log,
+            "gatehouse:plugin/config@0.1.0": crate::bindings::gatehouse::plugin::config,
+            "gatehouse:plugin/secrets@0.1.0": crate::bindings::gatehouse::plugin::secrets,
+            "gatehouse:plugin/http@0.1.0": crate::bindings::gatehouse::plugin::http,
+        },
+    });
+}
+
 pub mod config;
 pub mod connector;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod login_step;
+pub mod notifier;
 pub mod policy;
 pub mod secrets;
 

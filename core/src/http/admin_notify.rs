@@ -1,0 +1,113 @@
+//! `/admin/notifications`: the notification queue for operators: what waits (with its last
+//! error) and what was given up on, and putting a dead letter back in the queue. Message
+//! bodies are not shown, and a webhook URL only by its origin (such URLs often carry a
+//! token).
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::admin::check_admin;
+use super::error::{ApiError, no_store};
+use super::extract::Meta;
+use crate::audit::{AuditEvent, unix_ms};
+use crate::oauth::error::{OAuthError, unavailable};
+use crate::oauth::params::Params;
+use crate::plugins::Channel;
+use crate::state::AppState;
+use crate::store::notify_queue::Queued;
+
+/// Most entries of each list in one answer.
+const LIST_LIMIT: usize = 200;
+
+fn time(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn view(q: &Queued) -> Value {
+    let recipient = match q.message.channel {
+        Channel::Webhook => url::Url::parse(&q.message.recipient)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| "(invalid URL)".into()),
+        _ => q.message.recipient.clone(),
+    };
+    json!({
+        "id": q.message.id,
+        "plugin": q.plugin,
+        "event": q.message.template,
+        "channel": q.message.channel.as_str(),
+        "recipient": recipient,
+        "attempts": q.attempts,
+        "created": time(q.created_ms),
+        "due": time(q.due_ms),
+        "last_error": q.last_error,
+    })
+}
+
+/// `GET /admin/notifications`: queued messages and dead letters.
+pub async fn notifications_get(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
+    if let Err(resp) = check_admin(&state, &meta, &headers) {
+        return *resp;
+    }
+    let lists = state.db.notify_queued(LIST_LIMIT).and_then(|q| Ok((q, state.db.notify_dead(LIST_LIMIT)?)));
+    match lists {
+        Ok((queued, dead)) => {
+            let dead: Vec<Value> = dead
+                .iter()
+                .map(|d| {
+                    let mut v = view(&d.queued);
+                    v["reason"] = json!(d.reason);
+                    v["dead_since"] = json!(time(d.dead_ms));
+                    v
+                })
+                .collect();
+            let queued: Vec<Value> = queued.iter().map(view).collect();
+            no_store(axum::Json(json!({ "queued": queued, "dead": dead })).into_response())
+        }
+        Err(e) => ApiError(unavailable("reading the notification queue failed", &e)).into_response(),
+    }
+}
+
+/// `POST /admin/notifications/retry` with `id=<message id>`: the dead letter goes back in
+/// the queue, due now, with its attempts reset.
+pub async fn notifications_retry_post(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(resp) = check_admin(&state, &meta, &headers) {
+        return *resp;
+    }
+    let from_body = Params::parse(&body).ok().and_then(|p| p.one("id").ok().flatten().map(str::to_owned));
+    let from_query = query
+        .as_deref()
+        .and_then(|q| Params::parse(q.as_bytes()).ok())
+        .and_then(|p| p.one("id").ok().flatten().map(str::to_owned));
+    let Some(id) = from_body.or(from_query).filter(|id| !id.is_empty() && id.len() <= 128) else {
+        return ApiError(OAuthError::InvalidRequest("id (a dead letter's message id) is required")).into_response();
+    };
+    let now = state.clock.now();
+    match state.db.notify_revive(&id, unix_ms(now)) {
+        Ok(true) => {
+            let event = AuditEvent::NotificationRetried { id: id.clone() };
+            if let Err(e) = state.audit.record(meta.actor("admin"), event, now).await {
+                return ApiError(unavailable("recording the retry failed", &e)).into_response();
+            }
+            no_store(axum::Json(json!({ "requeued": id })).into_response())
+        }
+        Ok(false) => no_store(
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({ "error": "not_found", "error_description": "no dead letter has this id" })),
+            )
+                .into_response(),
+        ),
+        Err(e) => ApiError(unavailable("requeueing a notification failed", &e)).into_response(),
+    }
+}

@@ -1,0 +1,219 @@
+//! The delivery task: every tick it turns new audit records into queued messages, then
+//! delivers what is due, a few at a time. A notifier that fails or asks to wait is retried
+//! with exponential back-off; after `max_attempts`, or at once when it rejects a message,
+//! the message goes to the dead-letter list (`GET /admin/notifications`), from which an
+//! operator can put it back.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use super::{UserFacts, event_name, message};
+use crate::audit::{Actor, AuditEvent, unix_ms};
+use crate::config::NotificationsConfig;
+use crate::plugins::SendOutcome;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::notify_queue::{Queued, Settle};
+
+/// How often the task looks for new events and due messages.
+const TICK: Duration = Duration::from_millis(200);
+/// Audit records read per tick.
+const READ_BATCH: usize = 512;
+/// Messages delivered at once.
+const SEND_BATCH: usize = 16;
+/// Longest back-off between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Runs until `stop`.
+pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {
+                    if let Err(e) = tick(&state).await {
+                        tracing::warn!(error = %e, "notification queue");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    })
+}
+
+/// One round: queue new events, deliver due messages.
+pub async fn tick(state: &AppState) -> Result<(), StoreError> {
+    let notifiers = state.plugins.notifiers();
+    if notifiers.is_empty() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let cfg = state.config.notifications;
+    let store = state.db.store();
+    let cursor = match store.notify_cursor()? {
+        Some(c) => c,
+        // First run: start at the end of the log, not at its beginning.
+        None => {
+            let head = store.last_audit_record()?.map_or(0, |r| r.seq);
+            store.notify_enqueue(head, &[])?;
+            head
+        }
+    };
+    let records = store.audit_records(cursor + 1, READ_BATCH)?;
+    if let Some(last) = records.last() {
+        let oldest = unix_ms(now) - i64::try_from(cfg.max_event_age.as_millis()).unwrap_or(i64::MAX);
+        let mut queued = Vec::new();
+        for r in &records {
+            let Some(event) = event_name(&r.event) else { continue };
+            if r.time_ms < oldest {
+                continue;
+            }
+            let wanting: Vec<_> = notifiers.iter().filter(|(_, route, _)| route.wants(event)).collect();
+            if wanting.is_empty() {
+                continue;
+            }
+            let user = user_facts(state, &r.event);
+            for (name, route, channel) in wanting {
+                if let Some(msg) = message(r, event, name, *channel, route.recipient.as_deref(), &user) {
+                    let t = unix_ms(now);
+                    queued.push(Queued {
+                        plugin: name.clone(),
+                        message: msg,
+                        due_ms: t,
+                        attempts: 0,
+                        created_ms: t,
+                        last_error: None,
+                    });
+                }
+            }
+        }
+        store.notify_enqueue(last.seq, &queued)?;
+    }
+    deliver(state, now, cfg).await
+}
+
+/// Username and email of the user an event names, from the store.
+fn user_facts(state: &AppState, e: &AuditEvent) -> UserFacts {
+    let (id, name) = super::who(e);
+    let user = match (id, name) {
+        (Some(id), _) => state.db.get_user(id).ok().flatten(),
+        (None, Some(n)) => state.db.find_user(n).ok().flatten(),
+        (None, None) => None,
+    };
+    user.map(|u| UserFacts { username: Some(u.username), email: u.email }).unwrap_or_default()
+}
+
+/// The wait before attempt `attempts + 1`.
+fn backoff(cfg: NotificationsConfig, attempts: u32) -> Duration {
+    let factor = 1u32 << attempts.saturating_sub(1).min(20);
+    cfg.retry_base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig) -> Result<(), StoreError> {
+    let due = state.db.notify_due(unix_ms(now), SEND_BATCH)?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    let mut sends = tokio::task::JoinSet::new();
+    for q in due {
+        let s = state.clone();
+        sends.spawn(async move {
+            let outcome = s.plugins.notify_send(&q.plugin, &q.message, now).await;
+            (q, outcome)
+        });
+    }
+    while let Some(joined) = sends.join_next().await {
+        let Ok((q, outcome)) = joined else { continue };
+        let t = unix_ms(state.clock.now());
+        let settle = settle(&q, outcome, t, cfg);
+        let label = match &settle {
+            Settle::Done => "sent",
+            Settle::Retry(_) => "retry",
+            Settle::Dead { .. } => "dead",
+        };
+        state.metrics.notification(&q.plugin, label);
+        if let Settle::Dead { reason, .. } = &settle {
+            tracing::warn!(plugin = %q.plugin, id = %q.message.id, reason = %reason, "notification dead-lettered");
+            let event = AuditEvent::NotificationDeadLettered {
+                plugin: q.plugin.clone(),
+                id: q.message.id.clone(),
+                event: q.message.template.clone(),
+                reason: reason.clone(),
+            };
+            state.audit.emit(Actor::system(), event, state.clock.now());
+        }
+        state.db.notify_settle(&q, settle)?;
+    }
+    Ok(())
+}
+
+/// What an attempt's outcome means for the queued message.
+fn settle(q: &Queued, outcome: Option<SendOutcome>, now_ms: i64, cfg: NotificationsConfig) -> Settle {
+    let retry = |wait: Duration, counts: bool, error: String| {
+        let attempts = if counts { q.attempts + 1 } else { q.attempts };
+        if attempts >= cfg.max_attempts {
+            return Settle::Dead { reason: format!("{attempts} attempts; last: {error}"), now_ms };
+        }
+        let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        Settle::Retry(Box::new(Queued {
+            due_ms: now_ms.saturating_add(wait_ms),
+            attempts,
+            last_error: Some(error),
+            ..q.clone()
+        }))
+    };
+    match outcome {
+        None => Settle::Dead { reason: format!("no notifier `{}` is loaded", q.plugin), now_ms },
+        Some(SendOutcome::Sent(_)) => Settle::Done,
+        Some(SendOutcome::Rejected(why)) => Settle::Dead { reason: format!("rejected: {why}"), now_ms },
+        Some(SendOutcome::RetryAfter(secs)) => {
+            let asked = Duration::from_secs(u64::from(secs)).clamp(cfg.retry_base, MAX_BACKOFF);
+            retry(asked, true, format!("the notifier asked to retry after {secs} s"))
+        }
+        // Busy or an open breaker: nothing ran, so the attempt does not count.
+        Some(SendOutcome::Deferred(why)) => retry(backoff(cfg, q.attempts.max(1)), false, why),
+        Some(SendOutcome::Failed(why)) => retry(backoff(cfg, q.attempts + 1), true, why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::{Channel, Message};
+
+    fn queued(attempts: u32) -> Queued {
+        let message = Message {
+            id: "7.hook".into(),
+            channel: Channel::Webhook,
+            template: "login.failed".into(),
+            locale: "en".into(),
+            recipient: "https://hooks.example/x".into(),
+            subject: None,
+            text_body: String::new(),
+            data: "{}".into(),
+        };
+        Queued { plugin: "hook".into(), message, due_ms: 0, attempts, created_ms: 0, last_error: None }
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_then_dead_letter() {
+        let cfg = NotificationsConfig { max_attempts: 3, retry_base: Duration::from_secs(5), ..Default::default() };
+        let failed = || Some(SendOutcome::Failed("503".into()));
+        let Settle::Retry(first) = settle(&queued(0), failed(), 1_000, cfg) else { panic!("retry") };
+        assert_eq!((first.attempts, first.due_ms), (1, 6_000));
+        let Settle::Retry(second) = settle(&first, failed(), 6_000, cfg) else { panic!("retry") };
+        assert_eq!((second.attempts, second.due_ms), (2, 16_000));
+        assert!(matches!(settle(&second, failed(), 16_000, cfg), Settle::Dead { .. }));
+        // Busy does not use up attempts; a rejection is final; an unknown plugin too.
+        let Settle::Retry(busy) = settle(&second, Some(SendOutcome::Deferred("busy".into())), 0, cfg) else {
+            panic!("retry")
+        };
+        assert_eq!(busy.attempts, 2);
+        assert!(matches!(settle(&queued(0), Some(SendOutcome::Rejected("no".into())), 0, cfg), Settle::Dead { .. }));
+        assert!(matches!(settle(&queued(0), None, 0, cfg), Settle::Dead { .. }));
+        assert_eq!(settle(&queued(0), Some(SendOutcome::Sent(None)), 0, cfg), Settle::Done);
+    }
+}

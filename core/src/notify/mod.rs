@@ -1,0 +1,156 @@
+//! Notifications: security events delivered by notifier plugins (email, SMS, webhooks),
+//! never on a request path. The audit log is the source: every notifiable record (the
+//! events in [`EVENTS`]) becomes one message per notifier that subscribed to it, queued
+//! durably in the store together with the audit cursor (`store/notify_queue.rs`), so a
+//! crash neither loses nor duplicates a message. `dispatch.rs` delivers with retry and
+//! back-off, then dead-letters; the message id (audit sequence number and notifier) is the
+//! idempotency key a receiver can deduplicate on.
+
+pub mod dispatch;
+
+use serde_json::json;
+
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::plugins::{Channel, Message};
+
+/// The events a notifier can subscribe to (`events = [...]`).
+pub const EVENTS: &[&str] = &[
+    "user.created",
+    "user.status_changed",
+    "user.locked",
+    "password.changed",
+    "login.succeeded",
+    "login.failed",
+    "login_step.failed",
+    "session.ended",
+    "consent.granted",
+    "token.revoked",
+    "token.reuse_detected",
+    "keys.rotated",
+    "plugin.reload_failed",
+];
+
+/// The notification event of an audit event, if it is one.
+pub fn event_name(e: &AuditEvent) -> Option<&'static str> {
+    Some(match e {
+        AuditEvent::UserCreated { .. } => "user.created",
+        AuditEvent::UserStatusChanged { .. } => "user.status_changed",
+        AuditEvent::UserLocked { .. } => "user.locked",
+        AuditEvent::PasswordChanged { .. } => "password.changed",
+        AuditEvent::LoginSucceeded { .. } => "login.succeeded",
+        AuditEvent::LoginFailed { .. } => "login.failed",
+        AuditEvent::LoginStepFailed { .. } => "login_step.failed",
+        AuditEvent::SessionEnded { .. } => "session.ended",
+        AuditEvent::ConsentGranted { .. } => "consent.granted",
+        AuditEvent::TokenRevoked { .. } | AuditEvent::RefreshTokenRevoked { .. } => "token.revoked",
+        AuditEvent::CodeReplayed { .. } | AuditEvent::RefreshTokenReused { .. } => "token.reuse_detected",
+        AuditEvent::KeysRotated { .. } => "keys.rotated",
+        AuditEvent::PluginReloadFailed { .. } => "plugin.reload_failed",
+        _ => return None,
+    })
+}
+
+/// The user an event is about: `(user id, username)` as far as the record says.
+fn who(e: &AuditEvent) -> (Option<&str>, Option<&str>) {
+    match e {
+        AuditEvent::UserCreated { username }
+        | AuditEvent::UserStatusChanged { username, .. }
+        | AuditEvent::PasswordChanged { username } => (None, Some(username)),
+        AuditEvent::LoginSucceeded { user_id, username, .. } => (Some(user_id), Some(username)),
+        AuditEvent::LoginFailed { user_id, .. } | AuditEvent::UserLocked { user_id, .. } => (user_id.as_deref(), None),
+        AuditEvent::LoginStepFailed { user_id, .. }
+        | AuditEvent::SessionEnded { user_id, .. }
+        | AuditEvent::ConsentGranted { user_id, .. }
+        | AuditEvent::CodeReplayed { user_id, .. }
+        | AuditEvent::RefreshTokenReused { user_id, .. } => (Some(user_id), None),
+        _ => (None, None),
+    }
+}
+
+/// One line a person can read.
+fn summary(e: &AuditEvent, username: Option<&str>) -> String {
+    let user = username.unwrap_or("an account");
+    match e {
+        AuditEvent::UserCreated { username } => format!("A new account was created: {username}."),
+        AuditEvent::UserStatusChanged { username, disabled } => {
+            format!("The account {username} was {}.", if *disabled { "disabled" } else { "enabled" })
+        }
+        AuditEvent::UserLocked { .. } => format!("Sign-in to {user} was locked after repeated failures."),
+        AuditEvent::PasswordChanged { username } => format!("The password of {username} was changed."),
+        AuditEvent::LoginSucceeded { client_id, .. } => format!("{user} signed in to {client_id}."),
+        AuditEvent::LoginFailed { client_id, reason, .. } => format!("A sign-in to {client_id} failed ({reason})."),
+        AuditEvent::LoginStepFailed { client_id, plugin, .. } => {
+            format!("A sign-in of {user} to {client_id} failed at the step {plugin}.")
+        }
+        AuditEvent::SessionEnded { reason, .. } => format!("A session of {user} ended ({reason})."),
+        AuditEvent::ConsentGranted { client_id, scope, .. } => format!("{user} allowed {client_id}: {scope}."),
+        AuditEvent::TokenRevoked { client_id, .. } | AuditEvent::RefreshTokenRevoked { client_id, .. } => {
+            format!("A token of {client_id} was revoked.")
+        }
+        AuditEvent::CodeReplayed { client_id, .. } | AuditEvent::RefreshTokenReused { client_id, .. } => {
+            format!("A spent code or refresh token of {client_id} was presented again; its tokens were revoked.")
+        }
+        AuditEvent::KeysRotated { trigger, .. } => format!("The signing keys were rotated ({trigger})."),
+        AuditEvent::PluginReloadFailed { .. } => "A plugin reload failed; the previous plugins stay.".to_owned(),
+        other => format!("{}.", other.name()),
+    }
+}
+
+/// A user's details for addressing and texts.
+#[derive(Debug, Clone, Default)]
+pub struct UserFacts {
+    /// Username.
+    pub username: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+}
+
+/// The message for `record` to a notifier on `channel` with a fixed `recipient` (or, for
+/// email without one, the user's address); `None` when there is nobody to send it to.
+pub fn message(
+    record: &AuditRecord,
+    event: &str,
+    plugin: &str,
+    channel: Channel,
+    recipient: Option<&str>,
+    user: &UserFacts,
+) -> Option<Message> {
+    let recipient = match (channel, recipient) {
+        (_, Some(r)) => r.to_owned(),
+        (Channel::Email, None) => user.email.clone()?,
+        _ => return None,
+    };
+    let (user_id, username) = who(&record.event);
+    let username = username.map(str::to_owned).or_else(|| user.username.clone());
+    let line = summary(&record.event, username.as_deref());
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(record.time_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default();
+    let mut text = format!("{line}\n\nEvent: {event}\nTime: {time}\n");
+    if let Some(u) = &username {
+        text.push_str(&format!("User: {u}\n"));
+    }
+    if let Some(ip) = &record.actor.ip {
+        text.push_str(&format!("From: {ip}\n"));
+    }
+    let data = json!({
+        "event": event,
+        "seq": record.seq,
+        "time": time,
+        "actor": record.actor,
+        "user_id": user_id,
+        "username": username,
+        "detail": record.event,
+    });
+    Some(Message {
+        id: format!("{}.{plugin}", record.seq),
+        channel,
+        template: event.to_owned(),
+        locale: "en".to_owned(),
+        recipient,
+        subject: Some(format!("Gatehouse: {line}")),
+        text_body: text,
+        data: data.to_string(),
+    })
+}
