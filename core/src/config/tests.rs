@@ -192,6 +192,61 @@ enabled = false
 }
 
 #[test]
+fn notifier_routes_are_checked_and_only_for_notifiers() {
+    let bad = r#"
+[server]
+dev_mode = true
+[notifications]
+max_attempts = 0
+retry_base = "1ms"
+[[plugins]]
+name = "hook"
+kind = "notifier"
+path = "h.wasm"
+events = ["login.failed", "login.exploded"]
+channel = "pigeon"
+[[plugins]]
+name = "hook2"
+kind = "notifier"
+path = "h.wasm"
+channel = "webhook"
+[[plugins]]
+name = "pol"
+kind = "policy"
+path = "p.wasm"
+events = ["login.failed"]
+"#;
+    let e = Config::from_toml(bad, "f.toml", Path::new("."), &|_| None).unwrap_err();
+    let keys: Vec<_> = e.problems.iter().map(|p| p.key.as_str()).collect();
+    for k in [
+        "notifications.max_attempts",
+        "notifications.retry_base",
+        "plugins[0].events[1]",
+        "plugins[0].channel",
+        "plugins[1].events",
+        "plugins[1].recipient",
+        "plugins[2].events",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {e}");
+    }
+    let ok = r#"
+[server]
+dev_mode = true
+[[plugins]]
+name = "hook"
+kind = "notifier"
+path = "h.wasm"
+events = ["*"]
+channel = "webhook"
+recipient = "https://hooks.example/abc"
+"#;
+    let c = Config::from_toml(ok, "f.toml", Path::new("."), &|_| None).unwrap();
+    let route = c.plugins[0].route.as_ref().unwrap();
+    assert!(route.wants("user.locked") && route.wants("token.revoked"));
+    assert_eq!(c.notifications.max_attempts, 8);
+}
+
+#[test]
 fn browser_clients_are_checked() {
     let toml = r#"
 [[clients]]

@@ -111,8 +111,54 @@ fn audit_appends_in_order(s: &dyn Store) {
     assert_eq!(s.last_audit_record().unwrap().unwrap().seq, 301);
 }
 
+fn notify_queue_orders_settles_and_revives(s: &dyn Store) {
+    use super::notify_queue::{Queued, Settle};
+    use crate::plugins::{Channel, Message};
+    let q = |id: &str, due_ms: i64| Queued {
+        plugin: "hook".into(),
+        message: Message {
+            id: id.into(),
+            channel: Channel::Webhook,
+            template: "login.failed".into(),
+            locale: "en".into(),
+            recipient: "https://hooks.example/x".into(),
+            subject: None,
+            text_body: "t".into(),
+            data: "{}".into(),
+        },
+        due_ms,
+        attempts: 0,
+        created_ms: 0,
+        last_error: None,
+    };
+    assert_eq!(s.notify_cursor().unwrap(), None);
+    s.notify_enqueue(7, &[q("2.hook", 200), q("1.hook", 100), q("3.hook", 300)]).unwrap();
+    assert_eq!(s.notify_cursor().unwrap(), Some(7));
+    assert_eq!(s.notify_next_due().unwrap(), Some(100));
+    let due: Vec<_> = s.notify_due(250, 10).unwrap().into_iter().map(|q| q.message.id).collect();
+    assert_eq!(due, ["1.hook", "2.hook"], "due ones, earliest first");
+    let first = s.notify_due(250, 1).unwrap().remove(0);
+    s.notify_settle(&first, Settle::Done).unwrap();
+    let second = s.notify_due(250, 1).unwrap().remove(0);
+    let later = Queued { due_ms: 1_000, attempts: 1, last_error: Some("503".into()), ..second.clone() };
+    s.notify_settle(&second, Settle::Retry(Box::new(later))).unwrap();
+    assert_eq!(s.notify_due(250, 10).unwrap(), vec![], "moved past now");
+    let ids: Vec<_> = s.notify_queued(10).unwrap().into_iter().map(|q| (q.message.id, q.due_ms)).collect();
+    assert_eq!(ids, [("3.hook".to_owned(), 300), ("2.hook".to_owned(), 1_000)]);
+    let third = s.notify_due(300, 1).unwrap().remove(0);
+    s.notify_settle(&third, Settle::Dead { reason: "rejected".into(), now_ms: 301 }).unwrap();
+    let dead = s.notify_dead(10).unwrap();
+    assert_eq!((dead.len(), dead[0].reason.as_str(), dead[0].dead_ms), (1, "rejected", 301));
+    assert!(s.notify_revive("3.hook", 400).unwrap());
+    assert!(!s.notify_revive("3.hook", 400).unwrap(), "no longer dead");
+    assert!(s.notify_dead(10).unwrap().is_empty());
+    let back = s.notify_due(400, 10).unwrap();
+    assert_eq!((back[0].message.id.as_str(), back[0].attempts, back[0].due_ms), ("3.hook", 0, 400));
+}
+
 fn conformance(s: &dyn Store) {
     clients_round_trip(s);
+    notify_queue_orders_settles_and_revives(s);
     audit_appends_in_order(s);
     users_are_unique_by_name_and_email(s);
     keys_replace_atomically(s);

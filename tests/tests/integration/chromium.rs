@@ -41,3 +41,34 @@ async fn chromium_signs_in_to_the_example_app_through_the_login_page() {
     browser.wait_for_text("You are not signed in").await;
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_passes_a_login_step_page_before_the_session_starts() {
+    if !available() {
+        return;
+    }
+    let entry = gatehouse_tests::plugins::plugin_entry(
+        "terms",
+        "login-step",
+        "terms_of_service",
+        "",
+        "version = \"7\"\ntext = \"Be nice <b>always</b>.\"",
+    );
+    let rp = RelyingParty::start_with(&entry).await;
+    let browser = Chromium::start().await;
+    browser.goto(&format!("{}/", rp.base)).await;
+    browser.click("#login").await;
+    browser.wait_for_text("example-app").await;
+    browser.type_into("#username", ALICE).await;
+    browser.type_into("#password", ALICE_PASSWORD).await;
+    browser.click("button[value=login]").await;
+    let page = browser.wait_for_text("Terms of service").await;
+    assert!(page.contains("Be nice &lt;b&gt;always&lt;/b&gt;."), "the plugin's text is escaped: {page}");
+    let png = browser.screenshot().await;
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("login-step-page.png"), &png).unwrap();
+    browser.click("#f-accept").await;
+    browser.click("button[value=submit]").await;
+    browser.wait_for_url(&format!("{}/claims", rp.base)).await;
+    browser.wait_for_text("Signed in as <strong>alice</strong>").await;
+    browser.quit().await;
+}

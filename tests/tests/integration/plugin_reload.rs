@@ -140,6 +140,18 @@ fn plugins_check_validates_a_component_and_names_the_grants_it_needs() {
     let (code, _, err) = run_cli(&["gatehouse", "plugins", "check", &cmd]);
     assert_eq!(code, 1);
     assert!(err.contains("policy-plugin world"), "{err}");
+    // Every kind is checked against its own world.
+    let terms = component("terms_of_service").display().to_string();
+    let (code, out, err) = run_cli(&["gatehouse", "plugins", "check", &terms, "--kind", "login-step"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok, kind login-step") && out.contains("kv-store"), "{out}");
+    let (code, _, err) = run_cli(&["gatehouse", "plugins", "check", &terms, "--kind", "notifier"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("notifier-plugin world"), "{err}");
+    let hook = component("webhook_notifier").display().to_string();
+    let (code, out, err) = run_cli(&["gatehouse", "plugins", "check", &hook, "--kind", "notifier"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok, kind notifier") && out.contains("needs allowed_hosts"), "{out}");
 }
 
 #[test]
