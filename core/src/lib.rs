@@ -33,6 +33,7 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 pub mod ui;
 pub mod users;

@@ -270,20 +270,35 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 }
 
 /// Logs go to stderr; `GATEHOUSE_LOG` is the filter (default `info`), `[telemetry]
-/// log_format` the shape.
-fn init_logging(format: crate::config::LogFormat) {
+/// log_format` the shape. With `[telemetry] otlp_endpoint` (and the `otel` feature) the
+/// server's spans are also exported; they are recorded whatever the log filter says. The
+/// returned guard flushes the export when dropped.
+fn init_logging(server: &crate::config::ServerConfig) -> Result<Option<Box<dyn std::any::Any>>, String> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        crate::config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
-        crate::config::LogFormat::Text => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match server.log_format {
+        crate::config::LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).boxed(),
+        crate::config::LogFormat::Text => fmt.boxed(),
     };
+    let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
+    #[cfg(feature = "otel")]
+    if let Some(otlp) = &server.otlp {
+        let (layer, export) = crate::telemetry::layer(otlp)?;
+        let spans = tracing_subscriber::filter::Targets::new().with_target("gatehouse", tracing::Level::DEBUG);
+        let _ = registry.with(layer.with_filter(spans)).try_init();
+        return Ok(Some(Box::new(export)));
+    }
+    let _ = registry.try_init();
+    Ok(None)
 }
 
 fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), String> {
     let mut config = load(config_path)?;
-    init_logging(config.server.log_format);
+    let _export = init_logging(&config.server)?;
     if let Some(b) = bind {
         config = config.with_bind(b);
     }

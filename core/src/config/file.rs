@@ -79,6 +79,9 @@ pub(crate) struct AuditSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct TelemetrySection {
     pub log_format: Option<String>,
+    pub otlp_endpoint: Option<String>,
+    pub service_name: Option<String>,
+    pub sample_ratio: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,6 +202,8 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("server", "shutdown_timeout", ScalarKind::Str),
     ("server", "max_connections", ScalarKind::Int),
     ("telemetry", "log_format", ScalarKind::Str),
+    ("telemetry", "otlp_endpoint", ScalarKind::Str),
+    ("telemetry", "service_name", ScalarKind::Str),
     ("audit", "retention", ScalarKind::Str),
     ("metrics", "bind", ScalarKind::Str),
     ("store", "path", ScalarKind::Str),

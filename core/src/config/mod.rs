@@ -87,6 +87,20 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Log format.
     pub log_format: LogFormat,
+    /// OpenTelemetry trace export (`[telemetry] otlp_endpoint`), when configured.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// `[telemetry] otlp_endpoint`, `service_name`, `sample_ratio` (builds with the `otel`
+/// feature only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    /// Where spans are POSTed (OTLP/HTTP protobuf): the endpoint + `/v1/traces`.
+    pub traces_url: String,
+    /// `service.name` of the spans.
+    pub service_name: String,
+    /// Share of new traces sampled (a caller's sampled `traceparent` is followed).
+    pub sample_ratio: f64,
 }
 
 /// `[telemetry] log_format`.

@@ -272,3 +272,19 @@ lockout_threshold = 5000
     assert!(!keys.iter().any(|(_, m)| m.contains("`http://127.0.0.1") || m.contains("`com.example.app:")), "{e}");
     assert!(keys.iter().any(|(k, _)| *k == "login.lockout_threshold"), "{e}");
 }
+
+#[test]
+fn an_otlp_endpoint_needs_the_otel_build() {
+    let toml = "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/\"\nsample_ratio = 0.25\n";
+    let r = Config::from_toml(toml, "f.toml", Path::new("."), &|_| None);
+    if cfg!(feature = "otel") {
+        let otlp = r.unwrap().server.otlp.unwrap();
+        assert_eq!(otlp.traces_url, "http://127.0.0.1:4318/v1/traces");
+        assert_eq!((otlp.service_name.as_str(), otlp.sample_ratio), ("gatehouse", 0.25));
+    } else {
+        let e = r.unwrap_err();
+        assert!(e.problems.iter().any(|p| p.key == "telemetry.otlp_endpoint" && p.message.contains("--features otel")));
+    }
+    let e = Config::from_toml("[telemetry]\nsample_ratio = 2.0\n", "f.toml", Path::new("."), &|_| None).unwrap_err();
+    assert!(e.problems.iter().any(|p| p.key == "telemetry.sample_ratio"), "{e}");
+}

@@ -154,6 +154,7 @@ pub(crate) fn validate(
             LogFormat::Text
         }
     };
+    let otlp = check_otlp(&mut c, &f.telemetry);
 
     let store_rel = f.store.path.as_deref().unwrap_or("data");
     if store_rel.trim().is_empty() {
@@ -350,6 +351,7 @@ pub(crate) fn validate(
                 shutdown_timeout,
                 max_connections,
                 log_format,
+                otlp,
             },
             store_path,
             tokens: TokensConfig { access_token_ttl, id_token_ttl, refresh_token_ttl },
@@ -413,4 +415,50 @@ fn admin_token(c: &mut Check<'_>, sha: Option<&str>, env_name: Option<&str>) -> 
         },
         (None, None) => None,
     }
+}
+
+/// `[telemetry] otlp_endpoint`, `service_name`, `sample_ratio`: OpenTelemetry trace export,
+/// which needs a build with the `otel` feature.
+fn check_otlp(c: &mut Check<'_>, t: &super::file::TelemetrySection) -> Option<super::OtlpConfig> {
+    let Some(endpoint) = t.otlp_endpoint.as_deref() else {
+        for (key, set) in [("service_name", t.service_name.is_some()), ("sample_ratio", t.sample_ratio.is_some())] {
+            if set {
+                c.problem(format!("telemetry.{key}"), "needs telemetry.otlp_endpoint");
+            }
+        }
+        return None;
+    };
+    if !cfg!(feature = "otel") {
+        c.problem(
+            "telemetry.otlp_endpoint",
+            "this gatehouse was built without OpenTelemetry; build it with `cargo build --release --features otel`",
+        );
+        return None;
+    }
+    let ok = url::Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !ok {
+        c.problem(
+            "telemetry.otlp_endpoint",
+            format!(
+                "`{endpoint}` is not an http(s) URL such as \"http://127.0.0.1:4318\" (the collector's OTLP/HTTP base)"
+            ),
+        );
+    }
+    let sample_ratio = match t.sample_ratio {
+        None => 1.0,
+        Some(r) if (0.0..=1.0).contains(&r) => r,
+        Some(r) => {
+            c.problem("telemetry.sample_ratio", format!("{r} is out of range (0.0 to 1.0)"));
+            1.0
+        }
+    };
+    let service_name = t.service_name.clone().unwrap_or_else(|| "gatehouse".into());
+    if service_name.trim().is_empty() {
+        c.problem("telemetry.service_name", "must not be empty");
+    }
+    Some(super::OtlpConfig {
+        traces_url: format!("{}/v1/traces", endpoint.trim_end_matches('/')),
+        service_name,
+        sample_ratio,
+    })
 }

@@ -44,8 +44,19 @@ pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Req
     let started = crate::clock::monotonic();
     let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
     let method = req.method().clone();
-    let span = tracing::debug_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let run = crate::logctx::scope(id.clone(), next.run(req).instrument(span));
+    let span = tracing::debug_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        path = %req.uri().path(),
+        status = tracing::field::Empty,
+        "otel.name" = %format_args!("{method} {route}"),
+        "otel.kind" = "server",
+        "otel.status_code" = tracing::field::Empty,
+    );
+    crate::telemetry::link_parent(&span, req.headers());
+    let run = crate::logctx::scope(id.clone(), next.run(req).instrument(span.clone()));
     let mut resp = match tokio::time::timeout(settings.request_timeout, run).await {
         Ok(resp) => resp,
         Err(_) => {
@@ -53,7 +64,12 @@ pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Req
             ApiError(OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }).into_response()
         }
     };
-    settings.metrics.http_request(&route, method.as_str(), resp.status().as_u16(), started.elapsed());
+    let status = resp.status().as_u16();
+    span.record("status", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+    settings.metrics.http_request(&route, method.as_str(), status, started.elapsed());
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert(REQUEST_ID, v);

@@ -29,6 +29,7 @@ mod plugin_policies;
 mod plugin_reload;
 mod plugin_sandbox;
 mod relying_party;
+mod telemetry;
 mod token;
 mod users;
 mod verify;
