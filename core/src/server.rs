@@ -105,6 +105,11 @@ impl Server {
         let db = Db::new(store);
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
         let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
+        let stored_clients = db.list_clients()?;
+        let cors = crate::oauth::cors::CorsPolicy::new(
+            &config.cors_origins,
+            config.clients.iter().chain(&stored_clients).map(|c| c.allowed_origins.as_slice()),
+        );
         let demo_client = if config.server.dev_mode && clients.has_no_service_client()? {
             Some(create_demo_client(&db, clock.now().unix_timestamp()).await?)
         } else {
@@ -161,6 +166,7 @@ impl Server {
             discovery_json,
             pages,
             plugins,
+            cors,
         });
         #[cfg(unix)]
         let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {

@@ -73,6 +73,8 @@ pub struct Inner {
     pub pages: crate::ui::Pages,
     /// Wasm plugins.
     pub plugins: crate::plugins::PluginHost,
+    /// Browser origins for the cross-origin endpoints (`[cors]`, clients' `allowed_origins`).
+    pub cors: crate::oauth::cors::CorsPolicy,
 }
 
 impl AppState {

@@ -149,6 +149,11 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
             }
         }
     }
+    for (i, o) in cl.allowed_origins.iter().enumerate() {
+        if let Err(why) = super::validate::check_origin(o) {
+            c.problem(format!("{key}.allowed_origins[{i}]"), why);
+        }
+    }
     if let Some(a) = &cl.id_token_signed_response_alg
         && !ID_TOKEN_ALGS.contains(&a.as_str())
     {
@@ -178,6 +183,7 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
         trusted: cl.trusted,
         post_logout_redirect_uris: cl.post_logout_redirect_uris,
         id_token_signed_response_alg: cl.id_token_signed_response_alg,
+        allowed_origins: cl.allowed_origins,
         created_at: 0,
     })
 }

@@ -179,6 +179,8 @@ pub(crate) struct ClientSection {
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     pub id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

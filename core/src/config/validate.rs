@@ -243,14 +243,8 @@ pub(crate) fn validate(
             }
             continue;
         }
-        match url::Url::parse(o) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == *o => {}
-            _ => c.problem(
-                key,
-                format!(
-                    "`{o}` is not an origin such as \"https://app.example.com\" (scheme, host, optional port; no path)"
-                ),
-            ),
+        if let Err(why) = check_origin(o) {
+            c.problem(key, why);
         }
     }
     let oauth = OAuthConfig { require_pkce: f.oauth.require_pkce.unwrap_or(false) };
@@ -461,4 +455,14 @@ fn check_otlp(c: &mut Check<'_>, t: &super::file::TelemetrySection) -> Option<su
         service_name,
         sample_ratio,
     })
+}
+
+/// A browser origin: scheme, host, optional port; no path, no wildcard.
+pub(super) fn check_origin(o: &str) -> Result<(), String> {
+    match url::Url::parse(o) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == o => Ok(()),
+        _ => Err(format!(
+            "`{o}` is not an origin such as \"https://app.example.com\" (scheme, host, optional port; no path)"
+        )),
+    }
 }

@@ -99,6 +99,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
         let ip =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        Ok(Self(RequestMeta { ip, request_id }))
+        let origin = parts
+            .headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .filter(|o| o.len() <= 256)
+            .map(str::to_owned);
+        Ok(Self(RequestMeta { ip, request_id, origin }))
     }
 }

@@ -31,7 +31,7 @@ pub fn router(state: AppState) -> Router {
     // Endpoints a browser app calls from another origin: CORS per `[cors] origins`. The
     // layer answers preflights; it sits inside each route's method router, so the routes
     // accept OPTIONS (anything but a preflight still gets 405).
-    let cors = cors_layer(&state.config.cors_origins);
+    let cors = cors_layer(&state.cors);
     let opt = |m: axum::routing::MethodRouter<AppState>| if cors.is_some() { m.options(method_not_allowed) } else { m };
     let mut cross_origin = Router::new()
         .route(paths::DISCOVERY, opt(get(oidc::discovery_get)))
@@ -82,19 +82,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// CORS for the listed origins (any with `"*"`): GET and POST with `Authorization` and
-/// `Content-Type`, never credentials (these endpoints take no cookies).
-fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{HeaderValue, Method, header};
+/// CORS for the origins of `[cors]` and of the clients (`oauth/cors.rs`): GET and POST with
+/// `Authorization` and `Content-Type`, never credentials (these endpoints take no cookies).
+fn cors_layer(policy: &crate::oauth::cors::CorsPolicy) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{Method, header};
     use tower_http::cors::{AllowOrigin, CorsLayer};
-    if origins.is_empty() {
+    if !policy.enabled() {
         return None;
     }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
+    let policy = policy.clone();
+    let allow = AllowOrigin::predicate(move |origin, _| origin.to_str().is_ok_and(|o| policy.answers(o)));
     Some(
         CorsLayer::new()
             .allow_origin(allow)

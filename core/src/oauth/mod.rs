@@ -5,6 +5,7 @@
 pub mod assertion;
 pub mod authorize;
 pub mod client;
+pub mod cors;
 pub mod error;
 pub mod grants;
 pub mod introspect;
@@ -35,6 +36,8 @@ pub struct RequestMeta {
     pub ip: IpAddr,
     /// The request id (`X-Request-Id`).
     pub request_id: String,
+    /// The browser's `Origin` header, if any (CORS checks per client).
+    pub origin: Option<String>,
 }
 
 impl RequestMeta {
@@ -68,7 +71,10 @@ pub(crate) async fn authenticate(
     }
     let ctx = AuthContext { issuer: &state.issuer, endpoint, token_endpoint: &state.urls.token };
     match state.clients.authenticate(creds, ctx, now).await {
-        Ok(client) => Ok(client),
+        Ok(client) => {
+            state.cors.check(meta.origin.as_deref(), &client)?;
+            Ok(client)
+        }
         Err(f) => {
             if let Some(e) = &f.store_error {
                 return Err(unavailable("client lookup failed", e));

@@ -43,6 +43,17 @@ pub async fn userinfo(
     if !scopes.iter().any(|s| s == "openid") {
         return Err(UserinfoError::InsufficientScope);
     }
+    // From a browser: the token's client must be allowed this origin (`oauth/cors.rs`).
+    if meta.origin.is_some() {
+        match state.clients.get(&claims.client_id) {
+            Ok(Some(c)) if state.cors.check(meta.origin.as_deref(), &c).is_ok() => {}
+            Ok(_) => return Err(UserinfoError::Denied),
+            Err(e) => {
+                tracing::error!(request_id = %crate::logctx::current(), error = %e, "client lookup failed");
+                return Err(UserinfoError::Unavailable);
+            }
+        }
+    }
     let user = match state.db.get_user(&claims.sub) {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => return Err(UserinfoError::InvalidToken),

@@ -37,6 +37,9 @@ pub struct ClientRecord {
     pub post_logout_redirect_uris: Vec<String>,
     /// ID token signing algorithm.
     pub id_token_signed_response_alg: Option<String>,
+    /// Browser origins this client may call the token, revocation and userinfo endpoints
+    /// from (CORS), besides `[cors] origins`.
+    pub allowed_origins: Vec<String>,
     /// Creation time, unix seconds.
     pub created_at: i64,
 }

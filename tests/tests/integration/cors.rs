@@ -52,3 +52,51 @@ fn origins_must_be_origins() {
         assert_eq!(r.is_ok(), ok, "{origins}: {r:?}");
     }
 }
+
+#[tokio::test]
+async fn a_clients_own_origins_are_answered_and_other_clients_cannot_use_them() {
+    use gatehouse_tests::{SVC_ID, SVC_SECRET};
+    let toml = format!(
+        "{}\n[[clients]]\nid = \"ui\"\nsecret = \"ui-secret-0123456789abcdefghijklmn\"\n\
+         grant_types = [\"client_credentials\"]\nallowed_origins = [\"https://ui.example\"]\n",
+        standard_config()
+    );
+    let s = TestServer::start_with(&toml).await;
+    let preflight = s
+        .http
+        .request(reqwest::Method::OPTIONS, s.url(paths::TOKEN))
+        .header("Origin", "https://ui.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://ui.example");
+    let token = |id: &'static str, secret: &'static str, origin: &'static str| {
+        s.http
+            .post(s.url(paths::TOKEN))
+            .basic_auth(id, Some(secret))
+            .header("Origin", origin)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let own = token("ui", "ui-secret-0123456789abcdefghijklmn", "https://ui.example").await.unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.headers()["access-control-allow-origin"], "https://ui.example");
+    // The origin belongs to another client: refused before a token is issued.
+    let foreign = token(SVC_ID, SVC_SECRET, "https://ui.example").await.unwrap();
+    assert_eq!(foreign.status(), 400);
+    let body: serde_json::Value = foreign.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("origin"), "{body}");
+    // An origin nobody registered gets no CORS headers (the browser cannot read the answer).
+    let unknown = token(SVC_ID, SVC_SECRET, "https://evil.example").await.unwrap();
+    assert!(unknown.headers().get("access-control-allow-origin").is_none());
+
+    let bad = format!(
+        "{}\n[[clients]]\nid = \"ui\"\nsecret = \"ui-secret-0123456789abcdefghijklmn\"\n\
+         grant_types = [\"client_credentials\"]\nallowed_origins = [\"https://ui.example/app\"]\n",
+        standard_config()
+    );
+    let e = TestServer::try_start_with(&bad).await.err().unwrap();
+    assert!(e.contains("allowed_origins[0]") && e.contains("not an origin"), "{e}");
+}
