@@ -278,15 +278,14 @@ pub fn load(
 pub async fn issue_code(
     state: &AppState,
     req: &AuthRequest,
-    user_id: &str,
-    sid: &str,
-    auth_time: i64,
-    amr: &[String],
+    signed_in: &SignedIn<'_>,
+    ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
 ) -> Result<String, OAuthError> {
+    let SignedIn { user_id, sid, auth_time, amr } = *signed_in;
     let mut request = req.clone();
     if state.plugins.has_policies() {
-        match authorize_policy(state, req, user_id, amr, now).await? {
+        match authorize_policy(state, req, user_id, amr, ip, now).await? {
             Some(scopes) => request.scopes = scopes,
             None => {
                 let e = ErrorRedirect {
@@ -317,12 +316,26 @@ pub async fn issue_code(
     Ok(code_url(req, &code, &state.issuer))
 }
 
+/// Who a code is for: the user and their session.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedIn<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// Session id (`sid`).
+    pub sid: &'a str,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// How (RFC 8176).
+    pub amr: &'a [String],
+}
+
 /// Runs the policies at `authorize`; `None` when they refuse.
 async fn authorize_policy(
     state: &AppState,
     req: &AuthRequest,
     user_id: &str,
     amr: &[String],
+    ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
 ) -> Result<Option<Vec<String>>, OAuthError> {
     let user = match state.db.get_user(user_id) {
@@ -337,7 +350,7 @@ async fn authorize_policy(
         stage: PolicyStage::Authorize,
         request_id: &request_id,
         client_id: &req.client_id,
-        remote_ip: None,
+        remote_ip: ip,
         user_agent: None,
         now,
         subject: Some(crate::oauth::grants::user_tokens::subject(&user, amr)),
@@ -346,7 +359,8 @@ async fn authorize_policy(
         audiences: &audiences,
         attributes: &attributes,
     };
-    let actor = Actor { who: format!("user:{user_id}"), ip: None, request_id: Some(request_id.clone()) };
+    let actor =
+        Actor { who: format!("user:{user_id}"), ip: ip.map(|i| i.to_string()), request_id: Some(request_id.clone()) };
     Ok(crate::oauth::policy::decide(state, &ask, actor).await.ok().map(|allowed| allowed.scopes))
 }
 

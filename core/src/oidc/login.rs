@@ -8,8 +8,8 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::flow::{
-    Action, BrowserCookies, ErrorKind, Page, Reply, client_error, current_step, describe_scope, error, expired,
-    issue_code, load, login_url, redirect, unavailable,
+    Action, BrowserCookies, ErrorKind, Page, Reply, SignedIn, client_error, current_step, describe_scope, error,
+    expired, issue_code, load, login_url, redirect, unavailable,
 };
 use super::session;
 use super::steps::{self, StepRun};
@@ -77,7 +77,8 @@ pub async fn authorize(
         }
         state.metrics.login("sso");
         let r = &live.record;
-        return match issue_code(state, &req, &live.user.id, &r.sid, r.auth_time, &r.amr, now).await {
+        let who = SignedIn { user_id: &live.user.id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr };
+        return match issue_code(state, &req, &who, Some(meta.ip), now).await {
             Ok(url) => redirect(url),
             Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
         };
@@ -141,7 +142,7 @@ async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: b
             Err(_) => break error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
         };
         match step {
-            None => break finish(state, n.key, flow, n.now).await,
+            None => break finish(state, n.key, flow, n.meta, n.now).await,
             Some(Step::Plugin) if render && flow.step_form.is_none() => {
                 match steps::run(state, n.key, &mut flow, n.client, n.meta, n.now, None).await {
                     StepRun::Advanced => {}
@@ -432,7 +433,7 @@ async fn check_password(
 
 /// Ends a flow whose steps are all done: the flow's session (made by its password step, or
 /// the one the browser had) records the client, and the client gets a code.
-async fn finish(state: &AppState, key: &Digest, flow: FlowRecord, now: OffsetDateTime) -> Reply {
+async fn finish(state: &AppState, key: &Digest, flow: FlowRecord, meta: &RequestMeta, now: OffsetDateTime) -> Reply {
     // Taking the stored flow makes finishing single-use even if the form is posted twice.
     match state.db.take_flow(key) {
         Ok(Some(_)) => {}
@@ -449,7 +450,8 @@ async fn finish(state: &AppState, key: &Digest, flow: FlowRecord, now: OffsetDat
         return unavailable("updating a session failed", &e);
     }
     let r = &live.record;
-    match issue_code(state, &flow.request, user_id, &r.sid, r.auth_time, &r.amr, now).await {
+    let who = SignedIn { user_id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr };
+    match issue_code(state, &flow.request, &who, Some(meta.ip), now).await {
         Ok(url) => redirect(url),
         Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     }

@@ -71,6 +71,15 @@ async fn allow_email_domain_lets_in_the_domain_and_sends_others_back_with_access
     let outcomes: Vec<&str> = decisions.iter().map(|d| d.1.as_str()).collect();
     assert_eq!(outcomes, ["allow", "allow", "allow", "allow", "deny"], "{decisions:?}");
     assert_eq!(decisions[4].2.as_deref(), Some("the user has no email address"));
+    // The decision at authorize knows where the browser is (the audit record's actor).
+    let authorize_ips: Vec<Option<String>> = gatehouse::audit::records(s.state.db.store(), 0)
+        .map(|r| r.unwrap())
+        .filter(
+            |r| matches!(&r.event, gatehouse::audit::AuditEvent::PolicyDecision { stage, .. } if stage == "authorize"),
+        )
+        .map(|r| r.actor.ip)
+        .collect();
+    assert_eq!(authorize_ips, [Some("127.0.0.1".to_owned()), Some("127.0.0.1".to_owned())]);
 }
 
 #[tokio::test]
