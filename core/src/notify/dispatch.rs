@@ -19,8 +19,10 @@ use crate::store::notify_queue::{Queued, Settle};
 
 /// How often the task looks for new events and due messages.
 const TICK: Duration = Duration::from_millis(200);
-/// Audit records read per tick.
-const READ_BATCH: usize = 512;
+/// Audit records read at a time.
+const READ_BATCH: usize = 1024;
+/// Batches read per tick at most (a backlog is worked off over several ticks).
+const READ_BATCHES_PER_TICK: usize = 16;
 /// Messages delivered at once.
 const SEND_BATCH: usize = 16;
 /// Longest back-off between attempts.
@@ -52,8 +54,23 @@ pub async fn tick(state: &AppState) -> Result<(), StoreError> {
     }
     let now = state.clock.now();
     let cfg = state.config.notifications;
+    // Reading the log and writing the queue are blocking store calls: off the async workers.
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || fill(&s, &notifiers, now, cfg))
+        .await
+        .map_err(|e| StoreError::Io(format!("notification queue task failed: {e}")))??;
+    deliver(state, now, cfg).await
+}
+
+/// Turns the audit records after the queue's cursor into queued messages.
+fn fill(
+    state: &AppState,
+    notifiers: &[Notifier],
+    now: OffsetDateTime,
+    cfg: NotificationsConfig,
+) -> Result<(), StoreError> {
     let store = state.db.store();
-    let cursor = match store.notify_cursor()? {
+    let mut cursor = match store.notify_cursor()? {
         Some(c) => c,
         // First run: start at the end of the log, not at its beginning.
         None => {
@@ -62,37 +79,59 @@ pub async fn tick(state: &AppState) -> Result<(), StoreError> {
             head
         }
     };
-    let records = store.audit_records(cursor + 1, READ_BATCH)?;
-    if let Some(last) = records.last() {
-        let oldest = unix_ms(now) - i64::try_from(cfg.max_event_age.as_millis()).unwrap_or(i64::MAX);
-        let mut queued = Vec::new();
-        for r in &records {
-            let Some(event) = event_name(&r.event) else { continue };
-            if r.time_ms < oldest {
-                continue;
-            }
-            let wanting: Vec<_> = notifiers.iter().filter(|(_, route, _)| route.wants(event)).collect();
-            if wanting.is_empty() {
-                continue;
-            }
-            let user = user_facts(state, &r.event);
-            for (name, route, channel) in wanting {
-                if let Some(msg) = message(r, event, name, *channel, route.recipient.as_deref(), &user) {
-                    let t = unix_ms(now);
-                    queued.push(Queued {
-                        plugin: name.clone(),
-                        message: msg,
-                        due_ms: t,
-                        attempts: 0,
-                        created_ms: t,
-                        last_error: None,
-                    });
-                }
+    // A bounded amount per tick: reads seek through the audit file's index, so each batch
+    // costs what it reads, and a backlog is worked off over several ticks.
+    for _ in 0..READ_BATCHES_PER_TICK {
+        let records = store.audit_records(cursor + 1, READ_BATCH)?;
+        let Some(last) = records.last() else { break };
+        let queued = messages(state, notifiers, &records, now, cfg);
+        store.notify_enqueue(last.seq, &queued)?;
+        cursor = last.seq;
+        if records.len() < READ_BATCH {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A notifier: name, route, channel.
+type Notifier = (String, crate::config::NotifyRoute, crate::plugins::Channel);
+
+/// The messages for `records`: one per notifier that wants each notifiable event.
+fn messages(
+    state: &AppState,
+    notifiers: &[Notifier],
+    records: &[crate::audit::AuditRecord],
+    now: OffsetDateTime,
+    cfg: NotificationsConfig,
+) -> Vec<Queued> {
+    let t = unix_ms(now);
+    let oldest = t - i64::try_from(cfg.max_event_age.as_millis()).unwrap_or(i64::MAX);
+    let mut queued = Vec::new();
+    for r in records {
+        let Some(event) = event_name(&r.event) else { continue };
+        if r.time_ms < oldest {
+            continue;
+        }
+        let wanting: Vec<_> = notifiers.iter().filter(|(_, route, _)| route.wants(event)).collect();
+        if wanting.is_empty() {
+            continue;
+        }
+        let user = user_facts(state, &r.event);
+        for (name, route, channel) in wanting {
+            if let Some(msg) = message(r, event, name, *channel, route.recipient.as_deref(), &user) {
+                queued.push(Queued {
+                    plugin: name.clone(),
+                    message: msg,
+                    due_ms: t,
+                    attempts: 0,
+                    created_ms: t,
+                    last_error: None,
+                });
             }
         }
-        store.notify_enqueue(last.seq, &queued)?;
     }
-    deliver(state, now, cfg).await
+    queued
 }
 
 /// Username and email of the user an event names, from the store.

@@ -24,15 +24,17 @@ pub struct AuditFile {
     file: File,
     last: Option<AuditRecord>,
     start: Option<ChainStart>,
+    /// Bumped whenever the file is rewritten (offsets of the old one mean nothing).
+    generation: u64,
 }
 
 /// Parses one line: a record, or the truncation marker that may head the file.
-enum Line {
+pub(super) enum Line {
     Record(Box<AuditRecord>),
     Start(ChainStart),
 }
 
-fn parse_line(line: &[u8], n: usize) -> Result<Line, StoreError> {
+pub(super) fn parse_line(line: &[u8], n: usize) -> Result<Line, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt { tree: "audit", detail: format!("line {n}: {e}") };
     if line.starts_with(b"{\"truncated_through\"") {
         serde_json::from_slice(line).map(Line::Start).map_err(corrupt)
@@ -72,7 +74,7 @@ impl AuditFile {
             Ok(Line::Start(s)) => Some(s),
             _ => None,
         };
-        Ok(Self { path, file, last, start })
+        Ok(Self { path, file, last, start, generation: 0 })
     }
 
     /// Appends records (one write).
@@ -142,6 +144,7 @@ impl AuditFile {
         }
         self.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| io("reopen", e))?;
         self.start = Some(start.clone());
+        self.generation += 1;
         Ok(removed)
     }
 
@@ -160,32 +163,19 @@ impl AuditFile {
     pub fn append_raw(&mut self, dir: &Path, lines: &[u8]) -> Result<(), StoreError> {
         self.file.write_all(lines).map_err(|e| io("append", e))?;
         self.file.sync_data().map_err(|e| io("sync", e))?;
-        *self = Self::open(dir)?;
+        let generation = self.generation + 1;
+        *self = Self { generation, ..Self::open(dir)? };
         Ok(())
     }
 
-    /// A reader over the whole file, for [`read_range`] without holding the writer's lock.
+    /// A reader, the length of the complete prefix and the generation, taken together (under
+    /// the lock that appends hold), for reading without holding it.
+    pub fn snapshot(&self) -> Result<(File, u64, u64), StoreError> {
+        Ok((self.reader()?, self.len()?, self.generation))
+    }
+
+    /// A reader over the whole file, for reading without holding the writer's lock.
     pub fn reader(&self) -> Result<File, StoreError> {
         File::open(&self.path).map_err(|e| io("open for reading", e))
     }
-}
-
-/// Up to `limit` records with `seq >= from_seq`, in file order.
-pub fn read_range(file: File, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut out = Vec::new();
-    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.map_err(|e| io("read", e))?;
-        if line.is_empty() {
-            continue;
-        }
-        let Line::Record(r) = parse_line(&line, n + 1)? else { continue };
-        let r = *r;
-        if r.seq >= from_seq {
-            out.push(r);
-            if out.len() >= limit {
-                break;
-            }
-        }
-    }
-    Ok(out)
 }

@@ -5,6 +5,7 @@
 //! sled never leaves this module.
 
 mod audit_file;
+mod audit_index;
 pub mod backup;
 pub mod browser;
 mod commit;

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::audit_file::{AuditFile, read_range};
+use super::audit_file::AuditFile;
+use super::audit_index::{AuditIndex, read_range};
 use super::sled_browser::BrowserTrees;
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
 use crate::audit::{AuditRecord, ChainStart};
@@ -34,6 +35,7 @@ pub struct SledStore {
     user_names: sled::Tree,
     user_emails: sled::Tree,
     audit: Mutex<AuditFile>,
+    audit_index: Mutex<AuditIndex>,
     browser: BrowserTrees,
     plugin_kv: sled::Tree,
     notify: sled::Tree,
@@ -82,6 +84,7 @@ impl SledStore {
             user_emails: tree(USER_EMAILS)?,
             // After sled's open: sled's lock guarantees a single writer of this file too.
             audit: Mutex::new(AuditFile::open(path)?),
+            audit_index: Mutex::new(AuditIndex::default()),
             browser: BrowserTrees::open(&db)?,
             plugin_kv: tree(PLUGIN_KV)?,
             notify: tree(NOTIFY)?,
@@ -286,8 +289,14 @@ impl Store for SledStore {
     }
 
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        let reader = self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.reader()?;
-        read_range(reader, from_seq, limit)
+        let (mut file, len, generation) =
+            self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.snapshot()?;
+        let offset = self
+            .audit_index
+            .lock()
+            .map_err(|_| StoreError::Io("audit index lock poisoned".into()))?
+            .offset_for(&mut file, len, generation, from_seq)?;
+        read_range(file, offset, len, from_seq, limit)
     }
 
     fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError> {
