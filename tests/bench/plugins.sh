@@ -2,9 +2,10 @@
 # Policy plugin cost (loopback only, bounded in time):
 #   tests/bench/plugins.sh   builds the server and the plugins (release), then runs
 #     1. cargo bench --bench plugins: per-call overhead (fresh pooled instance + evaluate),
-#     2. wrk on POST /token (client_credentials) without and with one policy plugin
-#        (allow-email-domain), server pinned to CPU 0 and wrk to CPU 1, printing both rates,
-#        their ratio, and the per-call times the server recorded in its audit log under load.
+#     2. wrk on POST /token (client_credentials) without plugins, with one policy plugin
+#        (allow-email-domain) and with one notifier (webhook-notifier, which follows the audit
+#        log), server pinned to CPU 0 and wrk to CPU 1, printing the rates, their ratios, and
+#        the per-call times the server recorded in its audit log under load.
 # Knobs: DURATION=10 WARMUP=2 CONNS=32 SERVER_CPU=0 LOAD_CPU=1
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -37,6 +38,21 @@ path = "$ROOT/plugins/target/wasm32-wasip2/release/allow_email_domain.wasm"
 allowed_email_domain = "example.com"
 TOML
 
+# A notifier following the audit log (every event; none of the token workload's is
+# notifiable, so this measures only the queue keeping up with the log).
+cp "$work/plain.toml" "$work/notifier.toml"
+cat >>"$work/notifier.toml" <<TOML
+
+[[plugins]]
+name = "hook"
+kind = "notifier"
+path = "$ROOT/plugins/target/wasm32-wasip2/release/webhook_notifier.wasm"
+events = ["*"]
+channel = "webhook"
+recipient = "https://hooks.invalid/bench"
+allowed_hosts = ["hooks.invalid"]
+TOML
+
 AUTH="Basic $(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)"
 rate() { # config -> req/s p50 p99 of the cc token workload
   local config="$1" log pid res
@@ -55,9 +71,12 @@ rate() { # config -> req/s p50 p99 of the cc token workload
 echo "## POST /token client_credentials, wrk -t1 -c$CONNS ${DURATION}s, server on CPU $SERVER_CPU"
 plain="$(rate "$work/plain.toml")"
 policy="$(rate "$work/policy.toml")"
+notifier="$(rate "$work/notifier.toml")"
 printf '%-22s %10s %9s %9s %7s\n' config "req/s" "p50 ms" "p99 ms" errors
 printf '%-22s %10s %9s %9s %7s\n' "no plugin" "$(jq -r .rps <<<"$plain")" "$(jq -r .p50_ms <<<"$plain")" "$(jq -r .p99_ms <<<"$plain")" "$(jq -r .errors <<<"$plain")"
 printf '%-22s %10s %9s %9s %7s\n' "one policy plugin" "$(jq -r .rps <<<"$policy")" "$(jq -r .p50_ms <<<"$policy")" "$(jq -r .p99_ms <<<"$policy")" "$(jq -r .errors <<<"$policy")"
+printf '%-22s %10s %9s %9s %7s\n' "one notifier plugin" "$(jq -r .rps <<<"$notifier")" "$(jq -r .p50_ms <<<"$notifier")" "$(jq -r .p99_ms <<<"$notifier")" "$(jq -r .errors <<<"$notifier")"
+echo "ratio notifier/none: $(jq -n --argjson a "$(jq .rps <<<"$notifier")" --argjson b "$(jq .rps <<<"$plain")" '$a / $b * 100 | round / 100')"
 echo "ratio with/without: $(jq -n --argjson a "$(jq .rps <<<"$policy")" --argjson b "$(jq .rps <<<"$plain")" '$a / $b * 100 | round / 100') (target >= 0.5)"
 
 echo "## plugin call time in the server under that load (audit log: policy_decision micros)"

@@ -28,7 +28,9 @@ pub fn metrics_text(state: &AppState) -> Response {
         .into_response()
 }
 
-/// `GET /ready`: 200 when the store answers a read, else 503 naming the failing check.
+/// `GET /ready`: 200 when the store answers a read and no policy plugin's circuit breaker
+/// is open (token requests would all fail closed), else 503 naming the failing check. An
+/// open breaker of another kind of plugin shows as `degraded` without failing readiness.
 pub async fn ready_get(State(state): State<AppState>) -> Response {
     let store = match state.db.is_revoked("gatehouse-readiness-probe") {
         Ok(_) => "ok",
@@ -37,8 +39,19 @@ pub async fn ready_get(State(state): State<AppState>) -> Response {
             "error"
         }
     };
-    let ready = store == "ok";
+    let (loaded, open) = state.plugins.health();
+    let plugins = match open.iter().map(|(_, kind)| *kind).min_by_key(|k| *k != "policy") {
+        None => "ok",
+        Some("policy") => "error",
+        Some(_) => "degraded",
+    };
+    let open_breakers: Vec<&str> = open.iter().map(|(name, _)| name.as_str()).collect();
+    let ready = store == "ok" && plugins != "error";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": { "store": store } });
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "checks": { "store": store, "plugins": plugins },
+        "plugins": { "loaded": loaded, "open_breakers": open_breakers },
+    });
     (status, [(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }

@@ -178,6 +178,18 @@ impl PluginHost {
             .collect()
     }
 
+    /// Health for `/ready`: how many plugins are loaded, and `(name, kind)` of those whose
+    /// circuit breaker is open.
+    pub fn health(&self) -> (usize, Vec<(String, &'static str)>) {
+        let set = self.0.set.load();
+        let open = set
+            .all()
+            .filter(|p| !p.breaker.allows())
+            .map(|p| (p.config.name.clone(), p.config.kind.as_str()))
+            .collect();
+        (set.all().count(), open)
+    }
+
     /// The names of the login steps, in config order.
     pub fn login_steps(&self) -> Vec<String> {
         self.0.set.load().login_steps.iter().map(|p| p.config.name.clone()).collect()

@@ -52,11 +52,18 @@ async fn security_headers_are_on_every_response() {
 }
 
 #[tokio::test]
-async fn ready_reports_the_store() {
+async fn ready_reports_the_store_and_the_plugins() {
     let s = TestServer::start().await;
     let r = s.http.get(s.url(paths::READY)).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ready", "checks": {"store": "ok"}}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({
+            "status": "ready",
+            "checks": {"store": "ok", "plugins": "ok"},
+            "plugins": {"loaded": 0, "open_breakers": []},
+        })
+    );
 }
 
 #[tokio::test]

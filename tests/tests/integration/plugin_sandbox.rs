@@ -212,9 +212,17 @@ async fn repeated_failures_open_the_circuit_breaker() {
     let toml =
         format!("{}\n[plugin_runtime]\nbreaker_threshold = 2\nbreaker_cooldown = \"1h\"\n", hostile("panic", "", ""));
     let s = TestServer::start_with(&toml).await;
+    let ready = s.http.get(s.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
     assert_fails_closed(&s, "unreachable", 1).await;
     assert_fails_closed(&s, "unreachable", 2).await;
     assert_fails_closed(&s, "circuit breaker open", 3).await;
+    // Every token request fails closed now: the server says it is not ready, and why.
+    let ready = s.http.get(s.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["plugins"], "error", "{body}");
+    assert_eq!(body["plugins"]["open_breakers"], serde_json::json!(["hostile"]), "{body}");
 }
 
 #[tokio::test]
