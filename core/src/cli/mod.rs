@@ -3,6 +3,7 @@
 
 mod backup;
 mod plugin_cmds;
+mod serve;
 mod user_cmds;
 
 use std::ffi::OsString;
@@ -10,15 +11,13 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::audit::{Actor, AuditEvent};
-use crate::clock::{SystemClock, system_now};
+use crate::clock::system_now;
 use crate::config::Config;
 use crate::secret::{Secret, random_token, sha256_hex};
-use crate::server::Server;
 use crate::store::{ClientRecord, SledStore, Store};
 use crate::tokens::keys;
 
@@ -233,7 +232,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve { config, bind } => serve(config.as_deref(), bind),
+        Command::Serve { config, bind } => serve::serve(config.as_deref(), bind),
         Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
         Command::Clients { config, action } => with_store(config.as_deref(), |cfg, store| clients(cfg, store, action)),
         Command::Users { config, action } => {
@@ -267,90 +266,6 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
         eprintln!("warning: {w}");
     }
     Ok(config)
-}
-
-/// Logs go to stderr; `GATEHOUSE_LOG` is the filter (default `info`), `[telemetry]
-/// log_format` the shape. With `[telemetry] otlp_endpoint` (and the `otel` feature) the
-/// server's spans are also exported; they are recorded whatever the log filter says. The
-/// returned guard flushes the export when dropped.
-fn init_logging(server: &crate::config::ServerConfig) -> Result<Option<Box<dyn std::any::Any>>, String> {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = match server.log_format {
-        crate::config::LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).boxed(),
-        crate::config::LogFormat::Text => fmt.boxed(),
-    };
-    let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
-    #[cfg(feature = "otel")]
-    if let Some(otlp) = &server.otlp {
-        let (layer, export) = crate::telemetry::layer(otlp)?;
-        let spans = tracing_subscriber::filter::Targets::new().with_target("gatehouse", tracing::Level::DEBUG);
-        let _ = registry.with(layer.with_filter(spans)).try_init();
-        return Ok(Some(Box::new(export)));
-    }
-    let _ = registry.try_init();
-    Ok(None)
-}
-
-fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Result<(), String> {
-    let mut config = load(config_path)?;
-    let _export = init_logging(&config.server)?;
-    if let Some(b) = bind {
-        config = config.with_bind(b);
-    }
-    if config_path.is_none() {
-        eprintln!("gatehouse: no --config given; running the built-in dev configuration (dev_mode, store in ./data)");
-    }
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async move {
-        let server = Server::bind(config, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
-        let mut out = std::io::stdout().lock();
-        if let Some((id, secret)) = &server.demo_client {
-            let _ = writeln!(
-                out,
-                "created demo client: client_id={id} client_secret={} (shown once; stored hashed)",
-                secret.expose()
-            );
-            let _ = writeln!(
-                out,
-                "try: curl -u {id}:{} -d grant_type=client_credentials http://{}/token",
-                secret.expose(),
-                server.local_addr()
-            );
-        }
-        // Printed last: tools wait for this line to know the server is ready.
-        let _ = writeln!(out, "gatehouse listening on http://{} (issuer {})", server.local_addr(), server.issuer());
-        let _ = out.flush();
-        drop(out);
-        server.run(shutdown_signal()).await.map_err(|e| e.to_string())
-    })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 fn check_config(path: Option<PathBuf>) -> Result<(), String> {
