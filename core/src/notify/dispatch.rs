@@ -81,13 +81,16 @@ fn fill(
     };
     // A bounded amount per tick: reads seek through the audit file's index, so each batch
     // costs what it reads, and a backlog is worked off over several ticks.
+    // Only notifiable records are decoded (a token issued is looked at, not parsed).
+    let notifiable = |t: &str| super::NOTIFIABLE.contains(&t);
     for _ in 0..READ_BATCHES_PER_TICK {
-        let records = store.audit_records(cursor + 1, READ_BATCH)?;
-        let Some(last) = records.last() else { break };
+        let (records, last) = store.audit_records_of(cursor + 1, READ_BATCH, &notifiable)?;
+        let Some(last) = last else { break };
         let queued = messages(state, notifiers, &records, now, cfg);
-        store.notify_enqueue(last.seq, &queued)?;
-        cursor = last.seq;
-        if records.len() < READ_BATCH {
+        store.notify_enqueue(last, &queued)?;
+        let scanned = last - cursor;
+        cursor = last;
+        if scanned < READ_BATCH as u64 {
             break;
         }
     }

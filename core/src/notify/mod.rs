@@ -30,6 +30,25 @@ pub const EVENTS: &[&str] = &[
     "plugin.reload_failed",
 ];
 
+/// The audit event types (`AuditEvent::name`) that are notifiable (see [`event_name`]).
+pub const NOTIFIABLE: &[&str] = &[
+    "user_created",
+    "user_status_changed",
+    "user_locked",
+    "password_changed",
+    "login_succeeded",
+    "login_failed",
+    "login_step_failed",
+    "session_ended",
+    "consent_granted",
+    "token_revoked",
+    "refresh_token_revoked",
+    "code_replayed",
+    "refresh_token_reused",
+    "keys_rotated",
+    "plugin_reload_failed",
+];
+
 /// The notification event of an audit event, if it is one.
 pub fn event_name(e: &AuditEvent) -> Option<&'static str> {
     Some(match e {
@@ -153,4 +172,46 @@ pub fn message(
         text_body: text,
         data: data.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notifiable_type_names_are_exactly_the_events_with_a_notification() {
+        let s = || "x".to_owned();
+        let events = [
+            AuditEvent::UserCreated { username: s() },
+            AuditEvent::UserStatusChanged { username: s(), disabled: true },
+            AuditEvent::UserLocked { user_id: None, client_id: s() },
+            AuditEvent::PasswordChanged { username: s() },
+            AuditEvent::LoginSucceeded { user_id: s(), username: s(), client_id: s(), amr: vec![] },
+            AuditEvent::LoginFailed { user_id: None, client_id: s(), reason: s() },
+            AuditEvent::LoginStepFailed {
+                plugin: s(),
+                sha256: None,
+                user_id: s(),
+                client_id: s(),
+                outcome: s(),
+                reason: s(),
+            },
+            AuditEvent::SessionEnded { user_id: s(), sid: s(), reason: s() },
+            AuditEvent::ConsentGranted { user_id: s(), client_id: s(), scope: s() },
+            AuditEvent::TokenRevoked { client_id: s(), jti: s() },
+            AuditEvent::RefreshTokenRevoked { client_id: s(), family: s() },
+            AuditEvent::CodeReplayed { client_id: s(), user_id: s() },
+            AuditEvent::RefreshTokenReused { client_id: s(), user_id: s(), family: s() },
+            AuditEvent::KeysRotated { trigger: s(), active: vec![] },
+            AuditEvent::PluginReloadFailed { reason: s() },
+            AuditEvent::TokenIssued { client_id: s(), grant_type: s(), jti: s(), scope: None },
+            AuditEvent::ServerStopped,
+            AuditEvent::AdminAuthFailed,
+            AuditEvent::NotificationRetried { id: s() },
+        ];
+        for e in &events {
+            assert_eq!(event_name(e).is_some(), NOTIFIABLE.contains(&e.name()), "{}", e.name());
+        }
+        assert_eq!(events.iter().filter(|e| event_name(e).is_some()).count(), NOTIFIABLE.len());
+    }
 }

@@ -102,6 +102,58 @@ pub(super) fn read_range(
     Ok(out)
 }
 
+/// The event type of a record line (the first `"type":"…"` key: inside strings a quote is
+/// escaped, so only the event's own tag matches).
+fn quick_type(line: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"type\":\"";
+    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &line[at..];
+    let end = rest.iter().position(|b| *b == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// Looks at up to `scan` records with `seq >= from_seq` from `offset`, decodes those whose
+/// event type `keep` accepts; returns them and the seq of the last record looked at.
+pub(super) fn read_where(
+    mut file: File,
+    offset: u64,
+    len: u64,
+    from_seq: u64,
+    scan: usize,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<(Vec<AuditRecord>, Option<u64>), StoreError> {
+    file.seek(SeekFrom::Start(offset)).map_err(|e| io("seek", e))?;
+    let reader = BufReader::with_capacity(256 * 1024, file.take(len.saturating_sub(offset)));
+    let (mut out, mut last, mut seen) = (Vec::new(), None, 0);
+    for (n, line) in reader.split(b'\n').enumerate() {
+        let line = line.map_err(|e| io("read", e))?;
+        let seq = match quick_seq(&line) {
+            Some(s) => s,
+            None if line.is_empty() => continue,
+            // Not in the usual shape: decode it to know.
+            None => match parse_line(&line, n + 1)? {
+                Line::Record(r) => r.seq,
+                Line::Start(_) => continue,
+            },
+        };
+        if seq < from_seq {
+            continue;
+        }
+        if quick_type(&line).is_none_or(keep)
+            && let Line::Record(r) = parse_line(&line, n + 1)?
+            && keep(r.event.name())
+        {
+            out.push(*r);
+        }
+        last = Some(seq);
+        seen += 1;
+        if seen >= scan {
+            break;
+        }
+    }
+    Ok((out, last))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +187,16 @@ mod tests {
         let mut file = audit.reader().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(index.offset_for(&mut file, len, 1, 1).unwrap_or_else(|e| panic!("{e}")), 0);
         assert_eq!(quick_seq(b"{\"seq\":42,\"time_ms\":1}"), Some(42));
+        let mut file = audit.reader().unwrap_or_else(|e| panic!("{e}"));
+        let offset = index.offset_for(&mut file, len, 1, 9_000).unwrap_or_else(|e| panic!("{e}"));
+        let (kept, last) =
+            read_where(file, offset, len, 9_000, 10, &|t| t == "server_stopped").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((kept.len(), last), (10, Some(9_009)));
+        let file = audit.reader().unwrap_or_else(|e| panic!("{e}"));
+        let (kept, last) =
+            read_where(file, 0, len, 9_990, 100, &|t| t == "login_failed").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((kept.len(), last), (0, Some(10_000)), "nothing kept, all looked at");
+        assert_eq!(quick_type(b"{\"seq\":1,\"event\":{\"type\":\"login_failed\",\"x\":1}}"), Some("login_failed"));
         assert_eq!(quick_seq(b"{\"truncated_through\":3}"), None);
     }
 }

@@ -148,6 +148,18 @@ impl Store for MemoryStore {
         Ok(self.audit.read().map_err(|_| poisoned())?.range(from_seq..).take(limit).map(|(_, r)| r.clone()).collect())
     }
 
+    fn audit_records_of(
+        &self,
+        from_seq: u64,
+        scan: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<AuditRecord>, Option<u64>), StoreError> {
+        let map = self.audit.read().map_err(|_| poisoned())?;
+        let seen: Vec<&AuditRecord> = map.range(from_seq..).take(scan).map(|(_, r)| r).collect();
+        let last = seen.last().map(|r| r.seq);
+        Ok((seen.into_iter().filter(|r| keep(r.event.name())).cloned().collect(), last))
+    }
+
     fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError> {
         Ok(self.audit.read().map_err(|_| poisoned())?.values().next_back().cloned())
     }

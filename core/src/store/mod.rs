@@ -102,6 +102,15 @@ pub trait Store:
     fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
     /// Up to `limit` audit records from `from_seq` on, in order.
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Looks at up to `scan` records from `from_seq` on and returns those whose event type
+    /// (`AuditEvent::name`) `keep` accepts, with the seq of the last record looked at; the
+    /// others are not decoded (the notification queue follows the log this way).
+    fn audit_records_of(
+        &self,
+        from_seq: u64,
+        scan: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<AuditRecord>, Option<u64>), StoreError>;
     /// The newest audit record.
     fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError>;
     /// Where the stored chain starts when retention removed its beginning.

@@ -7,7 +7,7 @@ use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::audit_file::AuditFile;
-use super::audit_index::{AuditIndex, read_range};
+use super::audit_index::{AuditIndex, read_range, read_where};
 use super::sled_browser::BrowserTrees;
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
 use crate::audit::{AuditRecord, ChainStart};
@@ -119,6 +119,19 @@ impl SledStore {
     /// The audit file, locked.
     pub(super) fn audit_file(&self) -> Result<std::sync::MutexGuard<'_, AuditFile>, StoreError> {
         self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))
+    }
+
+    /// A reader of the audit file placed near `from_seq` (through the index), with where to
+    /// start and the length of the complete prefix.
+    fn audit_seek(&self, from_seq: u64) -> Result<(std::fs::File, u64, u64), StoreError> {
+        let (mut file, len, generation) =
+            self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.snapshot()?;
+        let offset = self
+            .audit_index
+            .lock()
+            .map_err(|_| StoreError::Io("audit index lock poisoned".into()))?
+            .offset_for(&mut file, len, generation, from_seq)?;
+        Ok((file, offset, len))
     }
 
     /// The browser sign-in trees.
@@ -289,14 +302,18 @@ impl Store for SledStore {
     }
 
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        let (mut file, len, generation) =
-            self.audit.lock().map_err(|_| StoreError::Io("audit file lock poisoned".into()))?.snapshot()?;
-        let offset = self
-            .audit_index
-            .lock()
-            .map_err(|_| StoreError::Io("audit index lock poisoned".into()))?
-            .offset_for(&mut file, len, generation, from_seq)?;
+        let (file, offset, len) = self.audit_seek(from_seq)?;
         read_range(file, offset, len, from_seq, limit)
+    }
+
+    fn audit_records_of(
+        &self,
+        from_seq: u64,
+        scan: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<AuditRecord>, Option<u64>), StoreError> {
+        let (file, offset, len) = self.audit_seek(from_seq)?;
+        read_where(file, offset, len, from_seq, scan, keep)
     }
 
     fn last_audit_record(&self) -> Result<Option<AuditRecord>, StoreError> {
