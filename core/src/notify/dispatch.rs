@@ -79,6 +79,16 @@ fn fill(
             head
         }
     };
+    // Past the log's end: a crash lost audit lines the queue had seen (they share a group
+    // commit, not one write). New events reuse those seqs: follow them from the real end.
+    if cursor > 0 {
+        let head = store.last_audit_record()?.map_or(0, |r| r.seq);
+        if cursor > head {
+            tracing::warn!(cursor, head, "notification cursor past the audit log's end; following from its end");
+            store.notify_enqueue(head, &[])?;
+            cursor = head;
+        }
+    }
     // A bounded amount per tick: reads seek through the audit file's index, so each batch
     // costs what it reads, and a backlog is worked off over several ticks.
     // Only notifiable records are decoded (a token issued is looked at, not parsed).

@@ -206,3 +206,15 @@ async fn a_refused_message_is_dead_lettered_at_once_and_delivery_survives_a_rest
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(hook.lock().unwrap().got.len(), 3, "delivered once, not again");
 }
+
+#[tokio::test]
+async fn a_cursor_past_the_end_of_the_log_follows_the_log_again() {
+    let (port, hook) = webhook().await;
+    let s = server(port, "\"login.failed\"", 5).await;
+    // As if a crash had lost audit lines the queue had already seen.
+    let head = s.state.db.last_audit_record().unwrap().map_or(0, |r| r.seq);
+    s.state.db.notify_enqueue(head + 50, &[]).unwrap();
+    sign_in(&s, "a wrong password 123").await;
+    let got = received(&hook, 1).await;
+    assert_eq!(got[0].1["event"], "login.failed");
+}
