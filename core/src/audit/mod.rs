@@ -55,6 +55,14 @@ pub fn unix_ms(t: OffsetDateTime) -> i64 {
     })
 }
 
+/// Unix milliseconds as an RFC 3339 time (empty when out of range).
+pub fn format_time_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
 /// An RFC 3339 time (`2026-11-22T00:00:00Z`) as unix milliseconds.
 pub fn parse_time_ms(raw: &str) -> Option<i64> {
     OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok().map(unix_ms)

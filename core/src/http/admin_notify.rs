@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::admin::check_admin;
 use super::error::{ApiError, no_store};
 use super::extract::Meta;
-use crate::audit::{AuditEvent, unix_ms};
+use crate::audit::{AuditEvent, format_time_ms, unix_ms};
 use crate::oauth::error::{OAuthError, unavailable};
 use crate::oauth::params::Params;
 use crate::plugins::Channel;
@@ -20,13 +20,6 @@ use crate::store::notify_queue::Queued;
 
 /// Most entries of each list in one answer.
 const LIST_LIMIT: usize = 200;
-
-fn time(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
 
 fn view(q: &Queued) -> Value {
     let recipient = match q.message.channel {
@@ -42,8 +35,8 @@ fn view(q: &Queued) -> Value {
         "channel": q.message.channel.as_str(),
         "recipient": recipient,
         "attempts": q.attempts,
-        "created": time(q.created_ms),
-        "due": time(q.due_ms),
+        "created": format_time_ms(q.created_ms),
+        "due": format_time_ms(q.due_ms),
         "last_error": q.last_error,
     })
 }
@@ -61,7 +54,7 @@ pub async fn notifications_get(State(state): State<AppState>, Meta(meta): Meta, 
                 .map(|d| {
                     let mut v = view(&d.queued);
                     v["reason"] = json!(d.reason);
-                    v["dead_since"] = json!(time(d.dead_ms));
+                    v["dead_since"] = json!(format_time_ms(d.dead_ms));
                     v
                 })
                 .collect();

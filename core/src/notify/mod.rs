@@ -142,10 +142,7 @@ pub fn message(
     let (user_id, username) = who(&record.event);
     let username = username.map(str::to_owned).or_else(|| user.username.clone());
     let line = summary(&record.event, username.as_deref());
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(record.time_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default();
+    let time = crate::audit::format_time_ms(record.time_ms);
     let mut text = format!("{line}\n\nEvent: {event}\nTime: {time}\n");
     if let Some(u) = &username {
         text.push_str(&format!("User: {u}\n"));
