@@ -111,14 +111,7 @@ pub enum ConnectorError {
 }
 
 fn context(request_id: &str, now: OffsetDateTime) -> CallContext {
-    CallContext {
-        request_id: request_id.to_owned(),
-        client_id: None,
-        remote_ip: None,
-        user_agent: None,
-        locale: None,
-        now_ms: u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-    }
+    super::convert::context(request_id, None, None, None, now)
 }
 
 fn plugin_error(e: PluginError) -> ConnectorError {

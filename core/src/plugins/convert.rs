@@ -37,6 +37,37 @@ pub(crate) const RESERVED_CLAIMS: &[&str] = &[
 /// Largest claims object a plugin may return, as JSON text.
 const MAX_CLAIMS_JSON: usize = 8 * 1024;
 
+/// The call context every export gets (no locale yet).
+pub(crate) fn context(
+    request_id: &str,
+    client_id: Option<&str>,
+    remote_ip: Option<std::net::IpAddr>,
+    user_agent: Option<&str>,
+    now: time::OffsetDateTime,
+) -> CallContext {
+    CallContext {
+        request_id: request_id.to_owned(),
+        client_id: client_id.map(str::to_owned),
+        remote_ip: remote_ip.map(|ip| ip.to_string()),
+        user_agent: user_agent.map(str::to_owned),
+        locale: None,
+        now_ms: u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+    }
+}
+
+/// The user as the WIT `subject`.
+pub(crate) fn subject(s: &super::SubjectFacts<'_>) -> Subject {
+    Subject {
+        id: s.id.to_owned(),
+        username: Some(s.username.to_owned()),
+        email: s.email.map(str::to_owned),
+        email_verified: s.email_verified,
+        groups: s.groups.to_vec(),
+        amr: s.amr.to_vec(),
+        attributes: "{}".to_owned(),
+    }
+}
+
 pub(crate) fn input(req: &PolicyRequest<'_>) -> wit::PolicyInput {
     wit::PolicyInput {
         stage: match req.stage {
@@ -45,23 +76,8 @@ pub(crate) fn input(req: &PolicyRequest<'_>) -> wit::PolicyInput {
             PolicyStage::Refresh => wit::Stage::Refresh,
             PolicyStage::Userinfo => wit::Stage::Userinfo,
         },
-        ctx: CallContext {
-            request_id: req.request_id.to_owned(),
-            client_id: Some(req.client_id.to_owned()),
-            remote_ip: req.remote_ip.map(|ip| ip.to_string()),
-            user_agent: req.user_agent.map(str::to_owned),
-            locale: None,
-            now_ms: u64::try_from(req.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-        },
-        subject: req.subject.as_ref().map(|s| Subject {
-            id: s.id.to_owned(),
-            username: Some(s.username.to_owned()),
-            email: s.email.map(str::to_owned),
-            email_verified: s.email_verified,
-            groups: s.groups.to_vec(),
-            amr: s.amr.to_vec(),
-            attributes: "{}".to_owned(),
-        }),
+        ctx: context(req.request_id, Some(req.client_id), req.remote_ip, req.user_agent, req.now),
+        subject: req.subject.as_ref().map(subject),
         client_id: req.client_id.to_owned(),
         grant_type: req.grant_type.map(str::to_owned),
         requested_scopes: req.scopes.to_vec(),

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::bindings::gatehouse::plugin::types::{CallContext, Kv, PluginError, Subject};
+use super::bindings::gatehouse::plugin::types::{Kv, PluginError};
 use super::bindings::login_step_world::exports::gatehouse::plugin::login_step as wit;
 use super::call::guarded;
 use super::engine::Runtime;
 use super::registry::{Exports, LoadedPlugin};
-use super::{FailureKind, SubjectFacts};
+use super::{FailureKind, SubjectFacts, convert};
 
 /// Largest state a step may keep between calls.
 pub const MAX_STATE: usize = 4 * 1024;
@@ -139,24 +139,9 @@ impl StepError {
 
 fn wit_input(i: &StepInput<'_>) -> wit::StepInput {
     wit::StepInput {
-        ctx: CallContext {
-            request_id: i.request_id.to_owned(),
-            client_id: Some(i.client_id.to_owned()),
-            remote_ip: i.remote_ip.map(|ip| ip.to_string()),
-            user_agent: i.user_agent.map(str::to_owned),
-            locale: None,
-            now_ms: u64::try_from(i.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-        },
+        ctx: convert::context(i.request_id, Some(i.client_id), i.remote_ip, i.user_agent, i.now),
         flow_id: i.flow_id.to_owned(),
-        subject: i.subject.map(|s| Subject {
-            id: s.id.to_owned(),
-            username: Some(s.username.to_owned()),
-            email: s.email.map(str::to_owned),
-            email_verified: s.email_verified,
-            groups: s.groups.to_vec(),
-            amr: s.amr.to_vec(),
-            attributes: "{}".to_owned(),
-        }),
+        subject: i.subject.as_ref().map(convert::subject),
         client_id: i.client_id.to_owned(),
         state: i.state.map(<[u8]>::to_vec),
     }

@@ -123,12 +123,8 @@ pub(crate) fn channel_of(p: &LoadedPlugin) -> Option<Channel> {
 pub(crate) async fn send(rt: &Runtime, p: &Arc<LoadedPlugin>, msg: &Message, now: OffsetDateTime) -> SendOutcome {
     let Exports::Notifier(pre, _) = &p.exports else { return SendOutcome::Rejected("not a notifier".into()) };
     let ctx = CallContext {
-        request_id: format!("notify-{}", msg.id),
-        client_id: None,
-        remote_ip: None,
-        user_agent: None,
         locale: Some(msg.locale.clone()),
-        now_ms: u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        ..super::convert::context(&format!("notify-{}", msg.id), None, None, None, now)
     };
     let m = wit::Message {
         id: msg.id.clone(),
