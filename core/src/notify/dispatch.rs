@@ -92,7 +92,7 @@ fn fill(
     // A bounded amount per tick: reads seek through the audit file's index, so each batch
     // costs what it reads, and a backlog is worked off over several ticks.
     // Only notifiable records are decoded (a token issued is looked at, not parsed).
-    let notifiable = |t: &str| super::NOTIFIABLE.contains(&t);
+    let notifiable = |t: &str| super::event_for_type(t).is_some();
     for _ in 0..READ_BATCHES_PER_TICK {
         let (records, last) = store.audit_records_of(cursor + 1, READ_BATCH, &notifiable)?;
         let Some(last) = last else { break };
