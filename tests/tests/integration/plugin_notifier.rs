@@ -92,6 +92,25 @@ async fn admin_queue(s: &TestServer) -> Value {
     resp.json().await.unwrap()
 }
 
+/// The admin view of the queue once it lists a dead letter.
+async fn with_dead_letter(s: &TestServer) -> Value {
+    let mut q = Value::Null;
+    for _ in 0..100 {
+        q = admin_queue(s).await;
+        if q["dead"].as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    q
+}
+
+/// `POST /admin/notifications/retry` for `id`: the status.
+async fn requeue(s: &TestServer, id: &str) -> u16 {
+    let url = s.url(paths::ADMIN_NOTIFICATIONS_RETRY);
+    s.http.post(url).bearer_auth(ADMIN).form(&[("id", id)]).send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test]
 async fn subscribed_events_reach_the_webhook_and_others_do_not() {
     let (port, hook) = webhook().await;
@@ -137,14 +156,7 @@ async fn a_failing_webhook_is_retried_with_the_same_key_then_dead_lettered_and_r
     let got = received(&hook, 3).await;
     assert!(got.iter().all(|(k, _)| *k == got[0].0), "one idempotency key for every attempt: {got:?}");
 
-    let mut dead = Value::Null;
-    for _ in 0..100 {
-        dead = admin_queue(&s).await;
-        if dead["dead"].as_array().is_some_and(|d| !d.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dead = with_dead_letter(&s).await;
     assert_eq!(dead["queued"].as_array().map(Vec::len), Some(0), "{dead}");
     let letter = &dead["dead"][0];
     assert!(letter["reason"].as_str().unwrap().starts_with("3 attempts"), "{letter}");
@@ -152,26 +164,10 @@ async fn a_failing_webhook_is_retried_with_the_same_key_then_dead_lettered_and_r
 
     // The operator puts it back; the webhook now answers 204.
     let id = letter["id"].as_str().unwrap().to_owned();
-    let resp = s
-        .http
-        .post(s.url(paths::ADMIN_NOTIFICATIONS_RETRY))
-        .bearer_auth(ADMIN)
-        .form(&[("id", &id)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(requeue(&s, &id).await, 200);
     let got = received(&hook, 4).await;
     assert_eq!(got[3].0, id);
-    let resp = s
-        .http
-        .post(s.url(paths::ADMIN_NOTIFICATIONS_RETRY))
-        .bearer_auth(ADMIN)
-        .form(&[("id", &id)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404, "no longer a dead letter");
+    assert_eq!(requeue(&s, &id).await, 404, "no longer a dead letter");
     assert!(s.audit_events(&["notification_retried"]).await.contains(&"notification_retried"));
 }
 
@@ -182,14 +178,7 @@ async fn a_refused_message_is_dead_lettered_at_once_and_delivery_survives_a_rest
     hook.lock().unwrap().script = vec![400];
     sign_in(&s, "a wrong password 123").await;
     received(&hook, 1).await;
-    let mut q = Value::Null;
-    for _ in 0..100 {
-        q = admin_queue(&s).await;
-        if q["dead"].as_array().is_some_and(|d| !d.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let q = with_dead_letter(&s).await;
     assert!(q["dead"][0]["reason"].as_str().unwrap().contains("answered 400"), "{q}");
 
     // A message queued but not yet delivered when the server stops is delivered after the
