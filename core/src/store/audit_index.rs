@@ -77,29 +77,13 @@ impl AuditIndex {
 /// Up to `limit` records with `seq >= from_seq` in `file` between `offset` and `len`, in
 /// file order; lines before `from_seq` are skipped without being parsed.
 pub(super) fn read_range(
-    mut file: File,
+    file: File,
     offset: u64,
     len: u64,
     from_seq: u64,
     limit: usize,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    file.seek(SeekFrom::Start(offset)).map_err(|e| io("seek", e))?;
-    let reader = BufReader::with_capacity(256 * 1024, file.take(len.saturating_sub(offset)));
-    let mut out = Vec::new();
-    for (n, line) in reader.split(b'\n').enumerate() {
-        let line = line.map_err(|e| io("read", e))?;
-        if line.is_empty() || quick_seq(&line).is_some_and(|s| s < from_seq) {
-            continue;
-        }
-        let Line::Record(r) = parse_line(&line, n + 1)? else { continue };
-        if r.seq >= from_seq {
-            out.push(*r);
-            if out.len() >= limit {
-                break;
-            }
-        }
-    }
-    Ok(out)
+    read_where(file, offset, len, from_seq, limit, &|_| true).map(|(records, _)| records)
 }
 
 /// The event type of a record line (the first `"type":"…"` key: inside strings a quote is
