@@ -77,6 +77,7 @@ pub struct Metrics {
     rss: Gauge,
     open_sessions: Gauge,
     notifications: Family<NotificationLabels, Counter>,
+    audit_chain_intact: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -127,6 +128,13 @@ impl Metrics {
         );
         let open_sessions = Gauge::default();
         registry.register("open_sessions", "Browser sessions not ended or expired", open_sessions.clone());
+        let audit_chain_intact = Gauge::default();
+        audit_chain_intact.set(1);
+        registry.register(
+            "audit_chain_intact",
+            "1 while the audit log's last check (at start and by audit verify) found it intact, else 0",
+            audit_chain_intact.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -140,7 +148,13 @@ impl Metrics {
             rss,
             open_sessions,
             notifications,
+            audit_chain_intact,
         }
+    }
+
+    /// Records the outcome of an audit chain check.
+    pub fn audit_chain_checked(&self, intact: bool) {
+        self.audit_chain_intact.set(i64::from(intact));
     }
 
     /// Counts one HTTP request.

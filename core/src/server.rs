@@ -7,15 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::future::IntoFuture as _;
-
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::audit::{Actor, AuditEvent, AuditLog};
+use crate::audit::checkpoint::{Checkpointer, check_tail};
+use crate::audit::{Actor, AuditEvent, AuditLog, ChainBreak};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http::client_ip::TrustedProxies;
 use crate::http::listener::LimitedListener;
 use crate::http::{self, paths};
 use crate::metrics::Metrics;
@@ -116,6 +115,8 @@ impl Server {
             None
         };
         let audit = AuditLog::start(&db)?;
+        let checkpoints = Arc::new(Checkpointer::open(db.store())?);
+        let tail = check_audit_tail(&db, &checkpoints).await?;
         let now = clock.now();
         if let Some((id, _)) = &demo_client {
             audit.emit(Actor::system(), AuditEvent::ClientCreated { client_id: id.clone() }, now);
@@ -136,6 +137,7 @@ impl Server {
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits, &config.login_limits);
         let metrics = Arc::new(Metrics::new(db.flush_latency()));
+        metrics.audit_chain_checked(tail.is_none());
         let plugins =
             PluginHost::start(&config.plugins, config.plugin_runtime, Arc::clone(&metrics), db.shared_store())
                 .await
@@ -162,6 +164,7 @@ impl Server {
             limiter,
             passwords,
             audit,
+            checkpoints,
             metrics,
             discovery_json,
             pages,
@@ -217,58 +220,70 @@ impl Server {
         if let Some(hangup) = self.hangup {
             tasks.push(reload_on_sighup(self.state.clone(), hangup, stop_rx.clone()));
         }
+        let server = &self.state.config.server;
+        let limits = http::serve::ConnLimits {
+            header_read_timeout: server.header_read_timeout,
+            keepalive_timeout: server.keepalive_timeout,
+            max_header_bytes: server.max_header_bytes,
+        };
         if let Some(listener) = self.metrics_listener {
             let app = http::metrics_router(self.state.clone());
-            let mut stop = stop_rx;
-            tasks.push(tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-                    tracing::error!(error = %e, "metrics listener failed");
-                }
-            }));
+            let listener = LimitedListener::new(listener, 64, 64, TrustedProxies::default());
+            tasks.push(tokio::spawn(http::serve::serve(listener, app, limits, stop_rx.clone())));
         }
         let app = http::router(self.state.clone());
-        let server = &self.state.config.server;
-        let listener = LimitedListener::new(self.listener, server.max_connections).tap_io(|conn| {
-            let _ = conn.stream.set_nodelay(true);
-        });
-        // Graceful shutdown: stop accepting, let in-flight requests finish, but not forever.
-        let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            let _ = began_tx.send(());
-        };
-        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .into_future();
-        let drain_limit = server.shutdown_timeout;
-        let deadline = async move {
-            match began_rx.await {
-                Ok(()) => tokio::time::sleep(drain_limit).await,
-                Err(_) => std::future::pending().await,
-            }
-        };
-        let result = tokio::select! {
-            r = serve => r,
-            () = deadline => {
-                tracing::warn!("shutdown timeout reached; closing the remaining connections");
-                Ok(())
-            }
-        };
+        let proxies = TrustedProxies::new(server.trusted_proxies.clone());
+        let listener =
+            LimitedListener::new(self.listener, server.max_connections, server.max_connections_per_ip, proxies);
+        let (conns_tx, conns_rx) = watch::channel(false);
+        let serve = http::serve::serve(listener, app, limits, conns_rx);
+        tokio::pin!(serve);
+        tokio::select! {
+            () = &mut serve => {}
+            () = shutdown => {}
+        }
+        // Graceful shutdown: stop accepting, close idle and half-sent connections at once, let
+        // in-flight requests finish, but not forever.
+        let _ = conns_tx.send(true);
+        if tokio::time::timeout(server.shutdown_timeout, serve).await.is_err() {
+            tracing::warn!("shutdown timeout reached; closing the remaining connections");
+        }
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = t.await;
         }
         // A durable record is a barrier: every queued audit record and every write before
-        // it is on disk when it returns.
-        let stopped = self.state.audit.record(Actor::system(), AuditEvent::ServerStopped, self.state.clock.now()).await;
-        if let Err(e) = stopped.and(self.state.db.durable().await) {
+        // it is on disk when it returns. The last checkpoint signs the chain up to it.
+        let s = &self.state;
+        let now = s.clock.now();
+        let stopped = s.audit.record(Actor::system(), AuditEvent::ServerStopped, now).await;
+        let signed = match stopped {
+            Ok(()) => s.checkpoints.checkpoint(&s.db, &s.audit, now).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = signed.and(s.db.durable().await) {
             tracing::error!(error = %e, "final store flush failed");
         }
-        result
+        Ok(())
     }
+}
+
+/// The start-up check of the audit log's tail against the newest checkpoint: a clear error
+/// (and the `audit_chain_intact` metric at 0) when they disagree; the server still starts, so
+/// that its own audit trail goes on.
+async fn check_audit_tail(db: &Db, checkpoints: &Arc<Checkpointer>) -> Result<Option<ChainBreak>, StartError> {
+    let (db, cps) = (db.clone(), checkpoints.clone());
+    let result = tokio::task::spawn_blocking(move || check_tail(db.store(), cps.public_key()))
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))??;
+    if let Some(b) = &result {
+        tracing::error!(
+            seq = b.seq,
+            reason = %b.reason,
+            "the audit log does not match its newest signed checkpoint: it was truncated or rewritten; run `gatehouse audit verify` with the server stopped"
+        );
+    }
+    Ok(result)
 }
 
 async fn create_demo_client(db: &Db, now: i64) -> Result<(String, Secret), StartError> {
@@ -307,6 +322,13 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
             })
         }));
     }
+    tasks.push(every_tick(stop.clone(), state.config.audit_checkpoint_every, state.clone(), |s| {
+        Box::pin(async move {
+            if let Err(e) = s.checkpoints.checkpoint(&s.db, &s.audit, s.clock.now()).await {
+                tracing::error!(error = %e, "signing an audit checkpoint failed");
+            }
+        })
+    }));
     if let Some(retention) = state.config.audit_retention {
         let period = (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
         tasks.push(every_tick(stop.clone(), period, state.clone(), move |s| {
@@ -346,7 +368,11 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
     tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
         Box::pin(async move {
             s.limiter.housekeeping();
-            s.limiter.lockouts.housekeeping(s.clock.now().unix_timestamp());
+            match s.db.purge_attempts(s.clock.now().unix_timestamp()) {
+                Ok(n) if n > 0 => tracing::debug!(purged = n, "stale sign-in attempt counters purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging sign-in attempt counters failed"),
+            }
         })
     }));
     tasks

@@ -65,6 +65,8 @@ pub struct Inner {
     pub passwords: Passwords,
     /// The audit log writer.
     pub audit: AuditLog,
+    /// Signs the audit chain's head (`audit/checkpoint.rs`).
+    pub checkpoints: Arc<crate::audit::checkpoint::Checkpointer>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Discovery document, precomputed.

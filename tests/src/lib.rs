@@ -306,6 +306,12 @@ fn cli_stdout(raw: &[u8]) -> String {
     trimmed.strip_prefix("running 1 test\n").unwrap_or(trimmed).to_owned()
 }
 
+/// The record count of `gatehouse audit verify`'s answer (`audit chain ok: N records, ...`).
+pub fn verified_records(out: &str) -> usize {
+    let rest = out.trim().strip_prefix("audit chain ok: ").unwrap_or_else(|| panic!("not a verified chain: {out}"));
+    rest.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no count in {out}"))
+}
+
 /// Runs a CLI verb to completion; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = gatehouse_command(args).output().expect("spawn gatehouse");

@@ -86,36 +86,76 @@ pub fn verify_chain(
     start: Option<ChainStart>,
     records: impl IntoIterator<Item = AuditRecord>,
 ) -> Result<u64, ChainBreak> {
-    let (first_seq, mut prev) = match &start {
-        Some(s) => (s.truncated_through + 1, s.last_hash.clone()),
-        None => (1, GENESIS.to_owned()),
-    };
-    let mut attested = start.is_none();
-    let mut n = 0;
-    for (expected_seq, r) in (first_seq..).zip(records) {
-        let broken = |reason: String| ChainBreak { seq: expected_seq, reason };
-        if r.seq != expected_seq {
+    let mut v = ChainVerifier::new(start);
+    for r in records {
+        v.push(&r)?;
+    }
+    v.finish()
+}
+
+/// [`verify_chain`] one record at a time, so a long log is checked without holding it.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    start: Option<ChainStart>,
+    next_seq: u64,
+    prev: String,
+    attested: bool,
+    count: u64,
+}
+
+impl ChainVerifier {
+    /// A verifier expecting the first record after `start` (genesis when `None`).
+    pub fn new(start: Option<ChainStart>) -> Self {
+        let (next_seq, prev) = match &start {
+            Some(s) => (s.truncated_through + 1, s.last_hash.clone()),
+            None => (1, GENESIS.to_owned()),
+        };
+        Self { attested: start.is_none(), start, next_seq, prev, count: 0 }
+    }
+
+    /// A verifier that resumes after record `seq` whose hash is `hash` (a checkpoint), for
+    /// checking a chain's tail; the start needs no attestation.
+    pub fn resume(seq: u64, hash: &str) -> Self {
+        Self { start: None, next_seq: seq + 1, prev: hash.to_owned(), attested: true, count: 0 }
+    }
+
+    /// The seq the next record must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Checks the next record.
+    pub fn push(&mut self, r: &AuditRecord) -> Result<(), ChainBreak> {
+        let broken = |reason: String| ChainBreak { seq: self.next_seq, reason };
+        if r.seq != self.next_seq {
             return Err(broken(format!("record {} stands here (a record was deleted or moved)", r.seq)));
         }
-        if r.prev != prev {
+        if r.prev != self.prev {
             return Err(broken("its prev does not match the previous record's hash".into()));
         }
         if r.compute_hash() != r.hash {
             return Err(broken("its contents do not match its hash (modified)".into()));
         }
-        if let (Some(s), AuditEvent::AuditTruncated { through_seq, last_hash, .. }) = (&start, &r.event) {
-            attested |= *through_seq == s.truncated_through && *last_hash == s.last_hash;
+        if let (Some(s), AuditEvent::AuditTruncated { through_seq, last_hash, .. }) = (&self.start, &r.event) {
+            self.attested |= *through_seq == s.truncated_through && *last_hash == s.last_hash;
         }
-        prev = r.hash;
-        n += 1;
+        self.prev.clone_from(&r.hash);
+        self.next_seq += 1;
+        self.count += 1;
+        Ok(())
     }
-    if !attested {
-        return Err(ChainBreak {
-            seq: first_seq,
-            reason: "the chain starts after a truncation that no audit_truncated record attests".into(),
-        });
+
+    /// Ends the check; `Ok(n)` with the number of records verified.
+    pub fn finish(self) -> Result<u64, ChainBreak> {
+        if !self.attested {
+            let first = self.start.as_ref().map_or(1, |s| s.truncated_through + 1);
+            return Err(ChainBreak {
+                seq: first,
+                reason: "the chain starts after a truncation that no audit_truncated record attests".into(),
+            });
+        }
+        Ok(self.count)
     }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! tokens or codes: only ids (`jti`, client ids, usernames) and reason codes.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod query;
 mod writer;
 
@@ -14,13 +15,8 @@ use time::OffsetDateTime;
 use crate::store::{Store, StoreError};
 
 pub use chain::{AuditRecord, ChainBreak, ChainStart, verify_chain};
+pub use checkpoint::{Verified, verify_store};
 pub use writer::{AuditLog, append_offline};
-
-/// Reads the whole chain and verifies it; `Ok(n)` with the count.
-pub fn verify_store(store: &dyn Store) -> Result<Result<u64, ChainBreak>, StoreError> {
-    let all = records(store, 0).collect::<Result<Vec<_>, _>>()?;
-    Ok(verify_chain(store.audit_start()?, all))
-}
 
 /// Every stored record from `from_seq` on, in order, read from the store in pages.
 pub fn records(store: &dyn Store, from_seq: u64) -> impl Iterator<Item = Result<AuditRecord, StoreError>> + '_ {
@@ -28,13 +24,20 @@ pub fn records(store: &dyn Store, from_seq: u64) -> impl Iterator<Item = Result<
     let mut next = from_seq;
     let mut page = std::collections::VecDeque::new();
     let mut done = false;
+    let mut limit = PAGE;
     std::iter::from_fn(move || {
         if page.is_empty() && !done {
-            match store.audit_records(next, PAGE) {
+            match store.audit_records(next, limit) {
                 Ok(p) => {
-                    done = p.len() < PAGE;
+                    done = p.len() < limit;
                     next = p.last().map_or(next, |r| r.seq + 1);
                     page.extend(p);
+                }
+                // A page with an unreadable record: read on one record at a time, so that
+                // every record before it is still yielded and the error comes in its place.
+                Err(StoreError::Corrupt { .. }) if limit > 1 => {
+                    limit = 1;
+                    return records_next(store, &mut next, &mut done, &mut page);
                 }
                 Err(e) => {
                     done = true;
@@ -44,6 +47,27 @@ pub fn records(store: &dyn Store, from_seq: u64) -> impl Iterator<Item = Result<
         }
         page.pop_front().map(Ok)
     })
+}
+
+/// One record-at-a-time step of [`records`] after a page failed to read.
+fn records_next(
+    store: &dyn Store,
+    next: &mut u64,
+    done: &mut bool,
+    page: &mut std::collections::VecDeque<AuditRecord>,
+) -> Option<Result<AuditRecord, StoreError>> {
+    match store.audit_records(*next, 1) {
+        Ok(p) => {
+            *done = p.is_empty();
+            *next = p.last().map_or(*next, |r| r.seq + 1);
+            page.extend(p);
+            page.pop_front().map(Ok)
+        }
+        Err(e) => {
+            *done = true;
+            Some(Err(e))
+        }
+    }
 }
 
 /// Unix milliseconds of `t` (the unit of `AuditRecord::time_ms`).
@@ -319,6 +343,18 @@ pub enum AuditEvent {
         /// What was wrong.
         reason: String,
     },
+    /// The chain's head was signed with the audit key (`checkpoint.rs`): records up to
+    /// `through_seq` are vouched for by whoever keeps this checkpoint.
+    AuditCheckpoint {
+        /// The last record covered.
+        through_seq: u64,
+        /// Its hash.
+        hash: String,
+        /// The audit key's id.
+        key_id: String,
+        /// Ed25519 signature, base64url.
+        signature: String,
+    },
     /// A refresh token family was revoked by its client (RFC 7009).
     RefreshTokenRevoked {
         /// Client.
@@ -335,6 +371,7 @@ impl AuditEvent {
             Self::ServerStarted { .. } => "server_started",
             Self::ServerStopped => "server_stopped",
             Self::AuditTruncated { .. } => "audit_truncated",
+            Self::AuditCheckpoint { .. } => "audit_checkpoint",
             Self::TokenIssued { .. } => "token_issued",
             Self::TokenRevoked { .. } => "token_revoked",
             Self::ClientAuthFailed { .. } => "client_auth_failed",

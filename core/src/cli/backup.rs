@@ -37,7 +37,7 @@ pub(super) fn restore(config: &Config, store: &dyn Store, file: &Path) -> Result
     let summary = store.restore(&mut BufReader::new(f)).map_err(|e| format!("{}: {e}", file.display()))?;
     store.flush().map_err(|e| e.to_string())?;
     let records = match crate::audit::verify_store(store).map_err(|e| e.to_string())? {
-        Ok(n) => n,
+        Ok(v) => v.records,
         Err(brk) => return Err(format!("restored, but the audit chain does not verify: {brk}")),
     };
     super::audited(store, AuditEvent::StoreRestored { entries: summary.entries, audit_lines: summary.audit_lines })?;

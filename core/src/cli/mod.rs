@@ -175,8 +175,16 @@ enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exit 1 naming the first broken record.
-    Verify,
+    /// Recompute the hash chain and check it against the signed checkpoints; exit 1 naming
+    /// the first record that does not verify.
+    Verify {
+        /// Check against checkpoints exported earlier (`audit checkpoints`) instead of the
+        /// ones in the store: proves truncation or rewriting even of a changed store.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Print the signed checkpoints and the audit public key (JSON), to keep elsewhere.
+    Checkpoints,
     /// Write records as JSON lines to standard output.
     Export {
         /// Only records at or after this time (RFC 3339, e.g. 2026-11-22T00:00:00Z).
@@ -400,13 +408,29 @@ fn parse_time(flag: &str, raw: Option<String>) -> Result<Option<i64>, String> {
 
 fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), String> {
     match action {
-        AuditCommand::Verify => match crate::audit::verify_store(store).map_err(|e| e.to_string())? {
-            Ok(n) => {
-                println!("audit chain ok: {n} records");
-                Ok(())
+        AuditCommand::Verify { checkpoints } => {
+            let result = match checkpoints {
+                None => crate::audit::verify_store(store).map_err(|e| e.to_string())?,
+                Some(file) => verify_with_export(store, &file)?,
+            };
+            match result {
+                Ok(v) => {
+                    println!("audit chain ok: {} records, {} checkpoints agree", v.records, v.checkpoints);
+                    Ok(())
+                }
+                Err(brk) => Err(brk.to_string()),
             }
-            Err(brk) => Err(brk.to_string()),
-        },
+        }
+        AuditCommand::Checkpoints => {
+            let signer = crate::audit::checkpoint::AuditSigner::load_or_create(store).map_err(|e| e.to_string())?;
+            let export = crate::audit::checkpoint::CheckpointExport {
+                key: signer.public_key().to_jwk(),
+                checkpoints: store.checkpoints().map_err(|e| e.to_string())?,
+            };
+            let text = serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(())
+        }
         AuditCommand::Export { since, until } => {
             let (since, until) = (parse_time("since", since)?, parse_time("until", until)?);
             let mut out = std::io::stdout().lock();
@@ -421,6 +445,21 @@ fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Verifies the store's log against an exported checkpoint file.
+fn verify_with_export(
+    store: &dyn Store,
+    file: &Path,
+) -> Result<Result<crate::audit::Verified, crate::audit::ChainBreak>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let export: crate::audit::checkpoint::CheckpointExport =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a checkpoint export: {e}", file.display()))?;
+    let key = crate::audit::checkpoint::AuditPublicKey::from_jwk(&export.key)
+        .map_err(|e| format!("{}: key: {e}", file.display()))?;
+    let start = store.audit_start().map_err(|e| e.to_string())?;
+    crate::audit::checkpoint::verify_records(start, crate::audit::records(store, 0), &export.checkpoints, Some(&key))
+        .map_err(|e| e.to_string())
 }
 
 /// Appends `event` to the audit chain of a stopped server's store and flushes (which also

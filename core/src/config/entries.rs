@@ -16,7 +16,7 @@ const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "pr
 /// ID token algorithms a client may ask for.
 const ID_TOKEN_ALGS: &[&str] = &["RS256", "ES256"];
 /// Configured secrets shorter than this draw a warning.
-const SHORT_SECRET: usize = 24;
+pub(super) const SHORT_SECRET: usize = 24;
 
 pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_mode: bool) -> Option<ClientRecord> {
     let start = c.problems.len();

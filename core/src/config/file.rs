@@ -54,6 +54,12 @@ pub(crate) struct ServerSection {
     pub request_timeout: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_connections: Option<u32>,
+    pub max_connections_per_ip: Option<u32>,
+    pub header_read_timeout: Option<String>,
+    pub keepalive_timeout: Option<String>,
+    pub max_header_bytes: Option<u32>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +79,7 @@ pub(crate) struct MetricsSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditSection {
     pub retention: Option<String>,
+    pub checkpoint_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +156,7 @@ pub(crate) struct LoginSection {
     pub lockout_threshold: Option<u32>,
     pub lockout_duration: Option<String>,
     pub lockout_max: Option<String>,
+    pub attempts_per_flow: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,10 +211,15 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("server", "request_timeout", ScalarKind::Str),
     ("server", "shutdown_timeout", ScalarKind::Str),
     ("server", "max_connections", ScalarKind::Int),
+    ("server", "max_connections_per_ip", ScalarKind::Int),
+    ("server", "header_read_timeout", ScalarKind::Str),
+    ("server", "keepalive_timeout", ScalarKind::Str),
+    ("server", "max_header_bytes", ScalarKind::Int),
     ("telemetry", "log_format", ScalarKind::Str),
     ("telemetry", "otlp_endpoint", ScalarKind::Str),
     ("telemetry", "service_name", ScalarKind::Str),
     ("audit", "retention", ScalarKind::Str),
+    ("audit", "checkpoint_every", ScalarKind::Str),
     ("metrics", "bind", ScalarKind::Str),
     ("store", "path", ScalarKind::Str),
     ("tokens", "access_token_ttl", ScalarKind::Str),
@@ -235,6 +248,7 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("login", "lockout_threshold", ScalarKind::Int),
     ("login", "lockout_duration", ScalarKind::Str),
     ("login", "lockout_max", ScalarKind::Str),
+    ("login", "attempts_per_flow", ScalarKind::Int),
 ];
 
 /// The TOML type an environment override is converted to.

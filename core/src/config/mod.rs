@@ -43,6 +43,8 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// Audit records older than this are pruned (`[audit] retention`); kept forever when `None`.
     pub audit_retention: Option<Duration>,
+    /// How often the audit chain's head is signed (`[audit] checkpoint_every`); also at shutdown.
+    pub audit_checkpoint_every: Duration,
     /// Password hashing cost and concurrency (`[login]`).
     pub password_hashing: PasswordHashing,
     /// Browser session timeouts (`[login]`).
@@ -85,6 +87,18 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Open connections at most; more wait in the backlog.
     pub max_connections: usize,
+    /// Open connections from one address at most (trusted proxies are exempt); more are
+    /// closed at once.
+    pub max_connections_per_ip: usize,
+    /// A request's head (request line and headers) must arrive within this from when the
+    /// server starts waiting for it; then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection waiting for its next request is closed after this.
+    pub keepalive_timeout: Duration,
+    /// The largest request head accepted (431 beyond it).
+    pub max_header_bytes: usize,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the caller (`[server] trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Log format.
     pub log_format: LogFormat,
     /// OpenTelemetry trace export (`[telemetry] otlp_endpoint`), when configured.
@@ -141,6 +155,8 @@ pub struct LoginLimits {
     pub flows_per_ip: Rate,
     /// Lockout with back-off after consecutive failures.
     pub lockout: crate::ratelimit::LockoutPolicy,
+    /// Password attempts one login flow may make; then the flow must start again.
+    pub attempts_per_flow: u32,
 }
 
 /// Browser session timeouts.

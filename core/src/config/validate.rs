@@ -132,6 +132,72 @@ pub(crate) fn validate(
             10_000
         }
     };
+    let max_connections_per_ip = match f.server.max_connections_per_ip {
+        None => 256.min(max_connections),
+        Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+        Some(n) => {
+            c.problem("server.max_connections_per_ip", format!("{n} is out of range (1 to 1000000)"));
+            256
+        }
+    };
+    let header_read_timeout = c.duration(
+        "server.header_read_timeout",
+        f.server.header_read_timeout.as_deref(),
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    );
+    let keepalive_timeout = c.duration(
+        "server.keepalive_timeout",
+        f.server.keepalive_timeout.as_deref(),
+        Duration::from_secs(5).min(header_read_timeout),
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    );
+    if keepalive_timeout > header_read_timeout {
+        // The head timer runs from when the server waits for a request, so an idle
+        // connection also counts against it.
+        c.problem(
+            "server.keepalive_timeout",
+            format!(
+                "must not be longer than server.header_read_timeout ({})",
+                humantime::format_duration(header_read_timeout)
+            ),
+        );
+    }
+    let max_header_bytes = match f.server.max_header_bytes {
+        None => 32 * 1024,
+        Some(n) if (8192..=1024 * 1024).contains(&n) => n as usize,
+        Some(n) => {
+            c.problem("server.max_header_bytes", format!("{n} is out of range (8192 to 1048576)"));
+            32 * 1024
+        }
+    };
+    let trusted_proxies = f
+        .server
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, raw)| {
+            let parsed =
+                raw.parse::<ipnet::IpNet>().or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            parsed
+                .map_err(|_| {
+                    c.problem(
+                        format!("server.trusted_proxies[{i}]"),
+                        format!("`{raw}` is not an address or network such as \"10.0.0.1\" or \"10.0.0.0/8\""),
+                    )
+                })
+                .ok()
+        })
+        .collect();
+    let audit_checkpoint_every = c.duration(
+        "audit.checkpoint_every",
+        f.audit.checkpoint_every.as_deref(),
+        Duration::from_secs(300),
+        Duration::from_secs(1),
+        Duration::from_secs(24 * 3600),
+    );
     let metrics_bind = f.metrics.bind.as_deref().and_then(|raw| {
         raw.parse::<SocketAddr>()
             .map_err(|_| c.problem("metrics.bind", format!("`{raw}` is not an address such as \"127.0.0.1:9090\"")))
@@ -233,6 +299,14 @@ pub(crate) fn validate(
                 30 * day,
             ),
         },
+        attempts_per_flow: match f.login.attempts_per_flow {
+            None => 10,
+            Some(n) if (1..=1000).contains(&n) => n,
+            Some(n) => {
+                c.problem("login.attempts_per_flow", format!("{n} is out of range (1 to 1000)"));
+                10
+            }
+        },
     };
     let cors_origins = f.cors.origins.clone();
     for (i, o) in cors_origins.iter().enumerate() {
@@ -298,7 +372,8 @@ pub(crate) fn validate(
         concurrency: int("password_hash_concurrency", lg.password_hash_concurrency, cpus, 1..=256) as usize,
     };
 
-    let admin_token_sha256 = admin_token(&mut c, f.admin.token_sha256.as_deref(), f.admin.token_env.as_deref());
+    let admin_token_sha256 =
+        admin_token(&mut c, f.admin.token_sha256.as_deref(), f.admin.token_env.as_deref(), dev_mode);
 
     let mut seen = HashSet::new();
     let clients: Vec<ClientRecord> = f
@@ -344,6 +419,11 @@ pub(crate) fn validate(
                 request_timeout,
                 shutdown_timeout,
                 max_connections,
+                max_connections_per_ip,
+                header_read_timeout,
+                keepalive_timeout,
+                max_header_bytes,
+                trusted_proxies,
                 log_format,
                 otlp,
             },
@@ -359,6 +439,7 @@ pub(crate) fn validate(
             oauth,
             templates_dir,
             audit_retention,
+            audit_checkpoint_every,
             metrics_bind,
             clients,
             users,
@@ -390,7 +471,10 @@ fn check_issuer(c: &mut Check<'_>, raw: &str, dev_mode: bool) -> String {
     trimmed
 }
 
-fn admin_token(c: &mut Check<'_>, sha: Option<&str>, env_name: Option<&str>) -> Option<[u8; 32]> {
+/// An admin token shorter than this is refused outside dev_mode (it guards every admin action).
+const MIN_ADMIN_TOKEN: usize = 16;
+
+fn admin_token(c: &mut Check<'_>, sha: Option<&str>, env_name: Option<&str>, dev_mode: bool) -> Option<[u8; 32]> {
     match (sha, env_name) {
         (Some(_), Some(_)) => {
             c.problem("admin", "set token_sha256 or token_env, not both");
@@ -401,7 +485,26 @@ fn admin_token(c: &mut Check<'_>, sha: Option<&str>, env_name: Option<&str>) -> 
             None
         }),
         (None, Some(var)) => match (c.env)(var) {
-            Some(v) if !v.is_empty() => parse_sha256_hex(&sha256_hex(v.as_bytes())),
+            Some(v) if v.chars().count() < MIN_ADMIN_TOKEN && !dev_mode => {
+                c.problem(
+                    "admin.token_env",
+                    format!(
+                        "the token in ${var} is shorter than {MIN_ADMIN_TOKEN} characters; use a random one \
+                         (e.g. `openssl rand -hex 32`)"
+                    ),
+                );
+                None
+            }
+            Some(v) if !v.is_empty() => {
+                if v.chars().count() < super::entries::SHORT_SECRET {
+                    c.warnings.push(format!(
+                        "{}: admin.token_env: the token in ${var} is shorter than {} characters",
+                        c.file,
+                        super::entries::SHORT_SECRET
+                    ));
+                }
+                parse_sha256_hex(&sha256_hex(v.as_bytes()))
+            }
             _ => {
                 c.problem("admin.token_env", format!("environment variable `{var}` is not set or empty"));
                 None

@@ -1,6 +1,6 @@
 //! `/admin/*`: operator actions on a running server, behind the admin bearer token
 //! (`[admin] token_sha256` or `token_env`); not routed when neither is set. Failed admin
-//! authentications count against the source IP's failed-authentication limit.
+//! authentications have their own per-address count (`ratelimit::Limiter::admin_failed`).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,13 +26,10 @@ fn unauthorized() -> Response {
     no_store(r)
 }
 
-/// Checks the admin token; `Err` is the response to send.
+/// Checks the admin token; `Err` is the response to send. A correct token always passes:
+/// failures from the same address only turn later failures into 429s.
 pub(super) fn check_admin(state: &AppState, meta: &RequestMeta, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let ip = meta.ip;
-    if let Some(retry_after) = state.limiter.auth_blocked(ip, None) {
-        state.metrics.rate_limited("failed_auth");
-        return Err(Box::new(ApiError(OAuthError::TooManyRequests { retry_after }).into_response()));
-    }
     let Some(expected) = &state.config.admin_token_sha256 else {
         return Err(Box::new(StatusCode::NOT_FOUND.into_response()));
     };
@@ -43,10 +40,14 @@ pub(super) fn check_admin(state: &AppState, meta: &RequestMeta, headers: &Header
     tracing::warn!(request_id = %meta.request_id, %ip, "admin authentication failed");
     let now = state.clock.now();
     state.audit.emit(meta.actor("anonymous"), AuditEvent::AdminAuthFailed, now);
-    Err(Box::new(match state.limiter.auth_failed(ip, None) {
+    Err(Box::new(match state.limiter.admin_failed(ip) {
         Some(retry_after) => {
-            state.metrics.rate_limited("failed_auth");
-            state.audit.emit(meta.actor("anonymous"), AuditEvent::RateLimited { limit: "failed_auth".into() }, now);
+            state.metrics.rate_limited("failed_admin_auth");
+            state.audit.emit(
+                meta.actor("anonymous"),
+                AuditEvent::RateLimited { limit: "failed_admin_auth".into() },
+                now,
+            );
             ApiError(OAuthError::TooManyRequests { retry_after }).into_response()
         }
         None => unauthorized(),
@@ -113,7 +114,8 @@ fn audit_query(raw: &str) -> Result<crate::audit::query::AuditQuery, OAuthError>
     })
 }
 
-/// `GET /admin/audit/verify`: recomputes the chain; names the first broken record.
+/// `GET /admin/audit/verify`: recomputes the chain and checks it against the signed
+/// checkpoints; names the first record that does not verify (an unreadable one included).
 pub async fn audit_verify_get(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
     if let Err(resp) = check_admin(&state, &meta, &headers) {
         return *resp;
@@ -121,8 +123,14 @@ pub async fn audit_verify_get(State(state): State<AppState>, Meta(meta): Meta, h
     let db = state.db.clone();
     let result = tokio::task::spawn_blocking(move || crate::audit::verify_store(db.store())).await;
     let body = match result {
-        Ok(Ok(Ok(n))) => serde_json::json!({ "ok": true, "records": n }),
-        Ok(Ok(Err(brk))) => serde_json::json!({ "ok": false, "broken_at": brk.seq, "reason": brk.reason }),
+        Ok(Ok(Ok(v))) => {
+            state.metrics.audit_chain_checked(true);
+            serde_json::json!({ "ok": true, "records": v.records, "checkpoints": v.checkpoints })
+        }
+        Ok(Ok(Err(brk))) => {
+            state.metrics.audit_chain_checked(false);
+            serde_json::json!({ "ok": false, "broken_at": brk.seq, "reason": brk.reason })
+        }
         Ok(Err(e)) => return ApiError(unavailable("reading the audit chain failed", &e)).into_response(),
         Err(e) => return ApiError(internal("audit verification task failed", &e)).into_response(),
     };

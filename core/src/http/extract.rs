@@ -88,7 +88,12 @@ pub fn bearer(value: &str) -> Option<&str> {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The peer's IP (direct connection; no proxy headers are trusted) and the request id.
+/// The caller's address as the middleware resolved it (`client_ip.rs`: the peer, or the
+/// address a trusted proxy names).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// The caller's IP and the request id.
 #[derive(Debug, Clone)]
 pub struct Meta(pub RequestMeta);
 
@@ -96,8 +101,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip =
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let ip = match parts.extensions.get::<ClientIp>() {
+            Some(c) => c.0,
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+        };
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let origin = parts
             .headers

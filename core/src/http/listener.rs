@@ -1,26 +1,72 @@
-//! A TCP listener with a connection limit: each accepted connection holds a semaphore
-//! permit until it closes; at the limit, new connections wait in the kernel's backlog.
+//! A TCP listener with connection limits: each accepted connection holds a semaphore
+//! permit until it closes (at the limit, new connections wait in the kernel's backlog), and
+//! one address may hold at most `per_ip` of them (more are closed at once, so that one
+//! client cannot take every slot; trusted proxies, which carry everyone, are exempt).
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// [`TcpListener`] plus a limit on open connections.
+/// [`TcpListener`] plus limits on open connections.
 pub struct LimitedListener {
     inner: TcpListener,
     permits: Arc<Semaphore>,
+    per_ip: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    exempt: crate::http::client_ip::TrustedProxies,
 }
 
 impl LimitedListener {
-    /// At most `max` connections open at once.
-    pub fn new(inner: TcpListener, max: usize) -> Self {
-        Self { inner, permits: Arc::new(Semaphore::new(max.max(1))) }
+    /// At most `max` connections open at once, `per_ip` of them from one address (other
+    /// than the `exempt` proxies).
+    pub fn new(inner: TcpListener, max: usize, per_ip: usize, exempt: crate::http::client_ip::TrustedProxies) -> Self {
+        Self {
+            inner,
+            permits: Arc::new(Semaphore::new(max.max(1))),
+            per_ip: per_ip.max(1),
+            open: Arc::new(Mutex::new(HashMap::new())),
+            exempt,
+        }
+    }
+
+    /// Counts a connection from `ip`; `None` when the address is at its limit.
+    fn admit(&self, ip: IpAddr) -> Option<Option<PerIp>> {
+        if self.exempt.contains(ip) {
+            return Some(None);
+        }
+        let mut open = self.open.lock().ok()?;
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(Some(PerIp { ip, open: self.open.clone() }))
+    }
+}
+
+/// One address's share of the open connections, given back when the connection closes.
+struct PerIp {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for PerIp {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.open.lock()
+            && let Some(n) = open.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -29,13 +75,12 @@ pub struct LimitedStream {
     /// The socket.
     pub stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    _per_ip: Option<PerIp>,
 }
 
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl LimitedListener {
+    /// The next admitted connection.
+    pub async fn accept(&mut self) -> (LimitedStream, SocketAddr) {
         loop {
             let Ok(permit) = self.permits.clone().acquire_owned().await else {
                 // The semaphore is never closed; if it were, stop accepting rather than spin.
@@ -43,7 +88,14 @@ impl axum::serve::Listener for LimitedListener {
                 continue;
             };
             match self.inner.accept().await {
-                Ok((stream, addr)) => return (LimitedStream { stream, _permit: permit }, addr),
+                Ok((stream, addr)) => match self.admit(addr.ip()) {
+                    Some(per_ip) => {
+                        let _ = stream.set_nodelay(true);
+                        return (LimitedStream { stream, _permit: permit, _per_ip: per_ip }, addr);
+                    }
+                    // Over its share: closed at once (dropping the socket), the permit goes back.
+                    None => tracing::debug!(ip = %addr.ip(), "connection refused: too many from this address"),
+                },
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -51,10 +103,6 @@ impl axum::serve::Listener for LimitedListener {
                 }
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
     }
 }
 

@@ -3,10 +3,11 @@
 //! [`crate::logctx`] and in a DEBUG request span, and returned in the response, a per-request timeout, and security headers on every
 //! response (pages may set their own CSP first).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,8 @@ pub struct Settings {
     pub hsts: bool,
     /// Where requests are counted.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Proxies whose forwarding headers name the caller.
+    pub proxies: super::client_ip::TrustedProxies,
 }
 
 /// A request id we accept from a client: 1-128 of `A-Z a-z 0-9 . _ -`.
@@ -41,6 +44,10 @@ fn acceptable(v: &HeaderValue) -> Option<&str> {
 pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Request, next: Next) -> Response {
     let id = req.headers().get(&REQUEST_ID).and_then(acceptable).map_or_else(unique_id, str::to_owned);
     req.extensions_mut().insert(super::extract::RequestId(id.clone()));
+    if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
+        let ip = settings.proxies.client_ip(peer, req.headers());
+        req.extensions_mut().insert(super::extract::ClientIp(ip));
+    }
     let started = crate::clock::monotonic();
     let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
     let method = req.method().clone();

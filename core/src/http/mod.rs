@@ -4,6 +4,7 @@
 mod admin;
 mod admin_notify;
 mod backup;
+pub mod client_ip;
 mod dev;
 pub mod error;
 mod extract;
@@ -15,6 +16,7 @@ mod middleware;
 mod oidc;
 mod pages;
 pub mod paths;
+pub mod serve;
 mod token;
 mod verify;
 
@@ -74,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         request_timeout: state.config.server.request_timeout,
         hsts: state.issuer.starts_with("https://"),
         metrics: state.metrics.clone(),
+        proxies: client_ip::TrustedProxies::new(state.config.server.trusted_proxies.clone()),
     });
     r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -28,6 +28,7 @@ pub const EVENTS: &[&str] = &[
     "token.reuse_detected",
     "keys.rotated",
     "plugin.reload_failed",
+    "audit.checkpoint",
 ];
 
 /// Audit event type (`AuditEvent::name`) → the notification event it raises; types not
@@ -48,6 +49,7 @@ const BY_TYPE: &[(&str, &str)] = &[
     ("refresh_token_reused", "token.reuse_detected"),
     ("keys_rotated", "keys.rotated"),
     ("plugin_reload_failed", "plugin.reload_failed"),
+    ("audit_checkpoint", "audit.checkpoint"),
 ];
 
 /// The notification event raised by audit events of type `audit_type`, if any (the queue
@@ -103,6 +105,9 @@ fn summary(e: &AuditEvent, username: Option<&str>) -> String {
         }
         AuditEvent::KeysRotated { trigger, .. } => format!("The signing keys were rotated ({trigger})."),
         AuditEvent::PluginReloadFailed { .. } => "A plugin reload failed; the previous plugins stay.".to_owned(),
+        AuditEvent::AuditCheckpoint { through_seq, .. } => {
+            format!("The audit log was signed through record {through_seq}; keep this checkpoint elsewhere.")
+        }
         other => format!("{}.", other.name()),
     }
 }
@@ -193,6 +198,7 @@ mod tests {
             AuditEvent::RefreshTokenReused { client_id: s(), user_id: s(), family: s() },
             AuditEvent::KeysRotated { trigger: s(), active: vec![] },
             AuditEvent::PluginReloadFailed { reason: s() },
+            AuditEvent::AuditCheckpoint { through_seq: 1, hash: s(), key_id: s(), signature: s() },
             AuditEvent::TokenIssued { client_id: s(), grant_type: s(), jti: s(), scope: None },
             AuditEvent::ServerStopped,
             AuditEvent::AdminAuthFailed,

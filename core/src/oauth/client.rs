@@ -198,9 +198,11 @@ pub fn parse_basic(header: &str) -> Option<(String, crate::secret::Secret)> {
     Some((id, crate::secret::Secret::new(dec(secret)?)))
 }
 
+/// Decodes one `application/x-www-form-urlencoded` value on its own (`+` is a space, `%XX` a
+/// byte): nothing is split at `&` or `=`, which are ordinary characters inside a secret.
 fn form_urlencoded_decode(s: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}")).ok()?;
-    pairs.into_iter().next().map(|(_, v)| v)
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(std::borrow::Cow::into_owned)
 }
 
 /// Why authentication failed (for the log; the client only sees `invalid_client`).
@@ -332,6 +334,18 @@ mod tests {
         assert_eq!(secret.expose(), "p:ss w");
         assert!(parse_basic("Bearer abc").is_none());
         assert!(parse_basic("Basic !!!").is_none());
+    }
+
+    #[test]
+    fn basic_header_is_not_split_at_ampersands() {
+        // RFC 6749 §2.3.1: id and secret are each form-decoded on their own.
+        let (id, secret) = parse_basic(&format!("Basic {}", STANDARD.encode("worker:s3cret&junk=1"))).unwrap();
+        assert_eq!((id.as_str(), secret.expose()), ("worker", "s3cret&junk=1"));
+        let (id, secret) = parse_basic(&format!("Basic {}", STANDARD.encode("worker&x=y:s3cret"))).unwrap();
+        assert_eq!((id.as_str(), secret.expose()), ("worker&x=y", "s3cret"));
+        let (_, secret) = parse_basic(&format!("Basic {}", STANDARD.encode("w:a%26b%3Dc"))).unwrap();
+        assert_eq!(secret.expose(), "a&b=c");
+        assert!(parse_basic(&format!("Basic {}", STANDARD.encode("w:%FF"))).is_none(), "not UTF-8");
     }
 
     #[test]

@@ -18,10 +18,12 @@ use crate::oauth::RequestMeta;
 use crate::oauth::authorize::{AuthorizeError, error_url, validate};
 use crate::oauth::client::Client;
 use crate::oauth::params::Params;
+use crate::ratelimit::{AttemptKeys, Refusal};
 use crate::secret::{Secret, ct_eq, sha256};
 use crate::state::AppState;
 use crate::store::UserRecord;
 use crate::store::browser::{Digest, FlowRecord, Step};
+use crate::store::login_attempts::Outcome;
 
 /// The one message for every failed sign-in: it does not say whether the user exists.
 pub const LOGIN_FAILED: &str = "Incorrect username or password.";
@@ -278,7 +280,7 @@ pub async fn submit(
     }
     match step {
         Some(Step::Password) => {
-            let user = match check_password(state, params, &client, meta, now).await {
+            let user = match check_password(state, params, &client, &key, meta, now).await {
                 Ok(u) => u,
                 Err(Refused::Credentials) => {
                     let typed = params.one("username").ok().flatten().unwrap_or("");
@@ -348,15 +350,18 @@ fn too_many() -> Reply {
 enum Refused {
     /// Wrong name or password, or a disabled account: the form again, generic message.
     Credentials,
-    /// Anything else (busy, store failure): this reply.
+    /// Anything else (limits, busy, store failure): this reply.
     Reply(Reply),
 }
 
-/// Checks the submitted credentials.
+/// Checks the submitted credentials. The attempt is counted against the flow, the address
+/// and the account before the password is hashed (`ratelimit/login.rs`), so concurrent
+/// guesses cannot outrun the limits.
 async fn check_password(
     state: &AppState,
     params: &Params,
     client: &Client,
+    flow_key: &Digest,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<UserRecord, Refused> {
@@ -367,21 +372,25 @@ async fn check_password(
     } else {
         crate::users::normalize_username(login).ok()
     };
-    // Limits and lockout key on the name as typed (normalised when possible), so unknown
-    // names are limited exactly like real ones.
-    let name: String = normalized.clone().unwrap_or_else(|| login.trim().to_lowercase().chars().take(254).collect());
-    let t = now.unix_timestamp();
-    let blocked = state.limiter.login_blocked(meta.ip, &name).map(|_| "rate_limited");
-    if let Some(reason) = blocked.or_else(|| state.limiter.lockouts.locked(&name, t).map(|_| "locked")) {
-        state.metrics.rate_limited("failed_login");
-        let event =
-            AuditEvent::LoginFailed { user_id: None, client_id: client.id().to_owned(), reason: reason.to_owned() };
-        state.audit.emit(meta.actor("anonymous"), event, now);
-        return Err(Refused::Reply(too_many()));
-    }
-    let user = match normalized.map(|n| state.db.find_user(&n)).transpose() {
+    let user = match normalized.as_deref().map(|n| state.db.find_user(n)).transpose() {
         Ok(u) => u.flatten(),
         Err(e) => return Err(Refused::Reply(unavailable("user lookup failed", &e))),
+    };
+    // An account is counted as itself whichever of its names was typed; a name without an
+    // account is counted as typed (normalised when possible), so it locks like a real one.
+    let account = match &user {
+        Some(u) => format!("u:{}", u.id),
+        None => {
+            let typed = normalized.unwrap_or_else(|| login.trim().to_lowercase().chars().take(254).collect());
+            format!("n:{typed}")
+        }
+    };
+    let keys = AttemptKeys { ip: meta.ip, account, flow: format!("f:{}", hex::encode(flow_key)) };
+    let t = now.unix_timestamp();
+    let attempt = match state.limiter.begin_login(state.db.store(), keys, t) {
+        Ok(Ok(a)) => a,
+        Ok(Err(refusal)) => return Err(Refused::Reply(refused(state, client, user.as_ref(), refusal, meta, now))),
+        Err(e) => return Err(Refused::Reply(unavailable("counting a sign-in attempt failed", &e))),
     };
     let too_long = password.expose().len() > crate::users::MAX_PASSWORD_LEN;
     let verified = match &user {
@@ -392,11 +401,16 @@ async fn check_password(
     };
     let ok = match verified {
         Ok(ok) => ok,
-        Err(crate::users::PasswordError::Busy) => {
-            let busy = error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment.");
-            return Err(Refused::Reply(busy));
+        Err(e) => {
+            // Never checked: the attempt is given back.
+            let _ = state.limiter.settle_login(state.db.store(), attempt, Outcome::Cancelled, t);
+            return Err(Refused::Reply(match e {
+                crate::users::PasswordError::Busy => {
+                    error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment.")
+                }
+                e => unavailable("password check failed", &e),
+            }));
         }
-        Err(e) => return Err(Refused::Reply(unavailable("password check failed", &e))),
     };
     let failure = match &user {
         Some(u) if ok && !u.disabled => None,
@@ -404,12 +418,14 @@ async fn check_password(
         Some(u) => Some((Some(u.id.clone()), "bad_credentials")),
         None => Some((None, "bad_credentials")),
     };
+    let outcome = if failure.is_some() { Outcome::Failure } else { Outcome::Success };
+    let locked = match state.limiter.settle_login(state.db.store(), attempt, outcome, t) {
+        Ok(l) => l,
+        Err(e) => return Err(Refused::Reply(unavailable("settling a sign-in attempt failed", &e))),
+    };
     if let Some((user_id, reason)) = failure {
         state.metrics.login("failure");
-        if state.limiter.login_failed(meta.ip, &name).is_some() {
-            state.metrics.rate_limited("failed_login");
-        }
-        if state.limiter.lockouts.failure(&name, t).is_some() {
+        if locked.is_some() {
             let event = AuditEvent::UserLocked { user_id: user_id.clone(), client_id: client.id().to_owned() };
             state.audit.emit(meta.actor("anonymous"), event, now);
         }
@@ -419,7 +435,6 @@ async fn check_password(
         return Err(Refused::Credentials);
     }
     let Some(user) = user else { return Err(Refused::Credentials) };
-    state.limiter.lockouts.success(&name);
     state.metrics.login("success");
     let event = AuditEvent::LoginSucceeded {
         user_id: user.id.clone(),
@@ -429,6 +444,37 @@ async fn check_password(
     };
     state.audit.emit(meta.actor(format!("user:{}", user.id)), event, now);
     Ok(user)
+}
+
+/// The answer to an attempt refused before its password was looked at (audited).
+fn refused(
+    state: &AppState,
+    client: &Client,
+    user: Option<&UserRecord>,
+    refusal: Refusal,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Reply {
+    let reason = match refusal {
+        Refusal::FlowExhausted => "flow_attempts",
+        Refusal::RateLimited(_) => "rate_limited",
+        Refusal::Locked(_) => "locked",
+    };
+    state.metrics.rate_limited("failed_login");
+    let event = AuditEvent::LoginFailed {
+        user_id: user.map(|u| u.id.clone()),
+        client_id: client.id().to_owned(),
+        reason: reason.to_owned(),
+    };
+    state.audit.emit(meta.actor("anonymous"), event, now);
+    match refusal {
+        Refusal::FlowExhausted => error(
+            ErrorKind::TooMany,
+            "Too many attempts",
+            "This sign-in has had too many attempts. Go back to the application and start again.",
+        ),
+        Refusal::RateLimited(_) | Refusal::Locked(_) => too_many(),
+    }
 }
 
 /// Ends a flow whose steps are all done: the flow's session (made by its password step, or

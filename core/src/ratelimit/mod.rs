@@ -1,7 +1,11 @@
 //! Rate limits (governor). Failed client authentications and failed `/verify` checks are
-//! limited by default, per source IP and per client id; once a key is over its limit it is
-//! blocked *before* credentials are checked, so an attacker over the limit learns nothing.
-//! Limits on successful traffic apply only when configured.
+//! limited by default. Failure limits must never lock out a caller that presents correct
+//! credentials: an address that failed too often *for one client* is refused before its
+//! credentials are looked at (it learns nothing more), while a whole address or a whole
+//! client over its limit only slows failures (429 instead of 401) and still lets correct,
+//! high-entropy credentials through, so neither a flood from another address nor many
+//! callers behind one proxy can lock a client out. The admin token has its own failure
+//! count. Limits on successful traffic apply only when configured.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -12,9 +16,13 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-mod lockout;
+mod login;
+mod reserve;
 
-pub use lockout::{LockoutPolicy, Lockouts};
+pub use login::{Attempt, AttemptKeys, Refusal};
+
+pub use crate::store::login_attempts::LockoutPolicy;
+use reserve::Reserving;
 
 use crate::clock::monotonic;
 use crate::config::{LoginLimits, Rate, RateLimits};
@@ -73,15 +81,17 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
 pub struct Limiter {
     failed_auth_ip: Keyed<IpAddr>,
     failed_auth_client: Keyed<String>,
+    failed_auth_pair: Keyed<(IpAddr, String)>,
+    failed_admin_ip: Keyed<IpAddr>,
     failed_verify_ip: Keyed<IpAddr>,
     token_client: Option<Keyed<String>>,
     introspect_client: Option<Keyed<String>>,
     verify_ip: Option<Keyed<IpAddr>>,
-    failed_login_ip: Keyed<IpAddr>,
-    failed_login_user: Keyed<String>,
+    failed_login_ip: Reserving<IpAddr>,
+    failed_login_user: Reserving<String>,
     flows_ip: Keyed<IpAddr>,
-    /// Account lockout with back-off.
-    pub lockouts: Lockouts,
+    lockout: LockoutPolicy,
+    flow_policy: LockoutPolicy,
 }
 
 impl Limiter {
@@ -90,28 +100,48 @@ impl Limiter {
         Self {
             failed_auth_ip: Keyed::new(r.failed_auth_per_ip),
             failed_auth_client: Keyed::new(r.failed_auth_per_client),
+            failed_auth_pair: Keyed::new(r.failed_auth_per_client),
+            failed_admin_ip: Keyed::new(r.failed_auth_per_ip),
             failed_verify_ip: Keyed::new(r.failed_verify_per_ip),
             token_client: r.token_per_client.map(Keyed::new),
             introspect_client: r.introspect_per_client.map(Keyed::new),
             verify_ip: r.verify_per_ip.map(Keyed::new),
-            failed_login_ip: Keyed::new(login.failed_per_ip),
-            failed_login_user: Keyed::new(login.failed_per_user),
+            failed_login_ip: Reserving::new(login.failed_per_ip),
+            failed_login_user: Reserving::new(login.failed_per_user),
             flows_ip: Keyed::new(login.flows_per_ip),
-            lockouts: Lockouts::new(login.lockout),
+            lockout: login.lockout,
+            // A flow that used its attempts stays refused for longer than a flow lives.
+            flow_policy: LockoutPolicy {
+                threshold: login.attempts_per_flow,
+                base: Duration::from_secs(3600),
+                max: Duration::from_secs(3600),
+            },
         }
     }
 
-    /// Whether authentication attempts from `ip` or for `client` are currently blocked.
+    /// Whether `ip` may not try to authenticate as `client` now: its own failures for that
+    /// client are over the limit (without a client id, the address's failures). Failures of
+    /// other addresses or for other clients never block here.
     pub fn auth_blocked(&self, ip: IpAddr, client: Option<&str>) -> Option<Duration> {
-        let by_client = client.and_then(|c| self.failed_auth_client.blocked(&c.to_owned()));
-        self.failed_auth_ip.blocked(&ip).max(by_client)
+        match client {
+            Some(c) => self.failed_auth_pair.blocked(&(ip, c.to_owned())),
+            None => self.failed_auth_ip.blocked(&ip),
+        }
     }
 
-    /// Records a failed authentication; `Some(wait)` when this one crossed a limit.
+    /// Records a failed client authentication against the address, the client and the pair;
+    /// `Some(wait)` while any of them is over its limit (the failure is then answered 429).
     pub fn auth_failed(&self, ip: IpAddr, client: Option<&str>) -> Option<Duration> {
         let a = self.failed_auth_ip.hit(&ip).err();
         let b = client.and_then(|c| self.failed_auth_client.hit(&c.to_owned()).err());
-        a.max(b)
+        let p = client.and_then(|c| self.failed_auth_pair.hit(&(ip, c.to_owned())).err());
+        a.max(b).max(p)
+    }
+
+    /// Records a failed admin authentication (its own count: client failures never block
+    /// the admin token, nor the other way round); `Some(wait)` while over the limit.
+    pub fn admin_failed(&self, ip: IpAddr) -> Option<Duration> {
+        self.failed_admin_ip.hit(&ip).err()
     }
 
     /// Whether `/verify` from `ip` is blocked after failures.
@@ -122,18 +152,6 @@ impl Limiter {
     /// Records a failed `/verify`; `Some(wait)` when this one crossed the limit.
     pub fn verify_failed(&self, ip: IpAddr) -> Option<Duration> {
         self.failed_verify_ip.hit(&ip).err()
-    }
-
-    /// Whether sign-in attempts from `ip` or for `name` are blocked after failures.
-    pub fn login_blocked(&self, ip: IpAddr, name: &str) -> Option<Duration> {
-        self.failed_login_ip.blocked(&ip).max(self.failed_login_user.blocked(&name.to_owned()))
-    }
-
-    /// Records a failed sign-in; `Some(wait)` when this one crossed a limit.
-    pub fn login_failed(&self, ip: IpAddr, name: &str) -> Option<Duration> {
-        let a = self.failed_login_ip.hit(&ip).err();
-        let b = self.failed_login_user.hit(&name.to_owned()).err();
-        a.max(b)
     }
 
     /// Counts a new login flow from `ip` (flows are stored, so their creation is bounded).
@@ -160,6 +178,8 @@ impl Limiter {
     pub fn housekeeping(&self) {
         self.failed_auth_ip.housekeeping();
         self.failed_auth_client.housekeeping();
+        self.failed_auth_pair.housekeeping();
+        self.failed_admin_ip.housekeeping();
         self.failed_verify_ip.housekeeping();
         self.failed_login_ip.housekeeping();
         self.failed_login_user.housekeeping();

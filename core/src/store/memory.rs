@@ -18,6 +18,9 @@ pub struct MemoryStore {
     pub(super) browser: std::sync::Mutex<super::memory_browser::BrowserMaps>,
     plugin_kv: std::sync::Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
     notify: std::sync::Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    attempts: std::sync::Mutex<BTreeMap<String, super::login_attempts::AttemptRecord>>,
+    audit_key: std::sync::Mutex<Option<String>>,
+    checkpoints: std::sync::Mutex<Vec<super::audit_checkpoints::CheckpointRecord>>,
 }
 
 impl MemoryStore {
@@ -249,5 +252,54 @@ impl super::notify_queue::QueueRaw for MemoryStore {
         }
         map.extend(puts);
         Ok(())
+    }
+}
+
+impl super::login_attempts::LoginAttempts for MemoryStore {
+    fn reserve_attempt(
+        &self,
+        key: &str,
+        policy: &super::login_attempts::LockoutPolicy,
+        now: i64,
+    ) -> Result<super::login_attempts::Reserve, StoreError> {
+        let mut map = self.attempts.lock().map_err(|_| poisoned())?;
+        Ok(super::login_attempts::reserve(map.entry(key.to_owned()).or_default(), policy, now))
+    }
+
+    fn settle_attempt(
+        &self,
+        key: &str,
+        policy: &super::login_attempts::LockoutPolicy,
+        outcome: super::login_attempts::Outcome,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut map = self.attempts.lock().map_err(|_| poisoned())?;
+        Ok(super::login_attempts::settle(map.entry(key.to_owned()).or_default(), policy, outcome, now))
+    }
+
+    fn purge_attempts(&self, now: i64) -> Result<usize, StoreError> {
+        let mut map = self.attempts.lock().map_err(|_| poisoned())?;
+        let before = map.len();
+        map.retain(|_, r| super::login_attempts::is_live(r, now));
+        Ok(before - map.len())
+    }
+}
+
+impl super::audit_checkpoints::AuditCheckpoints for MemoryStore {
+    fn audit_key(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.audit_key.lock().map_err(|_| poisoned())?.clone())
+    }
+
+    fn init_audit_key(&self, pkcs8: &str) -> Result<String, StoreError> {
+        Ok(self.audit_key.lock().map_err(|_| poisoned())?.get_or_insert_with(|| pkcs8.to_owned()).clone())
+    }
+
+    fn add_checkpoint(&self, checkpoint: &super::audit_checkpoints::CheckpointRecord) -> Result<(), StoreError> {
+        self.checkpoints.lock().map_err(|_| poisoned())?.push(checkpoint.clone());
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<super::audit_checkpoints::CheckpointRecord>, StoreError> {
+        Ok(self.checkpoints.lock().map_err(|_| poisoned())?.clone())
     }
 }

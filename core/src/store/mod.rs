@@ -4,11 +4,13 @@
 //! [`Db::durable`], which joins a group commit so that concurrent requests share one flush.
 //! sled never leaves this module.
 
+pub mod audit_checkpoints;
 mod audit_file;
 mod audit_index;
 pub mod backup;
 pub mod browser;
 mod commit;
+pub mod login_attempts;
 mod memory;
 mod memory_browser;
 pub mod notify_queue;
@@ -17,6 +19,7 @@ mod records;
 mod sled;
 mod sled_backup;
 mod sled_browser;
+mod sled_security;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -60,7 +63,14 @@ pub enum StoreError {
 
 /// The operations the server needs from persistent storage.
 pub trait Store:
-    browser::BrowserStore + plugin_kv::PluginKv + notify_queue::NotifyQueue + Send + Sync + 'static
+    browser::BrowserStore
+    + plugin_kv::PluginKv
+    + notify_queue::NotifyQueue
+    + login_attempts::LoginAttempts
+    + audit_checkpoints::AuditCheckpoints
+    + Send
+    + Sync
+    + 'static
 {
     /// A client registered through the CLI or admin API.
     fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;

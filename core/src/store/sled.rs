@@ -24,12 +24,14 @@ const USER_EMAILS: &str = "user_emails";
 const PLUGIN_KV: &str = "plugin_kv";
 /// The notification queue (`store/notify_queue.rs`).
 const NOTIFY: &str = "notify";
+/// Sign-in attempt counters (`store/login_attempts.rs`).
+pub(super) const LOGIN_ATTEMPTS: &str = "login_attempts";
 
 /// A store in a sled directory. sled locks the directory: one process at a time.
 pub struct SledStore {
     db: sled::Db,
     clients: sled::Tree,
-    keys: sled::Tree,
+    pub(super) keys: sled::Tree,
     revocations: sled::Tree,
     users: sled::Tree,
     user_names: sled::Tree,
@@ -39,12 +41,14 @@ pub struct SledStore {
     browser: BrowserTrees,
     plugin_kv: sled::Tree,
     notify: sled::Tree,
+    pub(super) attempts: sled::Tree,
+    pub(super) checkpoints: sled::Tree,
     dir: std::path::PathBuf,
     /// Writers share it; a backup takes it alone for the moment it copies the trees.
     writes: std::sync::RwLock<()>,
 }
 
-fn io(e: sled::Error) -> StoreError {
+pub(super) fn io(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
@@ -88,6 +92,8 @@ impl SledStore {
             browser: BrowserTrees::open(&db)?,
             plugin_kv: tree(PLUGIN_KV)?,
             notify: tree(NOTIFY)?,
+            attempts: tree(LOGIN_ATTEMPTS)?,
+            checkpoints: tree(super::sled_security::CHECKPOINTS)?,
             dir: path.to_path_buf(),
             writes: std::sync::RwLock::new(()),
             db,

@@ -156,7 +156,50 @@ fn notify_queue_orders_settles_and_revives(s: &dyn Store) {
     assert_eq!((back[0].message.id.as_str(), back[0].attempts, back[0].due_ms), ("3.hook", 0, 400));
 }
 
+fn login_attempts_are_counted_atomically(s: &dyn Store) {
+    use super::login_attempts::{LockoutPolicy, Outcome, Reserve};
+    let p = LockoutPolicy {
+        threshold: 4,
+        base: std::time::Duration::from_secs(60),
+        max: std::time::Duration::from_secs(600),
+    };
+    // Sixteen threads race for attempts on one key: exactly the threshold is granted.
+    let granted = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                if s.reserve_attempt("u:race", &p, 1000).unwrap() == Reserve::Granted {
+                    granted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(granted.into_inner(), 4);
+    let locks: Vec<_> = (0..4).map(|_| s.settle_attempt("u:race", &p, Outcome::Failure, 1000).unwrap()).collect();
+    assert_eq!(locks.iter().flatten().collect::<Vec<_>>(), [&1060], "{locks:?}");
+    assert_eq!(s.reserve_attempt("u:race", &p, 1030).unwrap(), Reserve::Refused { until: 1060 });
+    assert_eq!(s.reserve_attempt("n:other", &p, 1030).unwrap(), Reserve::Granted);
+    assert_eq!(s.settle_attempt("n:other", &p, Outcome::Success, 1030).unwrap(), None);
+    // A day later the quiet keys are purged; the locked one had its lock end long ago.
+    assert!(s.purge_attempts(1000 + 2 * 24 * 3600).unwrap() >= 1);
+    assert_eq!(s.reserve_attempt("u:race", &p, 1000 + 2 * 24 * 3600).unwrap(), Reserve::Granted);
+}
+
+fn audit_key_and_checkpoints(s: &dyn Store) {
+    use super::audit_checkpoints::CheckpointRecord;
+    assert_eq!(s.audit_key().unwrap(), None);
+    assert_eq!(s.init_audit_key("first").unwrap(), "first");
+    assert_eq!(s.init_audit_key("second").unwrap(), "first", "the first key stays");
+    assert_eq!(s.audit_key().unwrap().as_deref(), Some("first"));
+    let cp = |seq| CheckpointRecord { seq, hash: format!("h{seq}"), ..Default::default() };
+    s.add_checkpoint(&cp(3)).unwrap();
+    s.add_checkpoint(&cp(10)).unwrap();
+    assert_eq!(s.checkpoints().unwrap(), vec![cp(3), cp(10)]);
+}
+
 fn conformance(s: &dyn Store) {
+    login_attempts_are_counted_atomically(s);
+    audit_key_and_checkpoints(s);
     clients_round_trip(s);
     notify_queue_orders_settles_and_revives(s);
     audit_appends_in_order(s);
@@ -274,7 +317,7 @@ fn sled_backup_restores_into_an_empty_store_only_and_refuses_damage() {
     assert_eq!(b.find_user("alice@example.com").unwrap().map(|u| u.id), Some("u1".into()));
     assert_eq!(b.get_refresh(&[7; 32]).unwrap(), Some(rt));
     assert_eq!(b.last_audit_record().unwrap(), a.last_audit_record().unwrap());
-    assert_eq!(crate::audit::verify_store(&b).unwrap(), Ok(1));
+    assert_eq!(crate::audit::verify_store(&b).unwrap().map(|v| v.records), Ok(1));
     assert!(matches!(b.restore(&mut backup.as_slice()), Err(StoreError::Conflict(_))), "not empty");
 
     let c = SledStore::open(c_dir.path()).unwrap();

@@ -99,13 +99,16 @@ fn the_cli_verifies_exports_and_names_the_first_tampered_record() {
 
     let (code, out, err) = run_cli(&["gatehouse", "audit", "verify", "--config", &cfg_s]);
     assert_eq!(code, 0, "{err}");
-    let n: usize = out.trim().trim_start_matches("audit chain ok: ").trim_end_matches(" records").parse().unwrap();
+    let n = gatehouse_tests::verified_records(&out);
     assert!(n >= 5, "started, 3 issued, stopped: {out}");
     let (_, out, _) = run_cli(&["gatehouse", "audit", "export", "--config", &cfg_s]);
     let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), n);
     assert_eq!(lines[0]["event"]["type"], "server_started");
-    assert_eq!(lines[n - 1]["event"]["type"], "server_stopped");
+    // The stop is recorded, then the head is signed: the checkpoint is the last record.
+    assert_eq!(lines[n - 2]["event"]["type"], "server_stopped");
+    assert_eq!(lines[n - 1]["event"]["type"], "audit_checkpoint");
+    assert_eq!(lines[n - 1]["event"]["through_seq"], n - 1);
     let (_, out, _) = run_cli(&["gatehouse", "audit", "export", "--since", "2999-01-01T00:00:00Z", "--config", &cfg_s]);
     assert!(out.trim().is_empty());
     let (code, _, err) = run_cli(&["gatehouse", "audit", "export", "--since", "yesterday", "--config", &cfg_s]);

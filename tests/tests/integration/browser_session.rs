@@ -85,6 +85,37 @@ async fn refresh_tokens_need_offline_access_the_right_client_and_expire() {
 }
 
 #[tokio::test]
+async fn reuse_is_detected_whatever_else_the_refresh_request_carries() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    let scope = "openid profile email offline_access";
+    for replay_scope in [Some(scope), Some("openid"), Some("openid admin"), None] {
+        let tokens = web_tokens(&s, &b, scope).await;
+        let rt1 = tokens["refresh_token"].as_str().unwrap();
+        // authlib's refresh_token() sends the session's scope; openid-client sends none.
+        let (status, second) = refresh(&s, rt1, Some(scope)).await;
+        assert_eq!(status, 200, "{second}");
+        let rt2 = second["refresh_token"].as_str().unwrap();
+        let at2 = second["access_token"].as_str().unwrap();
+        let (status, body) = refresh(&s, rt1, replay_scope).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{replay_scope:?}: {body}");
+        let (status, body) = refresh(&s, rt2, Some(scope)).await;
+        assert_eq!(status, 400, "{replay_scope:?}: the family is revoked: {body}");
+        assert_eq!(s.introspect(WEB_ID, WEB_SECRET, at2).await["active"], false, "{replay_scope:?}");
+    }
+    // A spent token presented by another client revokes the family as well.
+    let tokens = web_tokens(&s, &b, scope).await;
+    let rt1 = tokens["refresh_token"].as_str().unwrap();
+    let (_, second) = refresh(&s, rt1, None).await;
+    let rt2 = second["refresh_token"].as_str().unwrap();
+    let r = s
+        .post_basic(paths::TOKEN, THIRD_ID, THIRD_SECRET, &[("grant_type", "refresh_token"), ("refresh_token", rt1)])
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(refresh(&s, rt2, None).await.0, 400, "revoked by the reuse");
+}
+
+#[tokio::test]
 async fn revoking_a_refresh_token_revokes_its_grant() {
     let s = TestServer::start_with(&browser_config()).await;
     let b = Browser::new(&s.base);
@@ -265,11 +296,14 @@ async fn failed_sign_ins_are_limited_per_source_address() {
         .authorize(&[("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")])
         .await;
     let page = b.get(start.location.as_deref().unwrap()).await;
-    // Four failures a minute are allowed; the fifth crosses the limit and blocks the address.
-    for i in 0..5 {
+    // Four failures a minute are allowed; the fifth attempt is refused before its password
+    // is looked at, and so is a right one.
+    for i in 0..4 {
         let r = b.submit_login(&page, &format!("user{i}"), "wrong password").await;
         assert_eq!(r.status, 200);
     }
+    let r = b.submit_login(&page, "user4", "wrong password").await;
+    assert_eq!(r.status, 429, "{}", r.body);
     let r = b.submit_login(&page, ALICE, ALICE_PASSWORD).await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.body.contains("Too many"));

@@ -169,3 +169,23 @@ impl NowUnix for gatehouse::clock::ManualClock {
         self.now().unix_timestamp()
     }
 }
+
+#[tokio::test]
+async fn basic_credentials_are_decoded_whole_never_cut_at_an_ampersand() {
+    use base64::engine::general_purpose::STANDARD;
+    let s = TestServer::start().await;
+    let basic = |raw: String| {
+        s.http
+            .post(s.url(paths::TOKEN))
+            .header("authorization", format!("Basic {}", STANDARD.encode(raw)))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    for raw in [format!("{SVC_ID}:{SVC_SECRET}&junk=1"), format!("{SVC_ID}&x=y:{SVC_SECRET}")] {
+        let r = basic(raw.clone()).await.unwrap();
+        assert_eq!(r.status(), 401, "{raw}");
+    }
+    // The form-encoding itself is decoded (RFC 6749 §2.3.1).
+    let r = basic(format!("{SVC_ID}:{}", SVC_SECRET.replace('-', "%2D"))).await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -137,6 +137,6 @@ async fn acknowledged_revocations_survive_repeated_kill_9_under_load() {
     assert_eq!(server.terminate(std::time::Duration::from_secs(10)), Some(0));
     let (code, out, err) = run_cli(&["gatehouse", "audit", "verify", "--config", &cfg.display().to_string()]);
     assert_eq!(code, 0, "the audit chain verifies after the crashes: {err}");
-    let n: usize = out.trim().trim_start_matches("audit chain ok: ").trim_end_matches(" records").parse().unwrap();
+    let n = gatehouse_tests::verified_records(&out);
     assert!(n >= acknowledged.len(), "every acknowledged revocation has its record ({n} records)");
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod audit;
+mod audit_checkpoints;
 mod backup;
 mod bad_input;
 mod browser;
@@ -11,6 +12,7 @@ mod browser_session;
 mod chromium;
 mod cli;
 mod client_auth;
+mod connections;
 mod cors;
 mod discovery;
 mod durability;
@@ -19,6 +21,7 @@ mod hardening;
 mod introspect_revoke;
 mod keys;
 mod limits;
+mod login_limits;
 mod metrics;
 mod plugin_connector;
 mod plugin_kv;

@@ -37,6 +37,11 @@ pub async fn grant(
     let key = sha256(code.as_bytes());
     let record = state.db.get_code(&key).map_err(|e| unavailable("reading a code failed", &e))?;
     let Some(record) = record else { return Err(OAuthError::InvalidGrant("the code is invalid or expired")) };
+    // A second presentation is a replay whatever else the request carries (another client,
+    // a wrong verifier): it revokes what the first redemption issued (RFC 6749 §4.1.2).
+    if record.redeemed.is_some() {
+        return Err(replayed(state, client, &record, meta, now).await);
+    }
     check(&record, client, params)?;
     let user = active_user(state, &record.user_id)?;
     let Some(user) = user else { return Err(OAuthError::InvalidGrant("the user is disabled or gone")) };
@@ -111,7 +116,8 @@ pub async fn grant(
 fn check(record: &CodeRecord, client: &Client, params: &Params) -> Result<(), OAuthError> {
     let req = &record.request;
     if req.client_id != client.id() {
-        return Err(OAuthError::InvalidGrant("the code was issued to another client"));
+        // The generic text: the answer must not confirm that the code exists.
+        return Err(OAuthError::InvalidGrant("the code is invalid or expired"));
     }
     match (params.one("redirect_uri")?, req.redirect_uri_sent) {
         (Some(u), _) if u != req.redirect_uri => {

@@ -37,8 +37,18 @@ pub async fn grant(
     let record = state.db.get_refresh(&old).map_err(|e| unavailable("reading a refresh token failed", &e))?;
     let invalid = OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked");
     let Some(record) = record else { return Err(invalid) };
+    // Reuse is detected before anything else the request carries is looked at (a `scope`,
+    // another client, a disabled user): a spent token always revokes its family (RFC 9700
+    // §4.14.2). The spent record keeps only what this needs.
+    if record.used {
+        return Err(match state.db.revoke_family(&record.family) {
+            Ok(Some(family)) => reused(state, client, &record, &family, meta, now).await,
+            Ok(None) => invalid,
+            Err(e) => unavailable("revoking a reused refresh token family failed", &e),
+        });
+    }
     if record.client_id != client.id() {
-        return Err(OAuthError::InvalidGrant("the refresh token was issued to another client"));
+        return Err(invalid);
     }
     let scopes = match params.one("scope")? {
         None => record.scopes.clone(),

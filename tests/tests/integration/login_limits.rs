@@ -1,0 +1,115 @@
+//! Sign-in limits under concurrency: attempts are counted before passwords are hashed, so a
+//! burst of guesses gets at most the lockout threshold of verifications, whether it comes
+//! through one login flow or many; an account's aliases share one count; the count survives
+//! a restart.
+
+use std::time::Duration;
+
+use gatehouse_tests::TestServer;
+use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, Browser, Page, WEB_CB, WEB_ID, browser_config};
+
+const PARAMS: [(&str, &str); 4] =
+    [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+
+async fn login_page(b: &Browser) -> Page {
+    let start = b.authorize(&PARAMS).await;
+    b.get(start.location.as_deref().expect("sent to the login page")).await
+}
+
+/// How many password checks the server ran and failed (each leaves a `login_failed` record
+/// with reason `bad_credentials`; refused attempts say `locked` or `rate_limited`).
+async fn verified_failures(s: &TestServer) -> usize {
+    // Stateless records trail by a commit window.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gatehouse::audit::records(s.state.db.store(), 0)
+        .map(|r| r.unwrap())
+        .filter(|r| {
+            matches!(&r.event, gatehouse::audit::AuditEvent::LoginFailed { reason, .. } if reason == "bad_credentials")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_concurrent_burst_through_one_flow_gets_at_most_the_threshold_of_verifications() {
+    // Generous rate limits, so that the lockout (5) is the limit under test.
+    let config = browser_config().replace(
+        "[login]\n",
+        "[login]\nfailed_per_ip = \"1000/min\"\nfailed_per_user = \"1000/min\"\nattempts_per_flow = 1000\n",
+    );
+    let s = TestServer::start_with(&config).await;
+    let b = Browser::new(&s.base);
+    let page = login_page(&b).await;
+    let guesses = (0..40).map(|i| {
+        let (b, page) = (&b, &page);
+        async move { b.submit_login(page, ALICE, &format!("guess {i}")).await.status }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert_eq!(verified_failures(&s).await, 5, "five checks, then the lock: {statuses:?}");
+    let right = b.submit_login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(right.status, 429, "locked, even with the right password: {}", right.body);
+}
+
+#[tokio::test]
+async fn a_concurrent_burst_across_flows_and_aliases_shares_one_count() {
+    let config = browser_config().replace("[login]\n", "[login]\nfailed_per_ip = \"1000/min\"\n");
+    let s = TestServer::start_with(&config).await;
+    // Forty browsers, each with its own flow, guessing alice by name and by email at once.
+    let mut pages = Vec::new();
+    for _ in 0..40 {
+        let b = Browser::new(&s.base);
+        let page = login_page(&b).await;
+        pages.push((b, page));
+    }
+    let guesses = pages.iter().enumerate().map(|(i, (b, page))| async move {
+        let name = if i % 2 == 0 { ALICE } else { "Alice@Example.com" };
+        b.submit_login(page, name, "wrong password").await.status
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert_eq!(verified_failures(&s).await, 5, "{statuses:?}");
+    let b = Browser::new(&s.base);
+    let page = login_page(&b).await;
+    for name in [ALICE, "alice@example.com"] {
+        let r = b.submit_login(&page, name, ALICE_PASSWORD).await;
+        assert_eq!(r.status, 429, "{name} is locked too: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn one_login_flow_may_make_only_so_many_attempts() {
+    let config = browser_config()
+        .replace("[login]\n", "[login]\nattempts_per_flow = 3\nlockout_threshold = 0\nfailed_per_ip = \"1000/min\"\n");
+    let s = TestServer::start_with(&config).await;
+    let b = Browser::new(&s.base);
+    let page = login_page(&b).await;
+    for name in ["a", "b", "c"] {
+        assert_eq!(b.submit_login(&page, name, "x").await.status, 200);
+    }
+    let r = b.submit_login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status, 429);
+    assert!(r.body.contains("start again"), "{}", r.body);
+    // A new flow may try again.
+    let page = login_page(&b).await;
+    assert_eq!(b.submit_login(&page, ALICE, ALICE_PASSWORD).await.status, 303);
+}
+
+#[tokio::test]
+async fn a_lockout_survives_a_restart() {
+    let config = browser_config().replace("[login]\n", "[login]\nlockout_threshold = 2\nlockout_duration = \"10m\"\n");
+    let s = TestServer::start_with(&config).await;
+    let b = Browser::new(&s.base);
+    let page = login_page(&b).await;
+    for _ in 0..2 {
+        assert_eq!(b.submit_login(&page, ALICE, "wrong").await.status, 200);
+    }
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, &config).await;
+    let b = Browser::new(&s.base);
+    let page = login_page(&b).await;
+    let r = b.submit_login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status, 429, "still locked after the restart: {}", r.body);
+    s.clock.advance(Duration::from_secs(601));
+    let page = login_page(&b).await;
+    assert_eq!(b.submit_login(&page, ALICE, ALICE_PASSWORD).await.status, 303, "the lock ended");
+}
