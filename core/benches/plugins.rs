@@ -37,10 +37,10 @@ fn main() {
     let host = rt.block_on(async {
         let started = Instant::now();
         let kv = Arc::new(gatehouse::store::MemoryStore::new());
-        let h =
-            PluginHost::start(&config.plugins, config.plugin_runtime, Arc::new(Metrics::new(flush_histogram())), kv)
-                .await
-                .unwrap();
+        let h = PluginHost::start(&config.plugins, config.plugin_runtime, Arc::new(Metrics::new(flush_histogram())))
+            .await
+            .unwrap();
+        h.attach_store(kv);
         println!("load (compile + checks + trial instance): {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
         h
     });

@@ -68,14 +68,48 @@ pub struct Server {
 /// Id of the client the dev server creates when none exists.
 pub const DEMO_CLIENT_ID: &str = "demo";
 
+/// What is checked and built before the store is opened: the pages, password hashing and
+/// the plugins (compiled and type-checked). `check-config` runs exactly this, so it refuses
+/// what `serve` refuses, and a configuration that fails here writes nothing.
+pub struct Prepared {
+    pages: crate::ui::Pages,
+    passwords: Passwords,
+    flush_latency: prometheus_client::metrics::histogram::Histogram,
+    metrics: Arc<Metrics>,
+    plugins: PluginHost,
+}
+
+impl Prepared {
+    /// Checks and builds what `config` needs before any state exists.
+    pub async fn new(config: &Config) -> Result<Self, StartError> {
+        let pages = crate::ui::Pages::load(config.templates_dir.as_deref())
+            .map_err(|e| StartError::Other(format!("{}: ui.templates_dir: {e}", config.source)))?;
+        let passwords = Passwords::new(&config.password_hashing)
+            .map_err(|e| StartError::Other(format!("{}: login.password_hash_*: {e}", config.source)))?;
+        let flush_latency = crate::metrics::flush_histogram();
+        let metrics = Arc::new(Metrics::new(flush_latency.clone()));
+        let plugins = PluginHost::start(&config.plugins, config.plugin_runtime, Arc::clone(&metrics))
+            .await
+            .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
+        Ok(Self { pages, passwords, flush_latency, metrics, plugins })
+    }
+
+    /// The plugins loaded (for `check-config`'s report).
+    pub fn plugins(&self) -> Vec<crate::plugins::PluginInfo> {
+        self.plugins.loaded()
+    }
+}
+
 impl Server {
-    /// Opens the sled store at `config.store_path` and binds.
+    /// Checks the configuration ([`Prepared`]), then opens the sled store at
+    /// `config.store_path` and binds.
     pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let prepared = Prepared::new(&config).await?;
         let path = config.store_path.clone();
         let store = tokio::task::spawn_blocking(move || SledStore::open(&path))
             .await
             .map_err(|e| StartError::Other(e.to_string()))??;
-        Self::bind_with_store(config, Arc::new(store), clock).await
+        Self::bind_prepared(config, prepared, Arc::new(store), clock).await
     }
 
     /// Binds with a given store (tests use this with a sled store in a temp dir).
@@ -84,6 +118,17 @@ impl Server {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
+        let prepared = Prepared::new(&config).await?;
+        Self::bind_prepared(config, prepared, store, clock).await
+    }
+
+    async fn bind_prepared(
+        config: Config,
+        prepared: Prepared,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let Prepared { pages, passwords, flush_latency, metrics, plugins } = prepared;
         let bind = config.server.bind;
         let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
@@ -99,9 +144,8 @@ impl Server {
             userinfo: format!("{issuer}{}", paths::USERINFO),
             logout: format!("{issuer}{}", paths::LOGOUT),
         };
-        let pages = crate::ui::Pages::load(config.templates_dir.as_deref())
-            .map_err(|e| StartError::Other(format!("{}: ui.templates_dir: {e}", config.source)))?;
-        let db = Db::new(store);
+        let db = Db::with_flush_histogram(store, flush_latency);
+        plugins.attach_store(db.shared_store());
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
         let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
         let stored_clients = db.list_clients()?;
@@ -121,7 +165,6 @@ impl Server {
         if let Some((id, _)) = &demo_client {
             audit.emit(Actor::system(), AuditEvent::ClientCreated { client_id: id.clone() }, now);
         }
-        let passwords = Passwords::new(&config.password_hashing).map_err(|e| StartError::Other(e.to_string()))?;
         let created = users::bootstrap(&db, &passwords, &config.users, now)
             .await
             .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
@@ -136,12 +179,7 @@ impl Server {
         audit.record(Actor::system(), started, now).await?;
         let discovery_json = discovery::document(&issuer, &urls).map_err(|e| StartError::Other(e.to_string()))?.into();
         let limiter = Limiter::new(&config.rate_limits, &config.login_limits);
-        let metrics = Arc::new(Metrics::new(db.flush_latency()));
         metrics.audit_chain_checked(tail.is_none());
-        let plugins =
-            PluginHost::start(&config.plugins, config.plugin_runtime, Arc::clone(&metrics), db.shared_store())
-                .await
-                .map_err(|e| StartError::Other(format!("{}: {e}", config.source)))?;
         let loaded = plugins.loaded();
         if !loaded.is_empty() {
             let names: Vec<String> = loaded.iter().map(plugin_label).collect();

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::system_now;
-use crate::config::Config;
+use crate::config::{Config, LoadMode};
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::{ClientRecord, SledStore, Store};
 use crate::tokens::keys;
@@ -265,8 +265,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 fn load(path: Option<&Path>) -> Result<Config, String> {
+    load_for(path, LoadMode::Serve)
+}
+
+/// Loads for `mode`: verbs that only work on the store do not need secrets from the
+/// environment.
+fn load_for(path: Option<&Path>, mode: LoadMode) -> Result<Config, String> {
     let config = match path {
-        Some(p) => Config::load(p),
+        Some(p) => Config::load_for(p, mode),
         None => Config::dev_default(),
     }
     .map_err(|e| e.to_string())?;
@@ -279,23 +285,26 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 fn check_config(path: Option<PathBuf>) -> Result<(), String> {
     let path = path.ok_or("check-config needs a file: gatehouse check-config FILE")?;
     let config = load(Some(&path))?;
-    if let Some(dir) = &config.templates_dir {
-        crate::ui::Pages::load(Some(dir)).map_err(|e| format!("{}: ui.templates_dir: {e}", config.source))?;
-    }
+    // The same checks `serve` runs before it opens the store: pages, hashing, plugins.
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let prepared = runtime.block_on(crate::server::Prepared::new(&config)).map_err(|e| e.to_string())?;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let plugins = prepared.plugins().len();
     println!(
-        "{}: ok ({} client{}, {} user{}, store {})",
+        "{}: ok ({} client{}, {} user{}, {plugins} plugin{}, store {})",
         path.display(),
         config.clients.len(),
-        if config.clients.len() == 1 { "" } else { "s" },
+        plural(config.clients.len()),
         config.users.len(),
-        if config.users.len() == 1 { "" } else { "s" },
+        plural(config.users.len()),
+        plural(plugins),
         config.store_path.display()
     );
     Ok(())
 }
 
 fn with_store(path: Option<&Path>, f: impl FnOnce(&Config, &dyn Store) -> Result<(), String>) -> Result<(), String> {
-    let config = load(path)?;
+    let config = load_for(path, LoadMode::Offline)?;
     let store = SledStore::open(&config.store_path).map_err(|e| e.to_string())?;
     f(&config, &store)
 }

@@ -98,9 +98,10 @@ pub(super) fn policy_eval(config: &Path, input: &Path) -> Result<(), String> {
         let metrics = Arc::new(Metrics::new(flush_histogram()));
         // A scratch key-value store: an evaluation leaves nothing behind.
         let kv = Arc::new(crate::store::MemoryStore::new());
-        let host = PluginHost::start(&config.plugins, config.plugin_runtime, metrics, kv)
+        let host = PluginHost::start(&config.plugins, config.plugin_runtime, metrics)
             .await
             .map_err(|e| format!("{}: {e}", config.source))?;
+        host.attach_store(kv);
         let attributes: Vec<(&str, String)> = input.attributes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let req = PolicyRequest {
             stage,

@@ -27,6 +27,7 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
     if sources.iter().filter(|s| **s).count() > 1 {
         c.problem(key, "set only one of secret, secret_sha256, secret_env");
     }
+    let mut unresolved = false;
     let secret_sha256 = if let Some(s) = &cl.secret {
         if !dev_mode {
             c.problem(
@@ -59,6 +60,11 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
                 }
                 Some(sha256_hex(v.as_bytes()))
             }
+            // Verbs that only work on the store do not need the secret itself.
+            _ if c.mode == super::LoadMode::Offline => {
+                unresolved = true;
+                None
+            }
             _ => {
                 c.problem(format!("{key}.secret_env"), format!("environment variable `{var}` is not set or empty"));
                 None
@@ -67,6 +73,7 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
     } else {
         None
     };
+    let has_secret = secret_sha256.is_some() || unresolved;
     let has_keys = cl.jwks.is_some() || cl.jwks_uri.is_some();
     if cl.jwks.is_some() && cl.jwks_uri.is_some() {
         c.problem(key, "set jwks or jwks_uri, not both");
@@ -81,10 +88,10 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
     {
         c.problem(format!("{key}.jwks_uri"), format!("`{u}` is not an http(s) URL"));
     }
-    if cl.public && (secret_sha256.is_some() || has_keys) {
+    if cl.public && (has_secret || has_keys) {
         c.problem(key, "a public client has no secret and no keys");
     }
-    if !cl.public && secret_sha256.is_none() && !has_keys && c.problems.len() == start {
+    if !cl.public && !has_secret && !has_keys && c.problems.len() == start {
         c.problem(
             key,
             "a confidential client needs secret_sha256, secret_env (or secret in dev_mode), jwks or jwks_uri",
@@ -115,7 +122,7 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
         let fits = match m.as_str() {
             "none" => cl.public,
             "private_key_jwt" => has_keys,
-            "client_secret_basic" | "client_secret_post" => secret_sha256.is_some() || !c.problems.is_empty(),
+            "client_secret_basic" | "client_secret_post" => has_secret || !c.problems.is_empty(),
             _ => true,
         };
         if !AUTH_METHODS.contains(&m.as_str()) {

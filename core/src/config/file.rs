@@ -1,11 +1,12 @@
 //! The TOML file as written by operators and outside tools: the contract. Unknown keys are
-//! errors (`deny_unknown_fields`); every value is optional here and checked in `validate`.
+//! errors, collected while the file is read (`serde_ignored`, in `mod.rs`) so that all of
+//! them are reported at once with the other problems; every value is optional here and
+//! checked in `validate`.
 
 use serde::Deserialize;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
     #[serde(default)]
     pub server: ServerSection,
@@ -46,7 +47,6 @@ pub(crate) struct FileConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct ServerSection {
     pub bind: Option<String>,
     pub issuer: Option<String>,
@@ -63,27 +63,23 @@ pub(crate) struct ServerSection {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct CorsSection {
     #[serde(default)]
     pub origins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct MetricsSection {
     pub bind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct AuditSection {
     pub retention: Option<String>,
     pub checkpoint_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct TelemetrySection {
     pub log_format: Option<String>,
     pub otlp_endpoint: Option<String>,
@@ -92,13 +88,11 @@ pub(crate) struct TelemetrySection {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct StoreSection {
     pub path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct TokensSection {
     pub access_token_ttl: Option<String>,
     pub id_token_ttl: Option<String>,
@@ -106,25 +100,21 @@ pub(crate) struct TokensSection {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct OAuthSection {
     pub require_pkce: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct UiSection {
     pub templates_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct KeysSection {
     pub rotate_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RateLimitsSection {
     pub failed_auth_per_ip: Option<String>,
     pub failed_auth_per_client: Option<String>,
@@ -135,14 +125,12 @@ pub(crate) struct RateLimitsSection {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct AdminSection {
     pub token_sha256: Option<String>,
     pub token_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct LoginSection {
     pub password_hash_memory_kib: Option<u32>,
     pub password_hash_iterations: Option<u32>,
@@ -160,7 +148,6 @@ pub(crate) struct LoginSection {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct ClientSection {
     #[serde(default)]
     pub id: String,
@@ -192,7 +179,6 @@ pub(crate) struct ClientSection {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct UserSection {
     #[serde(default)]
     pub username: String,

@@ -268,16 +268,32 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// What a configuration is loaded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Serving (and `check-config`): everything must resolve, secrets from the environment
+    /// included.
+    Serve,
+    /// A CLI verb that works on the store (`clients`, `users`, `keys`, `audit`, backups):
+    /// secrets read from environment variables may be absent, since nothing is served.
+    Offline,
+}
+
 impl Config {
-    /// Loads and validates `path`, applying `GATEHOUSE_*` environment overrides.
+    /// Loads and validates `path` for serving, applying `GATEHOUSE_*` environment overrides.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_for(path, LoadMode::Serve)
+    }
+
+    /// Loads and validates `path` for `mode`.
+    pub fn load_for(path: &Path, mode: LoadMode) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
             problems: vec![Problem { key: "(file)".into(), message: format!("cannot read: {e}") }],
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::from_toml(&text, &file, &base, &|k| std::env::var(k).ok())
+        Self::from_toml_for(&text, &file, &base, &|k| std::env::var(k).ok(), mode)
     }
 
     /// The built-in development configuration; the store lives under `./data`.
@@ -287,22 +303,62 @@ impl Config {
         })
     }
 
-    /// Parses `text`; relative paths resolve against `base`; `env` looks up overrides.
+    /// Parses `text` for serving; relative paths resolve against `base`; `env` looks up
+    /// overrides.
     pub fn from_toml(
         text: &str,
         file: &str,
         base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        Self::from_toml_for(text, file, base, env, LoadMode::Serve)
+    }
+
+    /// [`Self::from_toml`] for `mode`. Unknown keys are collected while reading, so they are
+    /// reported together with every other problem.
+    pub fn from_toml_for(
+        text: &str,
+        file: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        mode: LoadMode,
+    ) -> Result<Self, ConfigError> {
         let fail = |problems| ConfigError { file: file.to_owned(), problems };
         let mut table: toml::Table = toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
         let overridden = apply_env(&mut table, env).map_err(fail)?;
-        let parsed: FileConfig = if overridden {
-            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| fail(vec![toml_problem(text, &e)]))?
+        let mut unknown = Vec::new();
+        let collect = |path: serde_ignored::Path<'_>| unknown.push(key_of(&path));
+        // From the text when nothing was overridden, so that errors carry their line.
+        let parsed: Result<FileConfig, toml::de::Error> = if overridden {
+            serde_ignored::deserialize(toml::Value::Table(table), collect)
         } else {
-            toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?
+            toml::de::Deserializer::parse(text).and_then(|d| serde_ignored::deserialize(d, collect))
         };
-        validate::validate(parsed, file, base, env).map_err(fail)
+        let mut problems: Vec<Problem> = unknown
+            .into_iter()
+            .map(|key| {
+                let message = match line_of(text, &key) {
+                    Some(line) => format!("unknown key (line {line})"),
+                    None => "unknown key".into(),
+                };
+                Problem { key, message }
+            })
+            .collect();
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(toml_problem(text, &e));
+                return Err(fail(problems));
+            }
+        };
+        match validate::validate(parsed, file, base, env, mode) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(fail(problems)),
+            Err(more) => {
+                problems.extend(more);
+                Err(fail(problems))
+            }
+        }
     }
 
     /// The longest lifetime of any token we sign: access and ID tokens, or a dev-mode test
@@ -323,6 +379,47 @@ impl Config {
         self.server.bind = bind;
         self
     }
+}
+
+/// `clients[0].colour` for a path `serde_ignored` reports.
+fn key_of(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", key_of(parent)),
+        P::Map { parent, key } => {
+            let parent = key_of(parent);
+            if parent.is_empty() { key.clone() } else { format!("{parent}.{key}") }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => key_of(parent),
+    }
+}
+
+/// The line where `key` (`server.bnd`, `clients[1].colour`) is written, when it is written
+/// as `name = ...` under its table's header.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = key.rsplit_once('.').map_or(("", key), |(t, l)| (t, l));
+    let mut current = String::new();
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_owned();
+            let i = counts.entry(name.clone()).or_insert(0);
+            current = format!("{name}[{i}]");
+            *i += 1;
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            // A sub-table of the newest array entry (`[plugins.config]`) or a plain table.
+            let name = name.trim();
+            current = match name.split_once('.') {
+                Some((head, rest)) if counts.contains_key(head) => format!("{head}[{}].{rest}", counts[head] - 1),
+                _ => name.to_owned(),
+            };
+        } else if current == table && t.strip_prefix(leaf).is_some_and(|rest| rest.trim_start().starts_with('=')) {
+            return Some(n + 1);
+        }
+    }
+    None
 }
 
 /// Turns a TOML error into a problem naming the enclosing table and the line.

@@ -13,7 +13,6 @@ use crate::secret::parse_sha256_hex;
 
 /// One `[[plugins]]` entry as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct PluginSection {
     #[serde(default)]
     pub name: String,
@@ -42,18 +41,17 @@ pub(crate) struct PluginSection {
 
 /// `[plugin_runtime]` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct PluginRuntimeSection {
     pub allow_loopback_http: Option<bool>,
     pub pool_instances: Option<u32>,
     pub http_max_response_kb: Option<u64>,
     pub breaker_threshold: Option<u32>,
     pub breaker_cooldown: Option<String>,
+    pub max_memory_mb: Option<u64>,
 }
 
 /// `[notifications]` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct NotificationsSection {
     pub max_attempts: Option<u32>,
     pub retry_base: Option<String>,
@@ -133,6 +131,16 @@ impl PluginKind {
     /// Parses the config spelling.
     pub fn parse(s: &str) -> Option<Self> {
         [Self::Policy, Self::LoginStep, Self::Notifier, Self::IdpConnector].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The largest memory limit any kind has by default: plugin slots hold at least this, so
+    /// that a plugin of any kind added by hot reload with its defaults fits.
+    pub fn largest_default_memory() -> u64 {
+        [Self::Policy, Self::LoginStep, Self::Notifier, Self::IdpConnector]
+            .into_iter()
+            .map(|k| k.default_limits().memory_limit_bytes)
+            .max()
+            .unwrap_or(64 << 20)
     }
 
     /// Limits when the operator sets none: policies sit on every token request, so they
@@ -230,6 +238,10 @@ pub struct PluginRuntimeConfig {
     pub breaker_threshold: u32,
     /// How long an open breaker fails calls before trying again.
     pub breaker_cooldown: Duration,
+    /// The largest linear memory an instance slot holds (`max_memory_mb`): fixed at start,
+    /// so a plugin added by hot reload must fit. At least every kind's default, and every
+    /// configured plugin's limit.
+    pub max_memory_bytes: u64,
 }
 
 impl Default for PluginRuntimeConfig {
@@ -240,6 +252,7 @@ impl Default for PluginRuntimeConfig {
             http_max_response_bytes: 1 << 20,
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(10),
+            max_memory_bytes: PluginKind::largest_default_memory(),
         }
     }
 }
@@ -280,12 +293,35 @@ pub(super) fn check_runtime(c: &mut Check<'_>, r: &PluginRuntimeSection) -> Plug
         Duration::from_millis(100),
         Duration::from_secs(3600),
     );
+    let max_memory_bytes = match r.max_memory_mb {
+        None => d.max_memory_bytes,
+        Some(n) if (1..=MAX_MEMORY_MB).contains(&n) => n << 20,
+        Some(n) => {
+            c.problem("plugin_runtime.max_memory_mb", format!("{n} is out of range (1 to {MAX_MEMORY_MB})"));
+            d.max_memory_bytes
+        }
+    };
     PluginRuntimeConfig {
         allow_loopback_http: r.allow_loopback_http.unwrap_or(false),
         pool_instances,
         http_max_response_bytes,
         breaker_threshold,
         breaker_cooldown,
+        max_memory_bytes,
+    }
+}
+
+/// Plugins whose memory limit exceeds an explicitly set `[plugin_runtime] max_memory_mb`.
+pub(super) fn check_slot_sizes(c: &mut Check<'_>, r: &PluginRuntimeSection, plugins: &[(String, PluginConfig)]) {
+    let Some(slot) = r.max_memory_mb else { return };
+    for (key, p) in plugins {
+        let mb = p.limits.memory_limit_bytes >> 20;
+        if mb > slot {
+            c.problem(
+                format!("{key}.memory_limit_mb"),
+                format!("{mb} MiB is more than [plugin_runtime] max_memory_mb ({slot}); raise that or lower this"),
+            );
+        }
     }
 }
 

@@ -54,9 +54,24 @@ email = "Alice@Example.com"
 #[test]
 fn unknown_key_names_line_and_section() {
     let e = load("[server]\nbnd = \"x\"\n").unwrap_err();
-    assert_eq!(e.problems[0].key, "line 2, in [server]");
-    assert!(e.problems[0].message.contains("unknown field `bnd`"), "{e}");
+    assert_eq!(e.problems[0].key, "server.bnd");
+    assert_eq!(e.problems[0].message, "unknown key (line 2)", "{e}");
     assert!(e.to_string().starts_with("test.toml: 1 problem"));
+}
+
+#[test]
+fn unknown_keys_do_not_hide_the_other_problems() {
+    let e = load(
+        "colour = \"red\"\n[server]\nbind = \"nowhere\"\nbnd = 1\n[[clients]]\nid = \"a\"\n[[clients]]\nid = \"b\"\ncolour = 2\n\
+         [tokens]\naccess_token_ttl = \"forever\"\n",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+    for k in ["colour", "server.bnd", "clients[1].colour", "server.bind", "tokens.access_token_ttl"] {
+        assert!(keys.contains(&k), "{k} missing from {e}");
+    }
+    let colour = e.problems.iter().find(|p| p.key == "clients[1].colour").unwrap();
+    assert_eq!(colour.message, "unknown key (line 9)");
 }
 
 #[test]

@@ -23,6 +23,9 @@ pub(super) struct Check<'a> {
     pub(super) warnings: Vec<String>,
     pub(super) env: &'a dyn Fn(&str) -> Option<String>,
     pub(super) file: &'a str,
+    /// Secrets from environment variables must resolve (serving), or may be absent (CLI
+    /// verbs on the store).
+    pub(super) mode: super::LoadMode,
 }
 
 impl Check<'_> {
@@ -41,14 +44,7 @@ impl Check<'_> {
         let Some(raw) = raw else { return default };
         match humantime::parse_duration(raw) {
             Ok(d) if d < min || d > max => {
-                self.problem(
-                    key,
-                    format!(
-                        "`{raw}` is out of range ({} to {})",
-                        humantime::format_duration(min),
-                        humantime::format_duration(max)
-                    ),
-                );
+                self.problem(key, format!("`{raw}` is out of range ({} to {})", short(min), short(max)));
                 default
             }
             Ok(d) => d,
@@ -68,6 +64,17 @@ impl Check<'_> {
                 None
             }
         }
+    }
+}
+
+/// A duration as an operator writes one: `100ms`, `10s`, `1m`, `90s`, `1h`, `1d`, `365d`
+/// (the largest unit that divides it).
+pub(crate) fn short(d: Duration) -> String {
+    let ms = d.as_millis();
+    let units: [(u128, &str); 4] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")];
+    match units.iter().find(|(n, _)| ms >= *n && ms.is_multiple_of(*n)) {
+        Some((n, unit)) => format!("{}{unit}", ms / n),
+        None => format!("{ms}ms"),
     }
 }
 
@@ -99,8 +106,9 @@ pub(crate) fn validate(
     file: &str,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    mode: super::LoadMode,
 ) -> Result<Config, Vec<Problem>> {
-    let mut c = Check { problems: Vec::new(), warnings: Vec::new(), env, file };
+    let mut c = Check { problems: Vec::new(), warnings: Vec::new(), env, file, mode };
     let dev_mode = f.server.dev_mode.unwrap_or(false);
 
     let bind_raw = f.server.bind.as_deref().unwrap_or("127.0.0.1:8080");
@@ -159,10 +167,7 @@ pub(crate) fn validate(
         // connection also counts against it.
         c.problem(
             "server.keepalive_timeout",
-            format!(
-                "must not be longer than server.header_read_timeout ({})",
-                humantime::format_duration(header_read_timeout)
-            ),
+            format!("must not be longer than server.header_read_timeout ({})", short(header_read_timeout)),
         );
     }
     let max_header_bytes = match f.server.max_header_bytes {
@@ -400,14 +405,17 @@ pub(crate) fn validate(
     let plugin_runtime = super::plugins::check_runtime(&mut c, &f.plugin_runtime);
     let notifications = super::plugins::check_notifications(&mut c, &f.notifications);
     let mut seen_plugins = HashSet::new();
-    let plugins = f
+    let keyed: Vec<_> = f
         .plugins
         .into_iter()
         .enumerate()
         .filter_map(|(i, p)| {
-            super::plugins::check_plugin(&mut c, &format!("plugins[{i}]"), p, base, dev_mode, &mut seen_plugins)
+            let key = format!("plugins[{i}]");
+            super::plugins::check_plugin(&mut c, &key, p, base, dev_mode, &mut seen_plugins).map(|p| (key, p))
         })
         .collect();
+    super::plugins::check_slot_sizes(&mut c, &f.plugin_runtime, &keyed);
+    let plugins = keyed.into_iter().map(|(_, p)| p).collect();
 
     if c.problems.is_empty() {
         Ok(Config {
@@ -505,6 +513,8 @@ fn admin_token(c: &mut Check<'_>, sha: Option<&str>, env_name: Option<&str>, dev
                 }
                 parse_sha256_hex(&sha256_hex(v.as_bytes()))
             }
+            // Verbs that only work on the store do not need the token.
+            _ if c.mode == super::LoadMode::Offline => None,
             _ => {
                 c.problem("admin.token_env", format!("environment variable `{var}` is not set or empty"));
                 None

@@ -69,9 +69,14 @@ struct HostInner {
     runtime: Option<engine::Runtime>,
     set: ArcSwap<registry::PluginSet>,
     metrics: Arc<Metrics>,
-    kv: Arc<dyn Store>,
+    kv: KvSlot,
     reloading: tokio::sync::Mutex<()>,
 }
+
+/// The store behind the plugins' `kv-store`, attached once it is open: plugins are loaded
+/// and checked before the store is opened (so a broken plugin stops the start before
+/// anything is written), and called only after.
+pub(crate) type KvSlot = Arc<std::sync::OnceLock<Arc<dyn Store>>>;
 
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,18 +85,21 @@ impl std::fmt::Debug for PluginHost {
 }
 
 impl PluginHost {
-    /// Starts the runtime and loads `plugins` (compilation runs off the async workers); `kv`
-    /// backs the plugins' `kv-store`. With no plugins configured there is no engine at all.
+    /// Starts the runtime and loads `plugins` (compilation runs off the async workers). With
+    /// no plugins configured there is no engine at all. The plugins' `kv-store` answers once
+    /// [`Self::attach_store`] was called.
     pub async fn start(
         plugins: &[PluginConfig],
         settings: PluginRuntimeConfig,
         metrics: Arc<Metrics>,
-        kv: Arc<dyn Store>,
     ) -> Result<Self, LoadError> {
         let runtime = if plugins.is_empty() {
             None
         } else {
-            let max_memory = plugins.iter().map(|p| p.limits.memory_limit_bytes).max().unwrap_or(0);
+            // Slots hold every kind's default and every configured limit, so a plugin added
+            // later by hot reload fits unless it asks for more than `max_memory_mb`.
+            let configured = plugins.iter().map(|p| p.limits.memory_limit_bytes).max().unwrap_or(0);
+            let max_memory = settings.max_memory_bytes.max(configured);
             let rt = engine::Runtime::new(settings, max_memory).map_err(|problem| LoadError {
                 index: 0,
                 name: "(runtime)".into(),
@@ -103,7 +111,7 @@ impl PluginHost {
             runtime,
             set: ArcSwap::from_pointee(registry::PluginSet::default()),
             metrics,
-            kv,
+            kv: KvSlot::default(),
             reloading: tokio::sync::Mutex::new(()),
         }));
         if !plugins.is_empty() {
@@ -111,6 +119,11 @@ impl PluginHost {
             host.0.set.store(Arc::new(set));
         }
         Ok(host)
+    }
+
+    /// The store that backs `kv-store` from now on (the first one attached stays).
+    pub fn attach_store(&self, kv: Arc<dyn Store>) {
+        let _ = self.0.kv.set(kv);
     }
 
     /// Loads and checks a whole new set, then swaps it in; on any failure the current set

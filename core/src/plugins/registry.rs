@@ -25,7 +25,6 @@ use super::limits::Breaker;
 use super::notifier::Channel;
 use crate::config::{PluginConfig, PluginKind};
 use crate::secret::{Secret, sha256_hex};
-use crate::store::Store;
 
 /// The typed exports of a loaded component, by kind.
 pub(crate) enum Exports {
@@ -88,7 +87,7 @@ pub(crate) fn load_all(
     rt: &Runtime,
     plugins: &[PluginConfig],
     env: &dyn Fn(&str) -> Option<String>,
-    kv: Option<&Arc<dyn Store>>,
+    kv: Option<&super::KvSlot>,
 ) -> Result<Vec<LoadedPlugin>, LoadError> {
     plugins
         .iter()
@@ -128,7 +127,7 @@ pub(crate) fn load(
     rt: &Runtime,
     cfg: &PluginConfig,
     env: &dyn Fn(&str) -> Option<String>,
-    kv: Option<&Arc<dyn Store>>,
+    kv: Option<&super::KvSlot>,
 ) -> Result<LoadedPlugin, String> {
     let bytes = std::fs::read(&cfg.path).map_err(|e| format!("path: cannot read {}: {e}", cfg.path.display()))?;
     let sha256_hex = sha256_hex(&bytes);
@@ -143,9 +142,10 @@ pub(crate) fn load(
     }
     if cfg.limits.memory_limit_bytes > rt.max_memory_bytes {
         return Err(format!(
-            "memory_limit_mb: {} MiB is more than this server's plugin slots hold ({} MiB); restart the server to raise it",
+            "memory_limit_mb: {} MiB is more than this server's plugin slots hold ({} MiB); set [plugin_runtime] max_memory_mb = {} (or more) and restart the server",
             cfg.limits.memory_limit_bytes >> 20,
-            rt.max_memory_bytes >> 20
+            rt.max_memory_bytes >> 20,
+            cfg.limits.memory_limit_bytes.div_ceil(1 << 20)
         ));
     }
     let component = Component::new(&rt.engine, &bytes).map_err(|e| {

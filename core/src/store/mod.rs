@@ -150,7 +150,15 @@ pub struct Db {
 impl Db {
     /// Wraps `store`; starts the group-commit task (needs a tokio runtime).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        let flush_latency = crate::metrics::flush_histogram();
+        Self::with_flush_histogram(store, crate::metrics::flush_histogram())
+    }
+
+    /// [`Self::new`], recording flush latency in `flush_latency` (a metric made before the
+    /// store was opened).
+    pub fn with_flush_histogram(
+        store: Arc<dyn Store>,
+        flush_latency: prometheus_client::metrics::histogram::Histogram,
+    ) -> Self {
         let commit = GroupCommit::start(&store, flush_latency.clone());
         Self { store, commit, flush_latency }
     }

@@ -58,6 +58,32 @@ async fn admin_reload_swaps_the_set_and_a_broken_set_leaves_the_old_one_running(
 }
 
 #[tokio::test]
+async fn a_plugin_of_any_kind_added_by_reload_with_its_defaults_fits() {
+    // Started with one policy (32 MiB), then the README's terms-of-service step is added
+    // without limits (a login step's default is 64 MiB).
+    let s = TestServer::start_with(&hostile("allow", "", "")).await;
+    let config_file = s.dir.path().join("gatehouse.toml");
+    let step = gatehouse_tests::plugins::plugin_entry(
+        "terms",
+        "login-step",
+        "terms_of_service",
+        "",
+        "version = \"1\"\ntext = \"Accept.\"\nurl = \"https://example.com/terms\"",
+    );
+    std::fs::write(&config_file, format!("{}{step}", hostile("allow", "", ""))).unwrap();
+    let (status, body) = reload(&s).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plugins"].as_array().unwrap().len(), 2, "{body}");
+    // One that asks for more than the slots hold is refused with the key to set.
+    let big =
+        gatehouse_tests::plugins::plugin_entry("terms", "login-step", "terms_of_service", "memory_limit_mb = 200", "");
+    std::fs::write(&config_file, format!("{}{big}", hostile("allow", "", ""))).unwrap();
+    let (status, body) = reload(&s).await;
+    assert_eq!(status, 422);
+    assert!(body["error_description"].as_str().unwrap().contains("[plugin_runtime] max_memory_mb = 200"), "{body}");
+}
+
+#[tokio::test]
 async fn requests_in_flight_during_a_reload_all_succeed() {
     let s = TestServer::start_with(&hostile("sleep", "", "sleep_ms = 20")).await;
     let config_file = s.dir.path().join("gatehouse.toml");

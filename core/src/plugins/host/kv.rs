@@ -7,7 +7,7 @@ use crate::plugins::bindings::gatehouse::plugin::kv_store::Host;
 
 impl Host for Ctx {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        let Some(store) = &self.grants.kv else { return Ok(None) };
+        let Some(store) = self.kv() else { return Ok(None) };
         match store.kv_get_value(&self.grants.name, &key, self.now_unix) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -18,12 +18,12 @@ impl Host for Ctx {
     }
 
     fn set(&mut self, key: String, value: Vec<u8>, ttl_secs: u32) -> wasmtime::Result<Result<(), String>> {
-        let Some(store) = &self.grants.kv else { return Ok(Err("no key-value store here".into())) };
+        let Some(store) = self.kv() else { return Ok(Err("no key-value store here".into())) };
         Ok(store.kv_set_value(&self.grants.name, &key, &value, ttl_secs, self.now_unix).map_err(|e| e.to_string()))
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<()> {
-        if let Some(store) = &self.grants.kv
+        if let Some(store) = self.kv()
             && let Err(e) = store.kv_delete_value(&self.grants.name, &key)
         {
             tracing::warn!(plugin = %self.grants.name, error = %e, "plugin kv delete failed");
@@ -32,7 +32,7 @@ impl Host for Ctx {
     }
 
     fn incr(&mut self, key: String, delta: i64, ttl_secs: u32) -> wasmtime::Result<Result<i64, String>> {
-        let Some(store) = &self.grants.kv else { return Ok(Err("no key-value store here".into())) };
+        let Some(store) = self.kv() else { return Ok(Err("no key-value store here".into())) };
         Ok(store.kv_incr_value(&self.grants.name, &key, delta, ttl_secs, self.now_unix).map_err(|e| e.to_string()))
     }
 }

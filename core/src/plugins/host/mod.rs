@@ -30,8 +30,8 @@ pub(crate) struct Grants {
     pub(crate) secrets: Vec<(String, Secret)>,
     /// Outbound HTTP, when hosts were granted.
     pub(crate) http: Option<http::HttpGate>,
-    /// The store behind `kv-store` (namespaced by `name`).
-    pub(crate) kv: Option<std::sync::Arc<dyn crate::store::Store>>,
+    /// The store behind `kv-store` (namespaced by `name`), once attached.
+    pub(crate) kv: Option<crate::plugins::KvSlot>,
     /// JWKS fetched by `jwt.verify`, by URL, with when they were fetched.
     pub(crate) jwks_cache: JwksCache,
 }
@@ -63,6 +63,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// The store behind `kv-store`, when there is one.
+    pub(crate) fn kv(&self) -> Option<&std::sync::Arc<dyn crate::store::Store>> {
+        self.grants.kv.as_ref().and_then(|slot| slot.get())
+    }
+
     pub(crate) fn new(grants: Arc<Grants>, cpu: Arc<CpuMeter>, max_memory_bytes: u64, now_unix: i64) -> Self {
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
         Self {
