@@ -19,7 +19,7 @@ pub async fn reload_plugins(state: &AppState, actor: Actor, trigger: &str) -> Re
     match &result {
         Ok(loaded) => {
             let names: Vec<String> = loaded.iter().map(crate::server::plugin_label).collect();
-            tracing::info!(trigger, plugins = ?names, "plugins reloaded");
+            tracing::info!(trigger, plugins = %names.join(", "), "plugins reloaded");
             state.audit.emit(actor, AuditEvent::PluginsLoaded { plugins: names, trigger: trigger.to_owned() }, now);
         }
         Err(reason) => {

@@ -59,6 +59,8 @@ pub struct Server {
     addr: SocketAddr,
     /// In dev mode with no clients at all, the client created on this start, with its secret.
     pub demo_client: Option<(String, Secret)>,
+    /// In dev mode, the demo client made by an earlier start (its secret is not known now).
+    pub kept_demo_client: Option<String>,
     /// SIGHUP, taken over before the server says it listens (its default action is to end
     /// the process).
     #[cfg(unix)]
@@ -158,6 +160,9 @@ impl Server {
         } else {
             None
         };
+        let kept_demo_client =
+            (config.server.dev_mode && demo_client.is_none() && db.get_client(DEMO_CLIENT_ID)?.is_some())
+                .then(|| DEMO_CLIENT_ID.to_owned());
         let audit = AuditLog::start(&db)?;
         let checkpoints = Arc::new(Checkpointer::open(db.store())?);
         let tail = check_audit_tail(&db, &checkpoints).await?;
@@ -172,7 +177,7 @@ impl Server {
             audit.emit(Actor::system(), AuditEvent::UserCreated { username: username.clone() }, now);
         }
         if !created.is_empty() {
-            tracing::info!(users = ?created, "created bootstrap users");
+            tracing::info!(users = %created.join(", "), "created bootstrap users");
         }
         let started =
             AuditEvent::ServerStarted { version: env!("CARGO_PKG_VERSION").into(), config: config.source.clone() };
@@ -183,7 +188,7 @@ impl Server {
         let loaded = plugins.loaded();
         if !loaded.is_empty() {
             let names: Vec<String> = loaded.iter().map(plugin_label).collect();
-            tracing::info!(plugins = ?names, "plugins loaded");
+            tracing::info!(plugins = %names.join(", "), "plugins loaded");
             audit.emit(Actor::system(), AuditEvent::PluginsLoaded { plugins: names, trigger: "startup".into() }, now);
         }
         let metrics_listener = match config.metrics_bind {
@@ -223,6 +228,7 @@ impl Server {
             state,
             addr,
             demo_client,
+            kept_demo_client,
             #[cfg(unix)]
             hangup,
         })

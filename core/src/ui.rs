@@ -17,6 +17,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("error.html", include_str!("../templates/error.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     ("logged_out.html", include_str!("../templates/logged_out.html")),
+    ("select_account.html", include_str!("../templates/select_account.html")),
+    ("home.html", include_str!("../templates/home.html")),
 ];
 const STYLE: &str = include_str!("../templates/style.css");
 
@@ -51,6 +53,7 @@ impl Pages {
     pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.add_filter("linked", linked);
         let read = |name: &str| -> Result<Option<(String, String)>, TemplateError> {
             let Some(dir) = dir else { return Ok(None) };
             let path = dir.join(name);
@@ -88,9 +91,82 @@ impl Pages {
     }
 }
 
+/// Escapes `text` for HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `linked` filter: plain text in which `[label](https://...)` becomes a link (plugins
+/// send text, never HTML; this is the one markup they have). Everything else is escaped, and
+/// only http(s) URLs become links.
+fn linked(text: &str) -> minijinja::Value {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let link = after.find("](").and_then(|close| {
+            let label = &after[..close];
+            let tail = &after[close + 2..];
+            let end = tail.find(')')?;
+            let url = &tail[..end];
+            let ok = !label.is_empty()
+                && !label.contains('[')
+                && url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+                && !url.contains(char::is_whitespace);
+            ok.then_some((label, url, open + 1 + close + 2 + end + 1))
+        });
+        match link {
+            Some((label, url, used)) => {
+                out.push_str(&escape(&rest[..open]));
+                out.push_str(&format!(
+                    "<a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">{}</a>",
+                    escape(url),
+                    escape(label)
+                ));
+                rest = &rest[used..];
+            }
+            None => {
+                out.push_str(&escape(&rest[..=open]));
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    out.push_str(&escape(rest));
+    minijinja::Value::from_safe_string(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_written_links_become_links_and_everything_is_escaped() {
+        let html = |t: &str| linked(t).to_string();
+        assert_eq!(
+            html("Read the [terms](https://example.com/t?a=1&b=2)."),
+            "Read the <a href=\"https://example.com/t?a=1&amp;b=2\" target=\"_blank\" rel=\"noopener noreferrer\">terms</a>."
+        );
+        assert_eq!(html("<b>[x](javascript:alert(1))</b>"), "&lt;b&gt;[x](javascript:alert(1))&lt;/b&gt;");
+        assert_eq!(
+            html("[<i>](https://e.com/\"onclick=)"),
+            "<a href=\"https://e.com/&quot;onclick=\" target=\"_blank\" rel=\"noopener noreferrer\">&lt;i&gt;</a>"
+        );
+        assert_eq!(
+            html("a [b] c [d](https://e.org) [e"),
+            "a [b] c <a href=\"https://e.org\" target=\"_blank\" rel=\"noopener noreferrer\">d</a> [e"
+        );
+    }
 
     #[test]
     fn built_ins_compile_and_escape() {

@@ -164,6 +164,11 @@ pub enum AuditEvent {
         /// Client id.
         client_id: String,
     },
+    /// A stored client was given a new secret (CLI); the old one stopped working.
+    ClientSecretRotated {
+        /// Client id.
+        client_id: String,
+    },
     /// A user was created (CLI or config bootstrap).
     UserCreated {
         /// Username.
@@ -175,6 +180,13 @@ pub enum AuditEvent {
         username: String,
         /// New state.
         disabled: bool,
+    },
+    /// A user's groups were replaced (CLI).
+    UserGroupsChanged {
+        /// Username.
+        username: String,
+        /// The new groups.
+        groups: Vec<String>,
     },
     /// A user's password was changed (CLI).
     PasswordChanged {
@@ -380,8 +392,10 @@ impl AuditEvent {
             Self::KeysRotated { .. } => "keys_rotated",
             Self::ClientCreated { .. } => "client_created",
             Self::ClientRemoved { .. } => "client_removed",
+            Self::ClientSecretRotated { .. } => "client_secret_rotated",
             Self::UserCreated { .. } => "user_created",
             Self::UserStatusChanged { .. } => "user_status_changed",
+            Self::UserGroupsChanged { .. } => "user_groups_changed",
             Self::PasswordChanged { .. } => "password_changed",
             Self::LoginSucceeded { .. } => "login_succeeded",
             Self::LoginFailed { .. } => "login_failed",

@@ -1,13 +1,14 @@
 //! The `gatehouse` command line. Verbs that open the store (`clients`, `keys`) need the
 //! server stopped (sled locks its directory) and say so plainly when it is running.
 
+mod audit_cmds;
 mod backup;
 mod plugin_cmds;
 mod serve;
+mod store_cmds;
 mod user_cmds;
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,9 +18,7 @@ use clap::{Parser, Subcommand};
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::system_now;
 use crate::config::{Config, LoadMode};
-use crate::secret::{Secret, random_token, sha256_hex};
-use crate::store::{ClientRecord, SledStore, Store};
-use crate::tokens::keys;
+use crate::store::{SledStore, Store};
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -142,6 +141,12 @@ enum ClientsCommand {
         /// Client id.
         id: String,
     },
+    /// Issue a new secret for a stored confidential client (shown once; the old one stops
+    /// working).
+    RotateSecret {
+        /// Client id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,9 +158,19 @@ enum UsersCommand {
         /// Email address (unique).
         #[arg(long)]
         email: Option<String>,
+        /// A group (repeatable; policy plugins read them).
+        #[arg(long = "group")]
+        groups: Vec<String>,
     },
     /// List users.
     List,
+    /// Replace a user's groups (none given: no groups).
+    SetGroups {
+        /// Username or email.
+        user: String,
+        /// The groups.
+        groups: Vec<String>,
+    },
     /// Disable a user: no new sign-ins.
     Disable {
         /// Username or email.
@@ -242,14 +257,20 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, bind } => serve::serve(config.as_deref(), bind),
         Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
-        Command::Clients { config, action } => with_store(config.as_deref(), |cfg, store| clients(cfg, store, action)),
+        Command::Clients { config, action } => {
+            with_store(config.as_deref(), |cfg, store| store_cmds::clients(cfg, store, action))
+        }
         Command::Users { config, action } => {
             with_store(config.as_deref(), |cfg, store| user_cmds::users_cmd(cfg, store, action))
         }
-        Command::Audit { config, action } => with_store(config.as_deref(), |_, store| audit_cmd(store, action)),
+        Command::Audit { config, action } => {
+            with_store(config.as_deref(), |_, store| audit_cmds::audit_cmd(store, action))
+        }
         Command::Plugins { action: PluginsCommand::Check { file, kind } } => plugin_cmds::plugins_check(&file, &kind),
         Command::Policy { action: PolicyCommand::Eval { config, input } } => plugin_cmds::policy_eval(&config, &input),
-        Command::Keys { config, action } => with_store(config.as_deref(), |cfg, store| keys_cmd(cfg, store, action)),
+        Command::Keys { config, action } => {
+            with_store(config.as_deref(), |cfg, store| store_cmds::keys_cmd(cfg, store, action))
+        }
         Command::Backup { file, config } => with_store(config.as_deref(), |_, store| backup::backup(store, &file)),
         Command::Restore { file, config } => {
             with_store(config.as_deref(), |cfg, store| backup::restore(cfg, store, &file))
@@ -309,170 +330,8 @@ fn with_store(path: Option<&Path>, f: impl FnOnce(&Config, &dyn Store) -> Result
     f(&config, &store)
 }
 
-fn clients(config: &Config, store: &dyn Store, action: ClientsCommand) -> Result<(), String> {
-    match action {
-        ClientsCommand::Add { id, scopes, audiences, grant_types, redirect_uris, public, can_introspect } => {
-            if config.clients.iter().any(|c| c.id == id) {
-                return Err(format!("client `{id}` is defined in {}; edit it there", config.source));
-            }
-            let secret = if public { None } else { Some(Secret::new(random_token().map_err(|e| e.to_string())?)) };
-            let grant_types = if grant_types.is_empty() {
-                vec![if public { "authorization_code" } else { "client_credentials" }.to_owned()]
-            } else {
-                grant_types
-            };
-            let record = ClientRecord {
-                id: id.clone(),
-                secret_sha256: secret.as_ref().map(|s| sha256_hex(s.expose().as_bytes())),
-                public,
-                redirect_uris,
-                grant_types,
-                scopes,
-                audiences,
-                can_introspect,
-                created_at: system_now().unix_timestamp(),
-                ..Default::default()
-            };
-            store.create_client(&record).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::ClientCreated { client_id: id.clone() })?;
-            println!("added client `{id}`");
-            if let Some(s) = secret {
-                println!("client_secret: {}", s.expose());
-                println!("(shown once; only its SHA-256 is stored)");
-            }
-            Ok(())
-        }
-        ClientsCommand::List => {
-            for c in &config.clients {
-                print_client(c, "config");
-            }
-            for c in store.list_clients().map_err(|e| e.to_string())? {
-                if !config.clients.iter().any(|x| x.id == c.id) {
-                    print_client(&c, "store");
-                }
-            }
-            Ok(())
-        }
-        ClientsCommand::Remove { id } => {
-            if config.clients.iter().any(|c| c.id == id) {
-                return Err(format!("client `{id}` is defined in {}; remove it there", config.source));
-            }
-            if store.remove_client(&id).map_err(|e| e.to_string())? {
-                audited(store, AuditEvent::ClientRemoved { client_id: id.clone() })?;
-                println!("removed client `{id}`");
-                Ok(())
-            } else {
-                Err(format!("no client `{id}` in the store"))
-            }
-        }
-    }
-}
-
-fn print_client(c: &ClientRecord, source: &str) {
-    println!(
-        "{}\t{}\t{}\tgrants={}\tscopes={}\taudiences={}",
-        c.id,
-        source,
-        if c.public { "public" } else { "confidential" },
-        c.grant_types.join(","),
-        c.scopes.join(","),
-        c.audiences.join(",")
-    );
-}
-
-fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(), String> {
-    match action {
-        KeysCommand::List => {
-            let records = store.load_keys().map_err(|e| e.to_string())?;
-            if records.is_empty() {
-                println!("no keys yet (they are generated at first start)");
-            }
-            for r in records {
-                let state = match (r.retired_at, r.publish_until) {
-                    (None, _) => "active".to_owned(),
-                    (Some(_), Some(until)) => format!("retired, published until {until}"),
-                    (Some(_), None) => "retired".to_owned(),
-                };
-                println!("{}\t{}\tcreated {}\t{state}", r.kid, r.alg, r.created_at);
-            }
-            Ok(())
-        }
-        KeysCommand::Rotate => {
-            let s = keys::rotate_offline(store, system_now().unix_timestamp(), config.key_retention())
-                .map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::KeysRotated { trigger: "cli".into(), active: s.active.clone() })?;
-            println!("rotated: active {}; still published {}", s.active.join(", "), s.retired.join(", "));
-            Ok(())
-        }
-    }
-}
-
-fn parse_time(flag: &str, raw: Option<String>) -> Result<Option<i64>, String> {
-    raw.map(|r| {
-        crate::audit::parse_time_ms(&r)
-            .ok_or_else(|| format!("--{flag} `{r}` is not an RFC 3339 time such as 2026-11-22T00:00:00Z"))
-    })
-    .transpose()
-}
-
-fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), String> {
-    match action {
-        AuditCommand::Verify { checkpoints } => {
-            let result = match checkpoints {
-                None => crate::audit::verify_store(store).map_err(|e| e.to_string())?,
-                Some(file) => verify_with_export(store, &file)?,
-            };
-            match result {
-                Ok(v) => {
-                    println!("audit chain ok: {} records, {} checkpoints agree", v.records, v.checkpoints);
-                    Ok(())
-                }
-                Err(brk) => Err(brk.to_string()),
-            }
-        }
-        AuditCommand::Checkpoints => {
-            let signer = crate::audit::checkpoint::AuditSigner::load_or_create(store).map_err(|e| e.to_string())?;
-            let export = crate::audit::checkpoint::CheckpointExport {
-                key: signer.public_key().to_jwk(),
-                checkpoints: store.checkpoints().map_err(|e| e.to_string())?,
-            };
-            let text = serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?;
-            println!("{text}");
-            Ok(())
-        }
-        AuditCommand::Export { since, until } => {
-            let (since, until) = (parse_time("since", since)?, parse_time("until", until)?);
-            let mut out = std::io::stdout().lock();
-            for r in crate::audit::records(store, 0) {
-                let r = r.map_err(|e| e.to_string())?;
-                if since.is_some_and(|s| r.time_ms < s) || until.is_some_and(|u| r.time_ms >= u) {
-                    continue;
-                }
-                let line = serde_json::to_string(&r).map_err(|e| e.to_string())?;
-                writeln!(out, "{line}").map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Verifies the store's log against an exported checkpoint file.
-fn verify_with_export(
-    store: &dyn Store,
-    file: &Path,
-) -> Result<Result<crate::audit::Verified, crate::audit::ChainBreak>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let export: crate::audit::checkpoint::CheckpointExport =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a checkpoint export: {e}", file.display()))?;
-    let key = crate::audit::checkpoint::AuditPublicKey::from_jwk(&export.key)
-        .map_err(|e| format!("{}: key: {e}", file.display()))?;
-    let start = store.audit_start().map_err(|e| e.to_string())?;
-    crate::audit::checkpoint::verify_records(start, crate::audit::records(store, 0), &export.checkpoints, Some(&key))
-        .map_err(|e| e.to_string())
-}
-
 /// Appends `event` to the audit chain of a stopped server's store and flushes (which also
 /// makes the change it records durable).
-fn audited(store: &dyn Store, event: AuditEvent) -> Result<(), String> {
+pub(super) fn audited(store: &dyn Store, event: AuditEvent) -> Result<(), String> {
     crate::audit::append_offline(store, Actor::cli(), event, system_now()).map_err(|e| e.to_string())
 }

@@ -19,7 +19,11 @@ fn init_logging(server: &crate::config::ServerConfig) -> Result<Option<Box<dyn s
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org):
+    // a log file or a pipe gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour);
     let fmt = match server.log_format {
         crate::config::LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).boxed(),
         crate::config::LogFormat::Text => fmt.boxed(),
@@ -43,12 +47,22 @@ pub(super) fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Res
         config = config.with_bind(b);
     }
     if config_path.is_none() {
-        eprintln!("gatehouse: no --config given; running the built-in dev configuration (dev_mode, store in ./data)");
+        eprintln!(
+            "gatehouse: no --config given; running the built-in dev configuration (dev_mode, store in {})",
+            config.store_path.display()
+        );
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let server = Server::bind(config, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
+        if let Some(id) = &server.kept_demo_client {
+            let _ = writeln!(
+                out,
+                "client `{id}` exists from an earlier start (its secret was shown then); to get a new one, stop the server and run: gatehouse clients rotate-secret {id}{}",
+                config_flag(config_path)
+            );
+        }
         if let Some((id, secret)) = &server.demo_client {
             let _ = writeln!(
                 out,
@@ -68,6 +82,11 @@ pub(super) fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Res
         drop(out);
         server.run(shutdown_signal()).await.map_err(|e| e.to_string())
     })
+}
+
+/// ` --config FILE` for a command line to show, when one was given.
+fn config_flag(path: Option<&Path>) -> String {
+    path.map(|p| format!(" --config {}", p.display())).unwrap_or_default()
 }
 
 async fn shutdown_signal() {

@@ -27,6 +27,18 @@ fn read_new_password() -> Result<Secret, String> {
     Ok(Secret::new(password))
 }
 
+/// Group names as the config takes them (`users.rs`), deduplicated in order.
+fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in groups {
+        users::check_group(&g).map_err(|why| format!("group `{g}` {why}"))?;
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    Ok(out)
+}
+
 fn find_user(store: &dyn Store, login: &str) -> Result<crate::store::UserRecord, String> {
     let key = login.trim().to_lowercase();
     store.find_user(&key).map_err(|e| e.to_string())?.ok_or_else(|| format!("no user `{key}`"))
@@ -36,21 +48,38 @@ pub(super) fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand
     let now = system_now();
     let passwords = users::Passwords::new(&config.password_hashing).map_err(|e| e.to_string())?;
     match action {
-        UsersCommand::Add { username, email } => {
+        UsersCommand::Add { username, email, groups } => {
             let username =
                 users::normalize_username(&username).map_err(|why| format!("username `{username}` {why}"))?;
             let email =
                 email.map(|e| users::normalize_email(&e).map_err(|why| format!("email `{e}` {why}"))).transpose()?;
+            let groups = check_groups(groups)?;
             let password = read_new_password()?;
             let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
-            store.create_user(&users::new_user(username.clone(), email, hash, now)).map_err(|e| e.to_string())?;
+            let user = crate::store::UserRecord { groups, ..users::new_user(username.clone(), email, hash, now) };
+            store.create_user(&user).map_err(|e| e.to_string())?;
             audited(store, AuditEvent::UserCreated { username: username.clone() })?;
             println!("added user `{username}`");
+        }
+        UsersCommand::SetGroups { user, groups } => {
+            let u = find_user(store, &user)?;
+            if config.users.iter().any(|c| c.username == u.username) {
+                return Err(format!("user `{}` is defined in {}; set its groups there", u.username, config.source));
+            }
+            let groups = check_groups(groups)?;
+            store.set_user_groups(&u.id, &groups, now.unix_timestamp()).map_err(|e| e.to_string())?;
+            audited(store, AuditEvent::UserGroupsChanged { username: u.username.clone(), groups: groups.clone() })?;
+            println!(
+                "groups of `{}`: {}",
+                u.username,
+                if groups.is_empty() { "none".into() } else { groups.join(", ") }
+            );
         }
         UsersCommand::List => {
             for u in store.list_users().map_err(|e| e.to_string())? {
                 let state = if u.disabled { "disabled" } else { "enabled" };
-                println!("{}\t{}\t{state}\t{}", u.username, u.email.as_deref().unwrap_or("-"), u.id);
+                let groups = if u.groups.is_empty() { "-".to_owned() } else { u.groups.join(",") };
+                println!("{}\t{}\t{state}\t{}\tgroups={groups}", u.username, u.email.as_deref().unwrap_or("-"), u.id);
             }
         }
         UsersCommand::Disable { user } => {

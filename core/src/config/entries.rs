@@ -246,6 +246,11 @@ pub(super) fn check_user(
             None
         }
     });
+    for (i, g) in u.groups.iter().enumerate() {
+        if let Err(why) = crate::users::check_group(g) {
+            c.problem(format!("{key}.groups[{i}]"), format!("`{g}` {why}"));
+        }
+    }
     match password {
         Some(password) if c.problems.len() == start => Some(UserConfig { username, password, email, groups: u.groups }),
         _ => None,
@@ -270,4 +275,33 @@ fn check_redirect_uri(raw: &str, dev_mode: bool) -> Result<(), &'static str> {
         s if s.contains('.') => Ok(()),
         _ => Err("must use https, http on loopback, or a private-use scheme such as com.example.app"),
     }
+}
+
+/// The `[[clients]]` rules applied to a client made outside the file (the CLI); problems are
+/// keyed `client.<field>`.
+pub(super) fn check_record(record: &ClientRecord, dev_mode: bool) -> Vec<super::Problem> {
+    let no_env = |_: &str| None;
+    let mut c =
+        Check { problems: Vec::new(), warnings: Vec::new(), env: &no_env, file: "", mode: super::LoadMode::Serve };
+    let section = ClientSection {
+        id: record.id.clone(),
+        client_name: record.client_name.clone(),
+        secret_sha256: record.secret_sha256.clone(),
+        public: record.public,
+        redirect_uris: record.redirect_uris.clone(),
+        grant_types: Some(record.grant_types.clone()),
+        scopes: record.scopes.clone(),
+        audiences: record.audiences.clone(),
+        token_endpoint_auth_method: record.token_endpoint_auth_method.clone(),
+        jwks: record.jwks.clone(),
+        jwks_uri: record.jwks_uri.clone(),
+        can_introspect: record.can_introspect,
+        trusted: record.trusted,
+        post_logout_redirect_uris: record.post_logout_redirect_uris.clone(),
+        id_token_signed_response_alg: record.id_token_signed_response_alg.clone(),
+        allowed_origins: record.allowed_origins.clone(),
+        ..ClientSection::default()
+    };
+    check_client(&mut c, "client", section, dev_mode);
+    c.problems
 }

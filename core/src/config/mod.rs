@@ -361,6 +361,13 @@ impl Config {
         }
     }
 
+    /// Checks a client registered outside the file (the CLI) by the rules `[[clients]]`
+    /// follow; the problems are keyed `client.<field>`.
+    pub fn check_client(&self, record: &ClientRecord) -> Result<(), Vec<Problem>> {
+        let problems = entries::check_record(record, self.server.dev_mode);
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+
     /// The longest lifetime of any token we sign: access and ID tokens, or a dev-mode test
     /// token (which may live up to an hour).
     pub fn longest_token_ttl(&self) -> Duration {

@@ -73,6 +73,25 @@ pub async fn logout_post(
     respond(&state, logout::logout(&state, &params, &cookies, &meta, true, now).await)
 }
 
+/// `GET /`: a browser (it accepts `text/html`) gets a page naming the server with links to
+/// discovery and the keys; anything else gets the JSON 404 of every unknown path.
+pub async fn home_get(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let wants_html =
+        headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            v.split(',').any(|m| m.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html")))
+        });
+    if !wants_html {
+        return super::not_found().await;
+    }
+    let body = state.pages.render(
+        "home.html",
+        minijinja::context! {
+            issuer => state.issuer, discovery => super::paths::DISCOVERY, jwks => super::paths::JWKS,
+        },
+    );
+    super::pages::html(axum::http::StatusCode::OK, body)
+}
+
 /// The pages' stylesheet.
 pub async fn stylesheet(State(state): State<AppState>) -> Response {
     let mut r = state.pages.stylesheet.clone().into_response();

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::LOGIN, get(login::login_get).post(login::login_post))
         .route(paths::LOGOUT, get(login::logout_get).post(login::logout_post))
         .route(paths::STYLESHEET, get(login::stylesheet))
+        .route(paths::HOME, get(login::home_get))
         .merge(cross_origin);
     if state.config.server.dev_mode {
         r = r.route(paths::TEST_TOKEN, get(dev::test_token_get));
@@ -104,7 +105,7 @@ fn cors_layer(policy: &crate::oauth::cors::CorsPolicy) -> Option<tower_http::cor
     )
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "not_found", "error_description": "no such endpoint" })))
         .into_response()
 }

@@ -97,7 +97,7 @@ pub fn respond(state: &AppState, reply: Reply) -> Response {
     resp
 }
 
-fn html(status: StatusCode, body: String) -> Response {
+pub(super) fn html(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -171,6 +171,9 @@ fn page_html(state: &AppState, page: Page) -> String {
                     submit_label => form.submit_label, fields,
                 },
             )
+        }
+        Page::SelectAccount { flow, csrf, client_name, username } => {
+            pages.render("select_account.html", minijinja::context! { action, flow, csrf, client_name, username })
         }
         Page::Consent { flow, csrf, client_name, username, scopes } => {
             let scopes: Vec<ScopeView<'_>> =

@@ -1,5 +1,7 @@
 //! Endpoint paths, defined once; used by the router, discovery and tests.
 
+/// The root: a small page for people, a JSON 404 for programs.
+pub const HOME: &str = "/";
 /// OpenID Connect Discovery document.
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 /// RFC 8414 authorization server metadata (same document).

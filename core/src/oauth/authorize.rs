@@ -134,18 +134,18 @@ pub fn validate(client: &Client, params: &Params, require_pkce: bool) -> Result<
         return Err(invalid("login_hint is too long"));
     }
 
-    let (mut force_login, mut force_consent, mut no_prompt) = (false, false, false);
+    let (mut force_login, mut force_consent, mut no_prompt, mut select_account) = (false, false, false, false);
     if let Some(prompt) = one("prompt")? {
         for p in prompt.split(' ').filter(|p| !p.is_empty()) {
             match p {
                 "none" => no_prompt = true,
                 "login" => force_login = true,
                 "consent" => force_consent = true,
-                "select_account" => {}
+                "select_account" => select_account = true,
                 _ => return Err(invalid("prompt has an unknown value")),
             }
         }
-        if no_prompt && (force_login || force_consent) {
+        if no_prompt && (force_login || force_consent || select_account) {
             return Err(invalid("prompt=none cannot be combined with other values"));
         }
     }
@@ -184,6 +184,7 @@ pub fn validate(client: &Client, params: &Params, require_pkce: bool) -> Result<
         force_login,
         force_consent,
         no_prompt,
+        select_account,
         max_age,
         login_hint: login_hint.map(str::to_owned),
     })

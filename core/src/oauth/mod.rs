@@ -81,7 +81,7 @@ pub(crate) async fn authenticate(
             }
             tracing::info!(
                 request_id = %meta.request_id,
-                client_id = ?f.client_id,
+                client_id = f.client_id.as_deref().unwrap_or("-"),
                 reason = f.reason,
                 "client authentication failed"
             );

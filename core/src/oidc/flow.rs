@@ -87,6 +87,17 @@ pub enum Page {
         /// The form (checked when the plugin returned it; escaped when rendered).
         form: crate::plugins::StepForm,
     },
+    /// Continue as the signed-in person, or use another account (`prompt=select_account`).
+    SelectAccount {
+        /// Flow id.
+        flow: String,
+        /// CSRF token.
+        csrf: String,
+        /// The client's display name.
+        client_name: String,
+        /// Who is signed in.
+        username: String,
+    },
     /// Approve scopes.
     Consent {
         /// Flow id.

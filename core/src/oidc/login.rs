@@ -11,6 +11,7 @@ use super::flow::{
     Action, BrowserCookies, ErrorKind, Page, Reply, SignedIn, client_error, current_step, describe_scope, error,
     expired, issue_code, load, login_url, redirect, unavailable,
 };
+use super::password::{Refused, check_password};
 use super::session;
 use super::steps::{self, StepRun};
 use crate::audit::AuditEvent;
@@ -18,15 +19,11 @@ use crate::oauth::RequestMeta;
 use crate::oauth::authorize::{AuthorizeError, error_url, validate};
 use crate::oauth::client::Client;
 use crate::oauth::params::Params;
-use crate::ratelimit::{AttemptKeys, Refusal};
-use crate::secret::{Secret, ct_eq, sha256};
+use crate::secret::{ct_eq, sha256};
 use crate::state::AppState;
-use crate::store::UserRecord;
 use crate::store::browser::{Digest, FlowRecord, Step};
-use crate::store::login_attempts::Outcome;
 
-/// The one message for every failed sign-in: it does not say whether the user exists.
-pub const LOGIN_FAILED: &str = "Incorrect username or password.";
+pub use super::password::LOGIN_FAILED;
 
 /// `GET|POST /authorize`.
 pub async fn authorize(
@@ -69,6 +66,19 @@ pub async fn authorize(
         let flow = FlowRecord { request: req, pending: vec![Step::Password, Step::Consent], ..Default::default() };
         return super::flow::start(state, flow, cookies, meta.ip, now);
     };
+    if req.select_account {
+        // The person chooses: continue with this session's account, or sign in with another.
+        let flow = FlowRecord {
+            request: req,
+            pending: vec![Step::SelectAccount, Step::Consent],
+            user_id: Some(live.user.id.clone()),
+            auth_time: Some(live.record.auth_time),
+            amr: live.record.amr.clone(),
+            session: Some(live.key),
+            ..Default::default()
+        };
+        return super::flow::start(state, flow, cookies, meta.ip, now);
+    }
     let consent = match super::flow::needs_consent(state, &client, &live.user.id, &req) {
         Ok(c) => c,
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
@@ -192,6 +202,11 @@ fn start_session(
     }
 }
 
+/// The username of the flow's user, for pages ("" when unknown).
+fn username_of(state: &AppState, flow: &FlowRecord) -> String {
+    flow.user_id.as_deref().and_then(|id| state.db.get_user(id).ok().flatten()).map(|u| u.username).unwrap_or_default()
+}
+
 fn flow_client(state: &AppState, flow: &FlowRecord) -> Option<Arc<Client>> {
     state.clients.get(&flow.request.client_id).ok().flatten()
 }
@@ -226,13 +241,15 @@ fn page(
             error: failure.map(|(message, _)| message.to_owned()),
         }))
         .into(),
+        Step::SelectAccount => Action::Page(Box::new(Page::SelectAccount {
+            flow: flow_id.to_owned(),
+            csrf: flow.csrf.clone(),
+            client_name,
+            username: username_of(state, flow),
+        }))
+        .into(),
         Step::Consent => {
-            let username = flow
-                .user_id
-                .as_deref()
-                .and_then(|id| state.db.get_user(id).ok().flatten())
-                .map(|u| u.username)
-                .unwrap_or_default();
+            let username = username_of(state, flow);
             let scopes = flow.request.scopes.iter().map(|s| (s.clone(), describe_scope(s))).collect();
             Action::Page(Box::new(Page::Consent {
                 flow: flow_id.to_owned(),
@@ -316,6 +333,20 @@ pub async fn submit(
                 StepRun::Reply(r) => return r,
             }
         }
+        Some(Step::SelectAccount) => match action {
+            "continue" => {
+                flow.pending.remove(0);
+            }
+            "switch" => {
+                // Another account: a fresh password step; the session it starts replaces this one.
+                flow.pending.splice(0..1, [Step::Password]);
+                flow.user_id = None;
+                flow.auth_time = None;
+                flow.amr.clear();
+                flow.session = None;
+            }
+            _ => return page(state, Step::SelectAccount, flow_id, &flow, &client, None),
+        },
         Some(Step::Consent) => {
             if action != "approve" {
                 return page(state, Step::Consent, flow_id, &flow, &client, None);
@@ -336,145 +367,6 @@ pub async fn submit(
     }
     let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
     proceed(state, &next, flow, false).await
-}
-
-fn too_many() -> Reply {
-    error(
-        ErrorKind::TooMany,
-        "Too many attempts",
-        "Too many failed sign-in attempts. Wait a few minutes and try again.",
-    )
-}
-
-/// Why a password step did not pass.
-enum Refused {
-    /// Wrong name or password, or a disabled account: the form again, generic message.
-    Credentials,
-    /// Anything else (limits, busy, store failure): this reply.
-    Reply(Reply),
-}
-
-/// Checks the submitted credentials. The attempt is counted against the flow, the address
-/// and the account before the password is hashed (`ratelimit/login.rs`), so concurrent
-/// guesses cannot outrun the limits.
-async fn check_password(
-    state: &AppState,
-    params: &Params,
-    client: &Client,
-    flow_key: &Digest,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<UserRecord, Refused> {
-    let login = params.one("username").ok().flatten().unwrap_or("");
-    let password = Secret::new(params.one("password").ok().flatten().unwrap_or(""));
-    let normalized = if login.contains('@') {
-        crate::users::normalize_email(login).ok()
-    } else {
-        crate::users::normalize_username(login).ok()
-    };
-    let user = match normalized.as_deref().map(|n| state.db.find_user(n)).transpose() {
-        Ok(u) => u.flatten(),
-        Err(e) => return Err(Refused::Reply(unavailable("user lookup failed", &e))),
-    };
-    // An account is counted as itself whichever of its names was typed; a name without an
-    // account is counted as typed (normalised when possible), so it locks like a real one.
-    let account = match &user {
-        Some(u) => format!("u:{}", u.id),
-        None => {
-            let typed = normalized.unwrap_or_else(|| login.trim().to_lowercase().chars().take(254).collect());
-            format!("n:{typed}")
-        }
-    };
-    let keys = AttemptKeys { ip: meta.ip, account, flow: format!("f:{}", hex::encode(flow_key)) };
-    let t = now.unix_timestamp();
-    let attempt = match state.limiter.begin_login(state.db.store(), keys, t) {
-        Ok(Ok(a)) => a,
-        Ok(Err(refusal)) => return Err(Refused::Reply(refused(state, client, user.as_ref(), refusal, meta, now))),
-        Err(e) => return Err(Refused::Reply(unavailable("counting a sign-in attempt failed", &e))),
-    };
-    let too_long = password.expose().len() > crate::users::MAX_PASSWORD_LEN;
-    let verified = match &user {
-        Some(u) if !too_long => state.passwords.verify(password, u.password_hash.clone()).await,
-        // Same work for unknown users, so response time does not reveal which names exist.
-        _ if !too_long => state.passwords.verify_nothing(password).await.map(|()| false),
-        _ => Ok(false),
-    };
-    let ok = match verified {
-        Ok(ok) => ok,
-        Err(e) => {
-            // Never checked: the attempt is given back.
-            let _ = state.limiter.settle_login(state.db.store(), attempt, Outcome::Cancelled, t);
-            return Err(Refused::Reply(match e {
-                crate::users::PasswordError::Busy => {
-                    error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment.")
-                }
-                e => unavailable("password check failed", &e),
-            }));
-        }
-    };
-    let failure = match &user {
-        Some(u) if ok && !u.disabled => None,
-        Some(u) if ok => Some((Some(u.id.clone()), "disabled")),
-        Some(u) => Some((Some(u.id.clone()), "bad_credentials")),
-        None => Some((None, "bad_credentials")),
-    };
-    let outcome = if failure.is_some() { Outcome::Failure } else { Outcome::Success };
-    let locked = match state.limiter.settle_login(state.db.store(), attempt, outcome, t) {
-        Ok(l) => l,
-        Err(e) => return Err(Refused::Reply(unavailable("settling a sign-in attempt failed", &e))),
-    };
-    if let Some((user_id, reason)) = failure {
-        state.metrics.login("failure");
-        if locked.is_some() {
-            let event = AuditEvent::UserLocked { user_id: user_id.clone(), client_id: client.id().to_owned() };
-            state.audit.emit(meta.actor("anonymous"), event, now);
-        }
-        let event = AuditEvent::LoginFailed { user_id, client_id: client.id().to_owned(), reason: reason.to_owned() };
-        state.audit.emit(meta.actor("anonymous"), event, now);
-        tracing::info!(request_id = %meta.request_id, client_id = %client.id(), reason, "sign-in failed");
-        return Err(Refused::Credentials);
-    }
-    let Some(user) = user else { return Err(Refused::Credentials) };
-    state.metrics.login("success");
-    let event = AuditEvent::LoginSucceeded {
-        user_id: user.id.clone(),
-        username: user.username.clone(),
-        client_id: client.id().to_owned(),
-        amr: vec!["pwd".to_owned()],
-    };
-    state.audit.emit(meta.actor(format!("user:{}", user.id)), event, now);
-    Ok(user)
-}
-
-/// The answer to an attempt refused before its password was looked at (audited).
-fn refused(
-    state: &AppState,
-    client: &Client,
-    user: Option<&UserRecord>,
-    refusal: Refusal,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Reply {
-    let reason = match refusal {
-        Refusal::FlowExhausted => "flow_attempts",
-        Refusal::RateLimited(_) => "rate_limited",
-        Refusal::Locked(_) => "locked",
-    };
-    state.metrics.rate_limited("failed_login");
-    let event = AuditEvent::LoginFailed {
-        user_id: user.map(|u| u.id.clone()),
-        client_id: client.id().to_owned(),
-        reason: reason.to_owned(),
-    };
-    state.audit.emit(meta.actor("anonymous"), event, now);
-    match refusal {
-        Refusal::FlowExhausted => error(
-            ErrorKind::TooMany,
-            "Too many attempts",
-            "This sign-in has had too many attempts. Go back to the application and start again.",
-        ),
-        Refusal::RateLimited(_) | Refusal::Locked(_) => too_many(),
-    }
 }
 
 /// Ends a flow whose steps are all done: the flow's session (made by its password step, or

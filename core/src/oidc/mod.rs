@@ -7,6 +7,7 @@ pub mod flow;
 pub mod id_token;
 pub mod login;
 pub mod logout;
+mod password;
 pub mod session;
 pub mod steps;
 pub mod userinfo;

@@ -50,7 +50,32 @@ pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result
             recipient: None,
         }),
     };
-    let mut plugin = load(&rt, &cfg, &|_| Some("check".into()), None)?;
-    trial(&rt, 0, &mut plugin).await.map_err(|e| e.problem)?;
+    let exported = exported_kind(&rt, &component);
+    let explain = |problem: String| match exported {
+        Some(other) if other != kind => format!(
+            "{}: {problem}; its exports are those of a {} plugin: try --kind {}",
+            path.display(),
+            other.as_str(),
+            other.as_str()
+        ),
+        _ => format!("{}: {problem}", path.display()),
+    };
+    let mut plugin = load(&rt, &cfg, &|_| Some("check".into()), None).map_err(explain)?;
+    trial(&rt, 0, &mut plugin).await.map_err(|e| explain(e.problem))?;
     Ok(ComponentReport { sha256: plugin.sha256_hex, wit: WIT_VERSION, imports, needs_http, needs_secrets })
+}
+
+/// The kind whose interface the component exports (`gatehouse:plugin/policy@...` and so
+/// on), if it exports one of ours.
+fn exported_kind(rt: &Runtime, component: &Component) -> Option<PluginKind> {
+    let interface = |name: &str| {
+        name.strip_prefix("gatehouse:plugin/").map(|rest| rest.split('@').next().unwrap_or(rest).to_owned())
+    };
+    component.component_type().exports(&rt.engine).find_map(|(name, _)| match interface(name)?.as_str() {
+        "policy" => Some(PluginKind::Policy),
+        "login-step" => Some(PluginKind::LoginStep),
+        "notifier" => Some(PluginKind::Notifier),
+        "connector" => Some(PluginKind::IdpConnector),
+        _ => None,
+    })
 }

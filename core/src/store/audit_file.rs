@@ -134,7 +134,7 @@ impl AuditFile {
         }
         if !found {
             let _ = std::fs::remove_file(&tmp);
-            return Err(StoreError::Conflict("the truncation point does not match the chain".into()));
+            return Err(StoreError::Refused("the truncation point does not match the chain".into()));
         }
         let file = out.into_inner().map_err(|e| io("flush temp", e.into_error()))?;
         file.sync_all().map_err(|e| io("sync temp", e))?;

@@ -21,6 +21,9 @@ pub enum Step {
     Plugin,
     /// The user approves the scopes for the client.
     Consent,
+    /// `prompt=select_account` with a session: continue as the signed-in person, or sign
+    /// in with another account (then [`Step::Password`] replaces this step).
+    SelectAccount,
 }
 
 /// A validated authorization request, as the flow and the code keep it.
@@ -47,6 +50,8 @@ pub struct AuthRequest {
     pub force_consent: bool,
     /// `prompt=none`.
     pub no_prompt: bool,
+    /// `prompt=select_account`.
+    pub select_account: bool,
     /// `max_age`, seconds.
     pub max_age: Option<i64>,
     /// `login_hint`, to prefill the username.

@@ -56,6 +56,11 @@ impl Store for MemoryStore {
         Ok(self.clients.write().map_err(|_| poisoned())?.remove(id).is_some())
     }
 
+    fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError> {
+        let mut map = self.clients.write().map_err(|_| poisoned())?;
+        Ok(map.get_mut(id).map(|c| c.secret_sha256 = Some(secret_sha256.to_owned())).is_some())
+    }
+
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         Ok(self.keys.read().map_err(|_| poisoned())?.clone())
     }
@@ -174,7 +179,7 @@ impl Store for MemoryStore {
     fn prune_audit(&self, start: &ChainStart) -> Result<u64, StoreError> {
         let mut map = self.audit.write().map_err(|_| poisoned())?;
         if map.get(&start.truncated_through).map(|r| &r.hash) != Some(&start.last_hash) {
-            return Err(StoreError::Conflict("the truncation point does not match the chain".into()));
+            return Err(StoreError::Refused("the truncation point does not match the chain".into()));
         }
         let before = map.len();
         map.retain(|seq, _| *seq > start.truncated_through);

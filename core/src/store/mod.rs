@@ -59,6 +59,9 @@ pub enum StoreError {
     /// The record already exists.
     #[error("{0} already exists")]
     Conflict(String),
+    /// The operation does not apply to the store as it is (said in full).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The operations the server needs from persistent storage.
@@ -80,6 +83,8 @@ pub trait Store:
     fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
     /// Removes a client; `false` when there was none.
     fn remove_client(&self, id: &str) -> Result<bool, StoreError>;
+    /// Replaces a stored client's secret digest; `false` when there is no such client.
+    fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError>;
 
     /// The signing key set (active and retired-but-published keys).
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;

@@ -186,6 +186,32 @@ impl Store for SledStore {
         Ok(self.clients.remove(id.as_bytes()).map_err(io)?.is_some())
     }
 
+    fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
+        let mut found = false;
+        let mut failed = None;
+        self.clients
+            .fetch_and_update(id.as_bytes(), |old| {
+                let bytes = old?;
+                found = true;
+                match decode::<ClientRecord>(CLIENTS, bytes) {
+                    Ok(mut c) => {
+                        c.secret_sha256 = Some(secret_sha256.to_owned());
+                        encode(&c).map_err(|e| failed = Some(e)).ok().or_else(|| Some(bytes.to_vec()))
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        Some(bytes.to_vec())
+                    }
+                }
+            })
+            .map_err(io)?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(found),
+        }
+    }
+
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         match self.keys.get(KEYSET_KEY).map_err(io)? {
             Some(v) => decode(KEYS, &v),

@@ -48,7 +48,7 @@ impl SledStore {
         let occupied =
             self.sled().tree_names().iter().any(|n| self.sled().open_tree(n).map(|t| !t.is_empty()).unwrap_or(true));
         if occupied || !self.audit_file()?.is_empty() {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::Refused(format!(
                 "the store at {} holds data; restore needs an empty store",
                 self.dir().display()
             )));

@@ -28,6 +28,18 @@ pub fn normalize_username(raw: &str) -> Result<String, &'static str> {
     Ok(name)
 }
 
+/// Checks a group name: 1-64 printable characters without spaces (policies compare them as
+/// they are written).
+pub fn check_group(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("may not contain spaces or control characters");
+    }
+    Ok(())
+}
+
 /// Normalises an email: trimmed, lower-case, one `@` with text on both sides, no spaces.
 pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
     let email = raw.trim().to_lowercase();

@@ -78,23 +78,27 @@ async fn log_post(State(s): State<AppState>, headers: HeaderMap, body: Option<Js
     let Some(token) =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     else {
+        tracing::info!(reason = "no bearer token", "message refused");
         return deny(StatusCode::UNAUTHORIZED, "invalid_token");
     };
     let claims = match verify(&s, token).await {
         Ok(c) => c,
         Err(reason) => {
-            tracing::info!(reason, "token refused");
+            tracing::info!(reason, "message refused: token not accepted");
             return deny(StatusCode::UNAUTHORIZED, "invalid_token");
         }
     };
     if !claims.scope.split(' ').any(|x| x == "logs:write") {
+        tracing::info!(sub = %claims.sub, reason = "no logs:write scope", "message refused");
         return deny(StatusCode::FORBIDDEN, "insufficient_scope");
     }
     let Some(Json(body)) = body else {
+        tracing::info!(sub = %claims.sub, reason = "no JSON body", "message refused");
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": "a JSON body {\"message\"} is required" })))
             .into_response();
     };
     let entry = Entry { sub: claims.sub, message: body.message };
+    tracing::info!(sub = %entry.sub, text = %entry.message, "message accepted");
     if let Ok(mut e) = s.entries.lock() {
         e.push(entry.clone());
     }

@@ -18,7 +18,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt::init();
+    // What it accepts and refuses shows at the default level; RUST_LOG changes the filter.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let args = Args::parse();
     let issuer = args.issuer.trim_end_matches('/').to_owned();
     let settings = logging_service::Settings { jwks_url: format!("{issuer}/jwks"), issuer, audience: args.audience };

@@ -5,7 +5,8 @@
 //!
 //! Pages: `/` (home), `/login` (to Gatehouse), `/callback` (back from it), `/claims` (who is
 //! signed in), `/logout` (here and at Gatehouse). Sessions are in memory, keyed by a random
-//! cookie.
+//! cookie. The provider's keys come with discovery; an ID token signed with a key it does not
+//! know (Gatehouse rotated its keys) makes it fetch them again, at most every ten seconds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,9 +19,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse as _,
+    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, SignatureVerificationError, TokenResponse as _,
 };
 
 /// The cookie holding this app's session id (not Gatehouse's cookie).
@@ -52,11 +53,23 @@ enum Session {
 /// The app.
 pub struct App {
     settings: Settings,
-    client: Client,
+    /// Rebuilt from a fresh discovery when the provider's keys change.
+    client: std::sync::RwLock<Arc<Client>>,
+    /// When the keys were last fetched again (refetches are rate-limited).
+    refreshed: Mutex<Option<std::time::Instant>>,
     http: reqwest::Client,
     end_session: Option<String>,
     sessions: Mutex<HashMap<String, Session>>,
 }
+
+/// Now, for the refetch's rate limit (this example has no clock of its own to inject).
+#[allow(clippy::disallowed_methods, reason = "an example app outside the server: plain monotonic time")]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// The provider's keys are fetched again at most this often.
+const KEYS_REFRESH_MIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An HTTP client error for `openidconnect`.
 #[derive(Debug)]
@@ -97,20 +110,38 @@ impl App {
     /// Discovers Gatehouse and builds the client.
     pub async fn new(settings: Settings) -> anyhow::Result<Arc<Self>> {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        let h = http.clone();
-        let call = move |req| send(h.clone(), req);
-        let issuer = IssuerUrl::new(settings.issuer.clone())?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &call).await.context("OpenID Connect discovery")?;
+        let client = discover(&http, &settings).await?;
         let discovery: serde_json::Value =
             http.get(format!("{}/.well-known/openid-configuration", settings.issuer)).send().await?.json().await?;
         let end_session = discovery["end_session_endpoint"].as_str().map(str::to_owned);
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(settings.client_id.clone()),
-            Some(ClientSecret::new(settings.client_secret.clone())),
-        )
-        .set_redirect_uri(RedirectUrl::new(format!("{}/callback", settings.base_url))?);
-        Ok(Arc::new(Self { settings, client, http, end_session, sessions: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(Self {
+            settings,
+            client: std::sync::RwLock::new(Arc::new(client)),
+            refreshed: Mutex::new(None),
+            http,
+            end_session,
+            sessions: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn client(&self) -> anyhow::Result<Arc<Client>> {
+        Ok(self.client.read().map_err(|_| anyhow!("lock"))?.clone())
+    }
+
+    /// Fetches the provider's metadata and keys again (a token named a key we do not know);
+    /// `false` when that happened too recently.
+    async fn refresh_keys(&self) -> anyhow::Result<bool> {
+        {
+            let mut last = self.refreshed.lock().map_err(|_| anyhow!("lock"))?;
+            if last.is_some_and(|t| now().saturating_duration_since(t) < KEYS_REFRESH_MIN) {
+                return Ok(false);
+            }
+            *last = Some(now());
+        }
+        let client = discover(&self.http, &self.settings).await?;
+        tracing::info!("the provider's signing keys were fetched again");
+        *self.client.write().map_err(|_| anyhow!("lock"))? = Arc::new(client);
+        Ok(true)
     }
 
     fn session_id(headers: &HeaderMap) -> Option<String> {
@@ -132,15 +163,23 @@ impl App {
         }
         let h = self.http.clone();
         let call = move |req| send(h.clone(), req);
-        let tokens = self
-            .client
+        let mut client = self.client()?;
+        let tokens = client
             .exchange_code(AuthorizationCode::new(code))?
             .set_pkce_verifier(verifier)
             .request_async(&call)
             .await
             .context("code exchange")?;
         let id_token = tokens.id_token().ok_or_else(|| anyhow!("no ID token"))?;
-        let verifier = self.client.id_token_verifier();
+        let unknown_key = matches!(
+            id_token.claims(&client.id_token_verifier(), &nonce),
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey))
+        );
+        // Signed with a key we have not seen: the provider rotated; fetch its keys again.
+        if unknown_key && self.refresh_keys().await? {
+            client = self.client()?;
+        }
+        let verifier = client.id_token_verifier();
         let claims = id_token.claims(&verifier, &nonce).context("ID token verification")?;
         if let Some(expected) = claims.access_token_hash() {
             let actual = AccessTokenHash::from_token(
@@ -152,12 +191,8 @@ impl App {
                 bail!("at_hash does not match the access token");
             }
         }
-        let userinfo: CoreUserInfoClaims = self
-            .client
-            .user_info(tokens.access_token().clone(), None)?
-            .request_async(&call)
-            .await
-            .context("userinfo")?;
+        let userinfo: CoreUserInfoClaims =
+            client.user_info(tokens.access_token().clone(), None)?.request_async(&call).await.context("userinfo")?;
         let session = Session::SignedIn {
             id_token: id_token.to_string(),
             claims: serde_json::to_value(claims)?,
@@ -166,6 +201,20 @@ impl App {
         self.sessions.lock().map_err(|_| anyhow!("lock"))?.insert(sid.to_owned(), session);
         Ok(())
     }
+}
+
+/// Discovery: the provider's metadata and keys, as a client of it.
+async fn discover(http: &reqwest::Client, settings: &Settings) -> anyhow::Result<Client> {
+    let h = http.clone();
+    let call = move |req| send(h.clone(), req);
+    let issuer = IssuerUrl::new(settings.issuer.clone())?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, &call).await.context("OpenID Connect discovery")?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(settings.client_id.clone()),
+        Some(ClientSecret::new(settings.client_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(format!("{}/callback", settings.base_url))?))
 }
 
 /// The app's routes.
@@ -179,13 +228,24 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// A little style, inline: the example has no assets to serve.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;\
+line-height:1.5;color:#1f2328}h1{font-size:1.6rem}a{color:#0a58ca}pre{background:#f6f8fa;padding:1rem;\
+border-radius:6px;overflow:auto;font-size:.85rem}.brand{color:#57606a;font-size:.9rem;margin-bottom:0}";
+
 fn page(title: &str, body: &str) -> Html<String> {
+    // The app's own name is the page title's suffix only when the page has another title.
+    let full = if title == APP_NAME { APP_NAME.to_owned() } else { format!("{} · {APP_NAME}", escape(title)) };
     Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · Example app</title></head>\
-         <body><h1>{t}</h1>{body}</body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{full}</title>\
+         <style>{STYLE}</style></head><body><p class=\"brand\">{APP_NAME}</p><h1>{t}</h1>{body}</body></html>",
         t = escape(title)
     ))
 }
+
+/// The app's name on its pages.
+const APP_NAME: &str = "Example app";
 
 /// HTML-escapes text.
 pub fn escape(s: &str) -> String {
@@ -210,8 +270,11 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<String> {
 
 async fn login(State(app): State<Arc<App>>) -> Response {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf, nonce) = app
-        .client
+    let client = match app.client() {
+        Ok(c) => c,
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, page("Error", "<p>Try again.</p>")).into_response(),
+    };
+    let (url, csrf, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))

@@ -26,7 +26,8 @@ fn form(version: &str) -> Form {
         Field::new("accept", format!("I accept the terms of service (version {version})"), FieldKind::Checkbox)
             .required();
     if let Some(url) = gatehouse_plugin::config::get("url") {
-        accept = accept.help(format!("The terms: {url}"));
+        // `[text](url)` is rendered by the host as a link.
+        accept = accept.help(format!("Read the [terms of service]({url})."));
     }
     Form::new("Terms of service", "Continue").description(text).field(accept)
 }

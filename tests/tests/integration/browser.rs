@@ -300,6 +300,54 @@ async fn single_sign_on_prompt_and_max_age() {
 }
 
 #[tokio::test]
+async fn select_account_offers_the_signed_in_account_or_another() {
+    let s = server().await;
+    let b = Browser::new(&s.base);
+    let web = [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    b.sign_in(&web, ALICE, ALICE_PASSWORD).await;
+    let select = [("response_type", "code"), ("client_id", CRM_ID), ("scope", "openid"), ("prompt", "select_account")];
+    let sub_of = |code: String| {
+        let (http, base) = (s.http.clone(), s.base.clone());
+        async move {
+            let (_, tokens) = redeem(&http, &base, (CRM_ID, CRM_SECRET), &code, CRM_CB, None).await;
+            jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned()
+        }
+    };
+    // Continue as the signed-in person.
+    let start = b.authorize(&select).await;
+    let page = b.get(start.location.as_deref().unwrap()).await;
+    assert!(page.body.contains("Continue as alice") && page.body.contains("Use another account"), "{}", page.body);
+    let chosen = b.consent(&page, "continue").await;
+    let to = chosen.location.unwrap();
+    assert!(to.starts_with(CRM_CB), "{to}");
+    let alice = sub_of(query_param(&to, "code").unwrap()).await;
+    // Or sign in as someone else, which replaces the session.
+    let start = b.authorize(&select).await;
+    let page = b.get(start.location.as_deref().unwrap()).await;
+    let switched = b.consent(&page, "switch").await;
+    let login = b.get(switched.location.as_deref().unwrap()).await;
+    assert!(login.body.contains("Username or email"), "{}", login.body);
+    let done = b.submit_login(&login, "bob", "bob's password 123").await;
+    let to = done.location.unwrap();
+    let bob = sub_of(query_param(&to, "code").unwrap()).await;
+    assert_ne!(alice, bob);
+    let r = b.authorize(&web).await;
+    let code = query_param(r.location.as_deref().unwrap(), "code").expect("SSO continues, now as bob");
+    let (_, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
+    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"], bob.as_str());
+    // prompt=none cannot be combined with it.
+    let r = b
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", CRM_ID),
+            ("scope", "openid"),
+            ("prompt", "none select_account"),
+        ])
+        .await;
+    assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
 async fn prompt_none_without_a_session_or_consent_fails_to_the_client() {
     let s = server().await;
     let b = Browser::new(&s.base);

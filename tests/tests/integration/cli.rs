@@ -181,10 +181,11 @@ fn dev_default_serve_prints_the_demo_client_it_created() {
     let secret =
         server.stdout.split("client_secret=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_owned();
     server.kill9();
-    // Second start: the demo client exists, nothing is printed about it, and its secret is
-    // stored only as a hash.
+    // Second start: the demo client exists, it says how to get a new secret, and its secret
+    // is stored only as a hash.
     let again = ChildServer::spawn(&cfg);
     assert!(!again.stdout.contains("created demo client"));
+    assert!(again.stdout.contains("client `demo` exists") && again.stdout.contains("rotate-secret demo"));
     drop(again);
     let (_, out, _) = run_cli(&["gatehouse", "clients", "list", "--config", &cfg.display().to_string()]);
     assert!(out.contains("demo\tstore"));

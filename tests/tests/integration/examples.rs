@@ -73,3 +73,47 @@ async fn worker_logs_through_a_service_that_verifies_tokens_itself() {
     assert_eq!(resp.status(), 401);
     assert_eq!(entries.lock().unwrap().len(), 3);
 }
+
+/// Log output captured in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_logging_service_logs_what_it_accepts_and_why_it_refuses() {
+    // The service's default filter is `info`; capture what it writes at that level (this
+    // test's runtime is single-threaded, so every task logs to this thread's subscriber).
+    let out = Captured::default();
+    let sink = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("logging_service=info"))
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let gh = TestServer::start().await;
+    let (url, _) = start_logging_service(&gh).await;
+    worker(&gh, &url, SVC_SECRET).log("hello from the worker").await.unwrap();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{url}/log"))
+        .bearer_auth("not-a-jwt")
+        .json(&serde_json::json!({"message": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("message accepted") && text.contains("hello from the worker"), "{text}");
+    assert!(text.contains("message refused") && text.contains("reason=\"malformed\""), "{text}");
+}

@@ -23,6 +23,7 @@ mod keys;
 mod limits;
 mod login_limits;
 mod metrics;
+mod operator;
 mod plugin_connector;
 mod plugin_kv;
 mod plugin_login_steps;

@@ -88,7 +88,14 @@ async fn terms_of_service_is_asked_once_per_version_and_the_session_starts_after
     assert_eq!(terms.status, 200, "{}", terms.body);
     assert!(terms.body.contains("Terms of service"), "{}", terms.body);
     assert!(terms.body.contains("version 2026-11"), "{}", terms.body);
-    assert!(terms.body.contains("example.com&#x2f;terms"), "{}", terms.body);
+    // The terms are a link the person can follow, not text.
+    assert!(
+        terms.body.contains(
+            "<a href=\"https://example.com/terms\" target=\"_blank\" rel=\"noopener noreferrer\">terms of service</a>"
+        ),
+        "{}",
+        terms.body
+    );
     assert!(!sets_session(&terms));
 
     // Not ticked: the host's own check, the plugin is not asked.

@@ -174,6 +174,12 @@ fn plugins_check_validates_a_component_and_names_the_grants_it_needs() {
     let (code, _, err) = run_cli(&["gatehouse", "plugins", "check", &terms, "--kind", "notifier"]);
     assert_eq!(code, 1);
     assert!(err.contains("notifier-plugin world"), "{err}");
+    assert!(err.contains(&terms) && err.contains("try --kind login-step"), "names the file and the kind: {err}");
+    // Without --kind (policy), a connector is named with the kind its exports match.
+    let connector = component("oidc_connector").display().to_string();
+    let (code, _, err) = run_cli(&["gatehouse", "plugins", "check", &connector]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&connector) && err.contains("try --kind idp-connector"), "{err}");
     let hook = component("webhook_notifier").display().to_string();
     let (code, out, err) = run_cli(&["gatehouse", "plugins", "check", &hook, "--kind", "notifier"]);
     assert_eq!(code, 0, "{err}");

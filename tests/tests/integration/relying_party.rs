@@ -9,6 +9,7 @@ async fn the_example_app_signs_in_and_out_through_gatehouse() {
     let b = Browser::new(&rp.idp.base);
     let home = b.get(&format!("{}/", rp.base)).await;
     assert!(home.body.contains("You are not signed in"), "{}", home.body);
+    assert!(home.body.contains("<title>Example app</title>") && home.body.contains("<style>"), "{}", home.body);
 
     let to_idp = b.get(&format!("{}/login", rp.base)).await;
     let authorize = to_idp.location.expect("to Gatehouse");
@@ -35,4 +36,22 @@ async fn the_example_app_signs_in_and_out_through_gatehouse() {
     // And Gatehouse's session is over too: signing in again shows the form.
     let again = b.get(&b.get(&format!("{}/login", rp.base)).await.location.unwrap()).await;
     assert!(again.location.unwrap().contains("/login?flow="));
+}
+
+#[tokio::test]
+async fn the_example_app_keeps_signing_people_in_after_a_key_rotation() {
+    let rp = RelyingParty::start().await;
+    let sign_in = || async {
+        let b = Browser::new(&rp.idp.base);
+        let authorize = b.get(&format!("{}/login", rp.base)).await.location.expect("to Gatehouse");
+        let page = b.get(b.get(&authorize).await.location.as_deref().unwrap()).await;
+        let callback = b.submit_login(&page, ALICE, ALICE_PASSWORD).await.location.expect("back to the app");
+        let done = b.get(&callback).await;
+        (done.status, done.body)
+    };
+    assert_eq!(sign_in().await.0, 303);
+    // New signing keys: the app's cached JWKS does not know the new kid.
+    rp.idp.state.keys.rotate(rp.idp.state.clock.now()).await.unwrap();
+    let (status, body) = sign_in().await;
+    assert_eq!(status, 303, "the app fetched the new keys: {body}");
 }

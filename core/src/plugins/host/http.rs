@@ -235,7 +235,7 @@ impl Host for Ctx {
         let result = gate.fetch(req).await;
         match &result {
             Ok(r) => tracing::debug!(plugin, status = r.status, bytes = r.body.len(), "plugin fetch"),
-            Err(e) => tracing::info!(plugin, error = ?e, "plugin fetch refused or failed"),
+            Err(e) => tracing::info!(plugin, error = %e, "plugin fetch refused or failed"),
         }
         result
     }
