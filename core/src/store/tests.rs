@@ -318,7 +318,7 @@ fn sled_backup_restores_into_an_empty_store_only_and_refuses_damage() {
     assert_eq!(b.get_refresh(&[7; 32]).unwrap(), Some(rt));
     assert_eq!(b.last_audit_record().unwrap(), a.last_audit_record().unwrap());
     assert_eq!(crate::audit::verify_store(&b).unwrap().map(|v| v.records), Ok(1));
-    assert!(matches!(b.restore(&mut backup.as_slice()), Err(StoreError::Conflict(_))), "not empty");
+    assert!(matches!(b.restore(&mut backup.as_slice()), Err(StoreError::Refused(_))), "not empty");
 
     let c = SledStore::open(c_dir.path()).unwrap();
     let damaged = &backup[..backup.len() / 2];

@@ -32,6 +32,7 @@ mod plugin_notifier;
 mod plugin_policies;
 mod plugin_reload;
 mod plugin_sandbox;
+mod readme;
 mod relying_party;
 mod telemetry;
 mod token;
