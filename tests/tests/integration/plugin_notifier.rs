@@ -207,3 +207,23 @@ async fn a_cursor_past_the_end_of_the_log_follows_the_log_again() {
     let got = received(&hook, 1).await;
     assert_eq!(got[0].1["event"], "login.failed");
 }
+
+#[tokio::test]
+async fn each_audit_checkpoint_can_be_shipped_to_another_system() {
+    let (port, hook) = webhook().await;
+    let s = server(port, "\"audit.checkpoint\"", 3).await;
+    // The shutdown checkpoint of a restart is the easiest to wait for: it signs the chain's
+    // head at the moment the server stops, and the next start delivers it.
+    s.svc_token(&[]).await;
+    let dir = s.stop().await;
+    let toml = std::fs::read_to_string(dir.path().join("gatehouse.toml")).unwrap();
+    let s = TestServer::start_in(dir, &toml).await;
+    let got = received(&hook, 1).await;
+    let detail = &got[0].1["data"]["detail"];
+    assert_eq!(got[0].1["event"], "audit.checkpoint", "{:?}", got[0].1);
+    assert_eq!(detail["type"], "audit_checkpoint");
+    let checkpoints = s.state.db.checkpoints().unwrap();
+    let signed = checkpoints.last().unwrap();
+    assert_eq!(detail["through_seq"], signed.seq);
+    assert_eq!(detail["signature"], signed.signature.as_str(), "the shipped checkpoint is the signed one");
+}
