@@ -32,7 +32,7 @@ pub mod reload;
 pub mod secret;
 pub mod server;
 pub mod state;
-pub mod store;
+pub use gatehouse_store as store;
 pub mod telemetry;
 pub mod tokens;
 pub mod ui;

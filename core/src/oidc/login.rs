@@ -19,6 +19,7 @@ use crate::oauth::RequestMeta;
 use crate::oauth::authorize::{AuthorizeError, error_url, validate};
 use crate::oauth::client::Client;
 use crate::oauth::params::Params;
+use crate::plugins::SubmittedValues as _;
 use crate::secret::{ct_eq, sha256};
 use crate::state::AppState;
 use crate::store::browser::{Digest, FlowRecord, Step};

@@ -6,7 +6,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::bindings::gatehouse::plugin::types::{Kv, PluginError};
@@ -27,58 +26,7 @@ const MAX_TEXT: usize = 2 * 1024;
 /// Names the host's forms use itself.
 const RESERVED_FIELDS: &[&str] = &["flow", "csrf", "action"];
 
-/// How a field is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "options", rename_all = "snake_case")]
-pub enum FieldKind {
-    /// One line of text.
-    Text,
-    /// Hidden text.
-    Password,
-    /// An email address.
-    Email,
-    /// A number.
-    Number,
-    /// Yes or no (`true` / `false`).
-    Checkbox,
-    /// One of `(value, label)`.
-    Select(Vec<(String, String)>),
-    /// Carried through the form unseen (the browser can change it).
-    Hidden,
-}
-
-/// One form field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepField {
-    /// Form name.
-    pub name: String,
-    /// Visible label.
-    pub label: String,
-    /// Kind.
-    #[serde(flatten)]
-    pub kind: FieldKind,
-    /// Must be filled in (a required checkbox must be ticked).
-    pub required: bool,
-    /// Initial value.
-    pub value: Option<String>,
-    /// Help text.
-    pub help: Option<String>,
-}
-
-/// A form a step asks the host to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepForm {
-    /// Heading.
-    pub title: String,
-    /// Text under the heading.
-    pub description: Option<String>,
-    /// Fields in order.
-    pub fields: Vec<StepField>,
-    /// Submit button text.
-    pub submit_label: String,
-    /// An error above the fields.
-    pub error: Option<String>,
-}
+pub use crate::store::login_form::{FieldKind, StepField, StepForm};
 
 /// What a step is called with.
 #[derive(Debug, Clone, Copy)]
@@ -284,11 +232,17 @@ fn check_form(f: wit::Form) -> Result<StepForm, String> {
     Ok(StepForm { title: f.title, description: f.description, fields, submit_label: f.submit_label, error: f.error })
 }
 
-impl StepForm {
+/// Checks a submitted form against the form the step asked for.
+pub trait SubmittedValues {
+    /// The values of the fields, checked against the form (required, options, numbers).
+    fn values(&self, get: impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, String>;
+}
+
+impl SubmittedValues for StepForm {
     /// The values of a submitted form, in field order, checked against the fields: a
     /// checkbox is `true` or `false`, a select one of its options, a number a number, and
     /// required fields filled in. `Err` is a message for the person.
-    pub fn values(&self, get: impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, String> {
+    fn values(&self, get: impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, String> {
         let mut out = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
             let raw = get(&f.name).unwrap_or_default();

@@ -31,7 +31,7 @@ use arc_swap::ArcSwap;
 
 pub use check::{ComponentReport, check_component};
 pub use connector::{BeginRequest, BeginResponse, CompleteRequest, ConnectorError, ConnectorInfo, ExternalIdentity};
-pub use login_step::{FieldKind, StepError, StepField, StepForm, StepInput, StepOutcome};
+pub use login_step::{FieldKind, StepError, StepField, StepForm, StepInput, StepOutcome, SubmittedValues};
 pub use notifier::{Channel, Message, SendOutcome};
 pub use registry::LoadError;
 pub use types::{

@@ -14,64 +14,23 @@ use super::engine::Runtime;
 use super::registry::{Exports, LoadedPlugin};
 use crate::config::PluginConfig;
 
-/// Kind of delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// Email.
-    Email,
-    /// Text message.
-    Sms,
-    /// An HTTP callback.
-    Webhook,
-}
+pub use crate::store::notify_queue::{Channel, Message};
 
-impl Channel {
-    /// Config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::Webhook => "webhook",
-        }
-    }
-
-    fn of(c: wit::Channel) -> Self {
-        match c {
-            wit::Channel::Email => Self::Email,
-            wit::Channel::Sms => Self::Sms,
-            wit::Channel::Webhook => Self::Webhook,
-        }
-    }
-
-    fn wit(self) -> wit::Channel {
-        match self {
-            Self::Email => wit::Channel::Email,
-            Self::Sms => wit::Channel::Sms,
-            Self::Webhook => wit::Channel::Webhook,
-        }
+/// The WIT channel of a stored one, and back.
+fn from_wit(c: wit::Channel) -> Channel {
+    match c {
+        wit::Channel::Email => Channel::Email,
+        wit::Channel::Sms => Channel::Sms,
+        wit::Channel::Webhook => Channel::Webhook,
     }
 }
 
-/// One message, as queued.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Message {
-    /// Idempotency key (the same on every attempt).
-    pub id: String,
-    /// Kind of delivery.
-    pub channel: Channel,
-    /// Event name (`login.failed`, ...).
-    pub template: String,
-    /// Locale of the texts.
-    pub locale: String,
-    /// Address, phone number or URL.
-    pub recipient: String,
-    /// Subject line.
-    pub subject: Option<String>,
-    /// Plain text.
-    pub text_body: String,
-    /// The event as a JSON object.
-    pub data: String,
+fn to_wit(c: Channel) -> wit::Channel {
+    match c {
+        Channel::Email => wit::Channel::Email,
+        Channel::Sms => wit::Channel::Sms,
+        Channel::Webhook => wit::Channel::Webhook,
+    }
 }
 
 /// What became of one attempt.
@@ -92,7 +51,7 @@ pub enum SendOutcome {
 /// The channels a notifier reports at load, checked against its configured channel; the
 /// configured (or first reported) channel comes first.
 pub(crate) fn channels(cfg: &PluginConfig, reported: Vec<wit::Channel>) -> Result<Vec<Channel>, String> {
-    let mut list: Vec<Channel> = reported.into_iter().map(Channel::of).collect();
+    let mut list: Vec<Channel> = reported.into_iter().map(from_wit).collect();
     list.dedup();
     let wanted = cfg.route.as_ref().and_then(|r| r.channel.as_deref());
     match wanted {
@@ -128,7 +87,7 @@ pub(crate) async fn send(rt: &Runtime, p: &Arc<LoadedPlugin>, msg: &Message, now
     };
     let m = wit::Message {
         id: msg.id.clone(),
-        channel: msg.channel.wit(),
+        channel: to_wit(msg.channel),
         template: msg.template.clone(),
         locale: msg.locale.clone(),
         recipient: msg.recipient.clone(),

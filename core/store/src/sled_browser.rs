@@ -103,7 +103,7 @@ fn purge<T: serde::de::DeserializeOwned>(
 
 impl BrowserTrees {
     fn family_lock(&self, family: &str) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
-        let stripe = usize::from(crate::secret::sha256(family.as_bytes())[0]) % LOCK_STRIPES;
+        let stripe = usize::from(crate::sha256(family.as_bytes())[0]) % LOCK_STRIPES;
         self.family_locks[stripe].lock().map_err(|_| StoreError::Io("refresh family lock poisoned".into()))
     }
 

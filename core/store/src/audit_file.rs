@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
-use crate::audit::{AuditRecord, ChainStart};
+use crate::audit_chain::{AuditRecord, ChainStart};
 
 /// File name inside the store directory.
 pub const FILE_NAME: &str = "audit.jsonl";

@@ -1,16 +1,22 @@
-//! Persistence. The [`Store`] trait is shaped by use case (create a client, revoke a token,
-//! replace the key set); every method is atomic inside the store and synchronous (sled calls
-//! take microseconds). Durability is separate: a write is acknowledged only after
-//! [`Db::durable`], which joins a group commit so that concurrent requests share one flush.
-//! sled never leaves this module.
+//! Gatehouse's persistence, the bottom layer: every persisted record type (clients, users,
+//! keys, the browser sign-in aggregates, audit records, queued notifications, sign-in
+//! counters), the store traits shaped by use case (create a client, revoke a token, redeem a
+//! code), each method atomic inside the store, and the sled and memory backends.
+//! Durability is separate: a write is acknowledged only after [`Db::durable`], which joins a
+//! group commit so that concurrent requests share one flush. This crate imports nothing of
+//! the server above it (the compiler keeps it so); sled never leaves it.
+#![forbid(unsafe_code)]
 
+pub mod audit_chain;
 pub mod audit_checkpoints;
+pub mod audit_event;
 mod audit_file;
 mod audit_index;
 pub mod backup;
 pub mod browser;
 mod commit;
 pub mod login_attempts;
+pub mod login_form;
 mod memory;
 mod memory_browser;
 pub mod notify_queue;
@@ -27,7 +33,7 @@ mod tests_browser;
 
 use std::sync::Arc;
 
-use crate::audit::{AuditRecord, ChainStart};
+use crate::audit_chain::{AuditRecord, ChainStart};
 
 pub use commit::GroupCommit;
 pub use memory::MemoryStore;
@@ -155,7 +161,7 @@ pub struct Db {
 impl Db {
     /// Wraps `store`; starts the group-commit task (needs a tokio runtime).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_flush_histogram(store, crate::metrics::flush_histogram())
+        Self::with_flush_histogram(store, prometheus_client::metrics::histogram::Histogram::new([0.001]))
     }
 
     /// [`Self::new`], recording flush latency in `flush_latency` (a metric made before the
@@ -230,6 +236,26 @@ impl std::ops::Deref for Db {
     fn deref(&self) -> &Self::Target {
         self.store.as_ref()
     }
+}
+
+/// SHA-256 (aws-lc-rs), for digests the store computes itself (audit record hashes, lock
+/// stripes).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// [`sha256`] as lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha256(data))
+}
+
+/// Monotonic time, for measuring flushes (the server's `clock.rs` is not reachable from here).
+#[allow(clippy::disallowed_methods, reason = "the store measures only its own flush latency")]
+pub(crate) fn monotonic() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 /// Schema byte prefixed to every encoded value, so a later version can migrate.

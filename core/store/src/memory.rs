@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord};
-use crate::audit::{AuditRecord, ChainStart};
+use crate::audit_chain::{AuditRecord, ChainStart};
 
 /// A store held in process memory.
 #[derive(Default)]

@@ -159,7 +159,7 @@ impl<T: KvRaw + ?Sized> PluginKv for T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::MemoryStore;
 
     #[test]
     fn namespaces_ttl_and_counters() {

@@ -10,7 +10,7 @@ use super::audit_file::AuditFile;
 use super::audit_index::{AuditIndex, read_range, read_where};
 use super::sled_browser::BrowserTrees;
 use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
-use crate::audit::{AuditRecord, ChainStart};
+use crate::audit_chain::{AuditRecord, ChainStart};
 
 const CLIENTS: &str = "clients";
 const KEYS: &str = "keys";

@@ -7,7 +7,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, decode, encode};
-use crate::plugins::Message;
 
 const TREE: &str = "notify";
 const CURSOR: &[u8] = b"c";
@@ -24,6 +23,50 @@ pub(super) trait QueueRaw {
     fn nq_scan(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
     /// Removes `removes`, then writes `puts`, atomically.
     fn nq_apply(&self, puts: Entries, removes: Vec<Vec<u8>>) -> Result<(), StoreError>;
+}
+
+/// Kind of delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Email.
+    Email,
+    /// Text message.
+    Sms,
+    /// An HTTP callback.
+    Webhook,
+}
+
+impl Channel {
+    /// Config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// One message, as queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Idempotency key (the same on every attempt).
+    pub id: String,
+    /// Kind of delivery.
+    pub channel: Channel,
+    /// Event name (`login.failed`, ...).
+    pub template: String,
+    /// Locale of the texts.
+    pub locale: String,
+    /// Address, phone number or URL.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: Option<String>,
+    /// Plain text.
+    pub text_body: String,
+    /// The event as a JSON object.
+    pub data: String,
 }
 
 /// A message waiting for delivery.

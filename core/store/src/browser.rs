@@ -83,7 +83,7 @@ pub struct FlowRecord {
     /// one while `pending` starts with [`Step::Plugin`].
     pub steps: Vec<String>,
     /// The form the current login step shows.
-    pub step_form: Option<crate::plugins::StepForm>,
+    pub step_form: Option<crate::login_form::StepForm>,
     /// The current login step's opaque state, base64url.
     pub step_state: Option<String>,
     /// Creation time and expiry, unix seconds.

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, AuditEvent};
-use crate::secret::sha256_hex;
+use crate::audit_event::{Actor, AuditEvent};
+use crate::sha256_hex;
 
 /// The `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

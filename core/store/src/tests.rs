@@ -80,9 +80,10 @@ fn users_are_unique_by_name_and_email(s: &dyn Store) {
 }
 
 fn audit_appends_in_order(s: &dyn Store) {
-    use crate::audit::{Actor, AuditEvent, AuditRecord, verify_chain};
+    use crate::audit_chain::{AuditRecord, verify_chain};
+    use crate::audit_event::{Actor, AuditEvent};
     assert_eq!(s.last_audit_record().unwrap(), None);
-    let mut prev = crate::audit::chain::GENESIS.to_owned();
+    let mut prev = crate::audit_chain::GENESIS.to_owned();
     let mut all = Vec::new();
     for seq in 1..=300u64 {
         let r = AuditRecord::next(seq, 1, Actor::cli(), AuditEvent::AdminAuthFailed, &prev);
@@ -98,10 +99,10 @@ fn audit_appends_in_order(s: &dyn Store) {
 
     // Retention: attest the truncation in the chain, then prune.
     let cut = &all[99];
-    let start = crate::audit::ChainStart { truncated_through: 100, last_hash: cut.hash.clone() };
+    let start = crate::audit_chain::ChainStart { truncated_through: 100, last_hash: cut.hash.clone() };
     let attest = AuditEvent::AuditTruncated { through_seq: 100, last_hash: cut.hash.clone(), removed: 100 };
     s.append_audit(&[AuditRecord::next(301, 2, Actor::system(), attest, &all[299].hash)]).unwrap();
-    let wrong = crate::audit::ChainStart { truncated_through: 100, last_hash: "00".into() };
+    let wrong = crate::audit_chain::ChainStart { truncated_through: 100, last_hash: "00".into() };
     assert!(s.prune_audit(&wrong).is_err(), "a truncation point off the chain is refused");
     assert_eq!(s.prune_audit(&start).unwrap(), 100);
     assert_eq!(s.audit_start().unwrap(), Some(start.clone()));
@@ -113,7 +114,7 @@ fn audit_appends_in_order(s: &dyn Store) {
 
 fn notify_queue_orders_settles_and_revives(s: &dyn Store) {
     use super::notify_queue::{Queued, Settle};
-    use crate::plugins::{Channel, Message};
+    use crate::notify_queue::{Channel, Message};
     let q = |id: &str, due_ms: i64| Queued {
         plugin: "hook".into(),
         message: Message {
@@ -250,11 +251,12 @@ fn sled_store_reports_lock_plainly() {
 
 #[test]
 fn a_partial_audit_line_left_by_a_crash_is_dropped_at_open() {
-    use crate::audit::{Actor, AuditEvent, AuditRecord, verify_chain};
+    use crate::audit_chain::{AuditRecord, verify_chain};
+    use crate::audit_event::{Actor, AuditEvent};
     let dir = tempfile::tempdir().unwrap();
     {
         let s = SledStore::open(dir.path()).unwrap();
-        let r = AuditRecord::next(1, 1, Actor::cli(), AuditEvent::AdminAuthFailed, crate::audit::chain::GENESIS);
+        let r = AuditRecord::next(1, 1, Actor::cli(), AuditEvent::AdminAuthFailed, crate::audit_chain::GENESIS);
         s.append_audit(&[r]).unwrap();
         s.flush().unwrap();
     }
@@ -300,13 +302,15 @@ fn sled_backup_restores_into_an_empty_store_only_and_refuses_damage() {
     a.create_user(&user("u1", "alice", Some("alice@example.com"))).unwrap();
     let rt = RefreshRecord { family: "f".into(), client_id: "svc".into(), expires_at: 99, ..Default::default() };
     a.create_refresh(&[7; 32], &rt, &FamilyRecord { expires_at: 99, ..Default::default() }).unwrap();
-    crate::audit::append_offline(
-        &a,
-        crate::audit::Actor::cli(),
-        crate::audit::AuditEvent::ServerStopped,
-        crate::clock::system_now(),
-    )
-    .unwrap();
+    let stopped = crate::audit_chain::AuditRecord::next(
+        1,
+        1,
+        crate::audit_event::Actor::cli(),
+        crate::audit_event::AuditEvent::ServerStopped,
+        crate::audit_chain::GENESIS,
+    );
+    a.append_audit(&[stopped]).unwrap();
+    a.flush().unwrap();
     let mut backup = Vec::new();
     let summary = a.backup(&mut backup).unwrap();
     assert!(summary.entries >= 4 && summary.audit_lines == 1, "{summary:?}");
@@ -317,7 +321,8 @@ fn sled_backup_restores_into_an_empty_store_only_and_refuses_damage() {
     assert_eq!(b.find_user("alice@example.com").unwrap().map(|u| u.id), Some("u1".into()));
     assert_eq!(b.get_refresh(&[7; 32]).unwrap(), Some(rt));
     assert_eq!(b.last_audit_record().unwrap(), a.last_audit_record().unwrap());
-    assert_eq!(crate::audit::verify_store(&b).unwrap().map(|v| v.records), Ok(1));
+    let restored = b.audit_records(0, 10).unwrap();
+    assert_eq!(crate::audit_chain::verify_chain(b.audit_start().unwrap(), restored), Ok(1));
     assert!(matches!(b.restore(&mut backup.as_slice()), Err(StoreError::Refused(_))), "not empty");
 
     let c = SledStore::open(c_dir.path()).unwrap();

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
 use super::StoreError;
 use super::audit_file::{Line, parse_line};
-use crate::audit::AuditRecord;
+use crate::audit_chain::AuditRecord;
 
 /// Records between two marks.
 const EVERY: u64 = 4096;
@@ -141,13 +141,13 @@ pub(super) fn read_where(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{Actor, AuditEvent};
+    use crate::audit_event::{Actor, AuditEvent};
 
     #[test]
     fn reads_seek_to_the_nearest_mark_and_survive_a_new_generation() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut audit = super::super::audit_file::AuditFile::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let mut prev = crate::audit::chain::GENESIS.to_owned();
+        let mut prev = crate::audit_chain::GENESIS.to_owned();
         let records: Vec<AuditRecord> = (1..=10_000)
             .map(|seq| {
                 let r = AuditRecord::next(seq, 0, Actor::system(), AuditEvent::ServerStopped, &prev);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, monotonic};
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
@@ -44,7 +44,7 @@ impl GroupCommit {
                     Some(s) => match tokio::task::spawn_blocking({
                         let latency = latency.clone();
                         move || {
-                            let started = crate::clock::monotonic();
+                            let started = monotonic();
                             let r = s.flush();
                             latency.observe(started.elapsed().as_secs_f64());
                             r

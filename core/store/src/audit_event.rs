@@ -1,0 +1,361 @@
+//! The audit log's record types: what happened ([`AuditEvent`]) and who caused it
+//! ([`Actor`]). They are part of the stored record (`audit_chain.rs` hashes them), so they
+//! live with the store; the server's `audit` module writes and queries them.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened. `type` is the record's event name in exports and queries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuditEvent {
+    /// The server started.
+    ServerStarted {
+        /// Gatehouse version.
+        version: String,
+        /// The configuration source.
+        config: String,
+    },
+    /// The server stopped accepting requests and is shutting down.
+    ServerStopped,
+    /// Records up to `through_seq` were removed by retention; `last_hash` is the hash of that
+    /// record, so the remaining chain is checked from there.
+    AuditTruncated {
+        /// The last removed record.
+        through_seq: u64,
+        /// Its hash.
+        last_hash: String,
+        /// How many records were removed.
+        removed: u64,
+    },
+    /// An access token was issued.
+    TokenIssued {
+        /// Client.
+        client_id: String,
+        /// Grant type.
+        grant_type: String,
+        /// Token id.
+        jti: String,
+        /// Granted scopes.
+        scope: Option<String>,
+    },
+    /// A token was revoked.
+    TokenRevoked {
+        /// Client that revoked it.
+        client_id: String,
+        /// Token id.
+        jti: String,
+    },
+    /// Client authentication failed.
+    ClientAuthFailed {
+        /// The claimed client id, if any.
+        client_id: Option<String>,
+        /// Reason code.
+        reason: String,
+    },
+    /// Admin authentication failed.
+    AdminAuthFailed,
+    /// A request was refused by a rate limit.
+    RateLimited {
+        /// Which limit.
+        limit: String,
+    },
+    /// Signing keys were rotated.
+    KeysRotated {
+        /// `admin`, `schedule` or `cli`.
+        trigger: String,
+        /// New active key ids.
+        active: Vec<String>,
+    },
+    /// A client was added (CLI).
+    ClientCreated {
+        /// Client id.
+        client_id: String,
+    },
+    /// A client was removed (CLI).
+    ClientRemoved {
+        /// Client id.
+        client_id: String,
+    },
+    /// A stored client was given a new secret (CLI); the old one stopped working.
+    ClientSecretRotated {
+        /// Client id.
+        client_id: String,
+    },
+    /// A user was created (CLI or config bootstrap).
+    UserCreated {
+        /// Username.
+        username: String,
+    },
+    /// A user was disabled or enabled (CLI).
+    UserStatusChanged {
+        /// Username.
+        username: String,
+        /// New state.
+        disabled: bool,
+    },
+    /// A user's groups were replaced (CLI).
+    UserGroupsChanged {
+        /// Username.
+        username: String,
+        /// The new groups.
+        groups: Vec<String>,
+    },
+    /// A user's password was changed (CLI).
+    PasswordChanged {
+        /// Username.
+        username: String,
+    },
+    /// A person signed in (password checked) for a client.
+    LoginSucceeded {
+        /// User id.
+        user_id: String,
+        /// Username.
+        username: String,
+        /// The client that asked.
+        client_id: String,
+        /// Authentication methods (RFC 8176).
+        amr: Vec<String>,
+    },
+    /// A sign-in attempt failed. The typed username is not recorded (people type passwords
+    /// there); the user id is, when the name matched an account.
+    LoginFailed {
+        /// The matched user, if any.
+        user_id: Option<String>,
+        /// The client that asked.
+        client_id: String,
+        /// `bad_credentials`, `disabled`, `locked`, `rate_limited`.
+        reason: String,
+    },
+    /// Repeated failures locked sign-in to an account name for a while.
+    UserLocked {
+        /// The matched user, if the name is an account.
+        user_id: Option<String>,
+        /// The client the last attempt was for.
+        client_id: String,
+    },
+    /// A login-step plugin passed a sign-in.
+    LoginStepPassed {
+        /// Plugin name.
+        plugin: String,
+        /// SHA-256 of its component.
+        sha256: String,
+        /// User.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// What the step recorded (`key=value`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recorded: Vec<String>,
+    },
+    /// A login-step plugin failed a sign-in (its reason), or failed itself (fail closed).
+    LoginStepFailed {
+        /// Plugin name.
+        plugin: String,
+        /// SHA-256 of its component, when it was loaded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// User.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// `fail` (the step refused) or `error` (the plugin failed).
+        outcome: String,
+        /// The step's reason or the failure.
+        reason: String,
+    },
+    /// A notification was given up on (dead-lettered).
+    NotificationDeadLettered {
+        /// Notifier plugin.
+        plugin: String,
+        /// Message id.
+        id: String,
+        /// The event it was about.
+        event: String,
+        /// Why.
+        reason: String,
+    },
+    /// An operator put a dead letter back in the notification queue.
+    NotificationRetried {
+        /// Message id.
+        id: String,
+    },
+    /// A browser session ended.
+    SessionEnded {
+        /// User id.
+        user_id: String,
+        /// Session id (`sid`).
+        sid: String,
+        /// `logout`.
+        reason: String,
+    },
+    /// A user approved scopes for a client.
+    ConsentGranted {
+        /// User id.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// Approved scopes.
+        scope: String,
+    },
+    /// An authorization code was presented a second time: its tokens were revoked.
+    CodeReplayed {
+        /// Client that presented it.
+        client_id: String,
+        /// The user the code was for.
+        user_id: String,
+    },
+    /// A spent refresh token was presented: its family was revoked.
+    RefreshTokenReused {
+        /// Client.
+        client_id: String,
+        /// User.
+        user_id: String,
+        /// The family id.
+        family: String,
+    },
+    /// A backup was taken (admin API or CLI).
+    BackupCreated {
+        /// Store entries in it.
+        entries: u64,
+        /// Audit lines in it (this record is not among them).
+        audit_lines: u64,
+    },
+    /// The store was restored from a backup (CLI).
+    StoreRestored {
+        /// Store entries restored.
+        entries: u64,
+        /// Audit lines restored.
+        audit_lines: u64,
+    },
+    /// A policy plugin decided (one record per plugin per request).
+    PolicyDecision {
+        /// Plugin name.
+        plugin: String,
+        /// SHA-256 of its component.
+        sha256: String,
+        /// Operator's version label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// WIT package version it implements.
+        wit: String,
+        /// authorize, token, refresh or userinfo.
+        stage: String,
+        /// Client.
+        client_id: String,
+        /// User, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        /// SHA-256 of the decision's input facts.
+        input_sha256: String,
+        /// allow, deny, step_up or error.
+        outcome: String,
+        /// Deny reason, step-up methods or failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Call time, microseconds.
+        micros: u64,
+    },
+    /// A set of plugins was loaded (start-up or reload).
+    PluginsLoaded {
+        /// `name sha256 version wit` of each, in order.
+        plugins: Vec<String>,
+        /// `startup` or `reload`.
+        trigger: String,
+    },
+    /// A reload was refused; the previous set stays.
+    PluginReloadFailed {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The chain's head was signed with the audit key (`checkpoint.rs`): records up to
+    /// `through_seq` are vouched for by whoever keeps this checkpoint.
+    AuditCheckpoint {
+        /// The last record covered.
+        through_seq: u64,
+        /// Its hash.
+        hash: String,
+        /// The audit key's id.
+        key_id: String,
+        /// Ed25519 signature, base64url.
+        signature: String,
+    },
+    /// A refresh token family was revoked by its client (RFC 7009).
+    RefreshTokenRevoked {
+        /// Client.
+        client_id: String,
+        /// The family id.
+        family: String,
+    },
+}
+
+impl AuditEvent {
+    /// The event name (the serde tag).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ServerStarted { .. } => "server_started",
+            Self::ServerStopped => "server_stopped",
+            Self::AuditTruncated { .. } => "audit_truncated",
+            Self::AuditCheckpoint { .. } => "audit_checkpoint",
+            Self::TokenIssued { .. } => "token_issued",
+            Self::TokenRevoked { .. } => "token_revoked",
+            Self::ClientAuthFailed { .. } => "client_auth_failed",
+            Self::AdminAuthFailed => "admin_auth_failed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::KeysRotated { .. } => "keys_rotated",
+            Self::ClientCreated { .. } => "client_created",
+            Self::ClientRemoved { .. } => "client_removed",
+            Self::ClientSecretRotated { .. } => "client_secret_rotated",
+            Self::UserCreated { .. } => "user_created",
+            Self::UserStatusChanged { .. } => "user_status_changed",
+            Self::UserGroupsChanged { .. } => "user_groups_changed",
+            Self::PasswordChanged { .. } => "password_changed",
+            Self::LoginSucceeded { .. } => "login_succeeded",
+            Self::LoginFailed { .. } => "login_failed",
+            Self::UserLocked { .. } => "user_locked",
+            Self::LoginStepPassed { .. } => "login_step_passed",
+            Self::LoginStepFailed { .. } => "login_step_failed",
+            Self::NotificationDeadLettered { .. } => "notification_dead_lettered",
+            Self::NotificationRetried { .. } => "notification_retried",
+            Self::SessionEnded { .. } => "session_ended",
+            Self::ConsentGranted { .. } => "consent_granted",
+            Self::CodeReplayed { .. } => "code_replayed",
+            Self::RefreshTokenReused { .. } => "refresh_token_reused",
+            Self::RefreshTokenRevoked { .. } => "refresh_token_revoked",
+            Self::BackupCreated { .. } => "backup_created",
+            Self::StoreRestored { .. } => "store_restored",
+            Self::PolicyDecision { .. } => "policy_decision",
+            Self::PluginsLoaded { .. } => "plugins_loaded",
+            Self::PluginReloadFailed { .. } => "plugin_reload_failed",
+        }
+    }
+}
+
+/// Who or what caused an event, and from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// `client:<id>`, `admin`, `cli`, `system`, or `anonymous`.
+    pub who: String,
+    /// Source IP, for requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Request id, for requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// The server itself.
+    pub fn system() -> Self {
+        Self { who: "system".into(), ..Self::default() }
+    }
+
+    /// An operator at the command line.
+    pub fn cli() -> Self {
+        Self { who: "cli".into(), ..Self::default() }
+    }
+
+    /// A request from `ip`, acting as `who`.
+    pub fn request(who: impl Into<String>, ip: std::net::IpAddr) -> Self {
+        Self { who: who.into(), ip: Some(ip.to_string()), request_id: None }
+    }
+}
