@@ -36,7 +36,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let host = rt.block_on(async {
         let started = Instant::now();
-        let kv = Arc::new(gatehouse::store::MemoryStore::new());
+        let kv = gatehouse::store::memory();
         let h = PluginHost::start(&config.plugins, config.plugin_runtime, Arc::new(Metrics::new(flush_histogram())))
             .await
             .unwrap();

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse::store::{Db, MemoryStore};
+use gatehouse::store::Db;
 use gatehouse::tokens::access::{AccessTokens, IssueRequest};
 use gatehouse::tokens::keys::{Alg, KeyManager, SigningKey};
 
@@ -30,7 +30,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let now = time::OffsetDateTime::now_utc();
     let keys = rt.block_on(async {
-        let db = Db::new(Arc::new(MemoryStore::new()));
+        let db = Db::new(gatehouse::store::memory());
         Arc::new(KeyManager::load_or_create(db, now, Duration::from_secs(3600)).await.unwrap())
     });
     let (es, _) = SigningKey::generate(Alg::Es256).unwrap();

@@ -24,7 +24,7 @@ use crate::plugins::PluginHost;
 use crate::ratelimit::Limiter;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::state::{AppState, Inner, Urls};
-use crate::store::{ClientRecord, Db, SledStore, Store, StoreError};
+use crate::store::{Backend, ClientRecord, Db, StoreError};
 use crate::tokens::access::AccessTokens;
 use crate::tokens::keys::{KeyError, KeyManager};
 use crate::users::{self, Passwords};
@@ -108,16 +108,16 @@ impl Server {
     pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let prepared = Prepared::new(&config).await?;
         let path = config.store_path.clone();
-        let store = tokio::task::spawn_blocking(move || SledStore::open(&path))
+        let store = tokio::task::spawn_blocking(move || crate::store::open_sled(&path))
             .await
             .map_err(|e| StartError::Other(e.to_string()))??;
-        Self::bind_prepared(config, prepared, Arc::new(store), clock).await
+        Self::bind_prepared(config, prepared, store, clock).await
     }
 
     /// Binds with a given store (tests use this with a sled store in a temp dir).
     pub async fn bind_with_store(
         config: Config,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let prepared = Prepared::new(&config).await?;
@@ -127,7 +127,7 @@ impl Server {
     async fn bind_prepared(
         config: Config,
         prepared: Prepared,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let Prepared { pages, passwords, flush_latency, metrics, plugins } = prepared;
@@ -147,24 +147,25 @@ impl Server {
             logout: format!("{issuer}{}", paths::LOGOUT),
         };
         let db = Db::with_flush_histogram(store, flush_latency);
-        plugins.attach_store(db.shared_store());
+        plugins.attach_store(db.plugin_kv());
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
         let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
-        let stored_clients = db.list_clients()?;
+        let stored_clients = db.clients().list_clients().await?;
         let cors = crate::oauth::cors::CorsPolicy::new(
             &config.cors_origins,
             config.clients.iter().chain(&stored_clients).map(|c| c.allowed_origins.as_slice()),
         );
-        let demo_client = if config.server.dev_mode && clients.has_no_service_client()? {
+        let demo_client = if config.server.dev_mode && clients.has_no_service_client().await? {
             Some(create_demo_client(&db, clock.now().unix_timestamp()).await?)
         } else {
             None
         };
-        let kept_demo_client =
-            (config.server.dev_mode && demo_client.is_none() && db.get_client(DEMO_CLIENT_ID)?.is_some())
-                .then(|| DEMO_CLIENT_ID.to_owned());
-        let audit = AuditLog::start(&db)?;
-        let checkpoints = Arc::new(Checkpointer::open(db.store())?);
+        let kept_demo_client = (config.server.dev_mode
+            && demo_client.is_none()
+            && db.clients().get_client(DEMO_CLIENT_ID).await?.is_some())
+        .then(|| DEMO_CLIENT_ID.to_owned());
+        let audit = AuditLog::start(&db).await?;
+        let checkpoints = Arc::new(Checkpointer::open(db.audit()).await?);
         let tail = check_audit_tail(&db, &checkpoints).await?;
         let now = clock.now();
         if let Some((id, _)) = &demo_client {
@@ -316,10 +317,7 @@ impl Server {
 /// (and the `audit_chain_intact` metric at 0) when they disagree; the server still starts, so
 /// that its own audit trail goes on.
 async fn check_audit_tail(db: &Db, checkpoints: &Arc<Checkpointer>) -> Result<Option<ChainBreak>, StartError> {
-    let (db, cps) = (db.clone(), checkpoints.clone());
-    let result = tokio::task::spawn_blocking(move || check_tail(db.store(), cps.public_key()))
-        .await
-        .map_err(|e| StartError::Other(e.to_string()))??;
+    let result = check_tail(db.audit(), checkpoints.public_key()).await?;
     if let Some(b) = &result {
         tracing::error!(
             seq = b.seq,
@@ -332,15 +330,17 @@ async fn check_audit_tail(db: &Db, checkpoints: &Arc<Checkpointer>) -> Result<Op
 
 async fn create_demo_client(db: &Db, now: i64) -> Result<(String, Secret), StartError> {
     let secret = Secret::new(random_token().map_err(|e| StartError::Other(e.to_string()))?);
-    db.create_client(&ClientRecord {
-        id: DEMO_CLIENT_ID.into(),
-        secret_sha256: Some(sha256_hex(secret.expose().as_bytes())),
-        grant_types: vec!["client_credentials".into()],
-        scopes: vec!["logs:write".into(), "api:read".into()],
-        audiences: vec!["logging-service".into()],
-        created_at: now,
-        ..Default::default()
-    })?;
+    db.clients()
+        .create_client(&ClientRecord {
+            id: DEMO_CLIENT_ID.into(),
+            secret_sha256: Some(sha256_hex(secret.expose().as_bytes())),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["logs:write".into(), "api:read".into()],
+            audiences: vec!["logging-service".into()],
+            created_at: now,
+            ..Default::default()
+        })
+        .await?;
     db.durable().await?;
     Ok((DEMO_CLIENT_ID.into(), secret))
 }
@@ -386,7 +386,7 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
     tasks.push(every_tick(stop.clone(), Duration::from_secs(3600), state.clone(), |s| {
         Box::pin(async move {
             let now = s.clock.now().unix_timestamp();
-            match s.db.purge_revocations(now) {
+            match s.db.revocations().purge_revocations(now).await {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "expired revocations purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging revocations failed"),
@@ -397,7 +397,7 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
     tasks.push(every_tick(stop.clone(), Duration::from_secs(300), state.clone(), |s| {
         Box::pin(async move {
             let now = s.clock.now().unix_timestamp();
-            match s.db.purge_browser(now) {
+            match s.db.browser().purge_browser(now).await {
                 Ok(n) if n > 0 => {
                     tracing::debug!(purged = n, "expired flows, sessions, codes and refresh tokens purged")
                 }
@@ -412,7 +412,7 @@ fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::
     tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
         Box::pin(async move {
             s.limiter.housekeeping();
-            match s.db.purge_attempts(s.clock.now().unix_timestamp()) {
+            match s.db.attempts().purge_attempts(s.clock.now().unix_timestamp()).await {
                 Ok(n) if n > 0 => tracing::debug!(purged = n, "stale sign-in attempt counters purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging sign-in attempt counters failed"),
@@ -429,7 +429,8 @@ async fn prune_audit(s: &AppState, retention: Duration) -> Result<(), StoreError
     let cutoff_ms = crate::audit::unix_ms(now - retention);
     let mut cut: Option<(u64, String)> = None;
     let mut removed = 0;
-    for r in crate::audit::records(s.db.store(), 0) {
+    let mut all = crate::audit::records(s.db.audit(), 0);
+    while let Some(r) = all.next().await {
         let r = r?;
         if r.time_ms >= cutoff_ms {
             break;
@@ -441,10 +442,7 @@ async fn prune_audit(s: &AppState, retention: Duration) -> Result<(), StoreError
     let event = AuditEvent::AuditTruncated { through_seq, last_hash: last_hash.clone(), removed };
     s.audit.record(Actor::system(), event, now).await?;
     let start = crate::audit::ChainStart { truncated_through: through_seq, last_hash };
-    let db = s.db.clone();
-    let n = tokio::task::spawn_blocking(move || db.prune_audit(&start))
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
+    let n = s.db.audit().prune_audit(&start).await?;
     tracing::info!(removed = n, through_seq, "audit records past retention pruned");
     Ok(())
 }

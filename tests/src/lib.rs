@@ -166,8 +166,11 @@ impl TestServer {
     pub async fn audit_events(&self, expected: &[&str]) -> Vec<&'static str> {
         let mut names = Vec::new();
         for _ in 0..100 {
-            names = gatehouse::audit::records(self.state.db.store(), 0)
-                .map(|r| r.expect("audit record").event.name())
+            names = gatehouse::audit::all_records(self.state.db.audit(), 0)
+                .await
+                .expect("audit records")
+                .into_iter()
+                .map(|r| r.event.name())
                 .collect::<Vec<_>>();
             if expected.iter().all(|e| names.contains(e)) {
                 break;
@@ -182,8 +185,11 @@ impl TestServer {
     pub async fn policy_decisions(&self, n: usize) -> Vec<(String, String, Option<String>)> {
         let mut out = Vec::new();
         for _ in 0..100 {
-            out = gatehouse::audit::records(self.state.db.store(), 0)
-                .filter_map(|r| match r.expect("audit record").event {
+            out = gatehouse::audit::all_records(self.state.db.audit(), 0)
+                .await
+                .expect("audit records")
+                .into_iter()
+                .filter_map(|r| match r.event {
                     gatehouse::audit::AuditEvent::PolicyDecision { plugin, outcome, reason, .. } => {
                         Some((plugin, outcome, reason))
                     }

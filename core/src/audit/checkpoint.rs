@@ -17,10 +17,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::chain::{AuditRecord, ChainBreak, ChainStart, ChainVerifier};
+use super::chain::{ChainBreak, ChainStart, ChainVerifier};
 use super::{Actor, AuditEvent, AuditLog, unix_ms};
 use crate::store::audit_checkpoints::CheckpointRecord;
-use crate::store::{Db, Store, StoreError};
+use crate::store::{AuditStore, Db, StoreError};
 
 /// What a checkpoint's signature covers.
 fn message(seq: u64, hash: &str, time_ms: i64) -> Vec<u8> {
@@ -84,13 +84,13 @@ pub struct AuditSigner {
 
 impl AuditSigner {
     /// The stored audit key, made and stored on first use.
-    pub fn load_or_create(store: &dyn Store) -> Result<Self, StoreError> {
-        let b64 = match store.audit_key()? {
+    pub async fn load_or_create(store: &dyn AuditStore) -> Result<Self, StoreError> {
+        let b64 = match store.audit_key().await? {
             Some(k) => k,
             None => {
                 let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
                     .map_err(|_| StoreError::Io("no randomness for the audit key".into()))?;
-                store.init_audit_key(&STANDARD.encode(doc.as_ref()))?
+                store.init_audit_key(&STANDARD.encode(doc.as_ref())).await?
             }
         };
         let corrupt = |detail: &str| StoreError::Corrupt { tree: "keys", detail: format!("audit key: {detail}") };
@@ -134,9 +134,9 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// Loads (or makes) the key and finds the newest checkpoint.
-    pub fn open(store: &dyn Store) -> Result<Self, StoreError> {
-        let signer = AuditSigner::load_or_create(store)?;
-        let last = store.checkpoints()?.last().map_or(0, |c| c.seq);
+    pub async fn open(store: &dyn AuditStore) -> Result<Self, StoreError> {
+        let signer = AuditSigner::load_or_create(store).await?;
+        let last = store.checkpoints().await?.last().map_or(0, |c| c.seq);
         Ok(Self { signer, last_seq: Mutex::new(last) })
     }
 
@@ -148,7 +148,7 @@ impl Checkpointer {
         audit: &AuditLog,
         now: OffsetDateTime,
     ) -> Result<Option<CheckpointRecord>, StoreError> {
-        let Some(head) = db.last_audit_record()? else { return Ok(None) };
+        let Some(head) = db.audit().last_audit_record().await? else { return Ok(None) };
         let last = *self.last_seq.lock().map_err(|_| StoreError::Io("checkpoint lock poisoned".into()))?;
         if head.seq <= last {
             return Ok(None);
@@ -157,7 +157,7 @@ impl Checkpointer {
         // leave a checkpoint that vouches for records that were lost.
         db.durable().await?;
         let cp = self.signer.sign(head.seq, &head.hash, unix_ms(now));
-        db.add_checkpoint(&cp)?;
+        db.audit().add_checkpoint(&cp).await?;
         if let Ok(mut l) = self.last_seq.lock() {
             *l = (*l).max(cp.seq);
         }
@@ -188,9 +188,9 @@ pub struct Verified {
 
 /// Verifies `records` (in stored order, from `start`) as a chain and against `checkpoints`
 /// signed by `key`. An unreadable record is a break, not an error; only store failures are.
-pub fn verify_records(
+pub async fn verify_records(
     start: Option<ChainStart>,
-    records: impl Iterator<Item = Result<AuditRecord, StoreError>>,
+    mut records: super::Records<'_>,
     checkpoints: &[CheckpointRecord],
     key: Option<&AuditPublicKey>,
 ) -> Result<Result<Verified, ChainBreak>, StoreError> {
@@ -206,7 +206,7 @@ pub fn verify_records(
     let agreed = pending.len() as u64;
     let mut v = ChainVerifier::new(start);
     let mut last_good = floor;
-    for r in records {
+    while let Some(r) = records.next().await {
         let r = match r {
             Ok(r) => r,
             Err(StoreError::Corrupt { detail, .. }) => {
@@ -237,18 +237,22 @@ pub fn verify_records(
 }
 
 /// Verifies the whole stored log against the stored checkpoints.
-pub fn verify_store(store: &dyn Store) -> Result<Result<Verified, ChainBreak>, StoreError> {
-    let key = store.audit_key()?.map(|_| AuditSigner::load_or_create(store)).transpose()?;
-    let checkpoints = store.checkpoints()?;
-    verify_records(store.audit_start()?, super::records(store, 0), &checkpoints, key.as_ref().map(|k| k.public_key()))
+pub async fn verify_store(store: &dyn AuditStore) -> Result<Result<Verified, ChainBreak>, StoreError> {
+    let key = match store.audit_key().await? {
+        Some(_) => Some(AuditSigner::load_or_create(store).await?),
+        None => None,
+    };
+    let checkpoints = store.checkpoints().await?;
+    let start = store.audit_start().await?;
+    verify_records(start, super::records(store, 0), &checkpoints, key.as_ref().map(|k| k.public_key())).await
 }
 
 /// The start-up check: the records from the newest checkpoint to the end verify and agree
 /// with it (cheap: one checkpoint interval of records). `Ok(None)` when there is nothing to
 /// check or all is well.
-pub fn check_tail(store: &dyn Store, key: &AuditPublicKey) -> Result<Option<ChainBreak>, StoreError> {
-    let Some(cp) = store.checkpoints()?.pop() else { return Ok(None) };
-    let start = store.audit_start()?;
+pub async fn check_tail(store: &dyn AuditStore, key: &AuditPublicKey) -> Result<Option<ChainBreak>, StoreError> {
+    let Some(cp) = store.checkpoints().await?.pop() else { return Ok(None) };
+    let start = store.audit_start().await?;
     if start.as_ref().is_some_and(|s| s.truncated_through >= cp.seq) {
         return Ok(None);
     }
@@ -260,7 +264,7 @@ pub fn check_tail(store: &dyn Store, key: &AuditPublicKey) -> Result<Option<Chai
     }
     let mut records = super::records(store, cp.seq);
     let unreadable = |detail: String| format!("an unreadable record stands here ({detail})");
-    match records.next() {
+    match records.next().await {
         Some(Ok(r)) if r.seq == cp.seq && r.hash == cp.hash && r.compute_hash() == r.hash => {}
         Some(Err(StoreError::Corrupt { detail, .. })) => {
             return Ok(Some(ChainBreak { seq: cp.seq, reason: unreadable(detail) }));
@@ -273,7 +277,7 @@ pub fn check_tail(store: &dyn Store, key: &AuditPublicKey) -> Result<Option<Chai
         }
     }
     let mut v = ChainVerifier::resume(cp.seq, &cp.hash);
-    for r in records {
+    while let Some(r) = records.next().await {
         let r = match r {
             Ok(r) => r,
             Err(StoreError::Corrupt { detail, .. }) => {

@@ -12,7 +12,7 @@ mod writer;
 
 use time::OffsetDateTime;
 
-use crate::store::{Store, StoreError};
+use crate::store::{AuditStore, StoreError};
 
 pub use chain::{AuditRecord, ChainBreak, ChainStart, verify_chain};
 pub use checkpoint::{Verified, verify_store};
@@ -20,54 +20,54 @@ pub use gatehouse_store::audit_event::{Actor, AuditEvent};
 pub use writer::{AuditLog, append_offline};
 
 /// Every stored record from `from_seq` on, in order, read from the store in pages.
-pub fn records(store: &dyn Store, from_seq: u64) -> impl Iterator<Item = Result<AuditRecord, StoreError>> + '_ {
-    const PAGE: usize = 1024;
-    let mut next = from_seq;
-    let mut page = std::collections::VecDeque::new();
-    let mut done = false;
-    let mut limit = PAGE;
-    std::iter::from_fn(move || {
-        if page.is_empty() && !done {
-            match store.audit_records(next, limit) {
+pub fn records(store: &dyn AuditStore, from_seq: u64) -> Records<'_> {
+    Records { store, next: from_seq, page: std::collections::VecDeque::new(), done: false, limit: PAGE }
+}
+
+/// Every stored record from `from_seq` on, collected (tests and small logs).
+pub async fn all_records(store: &dyn AuditStore, from_seq: u64) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut out = Vec::new();
+    let mut rs = records(store, from_seq);
+    while let Some(r) = rs.next().await {
+        out.push(r?);
+    }
+    Ok(out)
+}
+
+const PAGE: usize = 1024;
+
+/// The reader [`records`] returns: `while let Some(r) = rs.next().await`.
+pub struct Records<'a> {
+    store: &'a dyn AuditStore,
+    next: u64,
+    page: std::collections::VecDeque<AuditRecord>,
+    done: bool,
+    limit: usize,
+}
+
+impl Records<'_> {
+    /// The next record, or the error that stopped the reading (then `None` after it).
+    pub async fn next(&mut self) -> Option<Result<AuditRecord, StoreError>> {
+        if self.page.is_empty() && !self.done {
+            match self.store.audit_records(self.next, self.limit).await {
                 Ok(p) => {
-                    done = p.len() < limit;
-                    next = p.last().map_or(next, |r| r.seq + 1);
-                    page.extend(p);
+                    self.done = p.len() < self.limit;
+                    self.next = p.last().map_or(self.next, |r| r.seq + 1);
+                    self.page.extend(p);
                 }
                 // A page with an unreadable record: read on one record at a time, so that
                 // every record before it is still yielded and the error comes in its place.
-                Err(StoreError::Corrupt { .. }) if limit > 1 => {
-                    limit = 1;
-                    return records_next(store, &mut next, &mut done, &mut page);
+                Err(StoreError::Corrupt { .. }) if self.limit > 1 => {
+                    self.limit = 1;
+                    return Box::pin(self.next()).await;
                 }
                 Err(e) => {
-                    done = true;
+                    self.done = true;
                     return Some(Err(e));
                 }
             }
         }
-        page.pop_front().map(Ok)
-    })
-}
-
-/// One record-at-a-time step of [`records`] after a page failed to read.
-fn records_next(
-    store: &dyn Store,
-    next: &mut u64,
-    done: &mut bool,
-    page: &mut std::collections::VecDeque<AuditRecord>,
-) -> Option<Result<AuditRecord, StoreError>> {
-    match store.audit_records(*next, 1) {
-        Ok(p) => {
-            *done = p.is_empty();
-            *next = p.last().map_or(*next, |r| r.seq + 1);
-            page.extend(p);
-            page.pop_front().map(Ok)
-        }
-        Err(e) => {
-            *done = true;
-            Some(Err(e))
-        }
+        self.page.pop_front().map(Ok)
     }
 }
 

@@ -3,7 +3,7 @@
 //! chains get large enough to need one.
 
 use super::AuditRecord;
-use crate::store::{Store, StoreError};
+use crate::store::{AuditStore, StoreError};
 
 /// Largest page a query may ask for.
 pub const MAX_LIMIT: usize = 1000;
@@ -45,10 +45,11 @@ impl AuditQuery {
 }
 
 /// Runs `q` against the stored chain.
-pub fn run(store: &dyn Store, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+pub async fn run(store: &dyn AuditStore, q: &AuditQuery) -> Result<AuditPage, StoreError> {
     let limit = q.limit.clamp(1, MAX_LIMIT);
     let mut records = Vec::new();
-    for r in super::records(store, q.cursor) {
+    let mut all = super::records(store, q.cursor);
+    while let Some(r) = all.next().await {
         let r = r?;
         if q.matches(&r) {
             records.push(r);

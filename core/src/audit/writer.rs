@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{AuditRecord, GENESIS};
 use super::{Actor, AuditEvent, unix_ms};
-use crate::store::{Db, Store, StoreError};
+use crate::store::{Db, StoreError};
 
 /// How long stateless events may gather before they are written (well inside one commit window).
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
@@ -18,12 +18,8 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Entry>, batch: &mut Vec<Entry>) {
     }
 }
 
-/// Chains `events` after `head` = (seq, hash), appends them in one write, returns the new head.
-fn append_chained(
-    store: &dyn Store,
-    head: (u64, String),
-    events: Vec<(Actor, AuditEvent, i64)>,
-) -> Result<(u64, String), StoreError> {
+/// Chains `events` after `head` = (seq, hash); returns the records and the new head.
+fn chained(head: (u64, String), events: Vec<(Actor, AuditEvent, i64)>) -> (Vec<AuditRecord>, (u64, String)) {
     let (mut seq, mut prev) = head;
     let records: Vec<AuditRecord> = events
         .into_iter()
@@ -34,8 +30,7 @@ fn append_chained(
             r
         })
         .collect();
-    store.append_audit(&records)?;
-    Ok((seq, prev))
+    (records, (seq, prev))
 }
 
 struct Entry {
@@ -53,8 +48,8 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Starts the writer after the last stored record.
-    pub fn start(db: &Db) -> Result<Self, StoreError> {
-        let last = db.last_audit_record()?;
+    pub async fn start(db: &Db) -> Result<Self, StoreError> {
+        let last = db.audit().last_audit_record().await?;
         // Held weakly: the store closes (and releases its lock) when the server's handles go.
         let weak = db.downgrade();
         let mut head = last.map_or((0, GENESIS.to_owned()), |r| (r.seq, r.hash));
@@ -80,18 +75,19 @@ impl AuditLog {
                 let result = match weak.upgrade() {
                     None => Err(StoreError::Io("the store is closed".into())),
                     Some(db) => {
-                        // Chaining, hashing and the sled write run off the async workers.
+                        // Chaining and hashing run off the async workers.
                         let start = head.clone();
-                        let writer_db = db.clone();
-                        let written =
-                            tokio::task::spawn_blocking(move || append_chained(writer_db.store(), start, events))
-                                .await
-                                .unwrap_or_else(|e| Err(StoreError::Io(format!("audit append task failed: {e}"))));
-                        match written {
-                            Ok(new_head) => {
-                                head = new_head;
-                                if waiters.is_empty() { Ok(()) } else { db.durable().await }
-                            }
+                        let chain = tokio::task::spawn_blocking(move || chained(start, events))
+                            .await
+                            .map_err(|e| StoreError::Io(format!("audit chaining task failed: {e}")));
+                        match chain {
+                            Ok((records, new_head)) => match db.audit().append_audit(&records).await {
+                                Ok(()) => {
+                                    head = new_head;
+                                    if waiters.is_empty() { Ok(()) } else { db.durable().await }
+                                }
+                                Err(e) => Err(e),
+                            },
                             Err(e) => Err(e),
                         }
                     }
@@ -123,14 +119,10 @@ impl AuditLog {
 }
 
 /// Appends one record to a store no server is using (CLI verbs), durably.
-pub fn append_offline(
-    store: &dyn Store,
-    actor: Actor,
-    event: AuditEvent,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let last = store.last_audit_record()?;
+pub async fn append_offline(db: &Db, actor: Actor, event: AuditEvent, now: OffsetDateTime) -> Result<(), StoreError> {
+    let last = db.audit().last_audit_record().await?;
     let head = last.map_or((0, GENESIS.to_owned()), |r| (r.seq, r.hash));
-    append_chained(store, head, vec![(actor, event, unix_ms(now))])?;
-    store.flush()
+    let (records, _) = chained(head, vec![(actor, event, unix_ms(now))]);
+    db.audit().append_audit(&records).await?;
+    db.durable().await
 }

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use super::AuditCommand;
-use crate::store::Store;
+use crate::store::Db;
 
 fn parse_time(flag: &str, raw: Option<String>) -> Result<Option<i64>, String> {
     raw.map(|r| {
@@ -14,12 +14,13 @@ fn parse_time(flag: &str, raw: Option<String>) -> Result<Option<i64>, String> {
     .transpose()
 }
 
-pub(super) fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), String> {
+pub(super) async fn audit_cmd(db: &Db, action: AuditCommand) -> Result<(), String> {
+    let store = db.audit();
     match action {
         AuditCommand::Verify { checkpoints } => {
             let result = match checkpoints {
-                None => crate::audit::verify_store(store).map_err(|e| e.to_string())?,
-                Some(file) => verify_with_export(store, &file)?,
+                None => crate::audit::verify_store(store).await.map_err(|e| e.to_string())?,
+                Some(file) => verify_with_export(db, &file).await?,
             };
             match result {
                 Ok(v) => {
@@ -30,10 +31,11 @@ pub(super) fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), S
             }
         }
         AuditCommand::Checkpoints => {
-            let signer = crate::audit::checkpoint::AuditSigner::load_or_create(store).map_err(|e| e.to_string())?;
+            let signer =
+                crate::audit::checkpoint::AuditSigner::load_or_create(store).await.map_err(|e| e.to_string())?;
             let export = crate::audit::checkpoint::CheckpointExport {
                 key: signer.public_key().to_jwk(),
-                checkpoints: store.checkpoints().map_err(|e| e.to_string())?,
+                checkpoints: store.checkpoints().await.map_err(|e| e.to_string())?,
             };
             let text = serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?;
             println!("{text}");
@@ -42,7 +44,8 @@ pub(super) fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), S
         AuditCommand::Export { since, until } => {
             let (since, until) = (parse_time("since", since)?, parse_time("until", until)?);
             let mut out = std::io::stdout().lock();
-            for r in crate::audit::records(store, 0) {
+            let mut all = crate::audit::records(store, 0);
+            while let Some(r) = all.next().await {
                 let r = r.map_err(|e| e.to_string())?;
                 if since.is_some_and(|s| r.time_ms < s) || until.is_some_and(|u| r.time_ms >= u) {
                     continue;
@@ -61,8 +64,8 @@ pub(super) fn audit_cmd(store: &dyn Store, action: AuditCommand) -> Result<(), S
 }
 
 /// Verifies the store's log against an exported checkpoint file.
-fn verify_with_export(
-    store: &dyn Store,
+async fn verify_with_export(
+    db: &Db,
     file: &Path,
 ) -> Result<Result<crate::audit::Verified, crate::audit::ChainBreak>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -70,7 +73,9 @@ fn verify_with_export(
         serde_json::from_str(&text).map_err(|e| format!("{}: not a checkpoint export: {e}", file.display()))?;
     let key = crate::audit::checkpoint::AuditPublicKey::from_jwk(&export.key)
         .map_err(|e| format!("{}: key: {e}", file.display()))?;
-    let start = store.audit_start().map_err(|e| e.to_string())?;
+    let store = db.audit();
+    let start = store.audit_start().await.map_err(|e| e.to_string())?;
     crate::audit::checkpoint::verify_records(start, crate::audit::records(store, 0), &export.checkpoints, Some(&key))
+        .await
         .map_err(|e| e.to_string())
 }

@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::system_now;
 use crate::config::{Config, LoadMode};
-use crate::store::{SledStore, Store};
+use crate::store::Db;
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -258,22 +258,24 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Serve { config, bind } => serve::serve(config.as_deref(), bind),
         Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
         Command::Clients { config, action } => {
-            with_store(config.as_deref(), |cfg, store| store_cmds::clients(cfg, store, action))
+            with_store(config.as_deref(), |cfg, db| Box::pin(store_cmds::clients(cfg, db, action)))
         }
         Command::Users { config, action } => {
-            with_store(config.as_deref(), |cfg, store| user_cmds::users_cmd(cfg, store, action))
+            with_store(config.as_deref(), |cfg, db| Box::pin(user_cmds::users_cmd(cfg, db, action)))
         }
         Command::Audit { config, action } => {
-            with_store(config.as_deref(), |_, store| audit_cmds::audit_cmd(store, action))
+            with_store(config.as_deref(), |_, db| Box::pin(audit_cmds::audit_cmd(db, action)))
         }
         Command::Plugins { action: PluginsCommand::Check { file, kind } } => plugin_cmds::plugins_check(&file, &kind),
         Command::Policy { action: PolicyCommand::Eval { config, input } } => plugin_cmds::policy_eval(&config, &input),
         Command::Keys { config, action } => {
-            with_store(config.as_deref(), |cfg, store| store_cmds::keys_cmd(cfg, store, action))
+            with_store(config.as_deref(), |cfg, db| Box::pin(store_cmds::keys_cmd(cfg, db, action)))
         }
-        Command::Backup { file, config } => with_store(config.as_deref(), |_, store| backup::backup(store, &file)),
+        Command::Backup { file, config } => {
+            with_store(config.as_deref(), |_, db| Box::pin(async move { backup::backup(db, &file).await }))
+        }
         Command::Restore { file, config } => {
-            with_store(config.as_deref(), |cfg, store| backup::restore(cfg, store, &file))
+            with_store(config.as_deref(), |cfg, db| Box::pin(async move { backup::restore(cfg, db, &file).await }))
         }
     };
     match result {
@@ -324,14 +326,22 @@ fn check_config(path: Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-fn with_store(path: Option<&Path>, f: impl FnOnce(&Config, &dyn Store) -> Result<(), String>) -> Result<(), String> {
+/// What a store verb runs: borrowing the configuration and the store for its whole run.
+type StoreVerb<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>>;
+
+/// Runs `f` on the store `path` names (a runtime of its own: the store is async).
+fn with_store(path: Option<&Path>, f: impl for<'a> FnOnce(&'a Config, &'a Db) -> StoreVerb<'a>) -> Result<(), String> {
     let config = load_for(path, LoadMode::Offline)?;
-    let store = SledStore::open(&config.store_path).map_err(|e| e.to_string())?;
-    f(&config, &store)
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let backend = crate::store::open_sled(&config.store_path).map_err(|e| e.to_string())?;
+        let db = Db::new(backend);
+        f(&config, &db).await
+    })
 }
 
-/// Appends `event` to the audit chain of a stopped server's store and flushes (which also
+/// Appends `event` to the audit chain of a stopped server's store, durably (which also
 /// makes the change it records durable).
-pub(super) fn audited(store: &dyn Store, event: AuditEvent) -> Result<(), String> {
-    crate::audit::append_offline(store, Actor::cli(), event, system_now()).map_err(|e| e.to_string())
+pub(super) async fn audited(db: &Db, event: AuditEvent) -> Result<(), String> {
+    crate::audit::append_offline(db, Actor::cli(), event, system_now()).await.map_err(|e| e.to_string())
 }

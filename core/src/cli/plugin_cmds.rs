@@ -97,7 +97,7 @@ pub(super) fn policy_eval(config: &Path, input: &Path) -> Result<(), String> {
     runtime.block_on(async {
         let metrics = Arc::new(Metrics::new(flush_histogram()));
         // A scratch key-value store: an evaluation leaves nothing behind.
-        let kv = Arc::new(crate::store::MemoryStore::new());
+        let kv = crate::store::memory();
         let host = PluginHost::start(&config.plugins, config.plugin_runtime, metrics)
             .await
             .map_err(|e| format!("{}: {e}", config.source))?;

@@ -6,7 +6,7 @@ use crate::audit::AuditEvent;
 use crate::clock::system_now;
 use crate::config::Config;
 use crate::secret::{Secret, random_token, sha256_hex};
-use crate::store::{ClientRecord, Store};
+use crate::store::{ClientRecord, Db};
 use crate::tokens::keys;
 
 /// The flag that sets a client field, for messages about CLI-made clients.
@@ -21,7 +21,8 @@ fn flag_of(key: &str) -> &str {
     }
 }
 
-pub(super) fn clients(config: &Config, store: &dyn Store, action: ClientsCommand) -> Result<(), String> {
+pub(super) async fn clients(config: &Config, db: &Db, action: ClientsCommand) -> Result<(), String> {
+    let store = db.clients();
     match action {
         ClientsCommand::Add { id, scopes, audiences, grant_types, redirect_uris, public, can_introspect } => {
             if config.clients.iter().any(|c| c.id == id) {
@@ -51,8 +52,8 @@ pub(super) fn clients(config: &Config, store: &dyn Store, action: ClientsCommand
                     problems.iter().map(|p| format!("  {}: {}", flag_of(&p.key), p.message)).collect();
                 return Err(format!("client `{id}` was not added:\n{}", lines.join("\n")));
             }
-            store.create_client(&record).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::ClientCreated { client_id: id.clone() })?;
+            store.create_client(&record).await.map_err(|e| e.to_string())?;
+            audited(db, AuditEvent::ClientCreated { client_id: id.clone() }).await?;
             println!("added client `{id}`");
             if let Some(s) = secret {
                 println!("client_secret: {}", s.expose());
@@ -64,7 +65,7 @@ pub(super) fn clients(config: &Config, store: &dyn Store, action: ClientsCommand
             for c in &config.clients {
                 print_client(c, "config");
             }
-            for c in store.list_clients().map_err(|e| e.to_string())? {
+            for c in store.list_clients().await.map_err(|e| e.to_string())? {
                 if !config.clients.iter().any(|x| x.id == c.id) {
                     print_client(&c, "store");
                 }
@@ -75,8 +76,8 @@ pub(super) fn clients(config: &Config, store: &dyn Store, action: ClientsCommand
             if config.clients.iter().any(|c| c.id == id) {
                 return Err(format!("client `{id}` is defined in {}; remove it there", config.source));
             }
-            if store.remove_client(&id).map_err(|e| e.to_string())? {
-                audited(store, AuditEvent::ClientRemoved { client_id: id.clone() })?;
+            if store.remove_client(&id).await.map_err(|e| e.to_string())? {
+                audited(db, AuditEvent::ClientRemoved { client_id: id.clone() }).await?;
                 println!("removed client `{id}`");
                 Ok(())
             } else {
@@ -87,15 +88,15 @@ pub(super) fn clients(config: &Config, store: &dyn Store, action: ClientsCommand
             if config.clients.iter().any(|c| c.id == id) {
                 return Err(format!("client `{id}` is defined in {}; set its secret there", config.source));
             }
-            let Some(client) = store.get_client(&id).map_err(|e| e.to_string())? else {
+            let Some(client) = store.get_client(&id).await.map_err(|e| e.to_string())? else {
                 return Err(format!("no client `{id}` in the store"));
             };
             if client.public {
                 return Err(format!("client `{id}` is public: it has no secret"));
             }
             let secret = Secret::new(random_token().map_err(|e| e.to_string())?);
-            store.set_client_secret(&id, &sha256_hex(secret.expose().as_bytes())).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::ClientSecretRotated { client_id: id.clone() })?;
+            store.set_client_secret(&id, &sha256_hex(secret.expose().as_bytes())).await.map_err(|e| e.to_string())?;
+            audited(db, AuditEvent::ClientSecretRotated { client_id: id.clone() }).await?;
             println!("new secret for client `{id}` (the old one no longer works)");
             println!("client_secret: {}", secret.expose());
             println!("(shown once; only its SHA-256 is stored)");
@@ -121,10 +122,10 @@ fn rfc3339(secs: i64) -> String {
     crate::audit::format_time_ms(secs.saturating_mul(1000))
 }
 
-pub(super) fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) -> Result<(), String> {
+pub(super) async fn keys_cmd(config: &Config, db: &Db, action: KeysCommand) -> Result<(), String> {
     match action {
         KeysCommand::List => {
-            let records = store.load_keys().map_err(|e| e.to_string())?;
+            let records = db.keys().load_keys().await.map_err(|e| e.to_string())?;
             if records.is_empty() {
                 println!("no keys yet (they are generated at first start)");
             }
@@ -139,9 +140,10 @@ pub(super) fn keys_cmd(config: &Config, store: &dyn Store, action: KeysCommand) 
             Ok(())
         }
         KeysCommand::Rotate => {
-            let s = keys::rotate_offline(store, system_now().unix_timestamp(), config.key_retention())
+            let s = keys::rotate_offline(db, system_now().unix_timestamp(), config.key_retention())
+                .await
                 .map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::KeysRotated { trigger: "cli".into(), active: s.active.clone() })?;
+            audited(db, AuditEvent::KeysRotated { trigger: "cli".into(), active: s.active.clone() }).await?;
             println!("rotated: active {}; still published {}", s.active.join(", "), s.retired.join(", "));
             Ok(())
         }

@@ -6,7 +6,7 @@ use crate::audit::AuditEvent;
 use crate::clock::system_now;
 use crate::config::Config;
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{Db, UserStore};
 use crate::users;
 /// Reads a new password: a hidden prompt (typed twice) on a terminal, else one stdin line.
 fn read_new_password() -> Result<Secret, String> {
@@ -39,12 +39,13 @@ fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn find_user(store: &dyn Store, login: &str) -> Result<crate::store::UserRecord, String> {
+async fn find_user(store: &dyn UserStore, login: &str) -> Result<crate::store::UserRecord, String> {
     let key = login.trim().to_lowercase();
-    store.find_user(&key).map_err(|e| e.to_string())?.ok_or_else(|| format!("no user `{key}`"))
+    store.find_user(&key).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user `{key}`"))
 }
 
-pub(super) fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand) -> Result<(), String> {
+pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) -> Result<(), String> {
+    let store = db.users();
     let now = system_now();
     let passwords = users::Passwords::new(&config.password_hashing).map_err(|e| e.to_string())?;
     match action {
@@ -57,18 +58,18 @@ pub(super) fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand
             let password = read_new_password()?;
             let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
             let user = crate::store::UserRecord { groups, ..users::new_user(username.clone(), email, hash, now) };
-            store.create_user(&user).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::UserCreated { username: username.clone() })?;
+            store.create_user(&user).await.map_err(|e| e.to_string())?;
+            audited(db, AuditEvent::UserCreated { username: username.clone() }).await?;
             println!("added user `{username}`");
         }
         UsersCommand::SetGroups { user, groups } => {
-            let u = find_user(store, &user)?;
+            let u = find_user(store, &user).await?;
             if config.users.iter().any(|c| c.username == u.username) {
                 return Err(format!("user `{}` is defined in {}; set its groups there", u.username, config.source));
             }
             let groups = check_groups(groups)?;
-            store.set_user_groups(&u.id, &groups, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::UserGroupsChanged { username: u.username.clone(), groups: groups.clone() })?;
+            store.set_user_groups(&u.id, &groups, now.unix_timestamp()).await.map_err(|e| e.to_string())?;
+            audited(db, AuditEvent::UserGroupsChanged { username: u.username.clone(), groups: groups.clone() }).await?;
             println!(
                 "groups of `{}`: {}",
                 u.username,
@@ -76,30 +77,30 @@ pub(super) fn users_cmd(config: &Config, store: &dyn Store, action: UsersCommand
             );
         }
         UsersCommand::List => {
-            for u in store.list_users().map_err(|e| e.to_string())? {
+            for u in store.list_users().await.map_err(|e| e.to_string())? {
                 let state = if u.disabled { "disabled" } else { "enabled" };
                 let groups = if u.groups.is_empty() { "-".to_owned() } else { u.groups.join(",") };
                 println!("{}\t{}\t{state}\t{}\tgroups={groups}", u.username, u.email.as_deref().unwrap_or("-"), u.id);
             }
         }
         UsersCommand::Disable { user } => {
-            let u = find_user(store, &user)?;
-            store.set_user_disabled(&u.id, true, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: true })?;
+            let u = find_user(store, &user).await?;
+            store.set_user_disabled(&u.id, true, now.unix_timestamp()).await.map_err(|e| e.to_string())?;
+            audited(db, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: true }).await?;
             println!("disabled user `{}`", u.username);
         }
         UsersCommand::Enable { user } => {
-            let u = find_user(store, &user)?;
-            store.set_user_disabled(&u.id, false, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: false })?;
+            let u = find_user(store, &user).await?;
+            store.set_user_disabled(&u.id, false, now.unix_timestamp()).await.map_err(|e| e.to_string())?;
+            audited(db, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: false }).await?;
             println!("enabled user `{}`", u.username);
         }
         UsersCommand::SetPassword { user } => {
-            let u = find_user(store, &user)?;
+            let u = find_user(store, &user).await?;
             let password = read_new_password()?;
             let hash = passwords.hash_blocking(&password).map_err(|e| e.to_string())?;
-            store.set_user_password(&u.id, &hash, now.unix_timestamp()).map_err(|e| e.to_string())?;
-            audited(store, AuditEvent::PasswordChanged { username: u.username.clone() })?;
+            store.set_user_password(&u.id, &hash, now.unix_timestamp()).await.map_err(|e| e.to_string())?;
+            audited(db, AuditEvent::PasswordChanged { username: u.username.clone() }).await?;
             println!("set the password of `{}`", u.username);
         }
     }

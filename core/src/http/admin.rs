@@ -59,7 +59,7 @@ pub async fn metrics_get(State(state): State<AppState>, Meta(meta): Meta, header
     if let Err(resp) = check_admin(&state, &meta, &headers) {
         return *resp;
     }
-    super::health::metrics_text(&state)
+    super::health::metrics_text(&state).await
 }
 
 /// `GET /admin/audit?actor=&type=&since=&until=&limit=&cursor=` (times RFC 3339).
@@ -77,7 +77,9 @@ pub async fn audit_get(
         Err(e) => return ApiError(e).into_response(),
     };
     let db = state.db.clone();
-    match tokio::task::spawn_blocking(move || crate::audit::query::run(db.store(), &q)).await {
+    // A scan over many records: on the blocking pool, not an async worker.
+    let handle = tokio::runtime::Handle::current();
+    match tokio::task::spawn_blocking(move || handle.block_on(crate::audit::query::run(db.audit(), &q))).await {
         Ok(Ok(page)) => no_store(axum::Json(page).into_response()),
         Ok(Err(e)) => ApiError(unavailable("reading the audit log failed", &e)).into_response(),
         Err(e) => ApiError(internal("audit query task failed", &e)).into_response(),
@@ -121,7 +123,9 @@ pub async fn audit_verify_get(State(state): State<AppState>, Meta(meta): Meta, h
         return *resp;
     }
     let db = state.db.clone();
-    let result = tokio::task::spawn_blocking(move || crate::audit::verify_store(db.store())).await;
+    // Hashing every record: on the blocking pool, not an async worker.
+    let handle = tokio::runtime::Handle::current();
+    let result = tokio::task::spawn_blocking(move || handle.block_on(crate::audit::verify_store(db.audit()))).await;
     let body = match result {
         Ok(Ok(Ok(v))) => {
             state.metrics.audit_chain_checked(true);

@@ -46,7 +46,11 @@ pub async fn notifications_get(State(state): State<AppState>, Meta(meta): Meta, 
     if let Err(resp) = check_admin(&state, &meta, &headers) {
         return *resp;
     }
-    let lists = state.db.notify_queued(LIST_LIMIT).and_then(|q| Ok((q, state.db.notify_dead(LIST_LIMIT)?)));
+    let queue = state.db.notify();
+    let lists = match queue.notify_queued(LIST_LIMIT).await {
+        Ok(q) => queue.notify_dead(LIST_LIMIT).await.map(|d| (q, d)),
+        Err(e) => Err(e),
+    };
     match lists {
         Ok((queued, dead)) => {
             let dead: Vec<Value> = dead
@@ -86,7 +90,7 @@ pub async fn notifications_retry_post(
         return ApiError(OAuthError::InvalidRequest("id (a dead letter's message id) is required")).into_response();
     };
     let now = state.clock.now();
-    match state.db.notify_revive(&id, unix_ms(now)) {
+    match state.db.notify().notify_revive(&id, unix_ms(now)).await {
         Ok(true) => {
             let event = AuditEvent::NotificationRetried { id: id.clone() };
             if let Err(e) = state.audit.record(meta.actor("admin"), event, now).await {

@@ -19,9 +19,13 @@ use crate::state::AppState;
 
 const CHUNK: usize = 64 * 1024;
 
-/// A `Write` that sends chunks into the response body from a blocking thread.
+/// The body's sender, shared by the writer and the task that aborts it on failure.
+type SharedSender = std::sync::Arc<std::sync::Mutex<Option<Sender<Bytes, std::io::Error>>>>;
+
+/// A `Write` that sends chunks into the response body from a blocking thread (the store
+/// writes backups on the blocking pool).
 struct BodyWriter {
-    tx: Sender<Bytes, std::io::Error>,
+    tx: SharedSender,
     runtime: tokio::runtime::Handle,
     buf: Vec<u8>,
 }
@@ -32,9 +36,10 @@ impl BodyWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.runtime
-            .block_on(self.tx.send_data(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+        let gone = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away");
+        let mut guard = self.tx.lock().map_err(|_| gone())?;
+        let tx = guard.as_mut().ok_or_else(gone)?;
+        self.runtime.block_on(tx.send_data(chunk)).map_err(|_| gone())
     }
 }
 
@@ -58,11 +63,12 @@ pub async fn backup_post(State(state): State<AppState>, Meta(meta): Meta, header
         return *resp;
     }
     let (tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+    let tx: SharedSender = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
     let runtime = tokio::runtime::Handle::current();
     let task_state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut w = BodyWriter { tx, runtime, buf: Vec::with_capacity(CHUNK) };
-        match task_state.db.backup(&mut w) {
+    tokio::spawn(async move {
+        let w = BodyWriter { tx: tx.clone(), runtime, buf: Vec::with_capacity(CHUNK) };
+        match task_state.db.maintenance().backup(Box::new(w)).await {
             Ok(summary) => {
                 let event = AuditEvent::BackupCreated { entries: summary.entries, audit_lines: summary.audit_lines };
                 task_state.audit.emit(meta.actor("admin"), event, task_state.clock.now());
@@ -70,7 +76,9 @@ pub async fn backup_post(State(state): State<AppState>, Meta(meta): Meta, header
             }
             Err(e) => {
                 tracing::error!(request_id = %meta.request_id, error = %e, "backup failed");
-                w.tx.abort(std::io::Error::other("backup failed"));
+                if let Some(tx) = tx.lock().ok().and_then(|mut g| g.take()) {
+                    tx.abort(std::io::Error::other("backup failed"));
+                }
             }
         }
     });

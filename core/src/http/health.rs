@@ -13,10 +13,10 @@ pub async fn ping_get() -> Response {
 }
 
 /// The Prometheus text exposition as a response.
-pub fn metrics_text(state: &AppState) -> Response {
+pub async fn metrics_text(state: &AppState) -> Response {
     let now = state.clock.now().unix_timestamp();
     let idle = i64::try_from(state.config.sessions.idle_timeout.as_secs()).unwrap_or(i64::MAX);
-    match state.db.count_open_sessions(now, now.saturating_sub(idle)) {
+    match state.db.browser().count_open_sessions(now, now.saturating_sub(idle)).await {
         Ok(n) => state.metrics.set_open_sessions(n),
         Err(e) => tracing::warn!(error = %e, "counting open sessions failed"),
     }
@@ -32,7 +32,7 @@ pub fn metrics_text(state: &AppState) -> Response {
 /// is open (token requests would all fail closed), else 503 naming the failing check. An
 /// open breaker of another kind of plugin shows as `degraded` without failing readiness.
 pub async fn ready_get(State(state): State<AppState>) -> Response {
-    let store = match state.db.is_revoked("gatehouse-readiness-probe") {
+    let store = match state.db.revocations().is_revoked("gatehouse-readiness-probe").await {
         Ok(_) => "ok",
         Err(e) => {
             tracing::error!(request_id = %crate::logctx::current(), error = %e, "readiness: store check failed");

@@ -120,7 +120,7 @@ async fn method_not_allowed() -> Response {
 
 /// The router of the separate `[metrics] bind` listener: `GET /metrics`, no authentication.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new().route(paths::METRICS, get(move || async move { health::metrics_text(&state) }))
+    Router::new().route(paths::METRICS, get(move || async move { health::metrics_text(&state).await }))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -54,50 +54,46 @@ pub async fn tick(state: &AppState) -> Result<(), StoreError> {
     }
     let now = state.clock.now();
     let cfg = state.config.notifications;
-    // Reading the log and writing the queue are blocking store calls: off the async workers.
-    let s = state.clone();
-    tokio::task::spawn_blocking(move || fill(&s, &notifiers, now, cfg))
-        .await
-        .map_err(|e| StoreError::Io(format!("notification queue task failed: {e}")))??;
+    fill(state, &notifiers, now, cfg).await?;
     deliver(state, now, cfg).await
 }
 
 /// Turns the audit records after the queue's cursor into queued messages.
-fn fill(
+async fn fill(
     state: &AppState,
     notifiers: &[Notifier],
     now: OffsetDateTime,
     cfg: NotificationsConfig,
 ) -> Result<(), StoreError> {
-    let store = state.db.store();
-    let mut cursor = match store.notify_cursor()? {
+    let (queue, log) = (state.db.notify(), state.db.audit());
+    let mut cursor = match queue.notify_cursor().await? {
         Some(c) => c,
         // First run: start at the end of the log, not at its beginning.
         None => {
-            let head = store.last_audit_record()?.map_or(0, |r| r.seq);
-            store.notify_enqueue(head, &[])?;
+            let head = log.last_audit_record().await?.map_or(0, |r| r.seq);
+            queue.notify_enqueue(head, &[]).await?;
             head
         }
     };
     // Past the log's end: a crash lost audit lines the queue had seen (they share a group
     // commit, not one write). New events reuse those seqs: follow them from the real end.
     if cursor > 0 {
-        let head = store.last_audit_record()?.map_or(0, |r| r.seq);
+        let head = log.last_audit_record().await?.map_or(0, |r| r.seq);
         if cursor > head {
             tracing::warn!(cursor, head, "notification cursor past the audit log's end; following from its end");
-            store.notify_enqueue(head, &[])?;
+            queue.notify_enqueue(head, &[]).await?;
             cursor = head;
         }
     }
     // A bounded amount per tick: reads seek through the audit file's index, so each batch
     // costs what it reads, and a backlog is worked off over several ticks.
     // Only notifiable records are decoded (a token issued is looked at, not parsed).
-    let notifiable = |t: &str| super::event_for_type(t).is_some();
+    let notifiable = super::notifiable_types();
     for _ in 0..READ_BATCHES_PER_TICK {
-        let (records, last) = store.audit_records_of(cursor + 1, READ_BATCH, &notifiable)?;
+        let (records, last) = log.audit_records_of(cursor + 1, READ_BATCH, &notifiable).await?;
         let Some(last) = last else { break };
-        let queued = messages(state, notifiers, &records, now, cfg);
-        store.notify_enqueue(last, &queued)?;
+        let queued = messages(state, notifiers, &records, now, cfg).await;
+        queue.notify_enqueue(last, &queued).await?;
         let scanned = last - cursor;
         cursor = last;
         if scanned < READ_BATCH as u64 {
@@ -111,7 +107,7 @@ fn fill(
 type Notifier = (String, crate::config::NotifyRoute, crate::plugins::Channel);
 
 /// The messages for `records`: one per notifier that wants each notifiable event.
-fn messages(
+async fn messages(
     state: &AppState,
     notifiers: &[Notifier],
     records: &[crate::audit::AuditRecord],
@@ -130,7 +126,7 @@ fn messages(
         if wanting.is_empty() {
             continue;
         }
-        let user = user_facts(state, &r.event);
+        let user = user_facts(state, &r.event).await;
         for (name, route, channel) in wanting {
             if let Some(msg) = message(r, event, name, *channel, route.recipient.as_deref(), &user) {
                 queued.push(Queued {
@@ -148,11 +144,11 @@ fn messages(
 }
 
 /// Username and email of the user an event names, from the store.
-fn user_facts(state: &AppState, e: &AuditEvent) -> UserFacts {
+async fn user_facts(state: &AppState, e: &AuditEvent) -> UserFacts {
     let (id, name) = super::who(e);
     let user = match (id, name) {
-        (Some(id), _) => state.db.get_user(id).ok().flatten(),
-        (None, Some(n)) => state.db.find_user(n).ok().flatten(),
+        (Some(id), _) => state.db.users().get_user(id).await.ok().flatten(),
+        (None, Some(n)) => state.db.users().find_user(n).await.ok().flatten(),
         (None, None) => None,
     };
     user.map(|u| UserFacts { username: Some(u.username), email: u.email }).unwrap_or_default()
@@ -165,7 +161,7 @@ fn backoff(cfg: NotificationsConfig, attempts: u32) -> Duration {
 }
 
 async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig) -> Result<(), StoreError> {
-    let due = state.db.notify_due(unix_ms(now), SEND_BATCH)?;
+    let due = state.db.notify().notify_due(unix_ms(now), SEND_BATCH).await?;
     if due.is_empty() {
         return Ok(());
     }
@@ -197,7 +193,7 @@ async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig
             };
             state.audit.emit(Actor::system(), event, state.clock.now());
         }
-        state.db.notify_settle(&q, settle)?;
+        state.db.notify().notify_settle(&q, settle).await?;
     }
     Ok(())
 }

@@ -58,6 +58,11 @@ pub fn event_for_type(audit_type: &str) -> Option<&'static str> {
     BY_TYPE.iter().find(|(t, _)| *t == audit_type).map(|(_, e)| *e)
 }
 
+/// The audit event types that raise a notification (the queue reads only these).
+pub fn notifiable_types() -> Vec<&'static str> {
+    BY_TYPE.iter().map(|(t, _)| *t).collect()
+}
+
 /// The notification event of an audit event, if it is one.
 pub fn event_name(e: &AuditEvent) -> Option<&'static str> {
     event_for_type(e.name())

@@ -247,11 +247,11 @@ impl ClientRegistry {
     }
 
     /// Looks a client up.
-    pub fn get(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+    pub async fn get(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(c) = self.configured.get(id) {
             return Ok(Some(c.clone()));
         }
-        match self.db.get_client(id)? {
+        match self.db.clients().get_client(id).await? {
             Some(r) => match Client::from_record(r) {
                 Ok(c) => Ok(Some(Arc::new(c))),
                 Err(detail) => Err(StoreError::Corrupt { tree: "clients", detail }),
@@ -262,9 +262,10 @@ impl ClientRegistry {
 
     /// Whether no client can obtain tokens for itself (`client_credentials`), in the config
     /// or the store: then the dev server creates one.
-    pub fn has_no_service_client(&self) -> Result<bool, StoreError> {
+    pub async fn has_no_service_client(&self) -> Result<bool, StoreError> {
         let service = |r: &ClientRecord| r.grant_types.iter().any(|g| g == "client_credentials");
-        Ok(!self.configured.values().any(|c| service(&c.record)) && !self.db.list_clients()?.iter().any(service))
+        Ok(!self.configured.values().any(|c| service(&c.record))
+            && !self.db.clients().list_clients().await?.iter().any(service))
     }
 
     /// Authenticates `creds`; public clients pass with their id only.
@@ -280,7 +281,7 @@ impl ClientRegistry {
         let Some(id) = claimed.as_deref() else {
             return Err(fail("no client id"));
         };
-        let client = match self.get(id) {
+        let client = match self.get(id).await {
             Ok(Some(c)) => c,
             Ok(None) => {
                 // Same work as a real comparison, so unknown ids do not answer faster.

@@ -51,7 +51,7 @@ pub async fn introspect(
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     let token = params.required("token", "token is required")?;
-    let claims = match state.access.verify_active(state.db.store(), token, now) {
+    let claims = match state.access.verify_active(state.db.revocations(), token, now).await {
         Ok(c) => c,
         Err(TokenProblem::Unavailable) => {
             return Err(OAuthError::TemporarilyUnavailable { retry_after: std::time::Duration::from_secs(1) });

@@ -30,7 +30,12 @@ pub async fn revoke(
     if claims.client_id != caller.id() {
         return Err(OAuthError::UnauthorizedClient("the token was not issued to this client"));
     }
-    state.db.revoke_token(&claims.jti, claims.exp).map_err(|e| unavailable("recording a revocation failed", &e))?;
+    state
+        .db
+        .revocations()
+        .revoke_token(&claims.jti, claims.exp)
+        .await
+        .map_err(|e| unavailable("recording a revocation failed", &e))?;
     // The audit record's durability covers the revocation written just before it.
     let event = AuditEvent::TokenRevoked { client_id: caller.id().to_owned(), jti: claims.jti.clone() };
     state
@@ -52,17 +57,24 @@ async fn revoke_refresh(
     now: OffsetDateTime,
 ) -> Result<(), OAuthError> {
     let key = crate::secret::sha256(token.as_bytes());
-    let record = state.db.get_refresh(&key).map_err(|e| unavailable("reading a refresh token failed", &e))?;
+    let record =
+        state.db.browser().get_refresh(&key).await.map_err(|e| unavailable("reading a refresh token failed", &e))?;
     let Some(record) = record else { return Ok(()) };
     if record.client_id != caller {
         return Err(OAuthError::UnauthorizedClient("the token was not issued to this client"));
     }
-    let family =
-        state.db.revoke_family(&record.family).map_err(|e| unavailable("revoking a refresh token failed", &e))?;
+    let family = state
+        .db
+        .browser()
+        .revoke_family(&record.family)
+        .await
+        .map_err(|e| unavailable("revoking a refresh token failed", &e))?;
     if let Some(f) = family.filter(|f| !f.last_jti.is_empty()) {
         state
             .db
+            .revocations()
             .revoke_token(&f.last_jti, f.last_access_exp)
+            .await
             .map_err(|e| unavailable("recording a revocation failed", &e))?;
     }
     let event = AuditEvent::RefreshTokenRevoked { client_id: caller.to_owned(), family: record.family.clone() };

@@ -24,7 +24,7 @@ pub enum VerifyOutcome {
 }
 
 /// Verifies `token`, optionally for `audience`.
-pub fn verify(
+pub async fn verify(
     state: &AppState,
     token: &str,
     audience: Option<&str>,
@@ -39,7 +39,7 @@ pub fn verify(
         state.metrics.rate_limited("verify_per_ip");
         return VerifyOutcome::Limited(wait);
     }
-    let result = state.access.verify_active(state.db.store(), token, now).and_then(|c| match audience {
+    let result = state.access.verify_active(state.db.revocations(), token, now).await.and_then(|c| match audience {
         Some(a) if !c.aud.contains(a) => Err(TokenProblem::WrongAudience),
         _ => Ok(c),
     });

@@ -195,7 +195,12 @@ pub fn describe_scope(scope: &str) -> String {
 }
 
 /// Whether the user must approve `req`'s scopes for `client`.
-pub fn needs_consent(state: &AppState, client: &Client, user_id: &str, req: &AuthRequest) -> Result<bool, OAuthError> {
+pub async fn needs_consent(
+    state: &AppState,
+    client: &Client,
+    user_id: &str,
+    req: &AuthRequest,
+) -> Result<bool, OAuthError> {
     if client.record.trusted {
         return Ok(false);
     }
@@ -204,14 +209,16 @@ pub fn needs_consent(state: &AppState, client: &Client, user_id: &str, req: &Aut
     }
     let remembered = state
         .db
+        .browser()
         .get_consent(user_id, client.id())
+        .await
         .map_err(|e| crate::oauth::error::unavailable("reading consent failed", &e))?
         .unwrap_or_default();
     Ok(!req.scopes.iter().all(|s| remembered.contains(s)))
 }
 
 /// Starts a flow with `pending` steps and sends the browser to the login page.
-pub fn start(
+pub async fn start(
     state: &AppState,
     flow: FlowRecord,
     cookies: &BrowserCookies,
@@ -245,7 +252,7 @@ pub fn start(
         expires_at: t.saturating_add(i64::try_from(FLOW_TTL.as_secs()).unwrap_or(i64::MAX)),
         ..flow
     };
-    if let Err(e) = state.db.put_flow(&sha256(id.as_bytes()), &flow) {
+    if let Err(e) = state.db.browser().put_flow(&sha256(id.as_bytes()), &flow).await {
         return unavailable("storing a login flow failed", &e);
     }
     let mut reply = redirect(login_url(state, &id));
@@ -259,7 +266,7 @@ pub fn login_url(state: &AppState, flow_id: &str) -> String {
 }
 
 /// Loads the flow `id` and checks it belongs to this browser and has not expired.
-pub fn load(
+pub async fn load(
     state: &AppState,
     id: Option<&str>,
     cookies: &BrowserCookies,
@@ -270,7 +277,7 @@ pub fn load(
         return Err(expired());
     }
     let key = sha256(id.as_bytes());
-    let flow = match state.db.get_flow(&key) {
+    let flow = match state.db.browser().get_flow(&key).await {
         Ok(Some(f)) => f,
         Ok(None) => return Err(expired()),
         Err(e) => return Err(unavailable("reading a login flow failed", &e)),
@@ -322,7 +329,7 @@ pub async fn issue_code(
         redeemed: None,
     };
     let unavailable = |e: &dyn std::fmt::Display| crate::oauth::error::unavailable("storing a code failed", e);
-    state.db.put_code(&sha256(code.as_bytes()), &record).map_err(|e| unavailable(&e))?;
+    state.db.browser().put_code(&sha256(code.as_bytes()), &record).await.map_err(|e| unavailable(&e))?;
     state.db.durable().await.map_err(|e| unavailable(&e))?;
     Ok(code_url(req, &code, &state.issuer))
 }
@@ -349,7 +356,7 @@ async fn authorize_policy(
     ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
 ) -> Result<Option<Vec<String>>, OAuthError> {
-    let user = match state.db.get_user(user_id) {
+    let user = match state.db.users().get_user(user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return Ok(None),
         Err(e) => return Err(crate::oauth::error::unavailable("user lookup failed", &e)),
@@ -376,10 +383,14 @@ async fn authorize_policy(
 }
 
 /// The pending step of a flow after skipping a consent that is not needed.
-pub fn current_step(state: &AppState, client: &Client, flow: &mut FlowRecord) -> Result<Option<Step>, OAuthError> {
+pub async fn current_step(
+    state: &AppState,
+    client: &Client,
+    flow: &mut FlowRecord,
+) -> Result<Option<Step>, OAuthError> {
     while let Some(step) = flow.pending.first().copied() {
         match (step, flow.user_id.as_deref()) {
-            (Step::Consent, Some(user)) if !needs_consent(state, client, user, &flow.request)? => {
+            (Step::Consent, Some(user)) if !needs_consent(state, client, user, &flow.request).await? => {
                 flow.pending.remove(0);
             }
             _ => return Ok(Some(step)),

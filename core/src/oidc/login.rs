@@ -37,7 +37,7 @@ pub async fn authorize(
     let client = match params.one("client_id") {
         Err(_) => return error(ErrorKind::BadRequest, "Invalid request", "The request repeats client_id."),
         Ok(None) => return error(ErrorKind::BadRequest, "Invalid request", "The request has no client_id."),
-        Ok(Some(id)) => match state.clients.get(id) {
+        Ok(Some(id)) => match state.clients.get(id).await {
             Ok(Some(c)) => c,
             Ok(None) => {
                 return error(
@@ -54,10 +54,13 @@ pub async fn authorize(
         Err(AuthorizeError::Page(message)) => return error(ErrorKind::BadRequest, "Invalid request", message),
         Err(AuthorizeError::Redirect(e)) => return redirect(error_url(&e, &state.issuer)),
     };
-    let live = match session::lookup(state.db.store(), cookies.session.as_deref(), &state.config.sessions, now) {
-        Ok(l) => l,
-        Err(e) => return unavailable("session lookup failed", &e),
-    };
+    let live =
+        match session::lookup(session::Stores::of(&state.db), cookies.session.as_deref(), &state.config.sessions, now)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => return unavailable("session lookup failed", &e),
+        };
     let t = now.unix_timestamp();
     let fresh = |l: &session::Live| !req.force_login && req.max_age.is_none_or(|m| t - l.record.auth_time <= m);
     let Some(mut live) = live.filter(fresh) else {
@@ -65,7 +68,7 @@ pub async fn authorize(
             return client_error(state, &req, "login_required", "the user is not signed in");
         }
         let flow = FlowRecord { request: req, pending: vec![Step::Password, Step::Consent], ..Default::default() };
-        return super::flow::start(state, flow, cookies, meta.ip, now);
+        return super::flow::start(state, flow, cookies, meta.ip, now).await;
     };
     if req.select_account {
         // The person chooses: continue with this session's account, or sign in with another.
@@ -78,14 +81,14 @@ pub async fn authorize(
             session: Some(live.key),
             ..Default::default()
         };
-        return super::flow::start(state, flow, cookies, meta.ip, now);
+        return super::flow::start(state, flow, cookies, meta.ip, now).await;
     }
-    let consent = match super::flow::needs_consent(state, &client, &live.user.id, &req) {
+    let consent = match super::flow::needs_consent(state, &client, &live.user.id, &req).await {
         Ok(c) => c,
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     };
     if !consent {
-        if let Err(e) = session::touch(state.db.store(), &mut live, client.id(), now) {
+        if let Err(e) = session::touch(state.db.browser(), &mut live, client.id(), now).await {
             return unavailable("updating a session failed", &e);
         }
         state.metrics.login("sso");
@@ -108,7 +111,7 @@ pub async fn authorize(
         session: Some(live.key),
         ..Default::default()
     };
-    super::flow::start(state, flow, cookies, meta.ip, now)
+    super::flow::start(state, flow, cookies, meta.ip, now).await
 }
 
 /// `GET /login?flow=...`: the current step's page (a login step's `start` runs here).
@@ -119,11 +122,11 @@ pub async fn show(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Reply {
-    let (key, flow) = match load(state, flow_id, cookies, now) {
+    let (key, flow) = match load(state, flow_id, cookies, now).await {
         Ok(f) => f,
         Err(reply) => return reply,
     };
-    let Some(client) = flow_client(state, &flow) else { return expired() };
+    let Some(client) = flow_client(state, &flow).await else { return expired() };
     let next = Next { key: &key, flow_id: flow_id.unwrap_or_default(), client: &client, cookies, meta, now };
     proceed(state, &next, flow, true).await
 }
@@ -145,12 +148,12 @@ async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: b
     let mut reply = loop {
         let signed_in = !matches!(flow.pending.first(), Some(Step::Password | Step::Plugin));
         if signed_in && flow.session.is_none() && flow.user_id.is_some() {
-            match start_session(state, &mut flow, n) {
+            match start_session(state, &mut flow, n).await {
                 Ok(s) => new_session = Some(s),
                 Err(reply) => break reply,
             }
         }
-        let step = match current_step(state, n.client, &mut flow) {
+        let step = match current_step(state, n.client, &mut flow).await {
             Ok(s) => s,
             Err(_) => break error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
         };
@@ -159,12 +162,12 @@ async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: b
             Some(Step::Plugin) if render && flow.step_form.is_none() => {
                 match steps::run(state, n.key, &mut flow, n.client, n.meta, n.now, None).await {
                     StepRun::Advanced => {}
-                    StepRun::Show => break store_and_show(state, n, &flow, Step::Plugin),
+                    StepRun::Show => break store_and_show(state, n, &flow, Step::Plugin).await,
                     StepRun::Reply(r) => break r,
                 }
             }
-            Some(step) if render => break store_and_show(state, n, &flow, step),
-            Some(_) => match state.db.put_flow(n.key, &flow) {
+            Some(step) if render => break store_and_show(state, n, &flow, step).await,
+            Some(_) => match state.db.browser().put_flow(n.key, &flow).await {
                 Ok(()) => break redirect(login_url(state, n.flow_id)),
                 Err(e) => break unavailable("storing a login flow failed", &e),
             },
@@ -176,25 +179,25 @@ async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: b
     reply
 }
 
-fn store_and_show(state: &AppState, n: &Next<'_>, flow: &FlowRecord, step: Step) -> Reply {
-    match state.db.put_flow(n.key, flow) {
-        Ok(()) => page(state, step, n.flow_id, flow, n.client, None),
+async fn store_and_show(state: &AppState, n: &Next<'_>, flow: &FlowRecord, step: Step) -> Reply {
+    match state.db.browser().put_flow(n.key, flow).await {
+        Ok(()) => page(state, step, n.flow_id, flow, n.client, None).await,
         Err(e) => unavailable("storing a login flow failed", &e),
     }
 }
 
 /// The session of a finished sign-in (replacing any the browser had: no fixation).
-fn start_session(
+async fn start_session(
     state: &AppState,
     flow: &mut FlowRecord,
     n: &Next<'_>,
 ) -> Result<(String, std::time::Duration), Reply> {
     let (Some(user_id), Some(auth_time)) = (flow.user_id.as_deref(), flow.auth_time) else { return Err(expired()) };
     if let Some(old) = n.cookies.session.as_deref() {
-        let _ = state.db.delete_session(&sha256(old.as_bytes()));
+        let _ = state.db.browser().delete_session(&sha256(old.as_bytes())).await;
     }
     let cfg = &state.config.sessions;
-    match session::create(state.db.store(), user_id, auth_time, &flow.amr, n.client.id(), cfg, n.now) {
+    match session::create(state.db.browser(), user_id, auth_time, &flow.amr, n.client.id(), cfg, n.now).await {
         Ok((cookie, _)) => {
             flow.session = Some(sha256(cookie.as_bytes()));
             Ok((cookie, cfg.lifetime))
@@ -204,15 +207,16 @@ fn start_session(
 }
 
 /// The username of the flow's user, for pages ("" when unknown).
-fn username_of(state: &AppState, flow: &FlowRecord) -> String {
-    flow.user_id.as_deref().and_then(|id| state.db.get_user(id).ok().flatten()).map(|u| u.username).unwrap_or_default()
+async fn username_of(state: &AppState, flow: &FlowRecord) -> String {
+    let Some(id) = flow.user_id.as_deref() else { return String::new() };
+    state.db.users().get_user(id).await.ok().flatten().map(|u| u.username).unwrap_or_default()
 }
 
-fn flow_client(state: &AppState, flow: &FlowRecord) -> Option<Arc<Client>> {
-    state.clients.get(&flow.request.client_id).ok().flatten()
+async fn flow_client(state: &AppState, flow: &FlowRecord) -> Option<Arc<Client>> {
+    state.clients.get(&flow.request.client_id).await.ok().flatten()
 }
 
-fn page(
+async fn page(
     state: &AppState,
     step: Step,
     flow_id: &str,
@@ -246,11 +250,11 @@ fn page(
             flow: flow_id.to_owned(),
             csrf: flow.csrf.clone(),
             client_name,
-            username: username_of(state, flow),
+            username: username_of(state, flow).await,
         }))
         .into(),
         Step::Consent => {
-            let username = username_of(state, flow);
+            let username = username_of(state, flow).await;
             let scopes = flow.request.scopes.iter().map(|s| (s.clone(), describe_scope(s))).collect();
             Action::Page(Box::new(Page::Consent {
                 flow: flow_id.to_owned(),
@@ -273,7 +277,7 @@ pub async fn submit(
     now: OffsetDateTime,
 ) -> Reply {
     let flow_id = params.one("flow").ok().flatten();
-    let (key, mut flow) = match load(state, flow_id, cookies, now) {
+    let (key, mut flow) = match load(state, flow_id, cookies, now).await {
         Ok(f) => f,
         Err(reply) => return reply,
     };
@@ -286,14 +290,14 @@ pub async fn submit(
             "The form could not be verified. Go back to the application and start again.",
         );
     }
-    let Some(client) = flow_client(state, &flow) else { return expired() };
+    let Some(client) = flow_client(state, &flow).await else { return expired() };
     let action = params.one("action").ok().flatten().unwrap_or("");
-    let step = match current_step(state, &client, &mut flow) {
+    let step = match current_step(state, &client, &mut flow).await {
         Ok(s) => s,
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     };
     if action == "cancel" || action == "deny" {
-        let _ = state.db.take_flow(&key);
+        let _ = state.db.browser().take_flow(&key).await;
         return client_error(state, &flow.request, "access_denied", "the user declined");
     }
     match step {
@@ -302,7 +306,7 @@ pub async fn submit(
                 Ok(u) => u,
                 Err(Refused::Credentials) => {
                     let typed = params.one("username").ok().flatten().unwrap_or("");
-                    return page(state, Step::Password, flow_id, &flow, &client, Some((LOGIN_FAILED, typed)));
+                    return page(state, Step::Password, flow_id, &flow, &client, Some((LOGIN_FAILED, typed))).await;
                 }
                 Err(Refused::Reply(reply)) => return reply,
             };
@@ -321,13 +325,13 @@ pub async fn submit(
             };
             let values = match form.values(|name| params.one(name).ok().flatten().map(str::to_owned)) {
                 Ok(v) => v,
-                Err(message) => return page(state, Step::Plugin, flow_id, &flow, &client, Some((&message, ""))),
+                Err(message) => return page(state, Step::Plugin, flow_id, &flow, &client, Some((&message, ""))).await,
             };
             match steps::run(state, &key, &mut flow, &client, meta, now, Some(&values)).await {
                 StepRun::Advanced => {}
                 StepRun::Show => {
-                    return match state.db.put_flow(&key, &flow) {
-                        Ok(()) => page(state, Step::Plugin, flow_id, &flow, &client, None),
+                    return match state.db.browser().put_flow(&key, &flow).await {
+                        Ok(()) => page(state, Step::Plugin, flow_id, &flow, &client, None).await,
                         Err(e) => unavailable("storing a login flow failed", &e),
                     };
                 }
@@ -346,14 +350,14 @@ pub async fn submit(
                 flow.amr.clear();
                 flow.session = None;
             }
-            _ => return page(state, Step::SelectAccount, flow_id, &flow, &client, None),
+            _ => return page(state, Step::SelectAccount, flow_id, &flow, &client, None).await,
         },
         Some(Step::Consent) => {
             if action != "approve" {
-                return page(state, Step::Consent, flow_id, &flow, &client, None);
+                return page(state, Step::Consent, flow_id, &flow, &client, None).await;
             }
             let Some(user_id) = flow.user_id.clone() else { return expired() };
-            if let Err(e) = state.db.put_consent(&user_id, client.id(), &flow.request.scopes) {
+            if let Err(e) = state.db.browser().put_consent(&user_id, client.id(), &flow.request.scopes).await {
                 return unavailable("storing consent failed", &e);
             }
             let event = AuditEvent::ConsentGranted {
@@ -374,18 +378,19 @@ pub async fn submit(
 /// the one the browser had) records the client, and the client gets a code.
 async fn finish(state: &AppState, key: &Digest, flow: FlowRecord, meta: &RequestMeta, now: OffsetDateTime) -> Reply {
     // Taking the stored flow makes finishing single-use even if the form is posted twice.
-    match state.db.take_flow(key) {
+    match state.db.browser().take_flow(key).await {
         Ok(Some(_)) => {}
         Ok(None) => return expired(),
         Err(e) => return unavailable("reading a login flow failed", &e),
     }
     let (Some(user_id), Some(session_key)) = (flow.user_id.as_deref(), flow.session) else { return expired() };
-    let mut live = match session::by_key(state.db.store(), session_key, &state.config.sessions, now) {
+    let mut live = match session::by_key(session::Stores::of(&state.db), session_key, &state.config.sessions, now).await
+    {
         Ok(Some(l)) if l.user.id == user_id => l,
         Ok(_) => return expired(),
         Err(e) => return unavailable("session lookup failed", &e),
     };
-    if let Err(e) = session::touch(state.db.store(), &mut live, &flow.request.client_id, now) {
+    if let Err(e) = session::touch(state.db.browser(), &mut live, &flow.request.client_id, now).await {
         return unavailable("updating a session failed", &e);
     }
     let r = &live.record;

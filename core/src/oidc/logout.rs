@@ -55,7 +55,7 @@ pub async fn logout(
             let Some(id) = &client_id else {
                 return bad("A redirect after sign-out needs id_token_hint or client_id.");
             };
-            let client = match state.clients.get(id) {
+            let client = match state.clients.get(id).await {
                 Ok(Some(c)) => c,
                 Ok(None) => return bad("The application is not registered."),
                 Err(e) => return unavailable("client lookup failed", &e),
@@ -66,10 +66,13 @@ pub async fn logout(
             Some(with_query(uri, &[("state", rp_state)]))
         }
     };
-    let live = match session::lookup(state.db.store(), cookies.session.as_deref(), &state.config.sessions, now) {
-        Ok(l) => l,
-        Err(e) => return unavailable("session lookup failed", &e),
-    };
+    let live =
+        match session::lookup(session::Stores::of(&state.db), cookies.session.as_deref(), &state.config.sessions, now)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => return unavailable("session lookup failed", &e),
+        };
     let mut reply = match destination {
         Some(to) => redirect(to),
         None => Action::Page(Box::new(Page::LoggedOut)).into(),
@@ -93,7 +96,7 @@ pub async fn logout(
         }))
         .into();
     }
-    if let Err(e) = state.db.delete_session(&live.key) {
+    if let Err(e) = state.db.browser().delete_session(&live.key).await {
         return unavailable("ending a session failed", &e);
     }
     let event = AuditEvent::SessionEnded {

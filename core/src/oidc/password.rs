@@ -53,8 +53,12 @@ pub(super) async fn check_password(
     } else {
         crate::users::normalize_username(login).ok()
     };
-    let user = match normalized.as_deref().map(|n| state.db.find_user(n)).transpose() {
-        Ok(u) => u.flatten(),
+    let found = match normalized.as_deref() {
+        Some(n) => state.db.users().find_user(n).await,
+        None => Ok(None),
+    };
+    let user = match found {
+        Ok(u) => u,
         Err(e) => return Err(Refused::Reply(unavailable("user lookup failed", &e))),
     };
     // An account is counted as itself whichever of its names was typed; a name without an
@@ -68,7 +72,7 @@ pub(super) async fn check_password(
     };
     let keys = AttemptKeys { ip: meta.ip, account, flow: format!("f:{}", hex::encode(flow_key)) };
     let t = now.unix_timestamp();
-    let attempt = match state.limiter.begin_login(state.db.store(), keys, t) {
+    let attempt = match state.limiter.begin_login(state.db.attempts(), keys, t).await {
         Ok(Ok(a)) => a,
         Ok(Err(refusal)) => return Err(Refused::Reply(refused(state, client, user.as_ref(), refusal, meta, now))),
         Err(e) => return Err(Refused::Reply(unavailable("counting a sign-in attempt failed", &e))),
@@ -84,7 +88,7 @@ pub(super) async fn check_password(
         Ok(ok) => ok,
         Err(e) => {
             // Never checked: the attempt is given back.
-            let _ = state.limiter.settle_login(state.db.store(), attempt, Outcome::Cancelled, t);
+            let _ = state.limiter.settle_login(state.db.attempts(), attempt, Outcome::Cancelled, t).await;
             return Err(Refused::Reply(match e {
                 crate::users::PasswordError::Busy => {
                     error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment.")
@@ -100,7 +104,7 @@ pub(super) async fn check_password(
         None => Some((None, "bad_credentials")),
     };
     let outcome = if failure.is_some() { Outcome::Failure } else { Outcome::Success };
-    let locked = match state.limiter.settle_login(state.db.store(), attempt, outcome, t) {
+    let locked = match state.limiter.settle_login(state.db.attempts(), attempt, outcome, t).await {
         Ok(l) => l,
         Err(e) => return Err(Refused::Reply(unavailable("settling a sign-in attempt failed", &e))),
     };

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::config::SessionConfig;
 use crate::secret::{RandomError, random_token, sha256, unique_id};
 use crate::store::browser::{Digest, SessionRecord};
-use crate::store::{Store, StoreError, UserRecord};
+use crate::store::{BrowserStore, StoreError, UserRecord, UserStore};
 
 /// Session cookie name over http (dev) and https (`__Host-`: Secure, Path=/, no Domain).
 pub fn session_cookie(secure: bool) -> &'static str {
@@ -31,40 +31,56 @@ pub struct Live {
     pub user: UserRecord,
 }
 
+/// What a session lookup reads: the sessions and their users.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    /// Sessions.
+    pub browser: &'a dyn BrowserStore,
+    /// Their users.
+    pub users: &'a dyn UserStore,
+}
+
+impl<'a> Stores<'a> {
+    /// The two capabilities of `db`.
+    pub fn of(db: &'a crate::store::Db) -> Self {
+        Self { browser: db.browser(), users: db.users() }
+    }
+}
+
 /// The live session of a cookie value, if any: known, within both timeouts, and its user
 /// still exists and is enabled.
-pub fn lookup(
-    store: &dyn Store,
+pub async fn lookup(
+    store: Stores<'_>,
     cookie: Option<&str>,
     cfg: &SessionConfig,
     now: OffsetDateTime,
 ) -> Result<Option<Live>, StoreError> {
     let Some(cookie) = cookie else { return Ok(None) };
-    by_key(store, sha256(cookie.as_bytes()), cfg, now)
+    by_key(store, sha256(cookie.as_bytes()), cfg, now).await
 }
 
 /// The live session stored under `key` (a flow's own session).
-pub fn by_key(
-    store: &dyn Store,
+pub async fn by_key(
+    store: Stores<'_>,
     key: Digest,
     cfg: &SessionConfig,
     now: OffsetDateTime,
 ) -> Result<Option<Live>, StoreError> {
-    let Some(record) = store.get_session(&key)? else { return Ok(None) };
+    let Some(record) = store.browser.get_session(&key).await? else { return Ok(None) };
     let t = now.unix_timestamp();
     let idle = i64::try_from(cfg.idle_timeout.as_secs()).unwrap_or(i64::MAX);
     if t >= record.expires_at || t >= record.last_seen.saturating_add(idle) {
         return Ok(None);
     }
-    match store.get_user(&record.user_id)? {
+    match store.users.get_user(&record.user_id).await? {
         Some(user) if !user.disabled => Ok(Some(Live { key, record, user })),
         _ => Ok(None),
     }
 }
 
 /// A new session for `user_id`; returns the cookie value and the stored record.
-pub fn create(
-    store: &dyn Store,
+pub async fn create(
+    store: &dyn BrowserStore,
     user_id: &str,
     auth_time: i64,
     amr: &[String],
@@ -85,17 +101,22 @@ pub fn create(
         expires_at: t.saturating_add(i64::try_from(cfg.lifetime.as_secs()).unwrap_or(i64::MAX)),
         clients: vec![client_id.to_owned()],
     };
-    store.put_session(&sha256(cookie.as_bytes()), &record)?;
+    store.put_session(&sha256(cookie.as_bytes()), &record).await?;
     Ok((cookie, record))
 }
 
 /// Records use of a live session by `client_id` (idle timer restarts).
-pub fn touch(store: &dyn Store, live: &mut Live, client_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+pub async fn touch(
+    store: &dyn BrowserStore,
+    live: &mut Live,
+    client_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     live.record.last_seen = now.unix_timestamp();
     if !live.record.clients.iter().any(|c| c == client_id) {
         live.record.clients.push(client_id.to_owned());
     }
-    store.put_session(&live.key, &live.record)
+    store.put_session(&live.key, &live.record).await
 }
 
 /// Creating a session failed.

@@ -52,10 +52,10 @@ pub async fn run(
     let (Some(name), Some(user_id)) = (flow.steps.first().cloned(), flow.user_id.clone()) else {
         return StepRun::Reply(super::flow::expired());
     };
-    let user = match state.db.get_user(&user_id) {
+    let user = match state.db.users().get_user(&user_id).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
-            let _ = state.db.take_flow(key);
+            let _ = state.db.browser().take_flow(key).await;
             return StepRun::Reply(client_error(state, &flow.request, "access_denied", "the account is disabled"));
         }
         Err(e) => return StepRun::Reply(unavailable("user lookup failed", &e)),
@@ -105,14 +105,14 @@ pub async fn run(
         Ok((plugin, StepOutcome::Fail(reason))) => {
             tracing::info!(request_id = %meta.request_id, plugin = %plugin.name, reason = %reason, "a login step refused the sign-in");
             state.audit.emit(actor, failed(&plugin.name, Some(plugin.sha256.clone()), "fail", reason), now);
-            let _ = state.db.take_flow(key);
+            let _ = state.db.browser().take_flow(key).await;
             StepRun::Reply(client_error(state, &flow.request, "access_denied", "the sign-in was refused"))
         }
         Err(StepError::Unknown(name)) => {
             // Removed by a reload while this sign-in was under way: start again with the
             // steps now enabled.
             state.audit.emit(actor, failed(&name, None, "error", "the step is no longer enabled".into()), now);
-            let _ = state.db.take_flow(key);
+            let _ = state.db.browser().take_flow(key).await;
             StepRun::Reply(super::flow::expired())
         }
         Err(e) => {

@@ -35,7 +35,7 @@ pub async fn userinfo(
     now: OffsetDateTime,
 ) -> Result<Map<String, Value>, UserinfoError> {
     let token = token.ok_or(UserinfoError::NoToken)?;
-    let claims = state.access.verify_active(state.db.store(), token, now).map_err(|p| match p {
+    let claims = state.access.verify_active(state.db.revocations(), token, now).await.map_err(|p| match p {
         TokenProblem::Unavailable => UserinfoError::Unavailable,
         _ => UserinfoError::InvalidToken,
     })?;
@@ -45,7 +45,7 @@ pub async fn userinfo(
     }
     // From a browser: the token's client must be allowed this origin (`oauth/cors.rs`).
     if meta.origin.is_some() {
-        match state.clients.get(&claims.client_id) {
+        match state.clients.get(&claims.client_id).await {
             Ok(Some(c)) if state.cors.check(meta.origin.as_deref(), &c).is_ok() => {}
             Ok(_) => return Err(UserinfoError::Denied),
             Err(e) => {
@@ -54,7 +54,7 @@ pub async fn userinfo(
             }
         }
     }
-    let user = match state.db.get_user(&claims.sub) {
+    let user = match state.db.users().get_user(&claims.sub).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => return Err(UserinfoError::InvalidToken),
         Err(e) => {

@@ -10,6 +10,11 @@ wasmtime::component::bindgen!({
     world: "gatehouse:plugin/policy-plugin-net",
     imports: {
         "gatehouse:plugin/http.fetch": async,
+        // The store is async (a shared database answers over the network).
+        "gatehouse:plugin/kv-store.get": async | trappable,
+        "gatehouse:plugin/kv-store.set": async | trappable,
+        "gatehouse:plugin/kv-store.delete": async | trappable,
+        "gatehouse:plugin/kv-store.incr": async | trappable,
         default: trappable,
     },
     exports: { default: async },

@@ -41,7 +41,7 @@ pub use types::{
 
 use crate::config::{NotifyRoute, PluginConfig, PluginRuntimeConfig};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::PluginKv;
 
 /// A loaded plugin, as reported to operators.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -76,7 +76,7 @@ struct HostInner {
 /// The store behind the plugins' `kv-store`, attached once it is open: plugins are loaded
 /// and checked before the store is opened (so a broken plugin stops the start before
 /// anything is written), and called only after.
-pub(crate) type KvSlot = Arc<std::sync::OnceLock<Arc<dyn Store>>>;
+pub(crate) type KvSlot = Arc<std::sync::OnceLock<Arc<dyn PluginKv>>>;
 
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,7 +122,7 @@ impl PluginHost {
     }
 
     /// The store that backs `kv-store` from now on (the first one attached stays).
-    pub fn attach_store(&self, kv: Arc<dyn Store>) {
+    pub fn attach_store(&self, kv: Arc<dyn PluginKv>) {
         let _ = self.0.kv.set(kv);
     }
 

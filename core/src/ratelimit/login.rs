@@ -11,8 +11,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::Limiter;
+use crate::store::LoginAttempts;
 use crate::store::StoreError;
-use crate::store::login_attempts::{LoginAttempts, Outcome, Reserve};
+use crate::store::login_attempts::{Outcome, Reserve};
 
 /// What one password attempt is counted against.
 #[derive(Debug, Clone)]
@@ -49,32 +50,31 @@ fn wait_until(until: i64, now: i64) -> Duration {
 
 impl Limiter {
     /// Counts an attempt against every limit, or refuses it (taking nothing).
-    pub fn begin_login(
+    pub async fn begin_login(
         &self,
         store: &dyn LoginAttempts,
         keys: AttemptKeys,
         now: i64,
     ) -> Result<Result<Attempt, Refusal>, StoreError> {
-        if let Reserve::Refused { .. } = store.reserve_attempt(&keys.flow, &self.flow_policy, now)? {
+        if let Reserve::Refused { .. } = store.reserve_attempt(&keys.flow, &self.flow_policy, now).await? {
             return Ok(Err(Refusal::FlowExhausted));
         }
-        let cancel_flow =
-            |store: &dyn LoginAttempts| store.settle_attempt(&keys.flow, &self.flow_policy, Outcome::Cancelled, now);
+        let cancel_flow = || store.settle_attempt(&keys.flow, &self.flow_policy, Outcome::Cancelled, now);
         if let Err(wait) = self.failed_login_ip.take(&keys.ip) {
-            cancel_flow(store)?;
+            cancel_flow().await?;
             return Ok(Err(Refusal::RateLimited(wait)));
         }
         if let Err(wait) = self.failed_login_user.take(&keys.account) {
             self.failed_login_ip.give_back(&keys.ip);
-            cancel_flow(store)?;
+            cancel_flow().await?;
             return Ok(Err(Refusal::RateLimited(wait)));
         }
-        match store.reserve_attempt(&keys.account, &self.lockout, now) {
+        match store.reserve_attempt(&keys.account, &self.lockout, now).await {
             Ok(Reserve::Granted) => Ok(Ok(Attempt { keys })),
             locked => {
                 self.failed_login_ip.give_back(&keys.ip);
                 self.failed_login_user.give_back(&keys.account);
-                cancel_flow(store)?;
+                cancel_flow().await?;
                 match locked? {
                     Reserve::Refused { until } => Ok(Err(Refusal::Locked(wait_until(until, now)))),
                     Reserve::Granted => Ok(Err(Refusal::Locked(Duration::from_secs(1)))),
@@ -84,7 +84,7 @@ impl Limiter {
     }
 
     /// Settles a counted attempt; `Some(lock)` when this failure locked the account.
-    pub fn settle_login(
+    pub async fn settle_login(
         &self,
         store: &dyn LoginAttempts,
         attempt: Attempt,
@@ -98,8 +98,8 @@ impl Limiter {
         }
         // A flow's cap counts every verified attempt; only one never verified is given back.
         let flow_outcome = if outcome == Outcome::Cancelled { Outcome::Cancelled } else { Outcome::Failure };
-        store.settle_attempt(&keys.flow, &self.flow_policy, flow_outcome, now)?;
-        let locked = store.settle_attempt(&keys.account, &self.lockout, outcome, now)?;
+        store.settle_attempt(&keys.flow, &self.flow_policy, flow_outcome, now).await?;
+        let locked = store.settle_attempt(&keys.account, &self.lockout, outcome, now).await?;
         Ok(locked.map(|until| wait_until(until, now)))
     }
 }

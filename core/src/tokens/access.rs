@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::jwt;
 use super::keys::{KeyError, KeyManager};
 use crate::secret::{sha256, unique_id};
-use crate::store::Store;
+use crate::store::RevocationStore;
 
 /// The JWS `typ` of access tokens (RFC 9068 §2.1).
 pub const AT_JWT: &str = "at+jwt";
@@ -184,14 +184,14 @@ impl AccessTokens {
     }
 
     /// [`Self::verify`] plus the revocation list.
-    pub fn verify_active(
+    pub async fn verify_active(
         &self,
-        store: &dyn Store,
+        store: &dyn RevocationStore,
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Arc<AccessClaims>, TokenProblem> {
         let claims = self.verify(token, now)?;
-        match store.is_revoked(&claims.jti) {
+        match store.is_revoked(&claims.jti).await {
             Ok(false) => Ok(claims),
             Ok(true) => Err(TokenProblem::Revoked),
             Err(e) => {

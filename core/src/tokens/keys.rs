@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use time::OffsetDateTime;
 
 use crate::secret::sha256;
-use crate::store::{Db, KeyRecord, Store, StoreError};
+use crate::store::{Db, KeyRecord, StoreError};
 
 /// JWS algorithms of our signing keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -317,13 +317,13 @@ impl KeyManager {
     /// Loads the stored key set, generating (and durably storing) the first keys if there
     /// are none. `retention` must cover the longest lifetime of any token we sign.
     pub async fn load_or_create(db: Db, now: OffsetDateTime, retention: Duration) -> Result<Self, KeyError> {
-        let mut records = db.load_keys()?;
+        let mut records = db.keys().load_keys().await?;
         let now_s = now.unix_timestamp();
         let has = |alg: Alg, rs: &[KeyRecord]| rs.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str());
         if !has(Alg::Es256, &records) || !has(Alg::Rs256, &records) {
             records =
                 tokio::task::spawn_blocking(move || rotated(&records, now_s, retention)).await.map_err(crypto)??;
-            db.replace_keys(&records)?;
+            db.keys().replace_keys(&records).await?;
             db.durable().await?;
             tracing::info!("generated signing keys (ES256, RS256)");
         }
@@ -344,7 +344,7 @@ impl KeyManager {
         let now_s = now.unix_timestamp();
         let next = tokio::task::spawn_blocking(move || rotated(&records, now_s, retention)).await.map_err(crypto)??;
         let set = KeySet::from_records(next.clone())?;
-        self.db.replace_keys(&next)?;
+        self.db.keys().replace_keys(&next).await?;
         self.db.durable().await?;
         self.current.store(Arc::new(set));
         tracing::info!("rotated signing keys");
@@ -372,10 +372,10 @@ pub fn summary(records: &[KeyRecord]) -> RotationSummary {
 }
 
 /// Reads and rotates the key set of a stopped server (CLI).
-pub fn rotate_offline(store: &dyn Store, now: i64, retention: Duration) -> Result<RotationSummary, KeyError> {
-    let next = rotated(&store.load_keys()?, now, retention)?;
-    store.replace_keys(&next)?;
-    store.flush()?;
+pub async fn rotate_offline(db: &Db, now: i64, retention: Duration) -> Result<RotationSummary, KeyError> {
+    let next = rotated(&db.keys().load_keys().await?, now, retention)?;
+    db.keys().replace_keys(&next).await?;
+    db.durable().await?;
     Ok(summary(&next))
 }
 

@@ -99,11 +99,14 @@ pub async fn bootstrap(
     let mut created = Vec::new();
     let mut updated = false;
     for u in users {
-        let exists = db.find_user(&u.username).map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
+        let exists =
+            db.users().find_user(&u.username).await.map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
         if let Some(existing) = exists {
             // The file stays the source of a configured user's groups.
             if existing.groups != u.groups {
-                db.set_user_groups(&existing.id, &u.groups, now.unix_timestamp())
+                db.users()
+                    .set_user_groups(&existing.id, &u.groups, now.unix_timestamp())
+                    .await
                     .map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
                 updated = true;
             }
@@ -117,7 +120,7 @@ pub async fn bootstrap(
         };
         let mut record = new_user(u.username.clone(), u.email.clone(), hash, now);
         record.groups = u.groups.clone();
-        db.create_user(&record).map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
+        db.users().create_user(&record).await.map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
         created.push(u.username.clone());
     }
     if !created.is_empty() || updated {

@@ -25,7 +25,7 @@ pub struct CheckpointRecord {
 }
 
 /// Storage of the audit key and the checkpoints.
-pub trait AuditCheckpoints {
+pub trait SyncCheckpoints {
     /// The audit signing key (PKCS#8, base64), if one was made.
     fn audit_key(&self) -> Result<Option<String>, StoreError>;
     /// Stores `pkcs8` as the audit key unless one exists; returns the key in force (so that

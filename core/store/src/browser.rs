@@ -150,7 +150,7 @@ pub struct CodeRecord {
     pub redeemed: Option<Redemption>,
 }
 
-/// The outcome of [`BrowserStore::redeem_code`].
+/// The outcome of [`SyncBrowser::redeem_code`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
     /// First redemption: the code as issued.
@@ -205,7 +205,7 @@ pub struct FamilyRecord {
     pub expires_at: i64,
 }
 
-/// The outcome of [`BrowserStore::rotate_refresh`].
+/// The outcome of [`SyncBrowser::rotate_refresh`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The old token is spent and the new one stored.
@@ -217,7 +217,7 @@ pub enum Rotation {
 }
 
 /// Storage of the browser sign-in aggregates.
-pub trait BrowserStore {
+pub trait SyncBrowser {
     /// Stores (or replaces) a flow.
     fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError>;
     /// A flow, if present (expiry is the caller's check).

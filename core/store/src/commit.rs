@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError, monotonic};
+use super::{Backend, StoreError, monotonic};
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
@@ -24,8 +24,8 @@ const YIELDS: usize = 4;
 impl GroupCommit {
     /// Starts the task for `store` on the current tokio runtime. The task holds the store
     /// weakly, so dropping the last `Db` closes the store (and releases sled's lock) at once.
-    pub fn start(store: &Arc<dyn Store>, latency: prometheus_client::metrics::histogram::Histogram) -> Self {
-        let store: Weak<dyn Store> = Arc::downgrade(store);
+    pub fn start(store: &Arc<dyn Backend>, latency: prometheus_client::metrics::histogram::Histogram) -> Self {
+        let store: Weak<dyn Backend> = Arc::downgrade(store);
         let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
         let flushes = Arc::new(AtomicU64::new(0));
         let counter = flushes.clone();
@@ -41,20 +41,12 @@ impl GroupCommit {
                     batch.push(next);
                 }
                 let result = match store.upgrade() {
-                    Some(s) => match tokio::task::spawn_blocking({
-                        let latency = latency.clone();
-                        move || {
-                            let started = monotonic();
-                            let r = s.flush();
-                            latency.observe(started.elapsed().as_secs_f64());
-                            r
-                        }
-                    })
-                    .await
-                    {
-                        Ok(r) => r,
-                        Err(e) => Err(StoreError::Io(format!("flush task failed: {e}"))),
-                    },
+                    Some(s) => {
+                        let started = monotonic();
+                        let r = s.flush().await;
+                        latency.observe(started.elapsed().as_secs_f64());
+                        r
+                    }
                     None => Err(StoreError::Io("the store is closed".into())),
                 };
                 counter.fetch_add(1, Ordering::Relaxed);

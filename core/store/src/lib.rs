@@ -7,6 +7,7 @@
 //! the server above it (the compiler keeps it so); sled never leaves it.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod audit_chain;
 pub mod audit_checkpoints;
 pub mod audit_event;
@@ -15,6 +16,8 @@ mod audit_index;
 pub mod backup;
 pub mod browser;
 mod commit;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 pub mod login_attempts;
 pub mod login_form;
 mod memory;
@@ -28,13 +31,15 @@ mod sled_browser;
 mod sled_security;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_browser;
 
 use std::sync::Arc;
 
 use crate::audit_chain::{AuditRecord, ChainStart};
 
+pub use api::{
+    AuditStore, Backend, BrowserStore, ClientStore, Embedded, KeyStore, LoginAttempts, Maintenance, NotifyQueue,
+    PluginKv, RevocationStore, SyncBackend, UserStore,
+};
 pub use commit::GroupCommit;
 pub use memory::MemoryStore;
 pub use records::{ClientRecord, KeyRecord, UserRecord};
@@ -70,13 +75,14 @@ pub enum StoreError {
     Refused(String),
 }
 
-/// The operations the server needs from persistent storage.
-pub trait Store:
-    browser::BrowserStore
-    + plugin_kv::PluginKv
-    + notify_queue::NotifyQueue
-    + login_attempts::LoginAttempts
-    + audit_checkpoints::AuditCheckpoints
+/// The synchronous operations of the embedded backends (sled, memory), made async by
+/// [`Embedded`]; the server uses the async capability traits of `api.rs`.
+pub trait SyncStore:
+    browser::SyncBrowser
+    + plugin_kv::SyncKv
+    + notify_queue::SyncQueue
+    + login_attempts::SyncAttempts
+    + audit_checkpoints::SyncCheckpoints
     + Send
     + Sync
     + 'static
@@ -150,33 +156,30 @@ pub trait Store:
     fn flush(&self) -> Result<(), StoreError>;
 }
 
-/// The handle the server holds: a store plus its group commit.
+/// The handle the server holds: a backend and its group commit. It hands out the store's
+/// capabilities one by one ([`Db::clients`], [`Db::users`], ...), so each part of the server
+/// names what it uses; there is no `Deref` to the whole backend.
 #[derive(Clone)]
 pub struct Db {
-    store: Arc<dyn Store>,
+    backend: Arc<dyn Backend>,
     commit: GroupCommit,
     flush_latency: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Db {
-    /// Wraps `store`; starts the group-commit task (needs a tokio runtime).
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_flush_histogram(store, prometheus_client::metrics::histogram::Histogram::new([0.001]))
+    /// Wraps `backend`; starts the group-commit task (needs a tokio runtime).
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self::with_flush_histogram(backend, prometheus_client::metrics::histogram::Histogram::new([0.001]))
     }
 
     /// [`Self::new`], recording flush latency in `flush_latency` (a metric made before the
     /// store was opened).
     pub fn with_flush_histogram(
-        store: Arc<dyn Store>,
+        backend: Arc<dyn Backend>,
         flush_latency: prometheus_client::metrics::histogram::Histogram,
     ) -> Self {
-        let commit = GroupCommit::start(&store, flush_latency.clone());
-        Self { store, commit, flush_latency }
-    }
-
-    /// The group commit's flush latency histogram (registered by the metrics).
-    pub fn flush_latency(&self) -> prometheus_client::metrics::histogram::Histogram {
-        self.flush_latency.clone()
+        let commit = GroupCommit::start(&backend, flush_latency.clone());
+        Self { backend, commit, flush_latency }
     }
 
     /// Waits until every write made before this call is durable.
@@ -189,22 +192,71 @@ impl Db {
         self.commit.flush_count()
     }
 
-    /// The backend, for synchronous use-case calls.
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+    /// Stored clients.
+    pub fn clients(&self) -> &dyn ClientStore {
+        &*self.backend
     }
 
-    /// A shared handle on the backend (for parts of the state that outlive one call, such
-    /// as the plugins' key-value store).
-    pub fn shared_store(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.store)
+    /// User accounts.
+    pub fn users(&self) -> &dyn UserStore {
+        &*self.backend
+    }
+
+    /// The signing key set.
+    pub fn keys(&self) -> &dyn KeyStore {
+        &*self.backend
+    }
+
+    /// Revoked tokens.
+    pub fn revocations(&self) -> &dyn RevocationStore {
+        &*self.backend
+    }
+
+    /// Flows, sessions, codes, refresh families, consent.
+    pub fn browser(&self) -> &dyn BrowserStore {
+        &*self.backend
+    }
+
+    /// The audit log and its checkpoints.
+    pub fn audit(&self) -> &dyn AuditStore {
+        &*self.backend
+    }
+
+    /// The notification queue.
+    pub fn notify(&self) -> &dyn NotifyQueue {
+        &*self.backend
+    }
+
+    /// Sign-in counters and lockouts.
+    pub fn attempts(&self) -> &dyn LoginAttempts {
+        &*self.backend
+    }
+
+    /// Flushes, backups, restores.
+    pub fn maintenance(&self) -> &dyn Maintenance {
+        &*self.backend
+    }
+
+    /// The plugins' key-value store, shared (the plugin host keeps it).
+    pub fn plugin_kv(&self) -> Arc<dyn PluginKv> {
+        self.backend.clone()
+    }
+
+    /// The audit capability, shared (tasks that outlive one call).
+    pub fn shared_audit(&self) -> Arc<dyn AuditStore> {
+        self.backend.clone()
+    }
+
+    /// The whole backend, shared (the server's parts that hold more than one capability).
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.backend.clone()
     }
 }
 
 /// A [`Db`] that does not keep the store open (background tasks hold this).
 #[derive(Clone)]
 pub struct WeakDb {
-    store: std::sync::Weak<dyn Store>,
+    backend: std::sync::Weak<dyn Backend>,
     commit: GroupCommit,
     flush_latency: prometheus_client::metrics::histogram::Histogram,
 }
@@ -213,7 +265,7 @@ impl WeakDb {
     /// The store, if it is still open.
     pub fn upgrade(&self) -> Option<Db> {
         Some(Db {
-            store: self.store.upgrade()?,
+            backend: self.backend.upgrade()?,
             commit: self.commit.clone(),
             flush_latency: self.flush_latency.clone(),
         })
@@ -224,18 +276,21 @@ impl Db {
     /// A handle that lets the store close when every [`Db`] is gone.
     pub fn downgrade(&self) -> WeakDb {
         WeakDb {
-            store: Arc::downgrade(&self.store),
+            backend: Arc::downgrade(&self.backend),
             commit: self.commit.clone(),
             flush_latency: self.flush_latency.clone(),
         }
     }
 }
 
-impl std::ops::Deref for Db {
-    type Target = dyn Store;
-    fn deref(&self) -> &Self::Target {
-        self.store.as_ref()
-    }
+/// The sled store at `path`, opened (created when missing) and made async.
+pub fn open_sled(path: &std::path::Path) -> Result<Arc<dyn Backend>, StoreError> {
+    Ok(Arc::new(Embedded::new(SledStore::open(path)?)))
+}
+
+/// A new, empty in-memory store (tests).
+pub fn memory() -> Arc<dyn Backend> {
+    Arc::new(Embedded::new(MemoryStore::new()))
 }
 
 /// SHA-256 (aws-lc-rs), for digests the store computes itself (audit record hashes, lock

@@ -132,7 +132,7 @@ pub fn is_live(rec: &AttemptRecord, now: i64) -> bool {
 }
 
 /// Storage of the counters; each method applies the rule above atomically for its key.
-pub trait LoginAttempts {
+pub trait SyncAttempts {
     /// [`reserve`] for `key`.
     fn reserve_attempt(&self, key: &str, policy: &LockoutPolicy, now: i64) -> Result<Reserve, StoreError>;
     /// [`settle`] for `key`.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord};
+use super::{ClientRecord, KeyRecord, StoreError, SyncStore, UserRecord};
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 /// A store held in process memory.
@@ -34,7 +34,7 @@ pub(super) fn poisoned() -> StoreError {
     StoreError::Io("memory store lock poisoned".into())
 }
 
-impl Store for MemoryStore {
+impl SyncStore for MemoryStore {
     fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
         Ok(self.clients.read().map_err(|_| poisoned())?.get(id).cloned())
     }
@@ -260,7 +260,7 @@ impl super::notify_queue::QueueRaw for MemoryStore {
     }
 }
 
-impl super::login_attempts::LoginAttempts for MemoryStore {
+impl super::login_attempts::SyncAttempts for MemoryStore {
     fn reserve_attempt(
         &self,
         key: &str,
@@ -290,7 +290,7 @@ impl super::login_attempts::LoginAttempts for MemoryStore {
     }
 }
 
-impl super::audit_checkpoints::AuditCheckpoints for MemoryStore {
+impl super::audit_checkpoints::SyncCheckpoints for MemoryStore {
     fn audit_key(&self) -> Result<Option<String>, StoreError> {
         Ok(self.audit_key.lock().map_err(|_| poisoned())?.clone())
     }

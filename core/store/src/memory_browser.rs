@@ -1,11 +1,11 @@
-//! [`BrowserStore`] in memory: one lock over all maps, so every method is atomic.
+//! [`SyncBrowser`] in memory: one lock over all maps, so every method is atomic.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::StoreError;
 use super::browser::{
-    BrowserStore, CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation,
-    SessionRecord, code_keep_until, consent_key, redeem, rotate,
+    CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
+    SyncBrowser, code_keep_until, consent_key, redeem, rotate,
 };
 use super::memory::{MemoryStore, poisoned};
 
@@ -26,7 +26,7 @@ impl MemoryStore {
     }
 }
 
-impl BrowserStore for MemoryStore {
+impl SyncBrowser for MemoryStore {
     fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError> {
         self.with(|m| {
             m.flows.insert(*id, flow.clone());

@@ -130,7 +130,7 @@ fn dead_key(id: &str) -> Vec<u8> {
 }
 
 /// The queue's operations.
-pub trait NotifyQueue {
+pub trait SyncQueue {
     /// The last audit sequence number turned into messages, if any.
     fn notify_cursor(&self) -> Result<Option<u64>, StoreError>;
     /// Queues `messages` and moves the cursor to `cursor`, in one atomic write.
@@ -154,7 +154,7 @@ fn all<T: serde::de::DeserializeOwned>(entries: Entries) -> Result<Vec<T>, Store
     entries.into_iter().map(|(_, v)| decode(TREE, &v)).collect()
 }
 
-impl<R: QueueRaw + ?Sized> NotifyQueue for R {
+impl<R: QueueRaw + ?Sized> SyncQueue for R {
     fn notify_cursor(&self) -> Result<Option<u64>, StoreError> {
         match self.nq_get(CURSOR)? {
             None => Ok(None),

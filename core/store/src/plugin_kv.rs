@@ -49,7 +49,7 @@ pub enum KvError {
 }
 
 /// The plugins' key-value operations; `ns` is the plugin's name.
-pub trait PluginKv {
+pub trait SyncKv {
     /// The value, unless absent or expired.
     fn kv_get_value(&self, ns: &str, key: &str, now: i64) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores `value` for `ttl_secs` (0 or more than the cap: the cap).
@@ -113,7 +113,7 @@ fn check_key(key: &str) -> Result<(), KvError> {
     Ok(())
 }
 
-impl<T: KvRaw + ?Sized> PluginKv for T {
+impl<T: KvRaw + ?Sized> SyncKv for T {
     fn kv_get_value(&self, ns: &str, key: &str, now: i64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.kv_get(&full_key(ns, key))?.and_then(|raw| live(&raw, now).map(<[u8]>::to_vec)))
     }

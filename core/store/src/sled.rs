@@ -9,7 +9,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use super::audit_file::AuditFile;
 use super::audit_index::{AuditIndex, read_range, read_where};
 use super::sled_browser::BrowserTrees;
-use super::{ClientRecord, KeyRecord, Store, StoreError, UserRecord, decode, encode};
+use super::{ClientRecord, KeyRecord, StoreError, SyncStore, UserRecord, decode, encode};
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 const CLIENTS: &str = "clients";
@@ -160,7 +160,7 @@ impl SledStore {
     }
 }
 
-impl Store for SledStore {
+impl SyncStore for SledStore {
     fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
         match self.clients.get(id.as_bytes()).map_err(io)? {
             Some(v) => decode(CLIENTS, &v).map(Some),

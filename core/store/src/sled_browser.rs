@@ -1,12 +1,12 @@
-//! [`BrowserStore`] on sled: one tree per aggregate. A refresh token and its family live in
+//! [`SyncBrowser`] on sled: one tree per aggregate. A refresh token and its family live in
 //! one tree (keys `r`+hash and `f`+family id) so a rotation is one atomic `apply_batch`;
 //! racing rotations of a family are serialised by an in-process lock (sled's directory lock
 //! makes this process the only writer). Sled transactions were measured at a sixth of the
 //! server's CPU under refresh load and are not used on that path.
 
 use super::browser::{
-    BrowserStore, CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation,
-    SessionRecord, code_keep_until, consent_key, redeem, rotate,
+    CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
+    SyncBrowser, code_keep_until, consent_key, redeem, rotate,
 };
 use super::sled::SledStore;
 use super::{StoreError, decode, encode};
@@ -113,7 +113,7 @@ impl BrowserTrees {
     }
 }
 
-impl BrowserStore for SledStore {
+impl SyncBrowser for SledStore {
     fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError> {
         let _w = self.writing()?;
         self.browser().flows.insert(id, encode(flow)?).map_err(io)?;

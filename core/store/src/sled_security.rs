@@ -2,8 +2,8 @@
 //! (`audit_checkpoints.rs`): each change a compare-and-swap, so concurrent requests apply
 //! the shared rules one after the other.
 
-use super::audit_checkpoints::{AuditCheckpoints, CheckpointRecord};
-use super::login_attempts::{self, AttemptRecord, LockoutPolicy, LoginAttempts, Outcome, Reserve};
+use super::audit_checkpoints::{CheckpointRecord, SyncCheckpoints};
+use super::login_attempts::{self, AttemptRecord, LockoutPolicy, Outcome, Reserve, SyncAttempts};
 use super::sled::{LOGIN_ATTEMPTS, io};
 use super::{SledStore, StoreError, decode, encode};
 
@@ -36,7 +36,7 @@ impl SledStore {
     }
 }
 
-impl LoginAttempts for SledStore {
+impl SyncAttempts for SledStore {
     fn reserve_attempt(&self, key: &str, policy: &LockoutPolicy, now: i64) -> Result<Reserve, StoreError> {
         self.update_attempts(key, |rec| login_attempts::reserve(rec, policy, now))
     }
@@ -68,7 +68,7 @@ impl LoginAttempts for SledStore {
     }
 }
 
-impl AuditCheckpoints for SledStore {
+impl SyncCheckpoints for SledStore {
     fn audit_key(&self) -> Result<Option<String>, StoreError> {
         self.keys.get(AUDIT_KEY).map_err(io)?.map(|v| decode("keys", &v)).transpose()
     }

@@ -18,7 +18,7 @@ fn config() -> String {
 async fn records_with(s: &TestServer, want: &[&str]) -> Vec<AuditRecord> {
     let mut records = Vec::new();
     for _ in 0..50 {
-        records = s.state.db.audit_records(1, 10_000).unwrap();
+        records = s.state.db.audit().audit_records(1, 10_000).await.unwrap();
         if want.iter().all(|w| records.iter().any(|r| r.event.name() == *w)) {
             break;
         }
@@ -148,14 +148,14 @@ async fn retention_prunes_old_records_behind_an_attested_marker() {
     // The pruning task checks every few seconds of real time.
     let mut start = None;
     for _ in 0..80 {
-        start = s.state.db.audit_start().unwrap();
+        start = s.state.db.audit().audit_start().await.unwrap();
         if start.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let start = start.expect("old records were pruned");
-    let kept = s.state.db.audit_records(0, 10_000).unwrap();
+    let kept = s.state.db.audit().audit_records(0, 10_000).await.unwrap();
     assert_eq!(kept.first().unwrap().seq, start.truncated_through + 1);
     assert!(kept.iter().any(|r| r.event.name() == "audit_truncated"));
     assert!(kept.iter().all(|r| r.seq > start.truncated_through));

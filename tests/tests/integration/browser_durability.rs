@@ -113,7 +113,7 @@ async fn acknowledged_refresh_rotations_survive_repeated_kill_9_under_load() {
     // Every acknowledged rotation's new token is in the store (white-box: a later rotation
     // that was cut off by the kill may have spent it, so only its presence is checked).
     let store = gatehouse::store::SledStore::open(&dir.path().join("data")).unwrap();
-    use gatehouse::store::browser::BrowserStore as _;
+    use gatehouse::store::browser::SyncBrowser as _;
     for token in &acknowledged {
         let digest = gatehouse::secret::sha256(token.as_bytes());
         assert!(store.get_refresh(&digest).unwrap().is_some(), "an acknowledged refresh token was lost");

@@ -250,8 +250,8 @@ async fn sessions_end_after_the_idle_timeout_and_for_disabled_users() {
 
     let b2 = Browser::new(&s.base);
     web_tokens(&s, &b2, "openid").await;
-    let alice = s.state.db.find_user(ALICE).unwrap().unwrap();
-    s.state.db.set_user_disabled(&alice.id, true, 0).unwrap();
+    let alice = s.state.db.users().find_user(ALICE).await.unwrap().unwrap();
+    s.state.db.users().set_user_disabled(&alice.id, true, 0).await.unwrap();
     let r = b2.authorize(&params).await;
     assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("login_required"));
 }

@@ -168,8 +168,10 @@ async fn behind_a_trusted_proxy_limits_and_audit_use_the_forwarded_address() {
 async fn failure_ips(s: &TestServer, n: usize) -> Vec<String> {
     let mut ips = Vec::new();
     for _ in 0..50 {
-        ips = gatehouse::audit::records(s.state.db.store(), 0)
-            .map(|r| r.unwrap())
+        ips = gatehouse::audit::all_records(s.state.db.audit(), 0)
+            .await
+            .expect("audit records")
+            .into_iter()
             .filter(|r| r.event.name() == "client_auth_failed")
             .filter_map(|r| r.actor.ip)
             .collect();

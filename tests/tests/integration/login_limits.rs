@@ -21,8 +21,8 @@ async fn login_page(b: &Browser) -> Page {
 async fn verified_failures(s: &TestServer) -> usize {
     // Stateless records trail by a commit window.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    gatehouse::audit::records(s.state.db.store(), 0)
-        .map(|r| r.unwrap())
+    gatehouse::audit::all_records(s.state.db.audit(), 0).await.expect("audit records")
+        .into_iter()
         .filter(|r| {
             matches!(&r.event, gatehouse::audit::AuditEvent::LoginFailed { reason, .. } if reason == "bad_credentials")
         })

@@ -49,8 +49,11 @@ async fn submit_step(b: &Browser, page: &Page, fields: &[(&str, &str)]) -> Page 
 async fn step_events(s: &TestServer, n: usize) -> Vec<AuditEvent> {
     let mut out = Vec::new();
     for _ in 0..100 {
-        out = gatehouse::audit::records(s.state.db.store(), 0)
-            .map(|r| r.expect("audit record").event)
+        out = gatehouse::audit::all_records(s.state.db.audit(), 0)
+            .await
+            .expect("audit records")
+            .into_iter()
+            .map(|r| r.event)
             .filter(|e| matches!(e, AuditEvent::LoginStepPassed { .. } | AuditEvent::LoginStepFailed { .. }))
             .collect();
         if out.len() >= n {

@@ -201,8 +201,8 @@ async fn a_cursor_past_the_end_of_the_log_follows_the_log_again() {
     let (port, hook) = webhook().await;
     let s = server(port, "\"login.failed\"", 5).await;
     // As if a crash had lost audit lines the queue had already seen.
-    let head = s.state.db.last_audit_record().unwrap().map_or(0, |r| r.seq);
-    s.state.db.notify_enqueue(head + 50, &[]).unwrap();
+    let head = s.state.db.audit().last_audit_record().await.unwrap().map_or(0, |r| r.seq);
+    s.state.db.notify().notify_enqueue(head + 50, &[]).await.unwrap();
     sign_in(&s, "a wrong password 123").await;
     let got = received(&hook, 1).await;
     assert_eq!(got[0].1["event"], "login.failed");
@@ -222,7 +222,7 @@ async fn each_audit_checkpoint_can_be_shipped_to_another_system() {
     let detail = &got[0].1["data"]["detail"];
     assert_eq!(got[0].1["event"], "audit.checkpoint", "{:?}", got[0].1);
     assert_eq!(detail["type"], "audit_checkpoint");
-    let checkpoints = s.state.db.checkpoints().unwrap();
+    let checkpoints = s.state.db.audit().checkpoints().await.unwrap();
     let signed = checkpoints.last().unwrap();
     assert_eq!(detail["through_seq"], signed.seq);
     assert_eq!(detail["signature"], signed.signature.as_str(), "the shipped checkpoint is the signed one");

@@ -72,8 +72,10 @@ async fn allow_email_domain_lets_in_the_domain_and_sends_others_back_with_access
     assert_eq!(outcomes, ["allow", "allow", "allow", "allow", "deny"], "{decisions:?}");
     assert_eq!(decisions[4].2.as_deref(), Some("the user has no email address"));
     // The decision at authorize knows where the browser is (the audit record's actor).
-    let authorize_ips: Vec<Option<String>> = gatehouse::audit::records(s.state.db.store(), 0)
-        .map(|r| r.unwrap())
+    let authorize_ips: Vec<Option<String>> = gatehouse::audit::all_records(s.state.db.audit(), 0)
+        .await
+        .expect("audit records")
+        .into_iter()
         .filter(
             |r| matches!(&r.event, gatehouse::audit::AuditEvent::PolicyDecision { stage, .. } if stage == "authorize"),
         )

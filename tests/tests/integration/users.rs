@@ -2,7 +2,7 @@
 
 use gatehouse::config::PasswordHashing;
 use gatehouse::secret::Secret;
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::{SledStore, SyncStore};
 use gatehouse::users::Passwords;
 use gatehouse_tests::{TestServer, run_cli, run_cli_with_stdin, write_config};
 
@@ -65,18 +65,18 @@ async fn configured_users_are_created_once_and_never_reset() {
         "[server]\nbind = \"127.0.0.1:0\"\ndev_mode = true\n{CHEAP_LOGIN}\n[[users]]\nusername = \"Alice\"\npassword = \"alice's password\"\nemail = \"alice@example.com\"\n\n[[users]]\nusername = \"bob\"\npassword_hash = \"{hash}\"\n"
     );
     let s = TestServer::start_with(&toml).await;
-    let alice = s.state.db.find_user("alice").unwrap().unwrap();
-    assert_eq!(s.state.db.find_user("alice@example.com").unwrap().unwrap().id, alice.id);
+    let alice = s.state.db.users().find_user("alice").await.unwrap().unwrap();
+    assert_eq!(s.state.db.users().find_user("alice@example.com").await.unwrap().unwrap().id, alice.id);
     assert!(s.state.passwords.verify(Secret::new("alice's password"), alice.password_hash.clone()).await.unwrap());
-    let bob = s.state.db.find_user("bob").unwrap().unwrap();
+    let bob = s.state.db.users().find_user("bob").await.unwrap().unwrap();
     assert_eq!(bob.password_hash, hash);
     // A password changed after bootstrap survives a restart with the same config.
     let changed = s.state.passwords.hash(Secret::new("new password")).await.unwrap();
-    assert!(s.state.db.set_user_password(&alice.id, &changed, 1).unwrap());
+    assert!(s.state.db.users().set_user_password(&alice.id, &changed, 1).await.unwrap());
     s.state.db.durable().await.unwrap();
     let dir = s.stop().await;
     let s = TestServer::start_in(dir, &toml).await;
-    let again = s.state.db.find_user("alice").unwrap().unwrap();
+    let again = s.state.db.users().find_user("alice").await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.password_hash.as_str()), (alice.id.as_str(), changed.as_str()));
-    assert_eq!(s.state.db.list_users().unwrap().len(), 2);
+    assert_eq!(s.state.db.users().list_users().await.unwrap().len(), 2);
 }

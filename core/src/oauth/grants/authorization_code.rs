@@ -35,7 +35,7 @@ pub async fn grant(
     }
     let code = params.required("code", "code is required")?;
     let key = sha256(code.as_bytes());
-    let record = state.db.get_code(&key).map_err(|e| unavailable("reading a code failed", &e))?;
+    let record = state.db.browser().get_code(&key).await.map_err(|e| unavailable("reading a code failed", &e))?;
     let Some(record) = record else { return Err(OAuthError::InvalidGrant("the code is invalid or expired")) };
     // A second presentation is a replay whatever else the request carries (another client,
     // a wrong verifier): it revokes what the first redemption issued (RFC 6749 §4.1.2).
@@ -43,7 +43,7 @@ pub async fn grant(
         return Err(replayed(state, client, &record, meta, now).await);
     }
     check(&record, client, params)?;
-    let user = active_user(state, &record.user_id)?;
+    let user = active_user(state, &record.user_id).await?;
     let Some(user) = user else { return Err(OAuthError::InvalidGrant("the user is disabled or gone")) };
 
     // Policies decide before the code is spent, so a failing plugin costs the client a retry,
@@ -56,7 +56,7 @@ pub async fn grant(
     let access_exp = expiry(now, state.config.tokens.access_token_ttl);
     let family = refresh.then(unique_id);
     let redemption = Redemption { jti: jti.clone(), access_exp, family: family.clone() };
-    match state.db.redeem_code(&key, &redemption, now.unix_timestamp()) {
+    match state.db.browser().redeem_code(&key, &redemption, now.unix_timestamp()).await {
         Ok(CodeRedemption::Redeemed(_)) => {}
         Ok(CodeRedemption::Invalid) => return Err(OAuthError::InvalidGrant("the code is invalid or expired")),
         Ok(CodeRedemption::Replayed(first)) => return Err(replayed(state, client, &first, meta, now).await),
@@ -90,7 +90,9 @@ pub async fn grant(
             };
             state
                 .db
+                .browser()
                 .create_refresh(&sha256(token.as_bytes()), &rec, &fam)
+                .await
                 .map_err(|e| unavailable("storing a refresh token failed", &e))?;
             Some(token)
         }
@@ -148,10 +150,13 @@ async fn replayed(
     now: OffsetDateTime,
 ) -> OAuthError {
     let Some(r) = &first.redeemed else { return OAuthError::InvalidGrant("the code is invalid or expired") };
-    let revoked = state.db.revoke_token(&r.jti, r.access_exp).and_then(|()| match &r.family {
-        Some(f) => state.db.revoke_family(f).map(|_| ()),
-        None => Ok(()),
-    });
+    let revoked = match state.db.revocations().revoke_token(&r.jti, r.access_exp).await {
+        Ok(()) => match &r.family {
+            Some(f) => state.db.browser().revoke_family(f).await.map(|_| ()),
+            None => Ok(()),
+        },
+        Err(e) => Err(e),
+    };
     if let Err(e) = revoked {
         return unavailable("revoking the tokens of a replayed code failed", &e);
     }

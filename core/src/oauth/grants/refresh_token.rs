@@ -34,14 +34,15 @@ pub async fn grant(
     }
     let presented = params.required("refresh_token", "refresh_token is required")?;
     let old = sha256(presented.as_bytes());
-    let record = state.db.get_refresh(&old).map_err(|e| unavailable("reading a refresh token failed", &e))?;
+    let record =
+        state.db.browser().get_refresh(&old).await.map_err(|e| unavailable("reading a refresh token failed", &e))?;
     let invalid = OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked");
     let Some(record) = record else { return Err(invalid) };
     // Reuse is detected before anything else the request carries is looked at (a `scope`,
     // another client, a disabled user): a spent token always revokes its family (RFC 9700
     // §4.14.2). The spent record keeps only what this needs.
     if record.used {
-        return Err(match state.db.revoke_family(&record.family) {
+        return Err(match state.db.browser().revoke_family(&record.family).await {
             Ok(Some(family)) => reused(state, client, &record, &family, meta, now).await,
             Ok(None) => invalid,
             Err(e) => unavailable("revoking a reused refresh token family failed", &e),
@@ -60,8 +61,8 @@ pub async fn grant(
             wanted
         }
     };
-    let Some(user) = active_user(state, &record.user_id)? else {
-        let _ = state.db.revoke_family(&record.family);
+    let Some(user) = active_user(state, &record.user_id).await? else {
+        let _ = state.db.browser().revoke_family(&record.family).await;
         return Err(OAuthError::InvalidGrant("the user is disabled or gone"));
     };
 
@@ -79,7 +80,7 @@ pub async fn grant(
         ..record.clone()
     };
     let new = sha256(token.as_bytes());
-    match state.db.rotate_refresh(&old, &new, &next, &jti, access_exp, now.unix_timestamp()) {
+    match state.db.browser().rotate_refresh(&old, &new, &next, &jti, access_exp, now.unix_timestamp()).await {
         Ok(Rotation::Rotated(_)) => {}
         Ok(Rotation::Invalid) => return Err(invalid),
         Ok(Rotation::Reused(family)) => return Err(reused(state, client, &record, &family, meta, now).await),
@@ -111,7 +112,7 @@ async fn reused(
     now: OffsetDateTime,
 ) -> OAuthError {
     if !family.last_jti.is_empty()
-        && let Err(e) = state.db.revoke_token(&family.last_jti, family.last_access_exp)
+        && let Err(e) = state.db.revocations().revoke_token(&family.last_jti, family.last_access_exp).await
     {
         return unavailable("revoking the access token of a reused family failed", &e);
     }

@@ -43,8 +43,8 @@ pub(super) fn audiences(state: &AppState, client: &Client) -> Vec<String> {
 }
 
 /// The user must still exist and be enabled.
-pub(super) fn active_user(state: &AppState, user_id: &str) -> Result<Option<UserRecord>, OAuthError> {
-    match state.db.get_user(user_id) {
+pub(super) async fn active_user(state: &AppState, user_id: &str) -> Result<Option<UserRecord>, OAuthError> {
+    match state.db.users().get_user(user_id).await {
         Ok(Some(u)) if !u.disabled => Ok(Some(u)),
         Ok(_) => Ok(None),
         Err(e) => Err(super::super::error::unavailable("user lookup failed", &e)),

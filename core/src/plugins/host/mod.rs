@@ -64,8 +64,8 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The store behind `kv-store`, when there is one.
-    pub(crate) fn kv(&self) -> Option<&std::sync::Arc<dyn crate::store::Store>> {
-        self.grants.kv.as_ref().and_then(|slot| slot.get())
+    pub(crate) fn kv(&self) -> Option<std::sync::Arc<dyn crate::store::PluginKv>> {
+        self.grants.kv.as_ref().and_then(|slot| slot.get()).cloned()
     }
 
     pub(crate) fn new(grants: Arc<Grants>, cpu: Arc<CpuMeter>, max_memory_bytes: u64, now_unix: i64) -> Self {

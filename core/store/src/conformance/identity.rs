@@ -1,0 +1,79 @@
+//! Clients, users, keys and revocations.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "a test suite: a failed step fails the test")]
+
+use crate::{Backend, ClientRecord, KeyRecord, StoreError, UserRecord};
+
+pub fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        id: id.into(),
+        secret_sha256: Some("00".repeat(32)),
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["logs:write".into()],
+        ..Default::default()
+    }
+}
+
+pub async fn clients_round_trip(s: &dyn Backend) {
+    assert_eq!(s.get_client("a").await.unwrap(), None);
+    s.create_client(&client("b")).await.unwrap();
+    s.create_client(&client("a")).await.unwrap();
+    assert!(matches!(s.create_client(&client("a")).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.get_client("a").await.unwrap(), Some(client("a")));
+    let ids: Vec<_> = s.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(s.remove_client("a").await.unwrap());
+    assert!(!s.remove_client("a").await.unwrap());
+    assert_eq!(s.get_client("a").await.unwrap(), None);
+}
+
+pub async fn keys_replace_atomically(s: &dyn Backend) {
+    assert!(s.load_keys().await.unwrap().is_empty());
+    let k = |kid: &str| KeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        pkcs8: "AAAA".into(),
+        created_at: 1,
+        ..Default::default()
+    };
+    s.replace_keys(&[k("one"), k("two")]).await.unwrap();
+    s.replace_keys(&[k("three")]).await.unwrap();
+    assert_eq!(s.load_keys().await.unwrap(), vec![k("three")]);
+}
+
+pub async fn revocations_expire(s: &dyn Backend) {
+    s.revoke_token("old", 100).await.unwrap();
+    s.revoke_token("new", 200).await.unwrap();
+    assert!(s.is_revoked("old").await.unwrap());
+    assert!(!s.is_revoked("other").await.unwrap());
+    assert_eq!(s.purge_revocations(150).await.unwrap(), 1);
+    assert!(!s.is_revoked("old").await.unwrap());
+    assert!(s.is_revoked("new").await.unwrap());
+}
+
+pub fn user(id: &str, name: &str, email: Option<&str>) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        username: name.into(),
+        email: email.map(Into::into),
+        password_hash: "$argon2id$x".into(),
+        ..Default::default()
+    }
+}
+
+pub async fn users_are_unique_by_name_and_email(s: &dyn Backend) {
+    s.create_user(&user("1", "bob", Some("bob@example.com"))).await.unwrap();
+    s.create_user(&user("2", "alice", None)).await.unwrap();
+    for dup in [user("3", "bob", None), user("4", "carol", Some("bob@example.com")), user("1", "dave", None)] {
+        assert!(matches!(s.create_user(&dup).await, Err(StoreError::Conflict(_))), "{dup:?}");
+    }
+    assert_eq!(s.find_user("bob").await.unwrap().unwrap().id, "1");
+    assert_eq!(s.find_user("bob@example.com").await.unwrap().unwrap().id, "1");
+    assert_eq!(s.find_user("carol").await.unwrap(), None);
+    let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert!(s.set_user_password("1", "$argon2id$new", 5).await.unwrap());
+    assert!(s.set_user_disabled("1", true, 6).await.unwrap());
+    let bob = s.get_user("1").await.unwrap().unwrap();
+    assert_eq!((bob.password_hash.as_str(), bob.disabled, bob.updated_at), ("$argon2id$new", true, 6));
+    assert!(!s.set_user_disabled("nobody", true, 7).await.unwrap());
+}

@@ -1,0 +1,99 @@
+//! The notification queue, the plugins' key-value store, and the sign-in counters.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "a test suite: a failed step fails the test")]
+
+use crate::Backend;
+use crate::plugin_kv::{KvError, MAX_KEYS, MAX_VALUE};
+
+pub async fn notify_queue_orders_settles_and_revives(s: &dyn Backend) {
+    use crate::notify_queue::{Channel, Message};
+    use crate::notify_queue::{Queued, Settle};
+    let q = |id: &str, due_ms: i64| Queued {
+        plugin: "hook".into(),
+        message: Message {
+            id: id.into(),
+            channel: Channel::Webhook,
+            template: "login.failed".into(),
+            locale: "en".into(),
+            recipient: "https://hooks.example/x".into(),
+            subject: None,
+            text_body: "t".into(),
+            data: "{}".into(),
+        },
+        due_ms,
+        attempts: 0,
+        created_ms: 0,
+        last_error: None,
+    };
+    assert_eq!(s.notify_cursor().await.unwrap(), None);
+    s.notify_enqueue(7, &[q("2.hook", 200), q("1.hook", 100), q("3.hook", 300)]).await.unwrap();
+    assert_eq!(s.notify_cursor().await.unwrap(), Some(7));
+    assert_eq!(s.notify_next_due().await.unwrap(), Some(100));
+    let due: Vec<_> = s.notify_due(250, 10).await.unwrap().into_iter().map(|q| q.message.id).collect();
+    assert_eq!(due, ["1.hook", "2.hook"], "due ones, earliest first");
+    let first = s.notify_due(250, 1).await.unwrap().remove(0);
+    s.notify_settle(&first, Settle::Done).await.unwrap();
+    let second = s.notify_due(250, 1).await.unwrap().remove(0);
+    let later = Queued { due_ms: 1_000, attempts: 1, last_error: Some("503".into()), ..second.clone() };
+    s.notify_settle(&second, Settle::Retry(Box::new(later))).await.unwrap();
+    assert_eq!(s.notify_due(250, 10).await.unwrap(), vec![], "moved past now");
+    let ids: Vec<_> = s.notify_queued(10).await.unwrap().into_iter().map(|q| (q.message.id, q.due_ms)).collect();
+    assert_eq!(ids, [("3.hook".to_owned(), 300), ("2.hook".to_owned(), 1_000)]);
+    let third = s.notify_due(300, 1).await.unwrap().remove(0);
+    s.notify_settle(&third, Settle::Dead { reason: "rejected".into(), now_ms: 301 }).await.unwrap();
+    let dead = s.notify_dead(10).await.unwrap();
+    assert_eq!((dead.len(), dead[0].reason.as_str(), dead[0].dead_ms), (1, "rejected", 301));
+    assert!(s.notify_revive("3.hook", 400).await.unwrap());
+    assert!(!s.notify_revive("3.hook", 400).await.unwrap(), "no longer dead");
+    assert!(s.notify_dead(10).await.unwrap().is_empty());
+    let back = s.notify_due(400, 10).await.unwrap();
+    assert_eq!((back[0].message.id.as_str(), back[0].attempts, back[0].due_ms), ("3.hook", 0, 400));
+}
+
+pub async fn plugin_kv_namespaces_ttl_and_counters(s: &dyn Backend) {
+    s.kv_set_value("a", "k", b"one", 10, 100).await.unwrap();
+    assert_eq!(s.kv_get_value("a", "k", 105).await.unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(s.kv_get_value("b", "k", 105).await.unwrap(), None, "another plugin's key");
+    assert_eq!(s.kv_get_value("a", "k", 110).await.unwrap(), None, "expired");
+    assert_eq!(s.kv_incr_value("a", "n", 2, 10, 100).await.unwrap(), 2);
+    assert_eq!(s.kv_incr_value("a", "n", 3, 10, 105).await.unwrap(), 5);
+    assert_eq!(s.kv_incr_value("a", "n", 1, 10, 200).await.unwrap(), 1, "an expired counter restarts");
+    s.kv_set_value("a", "text", b"hello", 10, 100).await.unwrap();
+    assert!(matches!(s.kv_incr_value("a", "text", 1, 10, 100).await, Err(KvError::Invalid(_))));
+    s.kv_delete_value("a", "n").await.unwrap();
+    assert_eq!(s.kv_get_value("a", "n", 100).await.unwrap(), None);
+    assert!(matches!(s.kv_set_value("a", "", b"x", 1, 0).await, Err(KvError::Invalid(_))));
+    assert!(matches!(s.kv_set_value("a", "big", &vec![0; MAX_VALUE + 1], 1, 0).await, Err(KvError::Invalid(_))));
+}
+
+pub async fn plugin_kv_quota_counts_live_keys(s: &dyn Backend) {
+    for i in 0..MAX_KEYS {
+        s.kv_set_value("q", &format!("k{i}"), b"v", 10, 0).await.unwrap();
+    }
+    assert!(matches!(s.kv_set_value("q", "one-more", b"v", 10, 0).await, Err(KvError::Quota)));
+    s.kv_set_value("q", "k1", b"overwrite", 10, 0).await.unwrap();
+    s.kv_set_value("other", "elsewhere", b"v", 10, 0).await.unwrap();
+    // Once they expire the room is back.
+    s.kv_set_value("q", "later", b"v", 10, 20).await.unwrap();
+    assert_eq!(s.kv_get_value("q", "later", 21).await.unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+pub async fn login_attempts_lock_and_purge(s: &dyn Backend) {
+    use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
+    let p = LockoutPolicy {
+        threshold: 2,
+        base: std::time::Duration::from_secs(60),
+        max: std::time::Duration::from_secs(600),
+    };
+    for _ in 0..2 {
+        assert_eq!(s.reserve_attempt("u:one", &p, 1000).await.unwrap(), Reserve::Granted);
+    }
+    assert_eq!(s.reserve_attempt("u:one", &p, 1000).await.unwrap(), Reserve::Refused { until: 1001 });
+    assert_eq!(s.settle_attempt("u:one", &p, Outcome::Failure, 1000).await.unwrap(), Some(1060));
+    assert_eq!(s.settle_attempt("u:one", &p, Outcome::Failure, 1000).await.unwrap(), None);
+    assert_eq!(s.reserve_attempt("u:one", &p, 1030).await.unwrap(), Reserve::Refused { until: 1060 });
+    assert_eq!(s.reserve_attempt("n:other", &p, 1030).await.unwrap(), Reserve::Granted);
+    assert_eq!(s.settle_attempt("n:other", &p, Outcome::Success, 1030).await.unwrap(), None);
+    // A day later the quiet keys are purged; the locked one had its lock end long ago.
+    assert!(s.purge_attempts(1000 + 2 * 24 * 3600).await.unwrap() >= 1);
+    assert_eq!(s.reserve_attempt("u:one", &p, 1000 + 2 * 24 * 3600).await.unwrap(), Reserve::Granted);
+}
