@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -156,7 +155,7 @@ impl Server {
             config.clients.iter().chain(&stored_clients).map(|c| c.allowed_origins.as_slice()),
         );
         let demo_client = if config.server.dev_mode && clients.has_no_service_client().await? {
-            Some(create_demo_client(&db, clock.now().unix_timestamp()).await?)
+            create_demo_client(&db, clock.now().unix_timestamp()).await?
         } else {
             None
         };
@@ -258,7 +257,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains requests and flushes the store.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = spawn_background(self.state.clone(), stop_rx.clone());
+        let mut tasks = crate::background::spawn(self.state.clone(), stop_rx.clone());
         // Always listening: a SIGHUP must never fall back to its default action (terminate),
         // even on a server without plugins (which answers it by saying it needs a restart).
         #[cfg(unix)]
@@ -328,9 +327,12 @@ async fn check_audit_tail(db: &Db, checkpoints: &Arc<Checkpointer>) -> Result<Op
     Ok(result)
 }
 
-async fn create_demo_client(db: &Db, now: i64) -> Result<(String, Secret), StartError> {
+/// The dev demo client with its secret; `None` when another instance starting at the same
+/// moment created it first.
+async fn create_demo_client(db: &Db, now: i64) -> Result<Option<(String, Secret)>, StartError> {
     let secret = Secret::new(random_token().map_err(|e| StartError::Other(e.to_string()))?);
-    db.clients()
+    let created = db
+        .clients()
         .create_client(&ClientRecord {
             id: DEMO_CLIENT_ID.into(),
             secret_sha256: Some(sha256_hex(secret.expose().as_bytes())),
@@ -340,132 +342,14 @@ async fn create_demo_client(db: &Db, now: i64) -> Result<(String, Secret), Start
             created_at: now,
             ..Default::default()
         })
-        .await?;
+        .await;
+    match created {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     db.durable().await?;
-    Ok((DEMO_CLIENT_ID.into(), secret))
-}
-
-/// Key rotation on schedule, revocation purge, limiter housekeeping.
-fn spawn_background(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    if let Some(every) = state.config.rotate_keys_every {
-        tasks.push(every_tick(stop.clone(), Duration::from_secs(1), state.clone(), move |s| {
-            Box::pin(async move {
-                let now = s.clock.now();
-                if s.keys.due(now, every) {
-                    match s.keys.rotate(now).await {
-                        Ok(summary) => {
-                            let event = AuditEvent::KeysRotated { trigger: "schedule".into(), active: summary.active };
-                            if let Err(e) = s.audit.record(Actor::system(), event, now).await {
-                                tracing::error!(error = %e, "recording the scheduled key rotation failed");
-                            }
-                        }
-                        Err(e) => tracing::error!(error = %e, "scheduled key rotation failed"),
-                    }
-                }
-            })
-        }));
-    }
-    tasks.push(every_tick(stop.clone(), state.config.audit_checkpoint_every, state.clone(), |s| {
-        Box::pin(async move {
-            if let Err(e) = s.checkpoints.checkpoint(&s.db, &s.audit, s.clock.now()).await {
-                tracing::error!(error = %e, "signing an audit checkpoint failed");
-            }
-        })
-    }));
-    if let Some(retention) = state.config.audit_retention {
-        let period = (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
-        tasks.push(every_tick(stop.clone(), period, state.clone(), move |s| {
-            Box::pin(async move {
-                if let Err(e) = prune_audit(&s, retention).await {
-                    tracing::error!(error = %e, "audit retention failed");
-                }
-            })
-        }));
-    }
-    tasks.push(every_tick(stop.clone(), Duration::from_secs(3600), state.clone(), |s| {
-        Box::pin(async move {
-            let now = s.clock.now().unix_timestamp();
-            match s.db.revocations().purge_revocations(now).await {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "expired revocations purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging revocations failed"),
-            }
-        })
-    }));
-    // Login flows last minutes, codes seconds: purge the browser records more often.
-    tasks.push(every_tick(stop.clone(), Duration::from_secs(300), state.clone(), |s| {
-        Box::pin(async move {
-            let now = s.clock.now().unix_timestamp();
-            match s.db.browser().purge_browser(now).await {
-                Ok(n) if n > 0 => {
-                    tracing::debug!(purged = n, "expired flows, sessions, codes and refresh tokens purged")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired browser records failed"),
-            }
-        })
-    }));
-    if !state.config.plugins.is_empty() {
-        tasks.push(crate::notify::dispatch::spawn(state.clone(), stop.clone()));
-    }
-    tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
-        Box::pin(async move {
-            s.limiter.housekeeping();
-            match s.db.attempts().purge_attempts(s.clock.now().unix_timestamp()).await {
-                Ok(n) if n > 0 => tracing::debug!(purged = n, "stale sign-in attempt counters purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging sign-in attempt counters failed"),
-            }
-        })
-    }));
-    tasks
-}
-
-/// Retention: records older than `retention` go. The truncation is first recorded in the
-/// chain (durably), then the file is rewritten behind a marker that record attests.
-async fn prune_audit(s: &AppState, retention: Duration) -> Result<(), StoreError> {
-    let now = s.clock.now();
-    let cutoff_ms = crate::audit::unix_ms(now - retention);
-    let mut cut: Option<(u64, String)> = None;
-    let mut removed = 0;
-    let mut all = crate::audit::records(s.db.audit(), 0);
-    while let Some(r) = all.next().await {
-        let r = r?;
-        if r.time_ms >= cutoff_ms {
-            break;
-        }
-        cut = Some((r.seq, r.hash));
-        removed += 1;
-    }
-    let Some((through_seq, last_hash)) = cut else { return Ok(()) };
-    let event = AuditEvent::AuditTruncated { through_seq, last_hash: last_hash.clone(), removed };
-    s.audit.record(Actor::system(), event, now).await?;
-    let start = crate::audit::ChainStart { truncated_through: through_seq, last_hash };
-    let n = s.db.audit().prune_audit(&start).await?;
-    tracing::info!(removed = n, through_seq, "audit records past retention pruned");
-    Ok(())
-}
-
-type TickFuture = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
-
-fn every_tick(
-    mut stop: watch::Receiver<bool>,
-    period: Duration,
-    state: AppState,
-    f: impl Fn(AppState) -> TickFuture + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        interval.tick().await;
-        loop {
-            tokio::select! {
-                _ = interval.tick() => f(state.clone()).await,
-                _ = stop.changed() => break,
-            }
-        }
-    })
+    Ok(Some((DEMO_CLIENT_ID.into(), secret)))
 }
 
 /// Reloads the plugins on every SIGHUP until `stop`.

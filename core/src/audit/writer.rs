@@ -1,6 +1,8 @@
-//! The single audit writer: callers send events; one task assigns sequence numbers, chains
-//! hashes, appends each batch in one store write, and (when any caller waits for
-//! durability) joins the group commit before answering.
+//! The audit writer: callers send events; one task per server assigns sequence numbers,
+//! chains hashes, appends each batch in one store write, and (when any caller waits for
+//! durability) joins the group commit before answering. Instances sharing a store share one
+//! chain: the store appends a batch only right after its head, so when another instance
+//! appended first the batch is chained again after the new head and retried.
 
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -33,6 +35,42 @@ fn chained(head: (u64, String), events: Vec<(Actor, AuditEvent, i64)>) -> (Vec<A
     (records, (seq, prev))
 }
 
+/// How often a batch is chained again when other instances keep appending first.
+const APPEND_ATTEMPTS: usize = 50;
+
+/// The stored chain's head: the last record, or where retention cut the log, or genesis.
+async fn stored_head(db: &Db) -> Result<(u64, String), StoreError> {
+    if let Some(r) = db.audit().last_audit_record().await? {
+        return Ok((r.seq, r.hash));
+    }
+    Ok(db.audit().audit_start().await?.map_or((0, GENESIS.to_owned()), |s| (s.truncated_through, s.last_hash)))
+}
+
+/// Chains `events` after `head` and appends them; on a conflict (another instance moved the
+/// head) reads the head again and retries. Returns the new head.
+async fn append(
+    db: &Db,
+    mut head: (u64, String),
+    events: Vec<(Actor, AuditEvent, i64)>,
+) -> Result<(u64, String), StoreError> {
+    for attempt in 0..APPEND_ATTEMPTS {
+        if attempt > 0 {
+            head = stored_head(db).await?;
+        }
+        // Chaining and hashing run off the async workers.
+        let (start, batch) = (head.clone(), events.clone());
+        let (records, new_head) = tokio::task::spawn_blocking(move || chained(start, batch))
+            .await
+            .map_err(|e| StoreError::Io(format!("audit chaining task failed: {e}")))?;
+        match db.audit().append_audit(&records).await {
+            Ok(()) => return Ok(new_head),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict("an audit head that kept moving".into()))
+}
+
 struct Entry {
     actor: Actor,
     event: AuditEvent,
@@ -49,10 +87,9 @@ pub struct AuditLog {
 impl AuditLog {
     /// Starts the writer after the last stored record.
     pub async fn start(db: &Db) -> Result<Self, StoreError> {
-        let last = db.audit().last_audit_record().await?;
+        let mut head = stored_head(db).await?;
         // Held weakly: the store closes (and releases its lock) when the server's handles go.
         let weak = db.downgrade();
-        let mut head = last.map_or((0, GENESIS.to_owned()), |r| (r.seq, r.hash));
         let (tx, mut rx) = mpsc::unbounded_channel::<Entry>();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -74,23 +111,19 @@ impl AuditLog {
                 let count = events.len();
                 let result = match weak.upgrade() {
                     None => Err(StoreError::Io("the store is closed".into())),
-                    Some(db) => {
-                        // Chaining and hashing run off the async workers.
-                        let start = head.clone();
-                        let chain = tokio::task::spawn_blocking(move || chained(start, events))
-                            .await
-                            .map_err(|e| StoreError::Io(format!("audit chaining task failed: {e}")));
-                        match chain {
-                            Ok((records, new_head)) => match db.audit().append_audit(&records).await {
-                                Ok(()) => {
-                                    head = new_head;
-                                    if waiters.is_empty() { Ok(()) } else { db.durable().await }
-                                }
-                                Err(e) => Err(e),
-                            },
-                            Err(e) => Err(e),
+                    Some(db) => match append(&db, head.clone(), events).await {
+                        Ok(new_head) => {
+                            head = new_head;
+                            if waiters.is_empty() { Ok(()) } else { db.durable().await }
                         }
-                    }
+                        Err(e) => {
+                            // The next batch starts from what the store holds.
+                            if let Ok(h) = stored_head(&db).await {
+                                head = h;
+                            }
+                            Err(e)
+                        }
+                    },
                 };
                 if let Err(e) = &result {
                     tracing::error!(error = %e, records = count, "audit append failed");
@@ -118,11 +151,10 @@ impl AuditLog {
     }
 }
 
-/// Appends one record to a store no server is using (CLI verbs), durably.
+/// Appends one record from outside a server (CLI verbs), durably; on postgres the servers
+/// may be appending meanwhile, which the retry handles.
 pub async fn append_offline(db: &Db, actor: Actor, event: AuditEvent, now: OffsetDateTime) -> Result<(), StoreError> {
-    let last = db.audit().last_audit_record().await?;
-    let head = last.map_or((0, GENESIS.to_owned()), |r| (r.seq, r.hash));
-    let (records, _) = chained(head, vec![(actor, event, unix_ms(now))]);
-    db.audit().append_audit(&records).await?;
+    let head = stored_head(db).await?;
+    append(db, head, vec![(actor, event, unix_ms(now))]).await?;
     db.durable().await
 }

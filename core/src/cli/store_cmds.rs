@@ -125,7 +125,7 @@ fn rfc3339(secs: i64) -> String {
 pub(super) async fn keys_cmd(config: &Config, db: &Db, action: KeysCommand) -> Result<(), String> {
     match action {
         KeysCommand::List => {
-            let records = db.keys().load_keys().await.map_err(|e| e.to_string())?;
+            let records = db.keys().load_keys().await.map_err(|e| e.to_string())?.keys;
             if records.is_empty() {
                 println!("no keys yet (they are generated at first start)");
             }

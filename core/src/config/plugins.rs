@@ -56,6 +56,7 @@ pub(crate) struct NotificationsSection {
     pub max_attempts: Option<u32>,
     pub retry_base: Option<String>,
     pub max_event_age: Option<String>,
+    pub claim_lease: Option<String>,
 }
 
 /// `[notifications]`: how the queue retries (ARCHITECTURE §5: notifiers retry, then
@@ -69,11 +70,19 @@ pub struct NotificationsConfig {
     /// Events older than this when the queue first sees them are not delivered (after the
     /// notifiers were off for a while, nobody wants yesterday's sign-in alerts).
     pub max_event_age: Duration,
+    /// How long an instance holds a message it is delivering; if it dies meanwhile, another
+    /// instance delivers the message once this has passed (at least the notifier's timeout).
+    pub claim_lease: Duration,
 }
 
 impl Default for NotificationsConfig {
     fn default() -> Self {
-        Self { max_attempts: 8, retry_base: Duration::from_secs(5), max_event_age: Duration::from_secs(3600) }
+        Self {
+            max_attempts: 8,
+            retry_base: Duration::from_secs(5),
+            max_event_age: Duration::from_secs(3600),
+            claim_lease: Duration::from_secs(60),
+        }
     }
 }
 
@@ -101,7 +110,14 @@ pub(super) fn check_notifications(c: &mut Check<'_>, n: &NotificationsSection) -
         Duration::from_secs(1),
         Duration::from_secs(30 * 24 * 3600),
     );
-    NotificationsConfig { max_attempts, retry_base, max_event_age }
+    let claim_lease = c.duration(
+        "notifications.claim_lease",
+        n.claim_lease.as_deref(),
+        d.claim_lease,
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+    );
+    NotificationsConfig { max_attempts, retry_base, max_event_age, claim_lease }
 }
 
 /// What a plugin is for: the world its component must implement.

@@ -32,7 +32,7 @@ pub async fn metrics_text(state: &AppState) -> Response {
 /// is open (token requests would all fail closed), else 503 naming the failing check. An
 /// open breaker of another kind of plugin shows as `degraded` without failing readiness.
 pub async fn ready_get(State(state): State<AppState>) -> Response {
-    let store = match state.db.revocations().is_revoked("gatehouse-readiness-probe").await {
+    let store = match state.db.maintenance().ping().await {
         Ok(_) => "ok",
         Err(e) => {
             tracing::error!(request_id = %crate::logctx::current(), error = %e, "readiness: store check failed");
@@ -51,6 +51,7 @@ pub async fn ready_get(State(state): State<AppState>) -> Response {
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "checks": { "store": store, "plugins": plugins },
+        "store": { "backend": state.db.kind() },
         "plugins": { "loaded": loaded, "open_breakers": open_breakers },
     });
     (status, [(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()

@@ -1,5 +1,8 @@
 //! The delivery task: every tick it turns new audit records into queued messages, then
-//! delivers what is due, a few at a time. A notifier that fails or asks to wait is retried
+//! delivers what is due, a few at a time. Instances sharing a store share the queue: the
+//! cursor moves only from the value an instance read (one of them queues each event), and
+//! a message is claimed for `claim_lease` before it is sent (one of them sends it; if that
+//! one dies, another sends it once the lease has passed). A notifier that fails or asks to wait is retried
 //! with exponential back-off; after `max_attempts`, or at once when it rejects a message,
 //! the message goes to the dead-letter list (`GET /admin/notifications`), from which an
 //! operator can put it back.
@@ -66,12 +69,16 @@ async fn fill(
     cfg: NotificationsConfig,
 ) -> Result<(), StoreError> {
     let (queue, log) = (state.db.notify(), state.db.audit());
+    // A `false` from the queue means another instance moved the cursor first: it queued
+    // those events, and this one looks again next tick.
     let mut cursor = match queue.notify_cursor().await? {
         Some(c) => c,
         // First run: start at the end of the log, not at its beginning.
         None => {
             let head = log.last_audit_record().await?.map_or(0, |r| r.seq);
-            queue.notify_enqueue(head, &[]).await?;
+            if !queue.notify_enqueue(None, head, &[]).await? {
+                return Ok(());
+            }
             head
         }
     };
@@ -81,7 +88,9 @@ async fn fill(
         let head = log.last_audit_record().await?.map_or(0, |r| r.seq);
         if cursor > head {
             tracing::warn!(cursor, head, "notification cursor past the audit log's end; following from its end");
-            queue.notify_enqueue(head, &[]).await?;
+            if !queue.notify_enqueue(Some(cursor), head, &[]).await? {
+                return Ok(());
+            }
             cursor = head;
         }
     }
@@ -93,7 +102,9 @@ async fn fill(
         let (records, last) = log.audit_records_of(cursor + 1, READ_BATCH, &notifiable).await?;
         let Some(last) = last else { break };
         let queued = messages(state, notifiers, &records, now, cfg).await;
-        queue.notify_enqueue(last, &queued).await?;
+        if !queue.notify_enqueue(Some(cursor), last, &queued).await? {
+            return Ok(());
+        }
         let scanned = last - cursor;
         cursor = last;
         if scanned < READ_BATCH as u64 {
@@ -161,7 +172,10 @@ fn backoff(cfg: NotificationsConfig, attempts: u32) -> Duration {
 }
 
 async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig) -> Result<(), StoreError> {
-    let due = state.db.notify().notify_due(unix_ms(now), SEND_BATCH).await?;
+    let now_ms = unix_ms(now);
+    let lease = claim_lease(state, cfg);
+    let until = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    let due = state.db.notify().notify_claim(now_ms, until, SEND_BATCH).await?;
     if due.is_empty() {
         return Ok(());
     }
@@ -182,6 +196,12 @@ async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig
             Settle::Retry(_) => "retry",
             Settle::Dead { .. } => "dead",
         };
+        if !state.db.notify().notify_settle(&q, settle.clone()).await? {
+            // The claim lapsed (a send slower than the lease) and another instance took the
+            // message over: its outcome counts, not this one.
+            tracing::warn!(plugin = %q.plugin, id = %q.message.id, "notification claim lapsed during delivery");
+            continue;
+        }
         state.metrics.notification(&q.plugin, label);
         if let Settle::Dead { reason, .. } = &settle {
             tracing::warn!(plugin = %q.plugin, id = %q.message.id, reason = %reason, "notification dead-lettered");
@@ -193,9 +213,15 @@ async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig
             };
             state.audit.emit(Actor::system(), event, state.clock.now());
         }
-        state.db.notify().notify_settle(&q, settle).await?;
     }
     Ok(())
+}
+
+/// How long a claim holds: the configured lease, and never less than the slowest notifier's
+/// timeout with room to settle (a send must end before another instance may start one).
+fn claim_lease(state: &AppState, cfg: NotificationsConfig) -> Duration {
+    let slowest = state.config.plugins.iter().map(|p| p.limits.timeout).max().unwrap_or_default();
+    cfg.claim_lease.max(slowest + Duration::from_secs(10))
 }
 
 /// What an attempt's outcome means for the queued message.

@@ -1,6 +1,7 @@
 //! `private_key_jwt` (RFC 7523 §2.2, §3; OIDC Core §9): the client signs a JWT with its
 //! own key; we check it against the client's `jwks` or `jwks_uri`. Each `jti` is accepted
-//! once while the assertion is valid.
+//! once while the assertion is valid: the registry marks it used in the store
+//! ([`crate::store::Coordination::use_once`]), so a replay fails on every instance.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Algorithms accepted in client assertions (asymmetric only).
 pub const ASSERTION_ALGS: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
-/// Longest lifetime we accept for an assertion (bounds the replay cache).
+/// Longest lifetime we accept for an assertion (bounds how long a used `jti` is kept).
 const MAX_LIFETIME: i64 = 3600;
 /// Clock skew tolerated on `exp`/`nbf`/`iat`.
 const LEEWAY: i64 = 30;
@@ -31,7 +32,6 @@ const JWKS_TTL: Duration = Duration::from_secs(300);
 /// A JWKS is refetched on an unknown `kid` at most this often.
 const JWKS_REFRESH_MIN: Duration = Duration::from_secs(10);
 const JWKS_MAX_BYTES: usize = 64 * 1024;
-const REPLAY_CAP: usize = 100_000;
 
 #[derive(Deserialize)]
 struct AssertionClaims {
@@ -45,11 +45,19 @@ struct AssertionClaims {
     iat: Option<i64>,
 }
 
-/// Verifies client assertions; caches remote JWKS and remembers used `jti`s.
+/// Verifies client assertions; caches remote JWKS.
 pub struct AssertionVerifier {
     http: reqwest::Client,
     remote: Mutex<HashMap<String, (Arc<JwkSet>, std::time::Instant)>>,
-    used: Mutex<HashMap<(String, String), i64>>,
+}
+
+/// A valid assertion, still to be marked used: the key to mark and until when.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The single-use key (a digest of the client id and `jti`).
+    pub once_key: String,
+    /// Until when the assertion could be presented (unix seconds).
+    pub until: i64,
 }
 
 /// The `sub` of an unverified assertion, used only to pick the client to check it against.
@@ -68,17 +76,18 @@ impl AssertionVerifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { http, remote: Mutex::new(HashMap::new()), used: Mutex::new(HashMap::new()) }
+        Self { http, remote: Mutex::new(HashMap::new()) }
     }
 
-    /// Checks `assertion` for `client`; the error is a reason for the log.
+    /// Checks `assertion` for `client`; the error is a reason for the log. The caller marks
+    /// the returned key used before accepting it.
     pub async fn verify(
         &self,
         client: &Client,
         assertion: &str,
         ctx: AuthContext<'_>,
         now: OffsetDateTime,
-    ) -> Result<(), &'static str> {
+    ) -> Result<Accepted, &'static str> {
         let header = jsonwebtoken::decode_header(assertion).map_err(|_| "malformed assertion")?;
         let alg_name =
             serde_json::to_value(header.alg).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
@@ -109,21 +118,8 @@ impl AssertionVerifier {
         if c.nbf.is_some_and(|nbf| nbf > now + LEEWAY) || c.iat.is_some_and(|iat| iat > now + LEEWAY) {
             return Err("assertion not yet valid");
         }
-        self.remember_jti(client.id(), &c.jti, c.exp + LEEWAY, now)
-    }
-
-    fn remember_jti(&self, client: &str, jti: &str, until: i64, now: i64) -> Result<(), &'static str> {
-        let mut used = self.used.lock().map_err(|_| "replay cache unavailable")?;
-        if used.len() >= REPLAY_CAP {
-            used.retain(|_, exp| *exp > now);
-            if used.len() >= REPLAY_CAP {
-                return Err("replay cache full");
-            }
-        }
-        match used.insert((client.to_owned(), jti.to_owned()), until) {
-            Some(exp) if exp > now => Err("assertion jti already used"),
-            _ => Ok(()),
-        }
+        let once = [client.id().as_bytes(), b"\0", c.jti.as_bytes()].concat();
+        Ok(Accepted { once_key: format!("assertion:{}", crate::secret::sha256_hex(&once)), until: c.exp + LEEWAY })
     }
 
     async fn find_key(&self, client: &Client, kid: Option<&str>, alg: Algorithm) -> Result<Jwk, &'static str> {

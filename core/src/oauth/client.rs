@@ -302,12 +302,18 @@ impl ClientRegistry {
                 (method, ok)
             }
             Credentials::Assertion { assertion, .. } => {
+                let refused = |reason: &'static str| {
+                    tracing::info!(request_id = %crate::logctx::current(), client_id = %client.id(), reason, "client assertion refused");
+                    false
+                };
                 let ok = match self.assertions.verify(&client, assertion, ctx, now).await {
-                    Ok(()) => true,
-                    Err(reason) => {
-                        tracing::info!(request_id = %crate::logctx::current(), client_id = %client.id(), reason, "client assertion refused");
-                        false
-                    }
+                    // Marked used in the store: a replay is refused on every instance.
+                    Ok(a) => match self.db.coordination().use_once(&a.once_key, a.until, now.unix_timestamp()).await {
+                        Ok(true) => true,
+                        Ok(false) => refused("assertion jti already used"),
+                        Err(e) => return Err(AuthFailure { store_error: Some(e), ..fail("store error") }),
+                    },
+                    Err(reason) => refused(reason),
                 };
                 (AuthMethod::PrivateKeyJwt, ok)
             }

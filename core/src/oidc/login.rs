@@ -88,8 +88,10 @@ pub async fn authorize(
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     };
     if !consent {
-        if let Err(e) = session::touch(state.db.browser(), &mut live, client.id(), now).await {
-            return unavailable("updating a session failed", &e);
+        match session::touch(state.db.browser(), &mut live, client.id(), now).await {
+            Ok(true) => {}
+            Ok(false) => return expired(),
+            Err(e) => return unavailable("updating a session failed", &e),
         }
         state.metrics.login("sso");
         let r = &live.record;
@@ -167,8 +169,9 @@ async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: b
                 }
             }
             Some(step) if render => break store_and_show(state, n, &flow, step).await,
-            Some(_) => match state.db.browser().put_flow(n.key, &flow).await {
-                Ok(()) => break redirect(login_url(state, n.flow_id)),
+            Some(_) => match state.db.browser().update_flow(n.key, &flow).await {
+                Ok(true) => break redirect(login_url(state, n.flow_id)),
+                Ok(false) => break expired(),
                 Err(e) => break unavailable("storing a login flow failed", &e),
             },
         }
@@ -180,8 +183,10 @@ async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: b
 }
 
 async fn store_and_show(state: &AppState, n: &Next<'_>, flow: &FlowRecord, step: Step) -> Reply {
-    match state.db.browser().put_flow(n.key, flow).await {
-        Ok(()) => page(state, step, n.flow_id, flow, n.client, None).await,
+    // Update only: a flow finished meanwhile (a second tab, another instance) stays finished.
+    match state.db.browser().update_flow(n.key, flow).await {
+        Ok(true) => page(state, step, n.flow_id, flow, n.client, None).await,
+        Ok(false) => expired(),
         Err(e) => unavailable("storing a login flow failed", &e),
     }
 }
@@ -330,8 +335,9 @@ pub async fn submit(
             match steps::run(state, &key, &mut flow, &client, meta, now, Some(&values)).await {
                 StepRun::Advanced => {}
                 StepRun::Show => {
-                    return match state.db.browser().put_flow(&key, &flow).await {
-                        Ok(()) => page(state, Step::Plugin, flow_id, &flow, &client, None).await,
+                    return match state.db.browser().update_flow(&key, &flow).await {
+                        Ok(true) => page(state, Step::Plugin, flow_id, &flow, &client, None).await,
+                        Ok(false) => expired(),
                         Err(e) => unavailable("storing a login flow failed", &e),
                     };
                 }
@@ -390,8 +396,10 @@ async fn finish(state: &AppState, key: &Digest, flow: FlowRecord, meta: &Request
         Ok(_) => return expired(),
         Err(e) => return unavailable("session lookup failed", &e),
     };
-    if let Err(e) = session::touch(state.db.browser(), &mut live, &flow.request.client_id, now).await {
-        return unavailable("updating a session failed", &e);
+    match session::touch(state.db.browser(), &mut live, &flow.request.client_id, now).await {
+        Ok(true) => {}
+        Ok(false) => return expired(),
+        Err(e) => return unavailable("updating a session failed", &e),
     }
     let r = &live.record;
     let who = SignedIn { user_id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr };

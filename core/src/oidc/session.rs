@@ -105,18 +105,19 @@ pub async fn create(
     Ok((cookie, record))
 }
 
-/// Records use of a live session by `client_id` (idle timer restarts).
+/// Records use of a live session by `client_id` (idle timer restarts); `false` when the
+/// session ended meanwhile (a logout, possibly on another instance, is never undone).
 pub async fn touch(
     store: &dyn BrowserStore,
     live: &mut Live,
     client_id: &str,
     now: OffsetDateTime,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     live.record.last_seen = now.unix_timestamp();
     if !live.record.clients.iter().any(|c| c == client_id) {
         live.record.clients.push(client_id.to_owned());
     }
-    store.put_session(&live.key, &live.record).await
+    store.update_session(&live.key, &live.record).await
 }
 
 /// Creating a session failed.

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use time::OffsetDateTime;
 
 use crate::secret::sha256;
-use crate::store::{Db, KeyRecord, StoreError};
+use crate::store::{Db, KeyRecord, KeySetRecord, StoreError};
 
 /// JWS algorithms of our signing keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,11 +227,19 @@ pub struct KeySet {
     pub jwks_json: bytes::Bytes,
     /// The records this set was built from.
     pub records: Vec<KeyRecord>,
+    /// The stored set's version (instances sharing a store compare it to pick up rotations).
+    pub version: u64,
 }
 
 impl KeySet {
     /// Builds a set from stored records (parsing each private key once).
     pub fn from_records(records: Vec<KeyRecord>) -> Result<Self, KeyError> {
+        Self::from_stored(KeySetRecord { version: 0, keys: records })
+    }
+
+    /// Builds a set from the stored, versioned records.
+    pub fn from_stored(stored: KeySetRecord) -> Result<Self, KeyError> {
+        let KeySetRecord { version, keys: records } = stored;
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
         let mut active: HashMap<Alg, Arc<SigningKey>> = HashMap::new();
@@ -254,7 +262,7 @@ impl KeySet {
         let es256 = active.remove(&Alg::Es256).ok_or_else(|| missing(Alg::Es256))?;
         let rs256 = active.remove(&Alg::Rs256).ok_or_else(|| missing(Alg::Rs256))?;
         let jwks_json = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(crypto)?;
-        Ok(Self { es256, rs256, verifiers, jwks_json: jwks_json.into(), records })
+        Ok(Self { es256, rs256, verifiers, jwks_json: jwks_json.into(), records, version })
     }
 
     /// The verifier for `kid`, if that key is published.
@@ -296,7 +304,10 @@ pub fn rotated(records: &[KeyRecord], now: i64, retention: Duration) -> Result<V
     Ok(out)
 }
 
-/// Owns the key set of a running server.
+/// Owns the key set of a running server. The store holds the set with a version; every
+/// replacement is a compare-and-swap on it, so instances sharing a store never sign with
+/// keys nobody publishes: the loser of a race adopts the winner's set, and [`Self::refresh`]
+/// (polled every second) picks up a rotation made elsewhere.
 pub struct KeyManager {
     db: Db,
     current: ArcSwap<KeySet>,
@@ -313,21 +324,47 @@ pub struct RotationSummary {
     pub retired: Vec<String>,
 }
 
+/// Whether `keys` has an active key for each algorithm.
+fn complete(keys: &[KeyRecord]) -> bool {
+    let has = |alg: Alg| keys.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str());
+    has(Alg::Es256) && has(Alg::Rs256)
+}
+
+/// The records after a rotation, computed off the async threads (RSA generation is slow).
+async fn rotated_async(keys: Vec<KeyRecord>, now: i64, retention: Duration) -> Result<Vec<KeyRecord>, KeyError> {
+    tokio::task::spawn_blocking(move || rotated(&keys, now, retention)).await.map_err(crypto)?
+}
+
+/// Parses a stored set off the async threads.
+async fn parse(stored: KeySetRecord) -> Result<KeySet, KeyError> {
+    tokio::task::spawn_blocking(move || KeySet::from_stored(stored)).await.map_err(crypto)?
+}
+
+/// How often a rotation retries when other instances keep replacing the set meanwhile.
+const ROTATE_ATTEMPTS: usize = 5;
+
 impl KeyManager {
     /// Loads the stored key set, generating (and durably storing) the first keys if there
-    /// are none. `retention` must cover the longest lifetime of any token we sign.
+    /// are none; when another instance generates them at the same moment, its set is used.
+    /// `retention` must cover the longest lifetime of any token we sign.
     pub async fn load_or_create(db: Db, now: OffsetDateTime, retention: Duration) -> Result<Self, KeyError> {
-        let mut records = db.keys().load_keys().await?;
-        let now_s = now.unix_timestamp();
-        let has = |alg: Alg, rs: &[KeyRecord]| rs.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str());
-        if !has(Alg::Es256, &records) || !has(Alg::Rs256, &records) {
-            records =
-                tokio::task::spawn_blocking(move || rotated(&records, now_s, retention)).await.map_err(crypto)??;
-            db.keys().replace_keys(&records).await?;
-            db.durable().await?;
-            tracing::info!("generated signing keys (ES256, RS256)");
+        let mut stored = db.keys().load_keys().await?;
+        if !complete(&stored.keys) {
+            let keys = rotated_async(stored.keys.clone(), now.unix_timestamp(), retention).await?;
+            match db.keys().replace_keys(stored.version, &keys).await {
+                Ok(version) => {
+                    db.durable().await?;
+                    stored = KeySetRecord { version, keys };
+                    tracing::info!("generated signing keys (ES256, RS256)");
+                }
+                Err(StoreError::Conflict(_)) => {
+                    stored = db.keys().load_keys().await?;
+                    tracing::info!("another instance generated the signing keys; using them");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        let set = KeySet::from_records(records)?;
+        let set = parse(stored).await?;
         Ok(Self { db, current: ArcSwap::from_pointee(set), rotate_lock: tokio::sync::Mutex::new(()), retention })
     }
 
@@ -336,19 +373,65 @@ impl KeyManager {
         self.current.load_full()
     }
 
+    /// Adopts the stored set if another instance replaced it; `true` when it changed.
+    pub async fn refresh(&self) -> Result<bool, KeyError> {
+        let stored = self.db.keys().load_keys().await?;
+        if stored.version == self.current().version {
+            return Ok(false);
+        }
+        let set = parse(stored).await?;
+        tracing::info!(version = set.version, "signing keys replaced by another instance; using them");
+        self.current.store(Arc::new(set));
+        Ok(true)
+    }
+
     /// Rotates now: new keys sign from the moment this returns; old ones stay published.
+    /// A rotation by another instance in the meantime is built on, not overwritten.
     pub async fn rotate(&self, now: OffsetDateTime) -> Result<RotationSummary, KeyError> {
         let _guard = self.rotate_lock.lock().await;
-        let records = self.current().records.clone();
-        let retention = self.retention;
-        let now_s = now.unix_timestamp();
-        let next = tokio::task::spawn_blocking(move || rotated(&records, now_s, retention)).await.map_err(crypto)??;
-        let set = KeySet::from_records(next.clone())?;
-        self.db.keys().replace_keys(&next).await?;
+        for _ in 0..ROTATE_ATTEMPTS {
+            let stored = self.db.keys().load_keys().await?;
+            if let Some(summary) = self.try_rotate(stored, now).await? {
+                return Ok(summary);
+            }
+        }
+        Err(StoreError::Conflict("a key set that kept changing during the rotation".into()).into())
+    }
+
+    /// The scheduled rotation: rotates if the active keys are older than `every`. Of several
+    /// instances that find it due at once, one rotates and the others adopt its keys.
+    pub async fn rotate_if_due(
+        &self,
+        now: OffsetDateTime,
+        every: Duration,
+    ) -> Result<Option<RotationSummary>, KeyError> {
+        let _guard = self.rotate_lock.lock().await;
+        self.refresh().await?;
+        if !self.due(now, every) {
+            return Ok(None);
+        }
+        let current = self.current();
+        let stored = KeySetRecord { version: current.version, keys: current.records.clone() };
+        let summary = self.try_rotate(stored, now).await?;
+        if summary.is_none() {
+            self.refresh().await?;
+        }
+        Ok(summary)
+    }
+
+    /// Replaces `stored` by its rotation; `None` when another writer replaced it first.
+    async fn try_rotate(&self, stored: KeySetRecord, now: OffsetDateTime) -> Result<Option<RotationSummary>, KeyError> {
+        let next = rotated_async(stored.keys, now.unix_timestamp(), self.retention).await?;
+        let version = match self.db.keys().replace_keys(stored.version, &next).await {
+            Ok(v) => v,
+            Err(StoreError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         self.db.durable().await?;
-        self.current.store(Arc::new(set));
-        tracing::info!("rotated signing keys");
-        Ok(summary(&next))
+        let summary = summary(&next);
+        self.current.store(Arc::new(parse(KeySetRecord { version, keys: next }).await?));
+        tracing::info!(version, "rotated signing keys");
+        Ok(Some(summary))
     }
 
     /// Whether the active keys are older than `every`.
@@ -371,10 +454,12 @@ pub fn summary(records: &[KeyRecord]) -> RotationSummary {
     }
 }
 
-/// Reads and rotates the key set of a stopped server (CLI).
+/// Rotates the stored key set from the CLI (on postgres the servers pick it up within a
+/// second; on sled the server is stopped).
 pub async fn rotate_offline(db: &Db, now: i64, retention: Duration) -> Result<RotationSummary, KeyError> {
-    let next = rotated(&db.keys().load_keys().await?, now, retention)?;
-    db.keys().replace_keys(&next).await?;
+    let stored = db.keys().load_keys().await?;
+    let next = rotated_async(stored.keys, now, retention).await?;
+    db.keys().replace_keys(stored.version, &next).await?;
     db.durable().await?;
     Ok(summary(&next))
 }

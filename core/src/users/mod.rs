@@ -120,8 +120,13 @@ pub async fn bootstrap(
         };
         let mut record = new_user(u.username.clone(), u.email.clone(), hash, now);
         record.groups = u.groups.clone();
-        db.users().create_user(&record).await.map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
-        created.push(u.username.clone());
+        match db.users().create_user(&record).await {
+            Ok(()) => created.push(u.username.clone()),
+            // Another instance starting at the same moment created it first.
+            Err(StoreError::Conflict(_))
+                if db.users().find_user(&u.username).await.is_ok_and(|found| found.is_some()) => {}
+            Err(e) => return Err(BootstrapError::Store(u.username.clone(), e)),
+        }
     }
     if !created.is_empty() || updated {
         db.durable().await.map_err(|e| BootstrapError::Store(created.join(", "), e))?;

@@ -23,7 +23,7 @@ use crate::browser::{
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
 use crate::plugin_kv::KvError;
-use crate::{ClientRecord, KeyRecord, StoreError, UserRecord};
+use crate::{ClientRecord, KeyRecord, KeySetRecord, StoreError, UserRecord};
 
 /// Clients registered through the CLI or the admin API (config-file clients are not stored).
 #[async_trait]
@@ -62,10 +62,23 @@ pub trait UserStore: Send + Sync {
 /// The signing key set.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    /// The key set (active and retired-but-published keys).
-    async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Replaces the key set in one atomic write.
-    async fn replace_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError>;
+    /// The key set (active and retired-but-published keys) and its version.
+    async fn load_keys(&self) -> Result<KeySetRecord, StoreError>;
+    /// Replaces the key set if its version is still `expected`; returns the new version, or
+    /// `Conflict` when another writer (another instance) replaced it first.
+    async fn replace_keys(&self, expected: u64, keys: &[KeyRecord]) -> Result<u64, StoreError>;
+}
+
+/// What instances sharing a store agree on: single-use markers and leases.
+#[async_trait]
+pub trait Coordination: Send + Sync {
+    /// Records `key` as used until `expires_at` (unix seconds); `false` when it was already
+    /// used and has not expired (single-use client assertions and proofs).
+    async fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    /// Takes or renews the lease `name` for `holder` until `until_ms` if it is free, expired
+    /// or already `holder`'s; `false` when another holder has it (scheduled jobs that one
+    /// instance runs at a time).
+    async fn try_lease(&self, name: &str, holder: &str, until_ms: i64, now_ms: i64) -> Result<bool, StoreError>;
 }
 
 /// Revoked access tokens.
@@ -84,12 +97,17 @@ pub trait RevocationStore: Send + Sync {
 pub trait BrowserStore: Send + Sync {
     /// Stores (or replaces) a flow.
     async fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError>;
+    /// Replaces a flow that is still stored; `false` when it is gone (finished or purged).
+    async fn update_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<bool, StoreError>;
     /// A flow, if present (expiry is the caller's check).
     async fn get_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError>;
     /// Removes a flow and returns it: exactly one caller can finish a flow.
     async fn take_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError>;
     /// Stores (or replaces) a session.
     async fn put_session(&self, id: &Digest, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Replaces a session that is still stored; `false` when it ended meanwhile (a logout
+    /// on another instance is never undone by a `touch`).
+    async fn update_session(&self, id: &Digest, session: &SessionRecord) -> Result<bool, StoreError>;
     /// A session, if present.
     async fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError>;
     /// Ends a session; returns it.
@@ -135,7 +153,8 @@ pub trait BrowserStore: Send + Sync {
 /// The audit log, its signing key and its checkpoints.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends audit records (consecutive `seq`) in one write.
+    /// Appends audit records (consecutive `seq`) in one write, only right after the stored
+    /// head; `Conflict`, writing nothing, when another writer moved it.
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
     /// Up to `limit` records from `from_seq` on, in order.
     async fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
@@ -168,14 +187,18 @@ pub trait AuditStore: Send + Sync {
 pub trait NotifyQueue: Send + Sync {
     /// The last audit seq turned into messages, if any.
     async fn notify_cursor(&self) -> Result<Option<u64>, StoreError>;
-    /// Queues `messages` and moves the cursor to `cursor`, in one atomic write.
-    async fn notify_enqueue(&self, cursor: u64, messages: &[Queued]) -> Result<(), StoreError>;
-    /// Up to `limit` messages due at `now_ms`, earliest first.
-    async fn notify_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError>;
+    /// Queues `messages` and moves the cursor from `expected` to `cursor` in one atomic
+    /// write; `false`, writing nothing, when another instance moved the cursor first.
+    async fn notify_enqueue(&self, expected: Option<u64>, cursor: u64, messages: &[Queued])
+    -> Result<bool, StoreError>;
+    /// Claims up to `limit` messages due at `now_ms` until `until_ms` (returned with that as
+    /// their `due_ms`): no other claimer sees them until the claim lapses.
+    async fn notify_claim(&self, now_ms: i64, until_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError>;
     /// When the earliest queued message is due.
     async fn notify_next_due(&self) -> Result<Option<i64>, StoreError>;
-    /// Records the outcome of an attempt at `q`.
-    async fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<(), StoreError>;
+    /// Records the outcome of an attempt at a claimed `q`; `false` when the claim had lapsed
+    /// and someone else holds the message now (nothing is changed).
+    async fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<bool, StoreError>;
     /// Queued messages (up to `limit`, earliest first).
     async fn notify_queued(&self, limit: usize) -> Result<Vec<Queued>, StoreError>;
     /// Dead letters (up to `limit`, by id).
@@ -219,6 +242,10 @@ pub trait LoginAttempts: Send + Sync {
 pub trait Maintenance: Send + Sync {
     /// Makes every write so far durable (the group commit calls this).
     async fn flush(&self) -> Result<(), StoreError>;
+    /// Whether the store answers (`/ready`).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Which backend this is (`sled`, `memory`, `postgres`), for logs and `/ready`.
+    fn kind(&self) -> &'static str;
     /// Writes a consistent backup of the whole store (format: `backup.rs`).
     async fn backup(&self, out: Box<dyn Write + Send>) -> Result<Summary, StoreError>;
     /// Restores a backup into this store, which must be empty.
@@ -230,6 +257,7 @@ pub trait Backend:
     ClientStore
     + UserStore
     + KeyStore
+    + Coordination
     + RevocationStore
     + BrowserStore
     + AuditStore
@@ -245,6 +273,7 @@ impl<T> Backend for T where
     T: ClientStore
         + UserStore
         + KeyStore
+        + Coordination
         + RevocationStore
         + BrowserStore
         + AuditStore
@@ -355,11 +384,21 @@ impl<T: SyncBackend> UserStore for Embedded<T> {
 
 #[async_trait]
 impl<T: SyncBackend> KeyStore for Embedded<T> {
-    async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+    async fn load_keys(&self) -> Result<KeySetRecord, StoreError> {
         crate::SyncStore::load_keys(&*self.0)
     }
-    async fn replace_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
-        crate::SyncStore::replace_keys(&*self.0, keys)
+    async fn replace_keys(&self, expected: u64, keys: &[KeyRecord]) -> Result<u64, StoreError> {
+        crate::SyncStore::replace_keys(&*self.0, expected, keys)
+    }
+}
+
+#[async_trait]
+impl<T: SyncBackend> Coordination for Embedded<T> {
+    async fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        crate::SyncStore::use_once(&*self.0, key, expires_at, now)
+    }
+    async fn try_lease(&self, name: &str, holder: &str, until_ms: i64, now_ms: i64) -> Result<bool, StoreError> {
+        crate::SyncStore::try_lease(&*self.0, name, holder, until_ms, now_ms)
     }
 }
 
@@ -381,6 +420,9 @@ impl<T: SyncBackend> BrowserStore for Embedded<T> {
     async fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError> {
         crate::browser::SyncBrowser::put_flow(&*self.0, id, flow)
     }
+    async fn update_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<bool, StoreError> {
+        crate::browser::SyncBrowser::update_flow(&*self.0, id, flow)
+    }
     async fn get_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError> {
         crate::browser::SyncBrowser::get_flow(&*self.0, id)
     }
@@ -389,6 +431,9 @@ impl<T: SyncBackend> BrowserStore for Embedded<T> {
     }
     async fn put_session(&self, id: &Digest, session: &SessionRecord) -> Result<(), StoreError> {
         crate::browser::SyncBrowser::put_session(&*self.0, id, session)
+    }
+    async fn update_session(&self, id: &Digest, session: &SessionRecord) -> Result<bool, StoreError> {
+        crate::browser::SyncBrowser::update_session(&*self.0, id, session)
     }
     async fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {
         crate::browser::SyncBrowser::get_session(&*self.0, id)
@@ -498,16 +543,21 @@ impl<T: SyncBackend> NotifyQueue for Embedded<T> {
     async fn notify_cursor(&self) -> Result<Option<u64>, StoreError> {
         crate::notify_queue::SyncQueue::notify_cursor(&*self.0)
     }
-    async fn notify_enqueue(&self, cursor: u64, messages: &[Queued]) -> Result<(), StoreError> {
-        crate::notify_queue::SyncQueue::notify_enqueue(&*self.0, cursor, messages)
+    async fn notify_enqueue(
+        &self,
+        expected: Option<u64>,
+        cursor: u64,
+        messages: &[Queued],
+    ) -> Result<bool, StoreError> {
+        crate::notify_queue::SyncQueue::notify_enqueue(&*self.0, expected, cursor, messages)
     }
-    async fn notify_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
-        crate::notify_queue::SyncQueue::notify_due(&*self.0, now_ms, limit)
+    async fn notify_claim(&self, now_ms: i64, until_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
+        crate::notify_queue::SyncQueue::notify_claim(&*self.0, now_ms, until_ms, limit)
     }
     async fn notify_next_due(&self) -> Result<Option<i64>, StoreError> {
         crate::notify_queue::SyncQueue::notify_next_due(&*self.0)
     }
-    async fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<(), StoreError> {
+    async fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<bool, StoreError> {
         crate::notify_queue::SyncQueue::notify_settle(&*self.0, q, outcome)
     }
     async fn notify_queued(&self, limit: usize) -> Result<Vec<Queued>, StoreError> {
@@ -560,6 +610,12 @@ impl<T: SyncBackend> LoginAttempts for Embedded<T> {
 impl<T: SyncBackend> Maintenance for Embedded<T> {
     async fn flush(&self) -> Result<(), StoreError> {
         self.blocking(crate::SyncStore::flush).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        crate::SyncStore::is_revoked(&*self.0, "gatehouse-readiness-probe").map(|_| ())
+    }
+    fn kind(&self) -> &'static str {
+        crate::SyncStore::kind(&*self.0)
     }
     async fn backup(&self, mut out: Box<dyn Write + Send>) -> Result<Summary, StoreError> {
         self.blocking(move |b| crate::SyncStore::backup(b, &mut out)).await

@@ -58,6 +58,17 @@ fn hash_of(unhashed: &AuditRecord) -> String {
     sha256_hex(&input)
 }
 
+/// Whether `first` may be appended after the stored head: the next seq, chained to the head's
+/// hash (or to the truncation point, or genesis, when the log holds no record). The rule every
+/// backend applies so that two writers can never fork the chain.
+pub fn follows(last: Option<&AuditRecord>, start: Option<&ChainStart>, first: &AuditRecord) -> bool {
+    match (last, start) {
+        (Some(l), _) => first.seq == l.seq + 1 && first.prev == l.hash,
+        (None, Some(s)) => first.seq == s.truncated_through + 1 && first.prev == s.last_hash,
+        (None, None) => first.seq == 1 && first.prev == GENESIS,
+    }
+}
+
 /// Where and why a chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("audit chain broken at record {seq}: {reason}")]

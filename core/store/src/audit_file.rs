@@ -79,6 +79,11 @@ impl AuditFile {
 
     /// Appends records (one write).
     pub fn append(&mut self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        if let Some(first) = records.first()
+            && !crate::audit_chain::follows(self.last.as_ref(), self.start.as_ref(), first)
+        {
+            return Err(StoreError::Conflict("an audit record at that position".into()));
+        }
         let mut buf = Vec::with_capacity(records.len() * 384);
         for r in records {
             serde_json::to_writer(&mut buf, r).map_err(|e| StoreError::Io(e.to_string()))?;

@@ -220,6 +220,9 @@ pub enum Rotation {
 pub trait SyncBrowser {
     /// Stores (or replaces) a flow.
     fn put_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<(), StoreError>;
+    /// Replaces a flow that is still stored; `false` when it is gone (taken, or purged): a
+    /// finished flow is never revived.
+    fn update_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<bool, StoreError>;
     /// A flow, if present (expiry is the caller's check).
     fn get_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError>;
     /// Removes a flow and returns it: exactly one caller can finish a flow.
@@ -227,6 +230,9 @@ pub trait SyncBrowser {
 
     /// Stores (or replaces) a session.
     fn put_session(&self, id: &Digest, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Replaces a session that is still stored (`touch`); `false` when it ended meanwhile: a
+    /// logout elsewhere is never undone.
+    fn update_session(&self, id: &Digest, session: &SessionRecord) -> Result<bool, StoreError>;
     /// A session, if present.
     fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError>;
     /// Ends a session; returns it.

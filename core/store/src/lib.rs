@@ -18,6 +18,7 @@ pub mod browser;
 mod commit;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+mod leases;
 pub mod login_attempts;
 pub mod login_form;
 mod memory;
@@ -37,12 +38,12 @@ use std::sync::Arc;
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 pub use api::{
-    AuditStore, Backend, BrowserStore, ClientStore, Embedded, KeyStore, LoginAttempts, Maintenance, NotifyQueue,
-    PluginKv, RevocationStore, SyncBackend, UserStore,
+    AuditStore, Backend, BrowserStore, ClientStore, Coordination, Embedded, KeyStore, LoginAttempts, Maintenance,
+    NotifyQueue, PluginKv, RevocationStore, SyncBackend, UserStore,
 };
 pub use commit::GroupCommit;
 pub use memory::MemoryStore;
-pub use records::{ClientRecord, KeyRecord, UserRecord};
+pub use records::{ClientRecord, KeyRecord, KeySetRecord, UserRecord};
 pub use sled::SledStore;
 
 /// Errors from a store backend. Messages name the store, never a secret.
@@ -73,6 +74,10 @@ pub enum StoreError {
     /// The operation does not apply to the store as it is (said in full).
     #[error("{0}")]
     Refused(String),
+    /// The database cannot be reached or did not answer in time; the request may be retried
+    /// (HTTP 503 with `Retry-After`).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The synchronous operations of the embedded backends (sled, memory), made async by
@@ -98,10 +103,18 @@ pub trait SyncStore:
     /// Replaces a stored client's secret digest; `false` when there is no such client.
     fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError>;
 
-    /// The signing key set (active and retired-but-published keys).
-    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Replaces the key set in one atomic write.
-    fn replace_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError>;
+    /// The signing key set (active and retired-but-published keys) and its version.
+    fn load_keys(&self) -> Result<KeySetRecord, StoreError>;
+    /// Replaces the key set if its version is still `expected`; returns the new version, or
+    /// `Conflict` when another writer replaced it first.
+    fn replace_keys(&self, expected: u64, keys: &[KeyRecord]) -> Result<u64, StoreError>;
+
+    /// Records `key` as used until `expires_at` (unix seconds); `false` when it was already
+    /// used and has not expired (single-use assertions, proofs).
+    fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    /// Takes or renews the lease `name` for `holder` until `until_ms` if it is free, expired
+    /// or already `holder`'s; `false` when another holder has it.
+    fn try_lease(&self, name: &str, holder: &str, until_ms: i64, now_ms: i64) -> Result<bool, StoreError>;
 
     /// Records that the token `jti` is revoked until it expires at `expires_at` (unix seconds).
     fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError>;
@@ -125,7 +138,9 @@ pub trait SyncStore:
     /// Replaces a user's groups; `false` when there is no such user.
     fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
 
-    /// Appends audit records (consecutive `seq`) in one write.
+    /// Appends audit records (consecutive `seq`) in one write, only right after the stored
+    /// head (the first record's `seq` and `prev` follow the last stored record): otherwise
+    /// `Conflict`, and nothing is written (another writer moved the head).
     fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
     /// Up to `limit` audit records from `from_seq` on, in order.
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
@@ -154,6 +169,8 @@ pub trait SyncStore:
 
     /// Makes every write so far durable (blocks; called by the group commit task).
     fn flush(&self) -> Result<(), StoreError>;
+    /// `sled` or `memory`.
+    fn kind(&self) -> &'static str;
 }
 
 /// The handle the server holds: a backend and its group commit. It hands out the store's
@@ -205,6 +222,16 @@ impl Db {
     /// The signing key set.
     pub fn keys(&self) -> &dyn KeyStore {
         &*self.backend
+    }
+
+    /// Single-use markers and leases shared by the instances on this store.
+    pub fn coordination(&self) -> &dyn Coordination {
+        &*self.backend
+    }
+
+    /// Which backend this is.
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
     }
 
     /// Revoked tokens.

@@ -1,16 +1,19 @@
 //! An in-memory backend for unit tests and the conformance suite. Not durable.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
-use super::{ClientRecord, KeyRecord, StoreError, SyncStore, UserRecord};
+use super::{ClientRecord, KeyRecord, KeySetRecord, StoreError, SyncStore, UserRecord};
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 /// A store held in process memory.
 #[derive(Default)]
 pub struct MemoryStore {
     clients: RwLock<BTreeMap<String, ClientRecord>>,
-    keys: RwLock<Vec<KeyRecord>>,
+    keys: RwLock<KeySetRecord>,
+    used: Mutex<BTreeMap<String, i64>>,
+    leases: crate::leases::Leases,
+    queue_lock: Mutex<()>,
     revocations: RwLock<BTreeMap<String, i64>>,
     users: RwLock<BTreeMap<String, UserRecord>>,
     audit: RwLock<BTreeMap<u64, AuditRecord>>,
@@ -61,13 +64,31 @@ impl SyncStore for MemoryStore {
         Ok(map.get_mut(id).map(|c| c.secret_sha256 = Some(secret_sha256.to_owned())).is_some())
     }
 
-    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+    fn load_keys(&self) -> Result<KeySetRecord, StoreError> {
         Ok(self.keys.read().map_err(|_| poisoned())?.clone())
     }
 
-    fn replace_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
-        *self.keys.write().map_err(|_| poisoned())? = keys.to_vec();
-        Ok(())
+    fn replace_keys(&self, expected: u64, keys: &[KeyRecord]) -> Result<u64, StoreError> {
+        let mut set = self.keys.write().map_err(|_| poisoned())?;
+        if set.version != expected {
+            return Err(StoreError::Conflict(format!("key set version {expected}")));
+        }
+        *set = KeySetRecord { version: expected + 1, keys: keys.to_vec() };
+        Ok(set.version)
+    }
+
+    fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        let mut used = self.used.lock().map_err(|_| poisoned())?;
+        if used.get(key).is_some_and(|exp| *exp > now) {
+            return Ok(false);
+        }
+        used.retain(|_, exp| *exp > now);
+        used.insert(key.to_owned(), expires_at);
+        Ok(true)
+    }
+
+    fn try_lease(&self, name: &str, holder: &str, until_ms: i64, now_ms: i64) -> Result<bool, StoreError> {
+        crate::leases::take(&self.leases, name, holder, until_ms, now_ms)
     }
 
     fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -148,6 +169,12 @@ impl SyncStore for MemoryStore {
 
     fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut map = self.audit.write().map_err(|_| poisoned())?;
+        let start = self.audit_start.read().map_err(|_| poisoned())?.clone();
+        if let Some(first) = records.first()
+            && !crate::audit_chain::follows(map.values().next_back(), start.as_ref(), first)
+        {
+            return Err(StoreError::Conflict("an audit record at that position".into()));
+        }
         map.extend(records.iter().map(|r| (r.seq, r.clone())));
         Ok(())
     }
@@ -197,6 +224,10 @@ impl SyncStore for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }
 
@@ -257,6 +288,10 @@ impl super::notify_queue::QueueRaw for MemoryStore {
         }
         map.extend(puts);
         Ok(())
+    }
+
+    fn nq_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
+        self.queue_lock.lock().map_err(|_| poisoned())
     }
 }
 

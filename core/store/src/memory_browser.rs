@@ -33,6 +33,10 @@ impl SyncBrowser for MemoryStore {
         })
     }
 
+    fn update_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<bool, StoreError> {
+        self.with(|m| m.flows.get_mut(id).map(|f| *f = flow.clone()).is_some())
+    }
+
     fn get_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError> {
         self.with(|m| m.flows.get(id).cloned())
     }
@@ -45,6 +49,10 @@ impl SyncBrowser for MemoryStore {
         self.with(|m| {
             m.sessions.insert(*id, session.clone());
         })
+    }
+
+    fn update_session(&self, id: &Digest, session: &SessionRecord) -> Result<bool, StoreError> {
+        self.with(|m| m.sessions.get_mut(id).map(|s| *s = session.clone()).is_some())
     }
 
     fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {

@@ -1,7 +1,13 @@
 //! The notification queue (`crate::notify`): messages waiting for delivery, ordered by when
 //! they are due, the dead-letter list, and the cursor of the last audit record turned into
-//! messages. The rules live here once; a backend provides an ordered map with prefix scans
-//! and an atomic batch ([`QueueRaw`]). Keys: `c` the cursor; `q` + due (8 bytes, big-endian
+//! messages. The rules live here once; a backend provides an ordered map with prefix scans,
+//! an atomic batch and a lock ([`QueueRaw`]).
+//!
+//! Several instances may work one queue: the cursor moves only from the value a writer read
+//! (so two instances never queue an event twice), and a message is *claimed* before it is
+//! sent: its due time moves to the end of the claim's lease, so nobody else sees it due
+//! meanwhile, and if the claimer dies the message falls due again when the lease ends. An
+//! outcome is recorded only while the claim still holds. Keys: `c` the cursor; `q` + due (8 bytes, big-endian
 //! unix ms) + id a queued message; `d` + id a dead letter.
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +29,9 @@ pub(super) trait QueueRaw {
     fn nq_scan(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
     /// Removes `removes`, then writes `puts`, atomically.
     fn nq_apply(&self, puts: Entries, removes: Vec<Vec<u8>>) -> Result<(), StoreError>;
+    /// Held across a read and the write that depends on it (the embedded backends serve
+    /// one process, so a process-wide lock makes those steps atomic).
+    fn nq_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, StoreError>;
 }
 
 /// Kind of delivery.
@@ -133,14 +142,17 @@ fn dead_key(id: &str) -> Vec<u8> {
 pub trait SyncQueue {
     /// The last audit sequence number turned into messages, if any.
     fn notify_cursor(&self) -> Result<Option<u64>, StoreError>;
-    /// Queues `messages` and moves the cursor to `cursor`, in one atomic write.
-    fn notify_enqueue(&self, cursor: u64, messages: &[Queued]) -> Result<(), StoreError>;
-    /// Up to `limit` messages due at `now_ms`, earliest first.
-    fn notify_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError>;
+    /// Queues `messages` and moves the cursor from `expected` (what the caller read) to
+    /// `cursor`, in one atomic write; `false`, writing nothing, when the cursor has moved.
+    fn notify_enqueue(&self, expected: Option<u64>, cursor: u64, messages: &[Queued]) -> Result<bool, StoreError>;
+    /// Claims up to `limit` messages due at `now_ms` until `until_ms`, earliest first: each
+    /// is returned with `due_ms = until_ms` (how it is stored while claimed).
+    fn notify_claim(&self, now_ms: i64, until_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError>;
     /// When the earliest queued message is due.
     fn notify_next_due(&self) -> Result<Option<i64>, StoreError>;
-    /// Records the outcome of an attempt at `q` (as returned by [`Self::notify_due`]).
-    fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<(), StoreError>;
+    /// Records the outcome of an attempt at `q` (as claimed); `false`, changing nothing,
+    /// when the claim had lapsed and the message was claimed again or settled elsewhere.
+    fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<bool, StoreError>;
     /// Queued messages (up to `limit`, earliest first).
     fn notify_queued(&self, limit: usize) -> Result<Vec<Queued>, StoreError>;
     /// Dead letters (up to `limit`, by id).
@@ -165,18 +177,31 @@ impl<R: QueueRaw + ?Sized> SyncQueue for R {
         }
     }
 
-    fn notify_enqueue(&self, cursor: u64, messages: &[Queued]) -> Result<(), StoreError> {
+    fn notify_enqueue(&self, expected: Option<u64>, cursor: u64, messages: &[Queued]) -> Result<bool, StoreError> {
+        let _lock = self.nq_lock()?;
+        if self.notify_cursor()? != expected {
+            return Ok(false);
+        }
         let mut puts = Vec::with_capacity(messages.len() + 1);
         for m in messages {
             puts.push((queued_key(m.due_ms, &m.message.id), encode(m)?));
         }
         puts.push((CURSOR.to_vec(), cursor.to_be_bytes().to_vec()));
-        self.nq_apply(puts, Vec::new())
+        self.nq_apply(puts, Vec::new())?;
+        Ok(true)
     }
 
-    fn notify_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
+    fn notify_claim(&self, now_ms: i64, until_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
+        let _lock = self.nq_lock()?;
         let mut due: Vec<Queued> = all(self.nq_scan(&[QUEUED], limit)?)?;
         due.retain(|q| q.due_ms <= now_ms);
+        let (mut puts, mut removes) = (Vec::with_capacity(due.len()), Vec::with_capacity(due.len()));
+        for q in &mut due {
+            removes.push(queued_key(q.due_ms, &q.message.id));
+            q.due_ms = until_ms;
+            puts.push((queued_key(until_ms, &q.message.id), encode(&*q)?));
+        }
+        self.nq_apply(puts, removes)?;
         Ok(due)
     }
 
@@ -184,8 +209,12 @@ impl<R: QueueRaw + ?Sized> SyncQueue for R {
         Ok(all::<Queued>(self.nq_scan(&[QUEUED], 1)?)?.first().map(|q| q.due_ms))
     }
 
-    fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<(), StoreError> {
+    fn notify_settle(&self, q: &Queued, outcome: Settle) -> Result<bool, StoreError> {
+        let _lock = self.nq_lock()?;
         let old = queued_key(q.due_ms, &q.message.id);
+        if self.nq_get(&old)?.is_none() {
+            return Ok(false);
+        }
         match outcome {
             Settle::Done => self.nq_apply(Vec::new(), vec![old]),
             Settle::Retry(next) => {
@@ -195,7 +224,8 @@ impl<R: QueueRaw + ?Sized> SyncQueue for R {
                 let dead = DeadLetter { queued: q.clone(), reason, dead_ms: now_ms };
                 self.nq_apply(vec![(dead_key(&q.message.id), encode(&dead)?)], vec![old])
             }
-        }
+        }?;
+        Ok(true)
     }
 
     fn notify_queued(&self, limit: usize) -> Result<Vec<Queued>, StoreError> {
@@ -207,6 +237,7 @@ impl<R: QueueRaw + ?Sized> SyncQueue for R {
     }
 
     fn notify_revive(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let _lock = self.nq_lock()?;
         let key = dead_key(id);
         let Some(raw) = self.nq_get(&key)? else { return Ok(false) };
         let dead: DeadLetter = decode(TREE, &raw)?;

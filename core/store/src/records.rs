@@ -83,3 +83,14 @@ pub struct UserRecord {
     /// Last change, unix seconds.
     pub updated_at: i64,
 }
+
+/// The signing key set with its version: every replacement moves the version on, so of two
+/// instances that rotate at once only one succeeds, and the others see that the set moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct KeySetRecord {
+    /// Bumped by every replacement (0: no key set yet).
+    pub version: u64,
+    /// The keys, active and retired-but-published.
+    pub keys: Vec<KeyRecord>,
+}

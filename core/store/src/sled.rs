@@ -9,7 +9,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use super::audit_file::AuditFile;
 use super::audit_index::{AuditIndex, read_range, read_where};
 use super::sled_browser::BrowserTrees;
-use super::{ClientRecord, KeyRecord, StoreError, SyncStore, UserRecord, decode, encode};
+use super::{ClientRecord, KeyRecord, KeySetRecord, StoreError, SyncStore, UserRecord, decode, encode};
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 const CLIENTS: &str = "clients";
@@ -43,9 +43,19 @@ pub struct SledStore {
     notify: sled::Tree,
     pub(super) attempts: sled::Tree,
     pub(super) checkpoints: sled::Tree,
+    leases: crate::leases::Leases,
+    queue_lock: Mutex<()>,
     dir: std::path::PathBuf,
     /// Writers share it; a backup takes it alone for the moment it copies the trees.
     writes: std::sync::RwLock<()>,
+}
+
+/// The stored key set; a set written before versions existed reads as version 1.
+fn key_set(bytes: &[u8]) -> Result<KeySetRecord, StoreError> {
+    decode::<KeySetRecord>(KEYS, bytes).or_else(|_| {
+        let keys: Vec<KeyRecord> = decode(KEYS, bytes)?;
+        Ok(KeySetRecord { version: 1, keys })
+    })
 }
 
 pub(super) fn io(e: sled::Error) -> StoreError {
@@ -94,6 +104,8 @@ impl SledStore {
             notify: tree(NOTIFY)?,
             attempts: tree(LOGIN_ATTEMPTS)?,
             checkpoints: tree(super::sled_security::CHECKPOINTS)?,
+            leases: crate::leases::Leases::default(),
+            queue_lock: Mutex::new(()),
             dir: path.to_path_buf(),
             writes: std::sync::RwLock::new(()),
             db,
@@ -212,17 +224,47 @@ impl SyncStore for SledStore {
         }
     }
 
-    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+    fn load_keys(&self) -> Result<KeySetRecord, StoreError> {
         match self.keys.get(KEYSET_KEY).map_err(io)? {
-            Some(v) => decode(KEYS, &v),
-            None => Ok(Vec::new()),
+            Some(v) => key_set(&v),
+            None => Ok(KeySetRecord::default()),
         }
     }
 
-    fn replace_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
+    fn replace_keys(&self, expected: u64, keys: &[KeyRecord]) -> Result<u64, StoreError> {
         let _w = self.writing()?;
-        self.keys.insert(KEYSET_KEY, encode(&keys)?).map_err(io)?;
-        Ok(())
+        let old = self.keys.get(KEYSET_KEY).map_err(io)?;
+        let version = old.as_deref().map(key_set).transpose()?.map_or(0, |s| s.version);
+        if version != expected {
+            return Err(StoreError::Conflict(format!("key set version {expected}")));
+        }
+        let new = encode(&KeySetRecord { version: expected + 1, keys: keys.to_vec() })?;
+        match self.keys.compare_and_swap(KEYSET_KEY, old, Some(new)).map_err(io)? {
+            Ok(()) => Ok(expected + 1),
+            Err(_) => Err(StoreError::Conflict(format!("key set version {expected}"))),
+        }
+    }
+
+    fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        // Kept with the revocations (same shape: key → expiry), so their purge drops these.
+        let _w = self.writing()?;
+        let k = [b"once\0", key.as_bytes()].concat();
+        loop {
+            let old = self.revocations.get(&k).map_err(io)?;
+            if let Some(v) = &old {
+                let exp: i64 = decode(REVOCATIONS, v)?;
+                if exp > now {
+                    return Ok(false);
+                }
+            }
+            if self.revocations.compare_and_swap(&k, old, Some(encode(&expires_at)?)).map_err(io)?.is_ok() {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn try_lease(&self, name: &str, holder: &str, until_ms: i64, now_ms: i64) -> Result<bool, StoreError> {
+        crate::leases::take(&self.leases, name, holder, until_ms, now_ms)
     }
 
     fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -368,6 +410,10 @@ impl SyncStore for SledStore {
         self.restore_from(input)
     }
 
+    fn kind(&self) -> &'static str {
+        "sled"
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         // The two syncs go to different files: run them side by side, and sync the audit file
         // through its own handle so that appends are not held up meanwhile.
@@ -434,5 +480,9 @@ impl super::notify_queue::QueueRaw for SledStore {
             batch.insert(k, v);
         }
         self.notify.apply_batch(batch).map_err(io)
+    }
+
+    fn nq_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
+        self.queue_lock.lock().map_err(|_| StoreError::Io("queue lock poisoned".into()))
     }
 }

@@ -75,6 +75,17 @@ fn get<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Replaces the value under `key` only if there is one (atomically); `false` when absent.
+fn update_existing(tree: &sled::Tree, key: &[u8], value: Vec<u8>) -> Result<bool, StoreError> {
+    let mut found = false;
+    tree.fetch_and_update(key, |old| {
+        found = old.is_some();
+        old.map(|_| value.clone())
+    })
+    .map_err(io)?;
+    Ok(found)
+}
+
 /// Removes every entry of `tree` whose `expiry` is before `now`.
 fn purge<T: serde::de::DeserializeOwned>(
     tree: &sled::Tree,
@@ -120,6 +131,11 @@ impl SyncBrowser for SledStore {
         Ok(())
     }
 
+    fn update_flow(&self, id: &Digest, flow: &FlowRecord) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
+        update_existing(&self.browser().flows, id, encode(flow)?)
+    }
+
     fn get_flow(&self, id: &Digest) -> Result<Option<FlowRecord>, StoreError> {
         get(&self.browser().flows, FLOWS, id)
     }
@@ -136,6 +152,11 @@ impl SyncBrowser for SledStore {
         let _w = self.writing()?;
         self.browser().sessions.insert(id, encode(session)?).map_err(io)?;
         Ok(())
+    }
+
+    fn update_session(&self, id: &Digest, session: &SessionRecord) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
+        update_existing(&self.browser().sessions, id, encode(session)?)
     }
 
     fn get_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {

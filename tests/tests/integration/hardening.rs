@@ -61,6 +61,7 @@ async fn ready_reports_the_store_and_the_plugins() {
         json!({
             "status": "ready",
             "checks": {"store": "ok", "plugins": "ok"},
+            "store": {"backend": "sled"},
             "plugins": {"loaded": 0, "open_breakers": []},
         })
     );

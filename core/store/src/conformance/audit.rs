@@ -14,7 +14,11 @@ pub async fn audit_appends_in_order(s: &dyn Backend) {
         prev.clone_from(&r.hash);
         all.push(r);
     }
+    assert!(matches!(s.append_audit(&all[1..2]).await, Err(crate::StoreError::Conflict(_))), "not after genesis");
     s.append_audit(&all[..256]).await.unwrap();
+    assert!(matches!(s.append_audit(&all[..1]).await, Err(crate::StoreError::Conflict(_))), "a taken position");
+    let fork = AuditRecord::next(257, 1, Actor::cli(), AuditEvent::AdminAuthFailed, &all[254].hash);
+    assert!(matches!(s.append_audit(&[fork]).await, Err(crate::StoreError::Conflict(_))), "off the head's hash");
     s.append_audit(&all[256..]).await.unwrap();
     assert_eq!(s.last_audit_record().await.unwrap().unwrap().seq, 300);
     let page = s.audit_records(255, 10).await.unwrap();

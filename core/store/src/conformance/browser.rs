@@ -11,15 +11,23 @@ pub async fn flows_are_taken_once(s: &dyn Backend) {
     let flow = FlowRecord { pending: vec![Step::Password, Step::Consent], expires_at: 100, ..Default::default() };
     s.put_flow(&[1; 32], &flow).await.unwrap();
     assert_eq!(s.get_flow(&[1; 32]).await.unwrap(), Some(flow.clone()));
-    assert_eq!(s.take_flow(&[1; 32]).await.unwrap(), Some(flow));
+    let moved = FlowRecord { pending: vec![Step::Consent], ..flow.clone() };
+    assert!(s.update_flow(&[1; 32], &moved).await.unwrap());
+    assert_eq!(s.take_flow(&[1; 32]).await.unwrap(), Some(moved.clone()));
     assert_eq!(s.take_flow(&[1; 32]).await.unwrap(), None);
+    assert!(!s.update_flow(&[1; 32], &moved).await.unwrap(), "a finished flow is not revived");
+    assert_eq!(s.get_flow(&[1; 32]).await.unwrap(), None);
 }
 
 pub async fn sessions_round_trip(s: &dyn Backend) {
     let session = SessionRecord { sid: "sid".into(), user_id: "u".into(), expires_at: 100, ..Default::default() };
     s.put_session(&[2; 32], &session).await.unwrap();
     assert_eq!(s.get_session(&[2; 32]).await.unwrap(), Some(session.clone()));
-    assert_eq!(s.delete_session(&[2; 32]).await.unwrap(), Some(session));
+    let touched = SessionRecord { last_seen: 50, ..session.clone() };
+    assert!(s.update_session(&[2; 32], &touched).await.unwrap());
+    assert_eq!(s.delete_session(&[2; 32]).await.unwrap(), Some(touched.clone()));
+    assert_eq!(s.get_session(&[2; 32]).await.unwrap(), None);
+    assert!(!s.update_session(&[2; 32], &touched).await.unwrap(), "a touch after logout does not revive");
     assert_eq!(s.get_session(&[2; 32]).await.unwrap(), None);
 }
 

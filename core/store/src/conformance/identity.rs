@@ -27,7 +27,7 @@ pub async fn clients_round_trip(s: &dyn Backend) {
 }
 
 pub async fn keys_replace_atomically(s: &dyn Backend) {
-    assert!(s.load_keys().await.unwrap().is_empty());
+    assert_eq!(s.load_keys().await.unwrap(), crate::KeySetRecord::default());
     let k = |kid: &str| KeyRecord {
         kid: kid.into(),
         alg: "ES256".into(),
@@ -35,9 +35,28 @@ pub async fn keys_replace_atomically(s: &dyn Backend) {
         created_at: 1,
         ..Default::default()
     };
-    s.replace_keys(&[k("one"), k("two")]).await.unwrap();
-    s.replace_keys(&[k("three")]).await.unwrap();
-    assert_eq!(s.load_keys().await.unwrap(), vec![k("three")]);
+    assert_eq!(s.replace_keys(0, &[k("one"), k("two")]).await.unwrap(), 1);
+    assert_eq!(s.replace_keys(1, &[k("three")]).await.unwrap(), 2);
+    let set = s.load_keys().await.unwrap();
+    assert_eq!((set.version, set.keys), (2, vec![k("three")]));
+    // A writer that read version 1 lost to the one that wrote version 2: nothing changes.
+    assert!(matches!(s.replace_keys(1, &[k("four")]).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.load_keys().await.unwrap().keys, vec![k("three")]);
+}
+
+pub async fn single_use_and_leases(s: &dyn Backend) {
+    assert!(s.use_once("jti:a", 100, 10).await.unwrap());
+    assert!(!s.use_once("jti:a", 100, 50).await.unwrap(), "used");
+    assert!(s.use_once("jti:b", 100, 50).await.unwrap(), "another key");
+    assert!(s.use_once("jti:a", 300, 101).await.unwrap(), "the first use expired");
+    // Leases: one holder at a time, renewable by its holder, free once expired.
+    assert!(s.try_lease("job", "one", 1_000, 0).await.unwrap());
+    assert!(!s.try_lease("job", "two", 1_000, 500).await.unwrap());
+    assert!(s.try_lease("job", "one", 2_000, 900).await.unwrap(), "renewed");
+    assert!(!s.try_lease("job", "two", 3_000, 1_500).await.unwrap(), "the renewal holds");
+    assert!(s.try_lease("other", "two", 3_000, 1_500).await.unwrap(), "another lease");
+    assert!(s.try_lease("job", "two", 3_000, 2_000).await.unwrap(), "expired: taken over");
+    assert!(!s.try_lease("job", "one", 4_000, 2_500).await.unwrap());
 }
 
 pub async fn revocations_expire(s: &dyn Backend) {

@@ -23,6 +23,7 @@ pub async fn all(s: Arc<dyn Backend>) {
     identity::users_are_unique_by_name_and_email(&*s).await;
     identity::keys_replace_atomically(&*s).await;
     identity::revocations_expire(&*s).await;
+    identity::single_use_and_leases(&*s).await;
     audit::audit_appends_in_order(&*s).await;
     audit::audit_key_and_checkpoints(&*s).await;
     queue::notify_queue_orders_settles_and_revives(&*s).await;

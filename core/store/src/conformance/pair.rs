@@ -122,4 +122,92 @@ pub async fn pair(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
     // Counters add up exactly.
     race(&a, &b, 20, |s, _| async move { s.kv_incr_value("p", "n", 1, 60, 0).await.unwrap() }).await;
     assert_eq!(a.kv_incr_value("p", "n", 0, 60, 0).await.unwrap(), 20);
+
+    coordination(&a, &b).await;
+    queue(&a, &b).await;
+}
+
+/// Key rotations, single-use markers, leases and the audit head: one winner each.
+async fn coordination(a: &Arc<dyn Backend>, b: &Arc<dyn Backend>) {
+    // Eight instances rotate from the same version: one key set wins, the others conflict.
+    let version = a.load_keys().await.unwrap().version;
+    let rotated = race(a, b, 8, move |s, i| async move {
+        let key = crate::KeyRecord { kid: format!("k{i}"), alg: "ES256".into(), ..Default::default() };
+        s.replace_keys(version, &[key]).await.map(|_| i)
+    })
+    .await;
+    let won: Vec<_> = rotated.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{rotated:?}");
+    assert!(rotated.iter().all(|r| r.is_ok() || matches!(r, Err(crate::StoreError::Conflict(_)))));
+    let set = b.load_keys().await.unwrap();
+    assert_eq!((set.version, set.keys[0].kid.clone()), (version + 1, format!("k{}", won[0])));
+
+    let used = race(a, b, 12, |s, _| async move { s.use_once("jti:once", 100, 1).await.unwrap() }).await;
+    assert_eq!(used.iter().filter(|u| **u).count(), 1, "one use of an assertion");
+    let leased =
+        race(a, b, 12, |s, i| async move { s.try_lease("rotate", &format!("h{i}"), 10_000, 0).await.unwrap() }).await;
+    assert_eq!(leased.iter().filter(|l| **l).count(), 1, "one lease holder");
+
+    // Appends from the same head: exactly one extends the chain, the rest conflict.
+    use crate::audit_chain::AuditRecord;
+    use crate::audit_event::{Actor, AuditEvent};
+    let head = a.last_audit_record().await.unwrap();
+    let (seq, prev) = head.map_or((1, crate::audit_chain::GENESIS.to_owned()), |r| (r.seq + 1, r.hash));
+    let appended = race(a, b, 8, move |s, i| {
+        let prev = prev.clone();
+        async move {
+            let r =
+                AuditRecord::next(seq, i64::try_from(i).unwrap_or(0), Actor::cli(), AuditEvent::AdminAuthFailed, &prev);
+            s.append_audit(&[r]).await.is_ok()
+        }
+    })
+    .await;
+    assert_eq!(appended.iter().filter(|x| **x).count(), 1);
+    assert_eq!(b.last_audit_record().await.unwrap().map(|r| r.seq), Some(seq));
+}
+
+/// The notification queue: the cursor moves once, and claims never overlap.
+async fn queue(a: &Arc<dyn Backend>, b: &Arc<dyn Backend>) {
+    use crate::notify_queue::{Channel, Message, Queued, Settle};
+    let q = |i: usize| Queued {
+        plugin: "hook".into(),
+        message: Message {
+            id: format!("{i}.hook"),
+            channel: Channel::Webhook,
+            template: "login.failed".into(),
+            locale: "en".into(),
+            recipient: "https://hooks.example/x".into(),
+            subject: None,
+            text_body: "t".into(),
+            data: "{}".into(),
+        },
+        due_ms: 0,
+        attempts: 0,
+        created_ms: 0,
+        last_error: None,
+    };
+    let cursor = a.notify_cursor().await.unwrap();
+    let filled =
+        race(a, b, 6, move |s, i| async move { s.notify_enqueue(cursor, 40, &[q(1000 + i)]).await.unwrap() }).await;
+    assert_eq!(filled.iter().filter(|f| **f).count(), 1, "one instance queues the events");
+    let batch: Vec<_> = (0..40).map(q).collect();
+    assert!(a.notify_enqueue(Some(40), 80, &batch).await.unwrap());
+    // Eight claimers at once, four messages each: all 41 claimed, none twice.
+    let claims = race(a, b, 12, |s, _| async move { s.notify_claim(10, 60_000, 4).await.unwrap() }).await;
+    let mut ids: Vec<_> = claims.iter().flatten().map(|q| q.message.id.clone()).collect();
+    let claimed = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((claimed, ids.len()), (41, 41), "every message claimed exactly once");
+    let n = claims.len();
+    race(a, b, n, move |s, i| {
+        let mine = claims[i].clone();
+        async move {
+            for m in &mine {
+                assert!(s.notify_settle(m, Settle::Done).await.unwrap());
+            }
+        }
+    })
+    .await;
+    assert_eq!(a.notify_queued(100).await.unwrap(), vec![], "every claim settled");
 }

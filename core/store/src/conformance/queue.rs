@@ -25,28 +25,38 @@ pub async fn notify_queue_orders_settles_and_revives(s: &dyn Backend) {
         last_error: None,
     };
     assert_eq!(s.notify_cursor().await.unwrap(), None);
-    s.notify_enqueue(7, &[q("2.hook", 200), q("1.hook", 100), q("3.hook", 300)]).await.unwrap();
+    let three = [q("2.hook", 200), q("1.hook", 100), q("3.hook", 300)];
+    assert!(s.notify_enqueue(None, 7, &three).await.unwrap());
+    assert!(!s.notify_enqueue(None, 9, &[q("x.hook", 0)]).await.unwrap(), "the cursor moved: nothing queued");
+    assert!(!s.notify_enqueue(Some(5), 9, &[q("x.hook", 0)]).await.unwrap());
     assert_eq!(s.notify_cursor().await.unwrap(), Some(7));
     assert_eq!(s.notify_next_due().await.unwrap(), Some(100));
-    let due: Vec<_> = s.notify_due(250, 10).await.unwrap().into_iter().map(|q| q.message.id).collect();
-    assert_eq!(due, ["1.hook", "2.hook"], "due ones, earliest first");
-    let first = s.notify_due(250, 1).await.unwrap().remove(0);
-    s.notify_settle(&first, Settle::Done).await.unwrap();
-    let second = s.notify_due(250, 1).await.unwrap().remove(0);
+    // Claimed until 10_250: returned with that as the due time, and not due for anyone else.
+    let claimed = s.notify_claim(250, 10_250, 10).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|q| (q.message.id.as_str(), q.due_ms)).collect();
+    assert_eq!(ids, [("1.hook", 10_250), ("2.hook", 10_250)], "due ones, earliest first");
+    assert_eq!(s.notify_claim(250, 10_250, 10).await.unwrap(), vec![], "claimed already");
+    let (first, second) = (&claimed[0], &claimed[1]);
+    assert!(s.notify_settle(first, Settle::Done).await.unwrap());
+    assert!(!s.notify_settle(first, Settle::Done).await.unwrap(), "settled once");
     let later = Queued { due_ms: 1_000, attempts: 1, last_error: Some("503".into()), ..second.clone() };
-    s.notify_settle(&second, Settle::Retry(Box::new(later))).await.unwrap();
-    assert_eq!(s.notify_due(250, 10).await.unwrap(), vec![], "moved past now");
+    assert!(s.notify_settle(second, Settle::Retry(Box::new(later))).await.unwrap());
     let ids: Vec<_> = s.notify_queued(10).await.unwrap().into_iter().map(|q| (q.message.id, q.due_ms)).collect();
     assert_eq!(ids, [("3.hook".to_owned(), 300), ("2.hook".to_owned(), 1_000)]);
-    let third = s.notify_due(300, 1).await.unwrap().remove(0);
-    s.notify_settle(&third, Settle::Dead { reason: "rejected".into(), now_ms: 301 }).await.unwrap();
+    // A lapsed claim: the message falls due again and is claimed anew; the first claimer's
+    // late outcome changes nothing.
+    let stale = s.notify_claim(300, 400, 1).await.unwrap().remove(0);
+    let anew = s.notify_claim(500, 900, 1).await.unwrap().remove(0);
+    assert_eq!((stale.message.id.as_str(), anew.message.id.as_str(), anew.due_ms), ("3.hook", "3.hook", 900));
+    assert!(!s.notify_settle(&stale, Settle::Done).await.unwrap(), "the lapsed claim lost it");
+    assert!(s.notify_settle(&anew, Settle::Dead { reason: "rejected".into(), now_ms: 501 }).await.unwrap());
     let dead = s.notify_dead(10).await.unwrap();
-    assert_eq!((dead.len(), dead[0].reason.as_str(), dead[0].dead_ms), (1, "rejected", 301));
-    assert!(s.notify_revive("3.hook", 400).await.unwrap());
-    assert!(!s.notify_revive("3.hook", 400).await.unwrap(), "no longer dead");
+    assert_eq!((dead.len(), dead[0].reason.as_str(), dead[0].dead_ms), (1, "rejected", 501));
+    assert!(s.notify_revive("3.hook", 600).await.unwrap());
+    assert!(!s.notify_revive("3.hook", 600).await.unwrap(), "no longer dead");
     assert!(s.notify_dead(10).await.unwrap().is_empty());
-    let back = s.notify_due(400, 10).await.unwrap();
-    assert_eq!((back[0].message.id.as_str(), back[0].attempts, back[0].due_ms), ("3.hook", 0, 400));
+    let back = s.notify_claim(600, 700, 10).await.unwrap();
+    assert_eq!((back[0].message.id.as_str(), back[0].attempts), ("3.hook", 0));
 }
 
 pub async fn plugin_kv_namespaces_ttl_and_counters(s: &dyn Backend) {
