@@ -102,14 +102,11 @@ impl Prepared {
 }
 
 impl Server {
-    /// Checks the configuration ([`Prepared`]), then opens the sled store at
-    /// `config.store_path` and binds.
+    /// Checks the configuration ([`Prepared`]), then opens the store `[store]` names and
+    /// binds.
     pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let prepared = Prepared::new(&config).await?;
-        let path = config.store_path.clone();
-        let store = tokio::task::spawn_blocking(move || crate::store::open_sled(&path))
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))??;
+        let store = open_store(&config).await?;
         Self::bind_prepared(config, prepared, store, clock).await
     }
 
@@ -309,6 +306,32 @@ impl Server {
             tracing::error!(error = %e, "final store flush failed");
         }
         Ok(())
+    }
+}
+
+/// Opens the store `[store]` names: the sled directory, or the PostgreSQL database (waiting
+/// up to `connect_wait` for it, then failing with a message that names the key).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Backend>, StartError> {
+    match &config.store {
+        crate::config::StoreBackend::Sled => {
+            let path = config.store_path.clone();
+            Ok(tokio::task::spawn_blocking(move || crate::store::open_sled(&path))
+                .await
+                .map_err(|e| StartError::Other(e.to_string()))??)
+        }
+        crate::config::StoreBackend::Postgres(pg) => {
+            let mut opts = crate::store::pg::PgOptions::new(pg.url.expose());
+            opts.pool_size = pg.pool_size;
+            let place = crate::store::pg::describe_url(pg.url.expose());
+            crate::store::open_postgres(&opts, pg.connect_wait).await.map_err(|e| match e {
+                StoreError::Unavailable(why) => StartError::Other(format!(
+                    "{}: store.url: cannot reach the database {place} (waited {}): {why}",
+                    config.source,
+                    crate::config::format_duration(pg.connect_wait)
+                )),
+                other => StartError::Other(format!("{}: store.url: the database {place}: {other}", config.source)),
+            })
+        }
     }
 }
 

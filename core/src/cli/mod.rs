@@ -99,6 +99,14 @@ enum Command {
         #[command(subcommand)]
         action: PolicyCommand,
     },
+    /// The store itself: `migrate` applies the database schema (postgres).
+    Store {
+        /// Configuration file naming the store (default: the built-in dev configuration).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: StoreCommand,
+    },
     /// Manage signing keys in the store (server stopped).
     Keys {
         /// Configuration file naming the store (default: the built-in dev configuration).
@@ -238,6 +246,13 @@ enum PolicyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Apply the embedded schema migrations to the postgres database (servers also apply
+    /// them at start); report the schema version.
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// List signing keys.
     List,
@@ -270,6 +285,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Policy { action: PolicyCommand::Eval { config, input } } => plugin_cmds::policy_eval(&config, &input),
         Command::Keys { config, action } => {
             with_store(config.as_deref(), |cfg, db| Box::pin(store_cmds::keys_cmd(cfg, db, action)))
+        }
+        Command::Store { config, action: StoreCommand::Migrate } => {
+            with_store(config.as_deref(), |cfg, db| Box::pin(store_cmds::migrate(cfg, db)))
         }
         Command::Backup { file, config } => {
             with_store(config.as_deref(), |_, db| Box::pin(async move { backup::backup(db, &file).await }))
@@ -313,15 +331,20 @@ fn check_config(path: Option<PathBuf>) -> Result<(), String> {
     let prepared = runtime.block_on(crate::server::Prepared::new(&config)).map_err(|e| e.to_string())?;
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let plugins = prepared.plugins().len();
+    let store = match &config.store {
+        crate::config::StoreBackend::Sled => config.store_path.display().to_string(),
+        crate::config::StoreBackend::Postgres(pg) => {
+            format!("postgres {} (not contacted)", crate::store::pg::describe_url(pg.url.expose()))
+        }
+    };
     println!(
-        "{}: ok ({} client{}, {} user{}, {plugins} plugin{}, store {})",
+        "{}: ok ({} client{}, {} user{}, {plugins} plugin{}, store {store})",
         path.display(),
         config.clients.len(),
         plural(config.clients.len()),
         config.users.len(),
         plural(config.users.len()),
         plural(plugins),
-        config.store_path.display()
     );
     Ok(())
 }
@@ -334,7 +357,7 @@ fn with_store(path: Option<&Path>, f: impl for<'a> FnOnce(&'a Config, &'a Db) ->
     let config = load_for(path, LoadMode::Offline)?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let backend = crate::store::open_sled(&config.store_path).map_err(|e| e.to_string())?;
+        let backend = crate::server::open_store(&config).await.map_err(|e| e.to_string())?;
         let db = Db::new(backend);
         f(&config, &db).await
     })

@@ -149,3 +149,25 @@ pub(super) async fn keys_cmd(config: &Config, db: &Db, action: KeysCommand) -> R
         }
     }
 }
+
+/// `gatehouse store migrate`: opening the store applied the migrations; report the result.
+pub(super) async fn migrate(config: &Config, db: &Db) -> Result<(), String> {
+    match &config.store {
+        crate::config::StoreBackend::Sled => {
+            println!("the sled store at {} needs no migration", config.store_path.display());
+        }
+        crate::config::StoreBackend::Postgres(pg) => {
+            // A fresh pool of one: the version as the database reports it.
+            let opts =
+                crate::store::pg::PgOptions { pool_size: 1, ..crate::store::pg::PgOptions::new(pg.url.expose()) };
+            let store = crate::store::pg::PgStore::pool(&opts).map_err(|e| e.to_string())?;
+            let version = crate::store::pg::schema_version(&store).await.map_err(|e| e.to_string())?;
+            println!(
+                "the database {} is at schema version {version} (this gatehouse writes {})",
+                crate::store::pg::describe_url(pg.url.expose()),
+                crate::store::pg::SCHEMA_VERSION
+            );
+        }
+    }
+    db.maintenance().ping().await.map_err(|e| e.to_string())
+}

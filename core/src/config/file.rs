@@ -90,6 +90,11 @@ pub(crate) struct TelemetrySection {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct StoreSection {
     pub path: Option<String>,
+    pub backend: Option<String>,
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    pub pool_size: Option<u32>,
+    pub connect_wait: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +213,11 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("audit", "checkpoint_every", ScalarKind::Str),
     ("metrics", "bind", ScalarKind::Str),
     ("store", "path", ScalarKind::Str),
+    ("store", "backend", ScalarKind::Str),
+    ("store", "url", ScalarKind::Str),
+    ("store", "url_env", ScalarKind::Str),
+    ("store", "pool_size", ScalarKind::Int),
+    ("store", "connect_wait", ScalarKind::Str),
     ("tokens", "access_token_ttl", ScalarKind::Str),
     ("tokens", "id_token_ttl", ScalarKind::Str),
     ("tokens", "refresh_token_ttl", ScalarKind::Str),

@@ -5,7 +5,13 @@
 mod entries;
 mod file;
 mod plugins;
+mod store;
 mod validate;
+
+/// A duration as the config writes it (`30s`, `5m`), for messages.
+pub fn format_duration(d: Duration) -> String {
+    validate::short(d)
+}
 
 pub use plugins::{NotificationsConfig, NotifyRoute, PluginConfig, PluginKind, PluginLimits, PluginRuntimeConfig};
 
@@ -29,8 +35,10 @@ pub struct Config {
     pub source: String,
     /// Server settings.
     pub server: ServerConfig,
-    /// The sled directory (resolved against the config file's directory).
+    /// The sled directory (resolved against the config file's directory); unused on postgres.
     pub store_path: PathBuf,
+    /// Which backend holds the data (`[store] backend`).
+    pub store: StoreBackend,
     /// Token lifetimes.
     pub tokens: TokensConfig,
     /// Automatic key rotation period.
@@ -70,6 +78,26 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// Non-fatal remarks (short secrets and the like), printed at start-up.
     pub warnings: Vec<String>,
+}
+
+/// `[store] backend`: where everything persisted lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The embedded sled store under `store_path` (one instance).
+    Sled,
+    /// A PostgreSQL database that several instances share.
+    Postgres(PostgresConfig),
+}
+
+/// `[store]` with `backend = "postgres"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// `url` (or the variable `url_env` names): a secret, since it may carry a password.
+    pub url: crate::secret::Secret,
+    /// Connections per instance.
+    pub pool_size: usize,
+    /// How long `serve` waits at start for an unreachable database before it gives up.
+    pub connect_wait: Duration,
 }
 
 /// `[server]`.

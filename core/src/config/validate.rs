@@ -232,6 +232,7 @@ pub(crate) fn validate(
         c.problem("store.path", "must not be empty");
     }
     let store_path = base.join(store_rel);
+    let store = super::store::check_store(&mut c, &f.store);
 
     let access_token_ttl = c.duration(
         "tokens.access_token_ttl",
@@ -436,6 +437,7 @@ pub(crate) fn validate(
                 otlp,
             },
             store_path,
+            store,
             tokens: TokensConfig { access_token_ttl, id_token_ttl, refresh_token_ttl },
             rotate_keys_every,
             rate_limits,

@@ -24,6 +24,13 @@ pub mod login_form;
 mod memory;
 mod memory_browser;
 pub mod notify_queue;
+pub mod pg;
+#[cfg(test)]
+mod pg_tests;
+// Compiled in every build (not behind `testing`), so that the server and the test build
+// share one build of this crate; it only starts processes when a test asks.
+#[doc(hidden)]
+pub mod pg_testing;
 pub mod plugin_kv;
 mod records;
 mod sled;
@@ -313,6 +320,12 @@ impl Db {
 /// The sled store at `path`, opened (created when missing) and made async.
 pub fn open_sled(path: &std::path::Path) -> Result<Arc<dyn Backend>, StoreError> {
     Ok(Arc::new(Embedded::new(SledStore::open(path)?)))
+}
+
+/// The PostgreSQL store at `opts.url`, connected (waiting up to `wait` for the database),
+/// migrated and checked.
+pub async fn open_postgres(opts: &pg::PgOptions, wait: std::time::Duration) -> Result<Arc<dyn Backend>, StoreError> {
+    Ok(Arc::new(pg::PgStore::open(opts, wait).await?))
 }
 
 /// A new, empty in-memory store (tests).

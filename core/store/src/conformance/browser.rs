@@ -8,7 +8,10 @@ use crate::browser::{
 };
 
 pub async fn flows_are_taken_once(s: &dyn Backend) {
-    let flow = FlowRecord { pending: vec![Step::Password, Step::Consent], expires_at: 100, ..Default::default() };
+    // Request values are stored as sent, NUL included (a `state` is the client's to choose).
+    let request = AuthRequest { state: Some("s\0t".into()), ..Default::default() };
+    let flow =
+        FlowRecord { request, pending: vec![Step::Password, Step::Consent], expires_at: 100, ..Default::default() };
     s.put_flow(&[1; 32], &flow).await.unwrap();
     assert_eq!(s.get_flow(&[1; 32]).await.unwrap(), Some(flow.clone()));
     let moved = FlowRecord { pending: vec![Step::Consent], ..flow.clone() };
@@ -113,4 +116,5 @@ pub async fn consent_is_remembered(s: &dyn Backend) {
     assert_eq!(s.get_consent("u", "c").await.unwrap(), Some(vec!["openid".to_owned()]));
     assert_eq!(s.get_consent("u", "c2").await.unwrap(), None);
     assert_eq!(s.get_consent("u\0c", "").await.unwrap(), None);
+    assert_eq!(s.get_consent("u", "c\0").await.unwrap(), None);
 }

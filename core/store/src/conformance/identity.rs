@@ -15,6 +15,7 @@ pub fn client(id: &str) -> ClientRecord {
 
 pub async fn clients_round_trip(s: &dyn Backend) {
     assert_eq!(s.get_client("a").await.unwrap(), None);
+    assert_eq!(s.get_client("a\0b").await.unwrap(), None, "a NUL from a request finds nothing");
     s.create_client(&client("b")).await.unwrap();
     s.create_client(&client("a")).await.unwrap();
     assert!(matches!(s.create_client(&client("a")).await, Err(StoreError::Conflict(_))));
@@ -88,6 +89,8 @@ pub async fn users_are_unique_by_name_and_email(s: &dyn Backend) {
     assert_eq!(s.find_user("bob").await.unwrap().unwrap().id, "1");
     assert_eq!(s.find_user("bob@example.com").await.unwrap().unwrap().id, "1");
     assert_eq!(s.find_user("carol").await.unwrap(), None);
+    assert_eq!(s.find_user("bob\0").await.unwrap(), None);
+    assert_eq!(s.get_user("1\0").await.unwrap(), None);
     let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
     assert_eq!(names, ["alice", "bob"]);
     assert!(s.set_user_password("1", "$argon2id$new", 5).await.unwrap());
