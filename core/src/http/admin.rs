@@ -149,6 +149,9 @@ pub async fn keys_rotate_post(State(state): State<AppState>, Meta(meta): Meta, h
     let now = state.clock.now();
     let summary = match state.keys.rotate(now).await {
         Ok(summary) => summary,
+        Err(e @ crate::tokens::keys::KeyError::Store(_)) => {
+            return ApiError(unavailable("storing the rotated keys failed", &e)).into_response();
+        }
         Err(e) => return ApiError(internal("key rotation failed", &e)).into_response(),
     };
     let event = AuditEvent::KeysRotated { trigger: "admin".into(), active: summary.active.clone() };

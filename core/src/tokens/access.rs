@@ -124,7 +124,10 @@ pub enum TokenProblem {
 const CACHE_SHARDS: usize = 16;
 const CACHE_PER_SHARD: usize = 4096;
 
-type Shard = Mutex<HashMap<[u8; 32], Arc<AccessClaims>>>;
+/// A verified token's claims and the key id that signed it: a hit counts only while that key
+/// is still in the set (a key dropped here, or on another instance sharing the store, stops
+/// verifying its tokens at once rather than when they leave the cache).
+type Shard = Mutex<HashMap<[u8; 32], (Arc<AccessClaims>, Arc<str>)>>;
 
 /// Issues and verifies access tokens.
 pub struct AccessTokens {
@@ -165,14 +168,16 @@ impl AccessTokens {
         let shard = &self.verified[usize::from(digest[0]) % CACHE_SHARDS];
         let cached = shard.lock().ok().and_then(|m| m.get(&digest).cloned());
         let claims = match cached {
-            Some(c) => c,
+            Some((c, kid)) if self.keys.current().verifier(&kid).is_some() => c,
+            Some(_) => return Err(TokenProblem::BadSignature),
             None => {
-                let c = Arc::new(self.verify_uncached(token)?);
+                let (c, kid) = self.verify_uncached(token)?;
+                let c = Arc::new(c);
                 if let Ok(mut m) = shard.lock() {
                     if m.len() >= CACHE_PER_SHARD {
                         m.clear();
                     }
-                    m.insert(digest, c.clone());
+                    m.insert(digest, (c.clone(), kid.into()));
                 }
                 c
             }
@@ -201,7 +206,7 @@ impl AccessTokens {
         }
     }
 
-    fn verify_uncached(&self, token: &str) -> Result<AccessClaims, TokenProblem> {
+    fn verify_uncached(&self, token: &str) -> Result<(AccessClaims, String), TokenProblem> {
         let keys = self.keys.current();
         let v = jwt::verify(&keys, token).map_err(|e| match e {
             jwt::JwtError::Malformed => TokenProblem::Malformed,
@@ -214,7 +219,8 @@ impl AccessTokens {
         if claims.iss != self.issuer {
             return Err(TokenProblem::BadSignature);
         }
-        Ok(claims)
+        // `jwt::verify` found the key by this id, so it is present.
+        Ok((claims, v.header.kid.unwrap_or_default()))
     }
 
     /// The issuer these tokens carry.

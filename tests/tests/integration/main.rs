@@ -18,6 +18,8 @@ mod discovery;
 mod durability;
 mod examples;
 mod hardening;
+mod instances;
+mod instances_jobs;
 mod introspect_revoke;
 mod keys;
 mod limits;
