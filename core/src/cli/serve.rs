@@ -47,19 +47,25 @@ pub(super) fn serve(config_path: Option<&Path>, bind: Option<SocketAddr>) -> Res
         config = config.with_bind(b);
     }
     if config_path.is_none() {
-        eprintln!(
-            "gatehouse: no --config given; running the built-in dev configuration (dev_mode, store in {})",
-            config.store_path.display()
-        );
+        let store = match &config.store {
+            crate::config::StoreBackend::Sled => format!("store in {}", config.store_path.display()),
+            crate::config::StoreBackend::Postgres(pg) => {
+                format!("store postgres {}", crate::store::pg::describe_url(pg.url.expose()))
+            }
+        };
+        eprintln!("gatehouse: no --config given; running the built-in dev configuration (dev_mode, {store})");
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let on_sled = matches!(config.store, crate::config::StoreBackend::Sled);
     runtime.block_on(async move {
         let server = Server::bind(config, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
         if let Some(id) = &server.kept_demo_client {
+            // sled locks its directory; a shared database takes the CLI beside running servers.
+            let stop = if on_sled { "stop the server and " } else { "" };
             let _ = writeln!(
                 out,
-                "client `{id}` exists from an earlier start (its secret was shown then); to get a new one, stop the server and run: gatehouse clients rotate-secret {id}{}",
+                "client `{id}` exists from an earlier start (its secret was shown then); to get a new one, {stop}run: gatehouse clients rotate-secret {id}{}",
                 config_flag(config_path)
             );
         }

@@ -89,7 +89,7 @@ impl PgStore {
         // Our settings come after the URL's own `options`, which the operator may use too.
         let mut options = cfg.get_options().unwrap_or_default().to_owned();
         options.push_str(&format!(
-            " -c synchronous_commit=off -c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+            " -c synchronous_commit=off -c client_min_messages=warning -c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
             ms(opts.statement_timeout),
             ms(opts.statement_timeout),
             ms(opts.statement_timeout) * 2
