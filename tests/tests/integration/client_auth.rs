@@ -189,3 +189,31 @@ async fn basic_credentials_are_decoded_whole_never_cut_at_an_ampersand() {
     let r = basic(format!("{SVC_ID}:{}", SVC_SECRET.replace('-', "%2D"))).await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_assertion_used_on_one_instance_is_refused_by_another_on_the_same_database() {
+    let Some(url) = gatehouse_tests::pg::fresh_url().await else { return };
+    const ISSUER: &str = "http://localhost:9443";
+    let key = client_key("k1");
+    let jwks = json!({ "keys": [key.jwk] }).to_string();
+    let toml = format!(
+        "{}\n[[clients]]\nid = \"keyed\"\njwks = '{jwks}'\nscopes = [\"s\"]\n",
+        standard_config().replace("[server]\n", &format!("[server]\nissuer = \"{ISSUER}\"\n"))
+    );
+    let toml = gatehouse_tests::pg::on_postgres(&toml, &url);
+    let a = TestServer::start_with(&toml).await;
+    let b = TestServer::start_with(&toml).await;
+    let grant = [("grant_type", "client_credentials")];
+    let first = assertion(&key, "keyed", ISSUER, "jti-shared", a.clock.now_unix());
+    assert_eq!(post_assertion(&a, paths::TOKEN, &first, &grant).await.status(), 200);
+    assert_eq!(post_assertion(&b, paths::TOKEN, &first, &grant).await.status(), 401, "replayed on B");
+    // Sent to both at once, a fresh assertion is accepted exactly once.
+    let twice = assertion(&key, "keyed", ISSUER, "jti-raced", a.clock.now_unix());
+    let (x, y) = tokio::join!(
+        post_assertion(&a, paths::TOKEN, &twice, &grant),
+        post_assertion(&b, paths::TOKEN, &twice, &grant)
+    );
+    let mut statuses = [x.status().as_u16(), y.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401]);
+}
