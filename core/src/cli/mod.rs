@@ -99,7 +99,8 @@ enum Command {
         #[command(subcommand)]
         action: PolicyCommand,
     },
-    /// The store itself: `migrate` applies the database schema (postgres).
+    /// The store itself: `migrate` applies the database schema (postgres); `copy` moves
+    /// every record into another (empty) store.
     Store {
         /// Configuration file naming the store (default: the built-in dev configuration).
         #[arg(long, global = true)]
@@ -250,6 +251,16 @@ enum StoreCommand {
     /// Apply the embedded schema migrations to the postgres database (servers also apply
     /// them at start); report the schema version.
     Migrate,
+    /// Copy every record of one store into another, empty one (sled to postgres or back);
+    /// with sled as the source, its server must be stopped.
+    Copy {
+        /// The configuration naming the store to read.
+        #[arg(long)]
+        from: PathBuf,
+        /// The configuration naming the (empty) store to fill.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +300,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Store { config, action: StoreCommand::Migrate } => {
             with_store(config.as_deref(), |cfg, db| Box::pin(store_cmds::migrate(cfg, db)))
         }
+        Command::Store { action: StoreCommand::Copy { from, to }, .. } => backup::copy(&from, &to),
         Command::Backup { file, config } => {
             with_store(config.as_deref(), |_, db| Box::pin(async move { backup::backup(db, &file).await }))
         }

@@ -250,6 +250,11 @@ pub trait Maintenance: Send + Sync {
     async fn backup(&self, out: Box<dyn Write + Send>) -> Result<Summary, StoreError>;
     /// Restores a backup into this store, which must be empty.
     async fn restore(&self, input: Box<dyn BufRead + Send>) -> Result<Summary, StoreError>;
+    /// Every record, as one consistent snapshot (`transfer.rs`).
+    async fn export(&self) -> Result<Vec<crate::transfer::Item>, StoreError>;
+    /// Writes the kinds of `items` the other traits have no writer for into this empty store
+    /// (`transfer::import` does the rest).
+    async fn import_extra(&self, items: &[crate::transfer::Item]) -> Result<(), StoreError>;
 }
 
 /// Every capability: what a backend implements and [`crate::Db`] holds.
@@ -621,6 +626,19 @@ impl<T: SyncBackend> Maintenance for Embedded<T> {
         self.blocking(move |b| crate::SyncStore::backup(b, &mut out)).await
     }
     async fn restore(&self, mut input: Box<dyn BufRead + Send>) -> Result<Summary, StoreError> {
-        self.blocking(move |b| crate::SyncStore::restore(b, &mut input)).await
+        // Version 1 is this backend's own trees; version 2 (logical records, from any
+        // backend) goes in through the traits.
+        let file = self.blocking(move |_| crate::transfer::read_any(&mut input)).await?;
+        match file {
+            Err(trees) => self.blocking(move |b| crate::SyncStore::restore(b, &mut &trees[..])).await,
+            Ok(items) => crate::transfer::import(self, items).await,
+        }
+    }
+    async fn export(&self) -> Result<Vec<crate::transfer::Item>, StoreError> {
+        self.blocking(crate::SyncStore::export).await
+    }
+    async fn import_extra(&self, items: &[crate::transfer::Item]) -> Result<(), StoreError> {
+        let items = items.to_vec();
+        self.blocking(move |b| crate::SyncStore::import_extra(b, &items)).await
     }
 }

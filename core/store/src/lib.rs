@@ -37,8 +37,12 @@ mod sled;
 mod sled_backup;
 mod sled_browser;
 mod sled_security;
+mod sled_transfer;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
+#[cfg(test)]
+mod transfer_tests;
 
 use std::sync::Arc;
 
@@ -173,6 +177,12 @@ pub trait SyncStore:
     /// Restores a backup into this store, which must be empty; a damaged backup is refused
     /// before anything is written.
     fn restore(&self, input: &mut dyn std::io::BufRead) -> Result<backup::Summary, StoreError>;
+
+    /// Every record, as one consistent snapshot (`transfer.rs`).
+    fn export(&self) -> Result<Vec<transfer::Item>, StoreError>;
+    /// Writes the kinds of `items` that the traits have no writer for (sign-in counters,
+    /// dead letters, plugin kv entries, a pruned chain's start) into this empty store.
+    fn import_extra(&self, items: &[transfer::Item]) -> Result<(), StoreError>;
 
     /// Makes every write so far durable (blocks; called by the group commit task).
     fn flush(&self) -> Result<(), StoreError>;

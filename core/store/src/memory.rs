@@ -222,6 +222,14 @@ impl SyncStore for MemoryStore {
         Err(StoreError::Io("the in-memory store cannot be restored into".into()))
     }
 
+    fn export(&self) -> Result<Vec<super::transfer::Item>, StoreError> {
+        Err(StoreError::Refused("the memory store is not exported (it lives only in this process)".into()))
+    }
+
+    fn import_extra(&self, _items: &[super::transfer::Item]) -> Result<(), StoreError> {
+        Err(StoreError::Refused("the memory store is not imported into".into()))
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -131,7 +131,7 @@ fn queued_key(due_ms: i64, id: &str) -> Vec<u8> {
     k
 }
 
-fn dead_key(id: &str) -> Vec<u8> {
+pub(crate) fn dead_key(id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.len());
     k.push(DEAD);
     k.extend_from_slice(id.as_bytes());

@@ -60,7 +60,7 @@ pub trait SyncKv {
     fn kv_incr_value(&self, ns: &str, key: &str, delta: i64, ttl_secs: u32, now: i64) -> Result<i64, KvError>;
 }
 
-fn full_key(ns: &str, key: &str) -> Vec<u8> {
+pub(crate) fn full_key(ns: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(ns.len() + 1 + key.len());
     k.extend_from_slice(ns.as_bytes());
     k.push(0);
@@ -80,7 +80,7 @@ fn live(raw: &[u8], now: i64) -> Option<&[u8]> {
     (exp > now).then_some(bytes)
 }
 
-fn encode(exp: i64, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(exp: i64, bytes: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + bytes.len());
     v.extend_from_slice(&exp.to_be_bytes());
     v.extend_from_slice(bytes);

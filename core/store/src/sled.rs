@@ -32,14 +32,14 @@ pub struct SledStore {
     db: sled::Db,
     clients: sled::Tree,
     pub(super) keys: sled::Tree,
-    revocations: sled::Tree,
+    pub(super) revocations: sled::Tree,
     users: sled::Tree,
     user_names: sled::Tree,
     user_emails: sled::Tree,
     audit: Mutex<AuditFile>,
     audit_index: Mutex<AuditIndex>,
     browser: BrowserTrees,
-    plugin_kv: sled::Tree,
+    pub(super) plugin_kv: sled::Tree,
     notify: sled::Tree,
     pub(super) attempts: sled::Tree,
     pub(super) checkpoints: sled::Tree,
@@ -412,6 +412,14 @@ impl SyncStore for SledStore {
 
     fn kind(&self) -> &'static str {
         "sled"
+    }
+
+    fn export(&self) -> Result<Vec<super::transfer::Item>, StoreError> {
+        self.export_items()
+    }
+
+    fn import_extra(&self, items: &[super::transfer::Item]) -> Result<(), StoreError> {
+        self.import_extra_items(items)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

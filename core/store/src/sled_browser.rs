@@ -20,11 +20,11 @@ const CONSENTS: &str = "consents";
 
 /// The trees of the browser aggregates.
 pub(super) struct BrowserTrees {
-    flows: sled::Tree,
-    sessions: sled::Tree,
-    codes: sled::Tree,
-    refresh: sled::Tree,
-    consents: sled::Tree,
+    pub(super) flows: sled::Tree,
+    pub(super) sessions: sled::Tree,
+    pub(super) codes: sled::Tree,
+    pub(super) refresh: sled::Tree,
+    pub(super) consents: sled::Tree,
     /// Serialises check-and-write of one refresh family (striped by family id).
     family_locks: Vec<std::sync::Mutex<()>>,
 }

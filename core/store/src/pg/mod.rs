@@ -17,6 +17,7 @@ mod browser;
 mod identity;
 mod queue;
 mod schema;
+mod transfer;
 
 use std::time::Duration;
 
@@ -266,17 +267,32 @@ impl crate::Maintenance for PgStore {
         "postgres"
     }
 
-    async fn backup(&self, _out: Box<dyn std::io::Write + Send>) -> Result<crate::backup::Summary, StoreError> {
-        Err(StoreError::Refused(
-            "gatehouse backup copies a sled store; back up a postgres store with pg_dump (its data is all in the database)"
-                .into(),
-        ))
+    async fn backup(&self, mut out: Box<dyn std::io::Write + Send>) -> Result<crate::backup::Summary, StoreError> {
+        let items = self.export_items().await?;
+        tokio::task::spawn_blocking(move || crate::transfer::write(&mut out, &items))
+            .await
+            .map_err(|e| StoreError::Io(format!("backup task failed: {e}")))?
     }
 
-    async fn restore(&self, _input: Box<dyn std::io::BufRead + Send>) -> Result<crate::backup::Summary, StoreError> {
-        Err(StoreError::Refused(
-            "gatehouse restore fills a sled store; restore a postgres store with pg_restore (or psql for a plain dump)"
-                .into(),
-        ))
+    async fn restore(&self, mut input: Box<dyn std::io::BufRead + Send>) -> Result<crate::backup::Summary, StoreError> {
+        let file = tokio::task::spawn_blocking(move || crate::transfer::read_any(&mut input))
+            .await
+            .map_err(|e| StoreError::Io(format!("restore task failed: {e}")))??;
+        match file {
+            Ok(items) => crate::transfer::import(self, items).await,
+            Err(_) => Err(StoreError::Refused(
+                "this is a version 1 backup (a sled store's trees): restore it into sled, then \
+                 `gatehouse store copy --from SLED.toml --to POSTGRES.toml`"
+                    .into(),
+            )),
+        }
+    }
+
+    async fn export(&self) -> Result<Vec<crate::transfer::Item>, StoreError> {
+        self.export_items().await
+    }
+
+    async fn import_extra(&self, items: &[crate::transfer::Item]) -> Result<(), StoreError> {
+        self.import_extra_items(items).await
     }
 }
