@@ -18,6 +18,7 @@ pub mod browser;
 mod commit;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+mod embedded;
 mod leases;
 pub mod login_attempts;
 pub mod login_form;
@@ -49,10 +50,11 @@ use std::sync::Arc;
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 pub use api::{
-    AuditStore, Backend, BrowserStore, ClientStore, Coordination, Embedded, KeyStore, LoginAttempts, Maintenance,
-    NotifyQueue, PluginKv, RevocationStore, SyncBackend, UserStore,
+    AuditStore, Backend, BrowserStore, ClientStore, Coordination, KeyStore, LoginAttempts, Maintenance, NotifyQueue,
+    PluginKv, RevocationStore, UserStore,
 };
 pub use commit::GroupCommit;
+pub use embedded::{Embedded, SyncBackend};
 pub use memory::MemoryStore;
 pub use records::{ClientRecord, KeyRecord, KeySetRecord, UserRecord};
 pub use sled::SledStore;
