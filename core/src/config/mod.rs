@@ -6,6 +6,7 @@ mod entries;
 mod file;
 mod plugins;
 mod store;
+pub use store::{PostgresConfig, StoreBackend};
 mod validate;
 
 /// A duration as the config writes it (`30s`, `5m`), for messages.
@@ -78,26 +79,6 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// Non-fatal remarks (short secrets and the like), printed at start-up.
     pub warnings: Vec<String>,
-}
-
-/// `[store] backend`: where everything persisted lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreBackend {
-    /// The embedded sled store under `store_path` (one instance).
-    Sled,
-    /// A PostgreSQL database that several instances share.
-    Postgres(PostgresConfig),
-}
-
-/// `[store]` with `backend = "postgres"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostgresConfig {
-    /// `url` (or the variable `url_env` names): a secret, since it may carry a password.
-    pub url: crate::secret::Secret,
-    /// Connections per instance.
-    pub pool_size: usize,
-    /// How long `serve` waits at start for an unreachable database before it gives up.
-    pub connect_wait: Duration,
 }
 
 /// `[server]`.

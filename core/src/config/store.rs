@@ -6,8 +6,27 @@ use std::time::Duration;
 
 use super::file::StoreSection;
 use super::validate::Check;
-use super::{PostgresConfig, StoreBackend};
 use crate::secret::Secret;
+
+/// `[store] backend`: where everything persisted lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The embedded sled store under `store_path` (one instance).
+    Sled,
+    /// A PostgreSQL database that several instances share.
+    Postgres(PostgresConfig),
+}
+
+/// `[store]` with `backend = "postgres"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// `url` (or the variable `url_env` names): a secret, since it may carry a password.
+    pub url: Secret,
+    /// Connections per instance.
+    pub pool_size: usize,
+    /// How long `serve` waits at start for an unreachable database before it gives up.
+    pub connect_wait: Duration,
+}
 
 pub(super) fn check_store(c: &mut Check<'_>, s: &StoreSection) -> StoreBackend {
     let backend = s.backend.as_deref().unwrap_or("sled");
