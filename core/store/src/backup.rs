@@ -24,17 +24,19 @@ pub struct Summary {
     pub audit_lines: u64,
 }
 
+/// The first line of a backup (both versions).
 #[derive(Serialize, Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
+pub(crate) struct Header {
+    pub(crate) format: String,
+    pub(crate) version: u32,
 }
 
+/// The last line's content (both versions): the counts and the SHA-256 of every line before.
 #[derive(Serialize, Deserialize)]
-struct End {
-    entries: u64,
-    audit_lines: u64,
-    sha256: String,
+pub(crate) struct End {
+    pub(crate) entries: u64,
+    pub(crate) audit_lines: u64,
+    pub(crate) sha256: String,
 }
 
 /// One line of a backup.

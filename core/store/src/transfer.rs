@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::Backend;
 use crate::audit_chain::{AuditRecord, ChainStart};
 use crate::audit_checkpoints::CheckpointRecord;
-use crate::backup::{FORMAT, Summary};
+use crate::backup::{End, FORMAT, Header, Summary};
 use crate::browser::{CodeRecord, Digest, FamilyRecord, FlowRecord, RefreshRecord, SessionRecord};
 use crate::login_attempts::AttemptRecord;
 use crate::notify_queue::{DeadLetter, Queued};
@@ -101,19 +101,6 @@ fn bad(detail: impl Into<String>) -> StoreError {
 pub fn summary(items: &[Item]) -> Summary {
     let audit_lines = items.iter().filter(|i| matches!(i, Item::Audit { .. })).count() as u64;
     Summary { entries: items.len() as u64 - audit_lines, audit_lines }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
-}
-
-#[derive(Serialize, Deserialize)]
-struct End {
-    entries: u64,
-    audit_lines: u64,
-    sha256: String,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -9,31 +9,15 @@ use crate::audit_chain::{AuditRecord, ChainStart, GENESIS};
 use crate::audit_event::{Actor, AuditEvent};
 use crate::browser::{CodeRecord, FamilyRecord, FlowRecord, RefreshRecord, SessionRecord};
 use crate::login_attempts::{LockoutPolicy, Outcome};
-use crate::notify_queue::{Channel, Message, Queued, Settle};
+use crate::notify_queue::{Queued, Settle};
 use crate::pg::{PgOptions, PgStore};
 use crate::transfer::{self, Item};
-use crate::{Backend, ClientRecord, Embedded, KeyRecord, SledStore, StoreError, UserRecord, pg_testing};
+use crate::{Backend, ClientRecord, Embedded, KeyRecord, SledStore, StoreError, UserRecord, conformance, pg_testing};
 
 const FAR: i64 = 4_000_000_000;
 
 fn queued(id: &str) -> Queued {
-    Queued {
-        plugin: "hook".into(),
-        message: Message {
-            id: id.into(),
-            channel: Channel::Webhook,
-            template: "login.failed".into(),
-            locale: "en".into(),
-            recipient: "https://hooks.example/x".into(),
-            subject: None,
-            text_body: "t".into(),
-            data: "{}".into(),
-        },
-        due_ms: 100,
-        attempts: 1,
-        created_ms: 50,
-        last_error: Some("503".into()),
-    }
+    Queued { due_ms: 100, attempts: 1, created_ms: 50, last_error: Some("503".into()), ..conformance::queued(id, 100) }
 }
 
 /// One or more records of every kind, through the capability traits.

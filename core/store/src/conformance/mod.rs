@@ -9,6 +9,7 @@ mod browser;
 mod identity;
 mod pair;
 mod queue;
+pub use queue::queued;
 
 use std::sync::Arc;
 

@@ -4,10 +4,10 @@
 use crate::Backend;
 use crate::plugin_kv::{KvError, MAX_KEYS, MAX_VALUE};
 
-pub async fn notify_queue_orders_settles_and_revives(s: &dyn Backend) {
-    use crate::notify_queue::{Channel, Message};
-    use crate::notify_queue::{Queued, Settle};
-    let q = |id: &str, due_ms: i64| Queued {
+/// A message for the notifier `hook`, due at `due_ms`, not yet tried.
+pub fn queued(id: &str, due_ms: i64) -> crate::notify_queue::Queued {
+    use crate::notify_queue::{Channel, Message, Queued};
+    Queued {
         plugin: "hook".into(),
         message: Message {
             id: id.into(),
@@ -23,7 +23,12 @@ pub async fn notify_queue_orders_settles_and_revives(s: &dyn Backend) {
         attempts: 0,
         created_ms: 0,
         last_error: None,
-    };
+    }
+}
+
+pub async fn notify_queue_orders_settles_and_revives(s: &dyn Backend) {
+    use crate::notify_queue::{Queued, Settle};
+    let q = queued;
     assert_eq!(s.notify_cursor().await.unwrap(), None);
     let three = [q("2.hook", 200), q("1.hook", 100), q("3.hook", 300)];
     assert!(s.notify_enqueue(None, 7, &three).await.unwrap());
