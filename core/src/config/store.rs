@@ -30,7 +30,12 @@ pub struct PostgresConfig {
 
 pub(super) fn check_store(c: &mut Check<'_>, s: &StoreSection) -> StoreBackend {
     let backend = s.backend.as_deref().unwrap_or("sled");
-    let pg_keys = [("url", s.url.is_some()), ("url_env", s.url_env.is_some()), ("pool_size", s.pool_size.is_some())];
+    let pg_keys = [
+        ("url", s.url.is_some()),
+        ("url_env", s.url_env.is_some()),
+        ("pool_size", s.pool_size.is_some()),
+        ("connect_wait", s.connect_wait.is_some()),
+    ];
     match backend {
         "sled" => {
             for (key, set) in pg_keys {

@@ -36,6 +36,7 @@ mod plugin_reload;
 mod plugin_sandbox;
 mod readme;
 mod relying_party;
+mod store_config;
 mod store_copy;
 mod telemetry;
 mod token;
