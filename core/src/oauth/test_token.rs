@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 
 use super::RequestMeta;
 use super::error::OAuthError;
+use super::grants::issue::{TokenResponse, issue_access_token};
 use super::params::Params;
 use super::scope;
-use super::token::{TokenResponse, issue_access_token};
 use crate::state::AppState;
 use crate::tokens::access::IssueRequest;
 

@@ -6,7 +6,6 @@
 use time::OffsetDateTime;
 
 use super::flow::{Action, BrowserCookies, ErrorKind, Page, Reply, error, redirect, unavailable};
-use super::id_token::read_hint;
 use super::session;
 use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
@@ -14,6 +13,7 @@ use crate::oauth::authorize::with_query;
 use crate::oauth::params::Params;
 use crate::secret::ct_eq;
 use crate::state::AppState;
+use crate::tokens::id_token::read_hint;
 
 /// Parameters carried from the request through the confirmation form.
 const CARRIED: &[&str] = &["id_token_hint", "client_id", "post_logout_redirect_uri", "state"];

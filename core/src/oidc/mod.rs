@@ -4,7 +4,6 @@
 pub mod claims;
 pub mod discovery;
 pub mod flow;
-pub mod id_token;
 pub mod login;
 pub mod logout;
 mod password;

@@ -3,5 +3,6 @@
 //! key records.
 
 pub mod access;
+pub mod id_token;
 pub mod jwt;
 pub mod keys;

@@ -10,7 +10,7 @@ use super::super::client::Client;
 use super::super::error::{OAuthError, internal, unavailable};
 use super::super::params::Params;
 use super::super::pkce;
-use super::super::token::TokenResponse;
+use super::issue::TokenResponse;
 use super::user_tokens::{Grant, active_user, decide, expiry, issue, subject};
 use crate::audit::AuditEvent;
 use crate::oauth::authorize::OFFLINE_ACCESS;

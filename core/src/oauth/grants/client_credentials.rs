@@ -11,7 +11,7 @@ use super::super::error::OAuthError;
 use super::super::params::Params;
 use super::super::policy::{self, Refusal};
 use super::super::scope;
-use super::super::token::{TokenResponse, issue_access_token};
+use super::issue::{TokenResponse, issue_access_token};
 use crate::plugins::{PolicyRequest, PolicyStage};
 use crate::state::AppState;
 use crate::tokens::access::IssueRequest;

@@ -2,5 +2,6 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod issue;
 pub mod refresh_token;
 pub(crate) mod user_tokens;

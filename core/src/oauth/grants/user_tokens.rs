@@ -7,12 +7,12 @@ use super::super::RequestMeta;
 use super::super::client::Client;
 use super::super::error::{OAuthError, internal};
 use super::super::policy::{self, Allowed, Refusal};
-use super::super::token::{TokenResponse, issue_access_token};
-use crate::oidc::id_token::{self, IdTokenInput};
+use super::issue::{TokenResponse, issue_access_token};
 use crate::plugins::{PolicyRequest, PolicyStage, SubjectFacts};
 use crate::state::AppState;
 use crate::store::UserRecord;
 use crate::tokens::access::IssueRequest;
+use crate::tokens::id_token::{self, IdTokenInput};
 
 /// The sign-in facts the tokens carry.
 #[derive(Debug)]
@@ -74,8 +74,9 @@ pub(super) fn issue(
     if g.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
             user: g.user,
-            client,
-            scopes: g.scopes,
+            client_id: client.id(),
+            alg: client.record.id_token_signed_response_alg.as_deref(),
+            released: crate::oidc::claims::for_scopes(g.user, g.scopes),
             nonce: g.nonce,
             auth_time: g.auth_time,
             amr: g.amr,

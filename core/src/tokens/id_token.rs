@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::oauth::client::Client;
 use crate::secret::sha256;
 use crate::store::UserRecord;
 use crate::tokens::jwt;
@@ -56,10 +55,12 @@ pub struct IdClaims {
 pub struct IdTokenInput<'a> {
     /// The user.
     pub user: &'a UserRecord,
-    /// The client (audience).
-    pub client: &'a Client,
-    /// Granted scopes.
-    pub scopes: &'a [String],
+    /// The client (audience and authorized party).
+    pub client_id: &'a str,
+    /// The client's `id_token_signed_response_alg` (`ES256`; otherwise RS256).
+    pub alg: Option<&'a str>,
+    /// The profile claims the granted scopes release (OpenID Connect Core §5.4).
+    pub released: Map<String, Value>,
     /// Nonce, if the request had one.
     pub nonce: Option<&'a str>,
     /// Authentication time.
@@ -88,17 +89,17 @@ pub fn sign(keys: &KeyManager, issuer: &str, input: IdTokenInput<'_>, now: Offse
     let claims = IdClaims {
         iss: issuer.to_owned(),
         sub: input.user.id.clone(),
-        aud: input.client.id().to_owned(),
+        aud: input.client_id.to_owned(),
         exp: iat.saturating_add(i64::try_from(input.ttl.as_secs()).unwrap_or(i64::MAX)),
         iat,
         auth_time: input.auth_time,
         nonce: input.nonce.map(str::to_owned),
         at_hash: Some(at_hash(input.access_token)),
-        azp: input.client.id().to_owned(),
+        azp: input.client_id.to_owned(),
         sid: input.sid.to_owned(),
         amr: input.amr.to_vec(),
         extra: {
-            let mut extra = super::claims::for_scopes(input.user, input.scopes);
+            let mut extra = input.released;
             for (k, v) in input.claims {
                 extra.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -106,7 +107,7 @@ pub fn sign(keys: &KeyManager, issuer: &str, input: IdTokenInput<'_>, now: Offse
         },
     };
     let set = keys.current();
-    let key = match input.client.record.id_token_signed_response_alg.as_deref() {
+    let key = match input.alg {
         Some("ES256") => &set.es256,
         _ => &set.rs256,
     };
