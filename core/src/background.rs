@@ -37,10 +37,13 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::J
         }));
     }
     // Another instance's rotation (admin endpoint, schedule, CLI) is adopted within a second.
-    tasks.push(every_tick(stop.clone(), Duration::from_secs(1), state.clone(), |s| {
+    let reload = Arc::new(FailureLog::new("reloading the signing keys"));
+    tasks.push(every_tick(stop.clone(), Duration::from_secs(1), state.clone(), move |s| {
+        let reload = reload.clone();
         Box::pin(async move {
-            if let Err(e) = s.keys.refresh().await {
-                tracing::warn!(error = %e, "reloading the signing keys failed");
+            match s.keys.refresh().await {
+                Ok(_) => reload.ok(),
+                Err(e) => reload.failed(&e),
             }
         })
     }));
@@ -163,10 +166,11 @@ fn every_tick_leased(
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
+        let log = FailureLog::new("taking a job lease");
         loop {
             tokio::select! {
                 _ = interval.tick() => {
-                    if let Some((name, holder)) = &lease && !holds(&state, name, holder, period).await {
+                    if let Some((name, holder)) = &lease && !holds(&state, name, holder, period, &log).await {
                         continue;
                     }
                     f(state.clone()).await
@@ -178,14 +182,63 @@ fn every_tick_leased(
 }
 
 /// Takes or renews the lease `name`; a store failure skips this round.
-async fn holds(state: &AppState, name: &str, holder: &str, period: Duration) -> bool {
+async fn holds(state: &AppState, name: &str, holder: &str, period: Duration, log: &FailureLog) -> bool {
     let now_ms = crate::audit::unix_ms(state.clock.now());
     let span = i64::try_from(period.as_millis().saturating_mul(2)).unwrap_or(i64::MAX);
     match state.db.coordination().try_lease(name, holder, now_ms.saturating_add(span), now_ms).await {
-        Ok(held) => held,
+        Ok(held) => {
+            log.ok();
+            held
+        }
         Err(e) => {
-            tracing::warn!(error = %e, lease = name, "taking a job lease failed");
+            log.failed(&format_args!("{e} (lease {name})"));
             false
+        }
+    }
+}
+
+/// How long a failure that keeps repeating stays quiet between reminders.
+const REMIND_EVERY: Duration = Duration::from_secs(60);
+
+/// The log of a periodic job's failures: the first failure is logged, then a reminder at
+/// most once a minute while they last, and the recovery once (a database outage would
+/// otherwise log every tick of every job).
+pub(crate) struct FailureLog {
+    what: &'static str,
+    /// When the failures began, and when the last line about them was written.
+    failing: std::sync::Mutex<Option<(std::time::Instant, std::time::Instant)>>,
+}
+
+impl FailureLog {
+    /// For the job described as `what` ("reloading the signing keys").
+    pub(crate) fn new(what: &'static str) -> Self {
+        Self { what, failing: std::sync::Mutex::new(None) }
+    }
+
+    /// One more failure.
+    pub(crate) fn failed(&self, error: &dyn std::fmt::Display) {
+        let now = crate::clock::monotonic();
+        let Ok(mut failing) = self.failing.lock() else { return };
+        match *failing {
+            None => {
+                tracing::warn!(%error, "{} failed", self.what);
+                *failing = Some((now, now));
+            }
+            Some((since, last)) if now.duration_since(last) >= REMIND_EVERY => {
+                let for_secs = now.duration_since(since).as_secs();
+                tracing::warn!(%error, for_secs, "{} still fails", self.what);
+                *failing = Some((since, now));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// A success: ends a run of failures (logged once).
+    pub(crate) fn ok(&self) {
+        let Ok(mut failing) = self.failing.lock() else { return };
+        if let Some((since, _)) = failing.take() {
+            let for_secs = crate::clock::monotonic().duration_since(since).as_secs();
+            tracing::info!(for_secs, "{} works again", self.what);
         }
     }
 }

@@ -36,11 +36,13 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let log = crate::background::FailureLog::new("the notification queue");
         loop {
             tokio::select! {
                 _ = interval.tick() => {
-                    if let Err(e) = tick(&state).await {
-                        tracing::warn!(error = %e, "notification queue");
+                    match tick(&state).await {
+                        Ok(()) => log.ok(),
+                        Err(e) => log.failed(&e),
                     }
                 }
                 _ = stop.changed() => break,
