@@ -144,6 +144,7 @@ fn refused(
         Refusal::FlowExhausted => "flow_attempts",
         Refusal::RateLimited(_) => "rate_limited",
         Refusal::Locked(_) => "locked",
+        Refusal::Busy(_) => "busy",
     };
     state.metrics.rate_limited("failed_login");
     let event = AuditEvent::LoginFailed {
@@ -159,5 +160,8 @@ fn refused(
             "This sign-in has had too many attempts. Go back to the application and start again.",
         ),
         Refusal::RateLimited(_) | Refusal::Locked(_) => too_many(),
+        Refusal::Busy(_) => {
+            error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment.")
+        }
     }
 }

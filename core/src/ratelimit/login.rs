@@ -33,8 +33,11 @@ pub enum Refusal {
     FlowExhausted,
     /// Too many failures from the address or for the account: wait.
     RateLimited(Duration),
-    /// The account is locked (or its last allowed attempts are still being checked): wait.
+    /// The account is locked: wait.
     Locked(Duration),
+    /// As many attempts for the account as the lockout allows are being checked right now
+    /// (they may all succeed): try again in a moment.
+    Busy(Duration),
 }
 
 /// An attempt that was counted and must be settled with [`Limiter::settle_login`].
@@ -56,7 +59,7 @@ impl Limiter {
         keys: AttemptKeys,
         now: i64,
     ) -> Result<Result<Attempt, Refusal>, StoreError> {
-        if let Reserve::Refused { .. } = store.reserve_attempt(&keys.flow, &self.flow_policy, now).await? {
+        if store.reserve_attempt(&keys.flow, &self.flow_policy, now).await? != Reserve::Granted {
             return Ok(Err(Refusal::FlowExhausted));
         }
         let cancel_flow = || store.settle_attempt(&keys.flow, &self.flow_policy, Outcome::Cancelled, now);
@@ -77,6 +80,7 @@ impl Limiter {
                 cancel_flow().await?;
                 match locked? {
                     Reserve::Refused { until } => Ok(Err(Refusal::Locked(wait_until(until, now)))),
+                    Reserve::Busy { until } => Ok(Err(Refusal::Busy(wait_until(until, now)))),
                     Reserve::Granted => Ok(Err(Refusal::Locked(Duration::from_secs(1)))),
                 }
             }

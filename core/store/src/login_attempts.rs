@@ -51,8 +51,14 @@ const SETTLE_WITHIN: i64 = 60;
 pub enum Reserve {
     /// The attempt is counted: verify, then settle it.
     Granted,
-    /// Locked, or every allowed attempt is already under way: refused until this time.
+    /// Locked: refused until this time.
     Refused {
+        /// Unix seconds.
+        until: i64,
+    },
+    /// Every allowed attempt is already under way (not a lock: they may all succeed); ask
+    /// again after this time.
+    Busy {
         /// Unix seconds.
         until: i64,
     },
@@ -87,7 +93,7 @@ pub fn reserve(rec: &mut AttemptRecord, policy: &LockoutPolicy, now: i64) -> Res
     if rec.failures >= policy.threshold {
         if now - rec.last_attempt < SETTLE_WITHIN {
             // The attempts that will decide the lock are still verifying: wait for them.
-            return Reserve::Refused { until: now + 1 };
+            return Reserve::Busy { until: now + 1 };
         }
         // Those attempts never settled (the process ended meanwhile): they count as failures.
         settle(rec, policy, Outcome::Failure, rec.last_attempt);
@@ -210,7 +216,7 @@ mod tests {
         for _ in 0..3 {
             reserve(&mut r, &P, 1000);
         }
-        assert_eq!(reserve(&mut r, &P, 1030), Reserve::Refused { until: 1031 });
+        assert_eq!(reserve(&mut r, &P, 1030), Reserve::Busy { until: 1031 });
         // A minute on, they are taken as failures: the lock they earned (already over) is
         // remembered for the back-off, and a new attempt may start.
         assert_eq!(reserve(&mut r, &P, 1061), Reserve::Granted);

@@ -113,3 +113,32 @@ async fn a_lockout_survives_a_restart() {
     let page = login_page(&b).await;
     assert_eq!(b.submit_login(&page, ALICE, ALICE_PASSWORD).await.status, 303, "the lock ended");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_right_passwords_at_once_are_told_to_retry_and_never_lock_the_account() {
+    // Hashing slow enough that more checks overlap than the lockout threshold (5).
+    let config = browser_config()
+        .replace("password_hash_memory_kib = 256", "password_hash_memory_kib = 8192")
+        .replace("[login]\n", "[login]\nfailed_per_ip = \"1000/min\"\nfailed_per_user = \"1000/min\"\n");
+    let s = TestServer::start_with(&config).await;
+    let mut pages = Vec::new();
+    for _ in 0..20 {
+        let b = Browser::new(&s.base);
+        let page = login_page(&b).await;
+        pages.push((b, page));
+    }
+    let sign_ins = pages.iter().map(|(b, page)| b.submit_login(page, ALICE, ALICE_PASSWORD));
+    let answers = futures::future::join_all(sign_ins).await;
+    let signed_in = answers.iter().filter(|p| p.status == 303).count();
+    let busy = answers.iter().filter(|p| p.status == 429).collect::<Vec<_>>();
+    assert_eq!(signed_in + busy.len(), 20, "each either signs in or is told to retry");
+    assert!(signed_in >= 5, "{signed_in} signed in");
+    assert!(!busy.is_empty(), "twenty at once are more than the five the lockout lets through");
+    for p in &busy {
+        assert!(p.body.contains("Too many sign-ins at once"), "not a lockout: {}", p.body);
+    }
+    assert_eq!(verified_failures(&s).await, 0);
+    let b = Browser::new(&s.base);
+    let page = login_page(&b).await;
+    assert_eq!(b.submit_login(&page, ALICE, ALICE_PASSWORD).await.status, 303, "alice is not locked");
+}

@@ -102,7 +102,7 @@ pub async fn login_attempts_lock_and_purge(s: &dyn Backend) {
     for _ in 0..2 {
         assert_eq!(s.reserve_attempt("u:one", &p, 1000).await.unwrap(), Reserve::Granted);
     }
-    assert_eq!(s.reserve_attempt("u:one", &p, 1000).await.unwrap(), Reserve::Refused { until: 1001 });
+    assert_eq!(s.reserve_attempt("u:one", &p, 1000).await.unwrap(), Reserve::Busy { until: 1001 });
     assert_eq!(s.settle_attempt("u:one", &p, Outcome::Failure, 1000).await.unwrap(), Some(1060));
     assert_eq!(s.settle_attempt("u:one", &p, Outcome::Failure, 1000).await.unwrap(), None);
     assert_eq!(s.reserve_attempt("u:one", &p, 1030).await.unwrap(), Reserve::Refused { until: 1060 });
