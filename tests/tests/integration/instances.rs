@@ -279,3 +279,38 @@ async fn a_database_outage_is_a_503_with_retry_after_and_recovery_is_automatic()
     assert_eq!((status, body["reason"].as_str()), (401, Some("revoked")), "{body}");
     assert_eq!(s.http.get(s.url(paths::READY)).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_rotation_happens_once_for_all_instances() {
+    let Some(url) = fresh_url().await else { return };
+    let toml = format!("{}\n[keys]\nrotate_every = \"1h\"\n", config(&url));
+    let (a, b) = (TestServer::start_with(&toml).await, TestServer::start_with(&toml).await);
+    let kids = |s: &TestServer| {
+        let (http, url) = (s.http.clone(), s.url(paths::JWKS));
+        async move {
+            let jwks: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(kids(&a).await.len(), 2);
+    // Both schedules come due at once.
+    a.clock.advance(Duration::from_secs(3601));
+    b.clock.advance(Duration::from_secs(3601));
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen = kids(&a).await;
+        if seen.len() > 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give a second rotation time to happen, if one would.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (ka, kb) = (kids(&a).await, kids(&b).await);
+    assert_eq!(ka.len(), 4, "one rotation: two new keys beside the two old ones: {ka:?} (first seen {seen:?})");
+    assert_eq!(ka, kb, "both publish the same set");
+    let audit = gatehouse::audit::all_records(a.state.db.audit(), 0).await.unwrap();
+    let rotations =
+        audit.iter().filter(|r| matches!(r.event, gatehouse::audit::AuditEvent::KeysRotated { .. })).count();
+    assert_eq!(rotations, 1, "one instance rotated and recorded it");
+}
