@@ -1,6 +1,6 @@
 //! Several instances on one PostgreSQL database behave as one server: a code, a refresh
 //! token and a login flow are single-use across them; revocation, key rotation, sessions,
-//! lockouts, clients added by the CLI and the audit chain are shared; two instances
+//! lockouts, clients and users added by the CLI and the audit chain are shared; two instances
 //! starting at once make one key set; and a database outage is a 503 with `Retry-After`
 //! that ends on its own when the database is back.
 
@@ -165,7 +165,7 @@ async fn guesses_on_both_instances_count_toward_one_lockout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_client_added_by_the_cli_works_at_once_on_running_instances() {
+async fn clients_and_users_added_by_the_cli_work_at_once_on_running_instances() {
     let url = match fresh_url().await {
         Some(u) => u,
         None => return,
@@ -186,6 +186,22 @@ async fn a_client_added_by_the_cli_works_at_once_on_running_instances() {
     for s in [&a, &b] {
         let token = gatehouse_tests::cc_token(&s.http, &s.base, "reporter", &secret).await;
         assert_eq!(jwt_parts(&token).1["client_id"], "reporter");
+    }
+    // A user added the same way signs in through either instance.
+    let cfg = dir.path().join("gatehouse.toml").display().to_string();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        gatehouse_tests::run_cli_with_stdin(
+            &["gatehouse", "users", "add", "carol", "--config", &cfg],
+            "carol's password 1\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    for s in [&b, &a] {
+        let br = Browser::with_issuer(&s.base, ISSUER);
+        let to = br.sign_in(&PARAMS, "carol", "carol's password 1").await;
+        assert!(query_param(&to, "code").is_some(), "{to}");
     }
 }
 
