@@ -72,19 +72,17 @@ impl Limiter {
             cancel_flow().await?;
             return Ok(Err(Refusal::RateLimited(wait)));
         }
-        match store.reserve_attempt(&keys.account, &self.lockout, now).await {
-            Ok(Reserve::Granted) => Ok(Ok(Attempt { keys })),
-            locked => {
-                self.failed_login_ip.give_back(&keys.ip);
-                self.failed_login_user.give_back(&keys.account);
-                cancel_flow().await?;
-                match locked? {
-                    Reserve::Refused { until } => Ok(Err(Refusal::Locked(wait_until(until, now)))),
-                    Reserve::Busy { until } => Ok(Err(Refusal::Busy(wait_until(until, now)))),
-                    Reserve::Granted => Ok(Err(Refusal::Locked(Duration::from_secs(1)))),
-                }
-            }
-        }
+        let refusal = match store.reserve_attempt(&keys.account, &self.lockout, now).await {
+            Ok(Reserve::Granted) => return Ok(Ok(Attempt { keys })),
+            Ok(Reserve::Refused { until }) => Ok(Refusal::Locked(wait_until(until, now))),
+            Ok(Reserve::Busy { until }) => Ok(Refusal::Busy(wait_until(until, now))),
+            Err(e) => Err(e),
+        };
+        // Not counted: give back what was taken.
+        self.failed_login_ip.give_back(&keys.ip);
+        self.failed_login_user.give_back(&keys.account);
+        cancel_flow().await?;
+        Ok(Err(refusal?))
     }
 
     /// Settles a counted attempt; `Some(lock)` when this failure locked the account.
