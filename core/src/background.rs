@@ -36,17 +36,20 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::J
             })
         }));
     }
-    // Another instance's rotation (admin endpoint, schedule, CLI) is adopted within a second.
-    let reload = Arc::new(FailureLog::new("reloading the signing keys"));
-    tasks.push(every_tick(stop.clone(), Duration::from_secs(1), state.clone(), move |s| {
-        let reload = reload.clone();
-        Box::pin(async move {
-            match s.keys.refresh().await {
-                Ok(_) => reload.ok(),
-                Err(e) => reload.failed(&e),
-            }
-        })
-    }));
+    // Another instance's rotation (admin endpoint, schedule, CLI) is adopted within a second;
+    // nobody else writes an embedded store while this process holds it.
+    if state.db.maintenance().shared() {
+        let reload = Arc::new(FailureLog::new("reloading the signing keys"));
+        tasks.push(every_tick(stop.clone(), Duration::from_secs(1), state.clone(), move |s| {
+            let reload = reload.clone();
+            Box::pin(async move {
+                match s.keys.refresh().await {
+                    Ok(_) => reload.ok(),
+                    Err(e) => reload.failed(&e),
+                }
+            })
+        }));
+    }
     let lease = |name: &'static str| Some((name, holder.clone()));
     tasks.push(every_tick_leased(
         stop.clone(),

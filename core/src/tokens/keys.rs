@@ -406,10 +406,11 @@ impl KeyManager {
         every: Duration,
     ) -> Result<Option<RotationSummary>, KeyError> {
         let _guard = self.rotate_lock.lock().await;
-        self.refresh().await?;
         if !self.due(now, every) {
             return Ok(None);
         }
+        // Built on the set in force: if another instance replaced it meanwhile, the swap
+        // fails and its set is adopted instead.
         let current = self.current();
         let stored = KeySetRecord { version: current.version, keys: current.records.clone() };
         let summary = self.try_rotate(stored, now).await?;

@@ -243,6 +243,11 @@ pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Which backend this is (`sled`, `memory`, `postgres`), for logs and `/ready`.
     fn kind(&self) -> &'static str;
+    /// Whether other processes may write this store while this one runs (instances sharing
+    /// a database, the CLI beside a server); an embedded store is this process's alone.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Writes a consistent backup of the whole store (format: `backup.rs`).
     async fn backup(&self, out: Box<dyn Write + Send>) -> Result<Summary, StoreError>;
     /// Restores a backup into this store, which must be empty.

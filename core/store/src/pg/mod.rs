@@ -267,6 +267,10 @@ impl crate::Maintenance for PgStore {
         "postgres"
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn backup(&self, mut out: Box<dyn std::io::Write + Send>) -> Result<crate::backup::Summary, StoreError> {
         let items = self.export_items().await?;
         tokio::task::spawn_blocking(move || crate::transfer::write(&mut out, &items))
