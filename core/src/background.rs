@@ -104,7 +104,15 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::J
         })
     }));
     if !state.config.plugins.is_empty() {
-        tasks.push(crate::notify::dispatch::spawn(state.clone(), stop.clone()));
+        let deliveries = crate::notify::dispatch::Deliveries::new(
+            &state.config,
+            &state.db,
+            state.audit.clone(),
+            state.clock.clone(),
+            state.plugins.clone(),
+            state.metrics.clone(),
+        );
+        tasks.push(crate::notify::dispatch::spawn(deliveries, stop.clone()));
     }
     tasks.push(every_tick(stop, Duration::from_secs(60), state, |s| {
         Box::pin(async move {

@@ -32,7 +32,10 @@ pub mod ratelimit;
 pub mod reload;
 pub mod secret;
 pub mod server;
+mod services;
 pub mod state;
+#[cfg(test)]
+mod testing;
 pub use gatehouse_store as store;
 pub mod telemetry;
 pub mod tokens;

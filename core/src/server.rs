@@ -22,6 +22,7 @@ use crate::oidc::discovery;
 use crate::plugins::PluginHost;
 use crate::ratelimit::Limiter;
 use crate::secret::{Secret, random_token, sha256_hex};
+use crate::services::Parts;
 use crate::state::{AppState, Inner, Urls};
 use crate::store::{Backend, ClientRecord, Db, StoreError};
 use crate::tokens::access::AccessTokens;
@@ -131,7 +132,7 @@ impl Server {
         let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
         let issuer = config.server.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let urls = Urls {
+        let urls = Arc::new(Urls {
             token: format!("{issuer}{}", paths::TOKEN),
             introspect: format!("{issuer}{}", paths::INTROSPECT),
             revoke: format!("{issuer}{}", paths::REVOKE),
@@ -141,7 +142,7 @@ impl Server {
             login: format!("{issuer}{}", paths::LOGIN),
             userinfo: format!("{issuer}{}", paths::USERINFO),
             logout: format!("{issuer}{}", paths::LOGOUT),
-        };
+        });
         let db = Db::with_flush_histogram(store, flush_latency);
         plugins.attach_store(db.plugin_kv());
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
@@ -192,16 +193,33 @@ impl Server {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?),
             None => None,
         };
+        let parts = Parts {
+            issuer: issuer.clone(),
+            urls: urls.clone(),
+            db: db.clone(),
+            keys: keys.clone(),
+            access: Arc::new(AccessTokens::new(issuer.clone(), keys.clone())),
+            clients: Arc::new(clients),
+            cors: Arc::new(cors),
+            limiter: Arc::new(limiter),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            plugins: plugins.clone(),
+            passwords: passwords.clone(),
+        };
         let state = AppState::new(Inner {
-            access: AccessTokens::new(issuer.clone(), keys.clone()),
+            tokens: parts.token_service(&config),
+            sign_in: parts.sign_in(&config),
+            access: parts.access.clone(),
+            clients: parts.clients.clone(),
+            limiter: parts.limiter.clone(),
+            cors: parts.cors.clone(),
             config: Arc::new(config),
             issuer,
             urls,
             db,
             clock,
             keys,
-            clients,
-            limiter,
             passwords,
             audit,
             checkpoints,
@@ -209,7 +227,6 @@ impl Server {
             discovery_json,
             pages,
             plugins,
-            cors,
         });
         #[cfg(unix)]
         let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {

@@ -48,7 +48,7 @@ pub struct Inner {
     /// Issuer identifier.
     pub issuer: String,
     /// Endpoint URLs.
-    pub urls: Urls,
+    pub urls: Arc<Urls>,
     /// Store with group commit.
     pub db: Db,
     /// Time source.
@@ -56,11 +56,11 @@ pub struct Inner {
     /// Signing keys.
     pub keys: Arc<KeyManager>,
     /// Access token issuance and verification.
-    pub access: AccessTokens,
+    pub access: Arc<AccessTokens>,
     /// Clients and client authentication.
-    pub clients: ClientRegistry,
+    pub clients: Arc<ClientRegistry>,
     /// Rate limiters.
-    pub limiter: Limiter,
+    pub limiter: Arc<Limiter>,
     /// Password hashing (bounded pool).
     pub passwords: Passwords,
     /// The audit log writer.
@@ -76,7 +76,11 @@ pub struct Inner {
     /// Wasm plugins.
     pub plugins: crate::plugins::PluginHost,
     /// Browser origins for the cross-origin endpoints (`[cors]`, clients' `allowed_origins`).
-    pub cors: crate::oauth::cors::CorsPolicy,
+    pub cors: Arc<crate::oauth::cors::CorsPolicy>,
+    /// The token endpoints' service.
+    pub tokens: crate::oauth::service::TokenService,
+    /// The browser sign-in service.
+    pub sign_in: crate::oidc::service::SignIn,
 }
 
 impl AppState {

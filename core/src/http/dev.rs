@@ -18,6 +18,6 @@ pub async fn test_token_get(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query.unwrap_or_default().as_bytes())
         .map_err(|_| ApiError(OAuthError::InvalidRequest("the query string is malformed")))?;
-    let resp = oauth::test_token::issue(&state, &params, &meta, state.clock.now())?;
+    let resp = oauth::test_token::issue(&state.tokens, &params, &meta, state.clock.now())?;
     Ok(no_store(axum::Json(resp).into_response()))
 }

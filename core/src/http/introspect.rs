@@ -16,7 +16,7 @@ pub async fn introspect_post(
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let body = oauth::introspect::introspect(&state, authorization.as_deref(), &params, &meta, now).await?;
+    let body = oauth::introspect::introspect(&state.tokens, authorization.as_deref(), &params, &meta, now).await?;
     Ok(no_store(axum::Json(body).into_response()))
 }
 
@@ -28,6 +28,6 @@ pub async fn revoke_post(
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    oauth::revoke::revoke(&state, authorization.as_deref(), &params, &meta, now).await?;
+    oauth::revoke::revoke(&state.tokens, authorization.as_deref(), &params, &meta, now).await?;
     Ok(no_store(().into_response()))
 }

@@ -22,7 +22,7 @@ pub async fn authorize(
     PageParams(params): PageParams,
 ) -> Response {
     let now = state.clock.now();
-    let reply = login::authorize(&state, &params, &cookies, &meta, now).await;
+    let reply = login::authorize(&state.sign_in, &params, &cookies, &meta, now).await;
     respond(&state, reply)
 }
 
@@ -35,7 +35,7 @@ pub async fn login_get(
 ) -> Response {
     let now = state.clock.now();
     let flow = params.one("flow").ok().flatten();
-    let reply = login::show(&state, flow, &cookies, &meta, now).await;
+    let reply = login::show(&state.sign_in, flow, &cookies, &meta, now).await;
     respond(&state, reply)
 }
 
@@ -47,7 +47,7 @@ pub async fn login_post(
     PageParams(params): PageParams,
 ) -> Response {
     let now = state.clock.now();
-    let reply = login::submit(&state, &params, &cookies, &meta, now).await;
+    let reply = login::submit(&state.sign_in, &params, &cookies, &meta, now).await;
     respond(&state, reply)
 }
 
@@ -59,7 +59,7 @@ pub async fn logout_get(
     PageParams(params): PageParams,
 ) -> Response {
     let now = state.clock.now();
-    respond(&state, logout::logout(&state, &params, &cookies, &meta, false, now).await)
+    respond(&state, logout::logout(&state.sign_in, &params, &cookies, &meta, false, now).await)
 }
 
 /// Logout by form post (confirmation page or a relying party's form).
@@ -70,7 +70,7 @@ pub async fn logout_post(
     PageParams(params): PageParams,
 ) -> Response {
     let now = state.clock.now();
-    respond(&state, logout::logout(&state, &params, &cookies, &meta, true, now).await)
+    respond(&state, logout::logout(&state.sign_in, &params, &cookies, &meta, true, now).await)
 }
 
 /// `GET /`: a browser (it accepts `text/html`) gets a page naming the server with links to
@@ -124,7 +124,7 @@ pub async fn userinfo_handler(State(state): State<AppState>, Meta(meta): Meta, r
         (None, None) => None,
         _ => return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request"),
     };
-    match userinfo::userinfo(&state, token.as_deref(), &meta, now).await {
+    match userinfo::userinfo(&state.tokens, token.as_deref(), &meta, now).await {
         Ok(claims) => no_store(axum::Json(claims).into_response()),
         Err(UserinfoError::NoToken) => challenge(StatusCode::UNAUTHORIZED, "Bearer realm=\"gatehouse\"", ""),
         Err(UserinfoError::InvalidToken) => {

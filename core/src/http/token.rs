@@ -16,6 +16,6 @@ pub async fn token_post(
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let resp = oauth::token::exchange(&state, authorization.as_deref(), &params, &meta, now).await?;
+    let resp = oauth::token::exchange(&state.tokens, authorization.as_deref(), &params, &meta, now).await?;
     Ok(no_store(axum::Json(resp).into_response()))
 }

@@ -52,5 +52,5 @@ pub async fn verify_post(State(state): State<AppState>, Meta(meta): Meta, req: R
         (Some(t), None) | (None, Some(t)) => t,
     };
     let now = state.clock.now();
-    oauth::verify::verify(&state, &token, parsed.audience.as_deref(), &meta, now).await.into_response()
+    oauth::verify::verify(&state.tokens, &token, parsed.audience.as_deref(), &meta, now).await.into_response()
 }

@@ -16,9 +16,15 @@ use super::{UserFacts, event_name, message};
 use crate::audit::{Actor, AuditEvent, unix_ms};
 use crate::config::NotificationsConfig;
 use crate::plugins::SendOutcome;
-use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::audit::AuditLog;
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::plugins::PluginHost;
 use crate::store::StoreError;
 use crate::store::notify_queue::{Queued, Settle};
+use crate::store::{AuditStore, NotifyQueue, UserStore};
 
 /// How often the task looks for new events and due messages.
 const TICK: Duration = Duration::from_millis(200);
@@ -31,8 +37,46 @@ const SEND_BATCH: usize = 16;
 /// Longest back-off between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// What the delivery task uses: the queue, the audit log it reads, the users events name,
+/// the notifier plugins, and the audit log it reports dead letters to.
+pub struct Deliveries {
+    queue: Arc<dyn NotifyQueue>,
+    log: Arc<dyn AuditStore>,
+    users: Arc<dyn UserStore>,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+    cfg: NotificationsConfig,
+    lease: Duration,
+    plugins: PluginHost,
+    metrics: Arc<Metrics>,
+}
+
+impl Deliveries {
+    /// For a server with `config`, over `db`.
+    pub(crate) fn new(
+        config: &crate::config::Config,
+        db: &crate::store::Db,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+        plugins: PluginHost,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            queue: db.shared_notify(),
+            log: db.shared_audit(),
+            users: db.shared_users(),
+            audit,
+            clock,
+            cfg: config.notifications,
+            lease: claim_lease(&config.plugins, config.notifications),
+            plugins,
+            metrics,
+        }
+    }
+}
+
 /// Runs until `stop`.
-pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(svc: Deliveries, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -40,7 +84,7 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         loop {
             tokio::select! {
                 _ = interval.tick() => {
-                    match tick(&state).await {
+                    match tick(&svc).await {
                         Ok(()) => log.ok(),
                         Err(e) => log.failed(&e),
                     }
@@ -52,25 +96,25 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
 }
 
 /// One round: queue new events, deliver due messages.
-pub async fn tick(state: &AppState) -> Result<(), StoreError> {
-    let notifiers = state.plugins.notifiers();
+pub async fn tick(svc: &Deliveries) -> Result<(), StoreError> {
+    let notifiers = svc.plugins.notifiers();
     if notifiers.is_empty() {
         return Ok(());
     }
-    let now = state.clock.now();
-    let cfg = state.config.notifications;
-    fill(state, &notifiers, now, cfg).await?;
-    deliver(state, now, cfg).await
+    let now = svc.clock.now();
+    let cfg = svc.cfg;
+    fill(svc, &notifiers, now, cfg).await?;
+    deliver(svc, now, cfg).await
 }
 
 /// Turns the audit records after the queue's cursor into queued messages.
 async fn fill(
-    state: &AppState,
+    svc: &Deliveries,
     notifiers: &[Notifier],
     now: OffsetDateTime,
     cfg: NotificationsConfig,
 ) -> Result<(), StoreError> {
-    let (queue, log) = (state.db.notify(), state.db.audit());
+    let (queue, log) = (&svc.queue, &svc.log);
     // A `false` from the queue means another instance moved the cursor first: it queued
     // those events, and this one looks again next tick.
     let mut cursor = match queue.notify_cursor().await? {
@@ -103,7 +147,7 @@ async fn fill(
     for _ in 0..READ_BATCHES_PER_TICK {
         let (records, last) = log.audit_records_of(cursor + 1, READ_BATCH, &notifiable).await?;
         let Some(last) = last else { break };
-        let queued = messages(state, notifiers, &records, now, cfg).await;
+        let queued = messages(svc, notifiers, &records, now, cfg).await;
         if !queue.notify_enqueue(Some(cursor), last, &queued).await? {
             return Ok(());
         }
@@ -121,7 +165,7 @@ type Notifier = (String, crate::config::NotifyRoute, crate::plugins::Channel);
 
 /// The messages for `records`: one per notifier that wants each notifiable event.
 async fn messages(
-    state: &AppState,
+    svc: &Deliveries,
     notifiers: &[Notifier],
     records: &[crate::audit::AuditRecord],
     now: OffsetDateTime,
@@ -139,7 +183,7 @@ async fn messages(
         if wanting.is_empty() {
             continue;
         }
-        let user = user_facts(state, &r.event).await;
+        let user = user_facts(svc, &r.event).await;
         for (name, route, channel) in wanting {
             if let Some(msg) = message(r, event, name, *channel, route.recipient.as_deref(), &user) {
                 queued.push(Queued {
@@ -157,11 +201,11 @@ async fn messages(
 }
 
 /// Username and email of the user an event names, from the store.
-async fn user_facts(state: &AppState, e: &AuditEvent) -> UserFacts {
+async fn user_facts(svc: &Deliveries, e: &AuditEvent) -> UserFacts {
     let (id, name) = super::who(e);
     let user = match (id, name) {
-        (Some(id), _) => state.db.users().get_user(id).await.ok().flatten(),
-        (None, Some(n)) => state.db.users().find_user(n).await.ok().flatten(),
+        (Some(id), _) => svc.users.get_user(id).await.ok().flatten(),
+        (None, Some(n)) => svc.users.find_user(n).await.ok().flatten(),
         (None, None) => None,
     };
     user.map(|u| UserFacts { username: Some(u.username), email: u.email }).unwrap_or_default()
@@ -173,38 +217,38 @@ fn backoff(cfg: NotificationsConfig, attempts: u32) -> Duration {
     cfg.retry_base.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
-async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig) -> Result<(), StoreError> {
+async fn deliver(svc: &Deliveries, now: OffsetDateTime, cfg: NotificationsConfig) -> Result<(), StoreError> {
     let now_ms = unix_ms(now);
-    let lease = claim_lease(state, cfg);
+    let lease = svc.lease;
     let until = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-    let due = state.db.notify().notify_claim(now_ms, until, SEND_BATCH).await?;
+    let due = svc.queue.notify_claim(now_ms, until, SEND_BATCH).await?;
     if due.is_empty() {
         return Ok(());
     }
     let mut sends = tokio::task::JoinSet::new();
     for q in due {
-        let s = state.clone();
+        let plugins = svc.plugins.clone();
         sends.spawn(async move {
-            let outcome = s.plugins.notify_send(&q.plugin, &q.message, now).await;
+            let outcome = plugins.notify_send(&q.plugin, &q.message, now).await;
             (q, outcome)
         });
     }
     while let Some(joined) = sends.join_next().await {
         let Ok((q, outcome)) = joined else { continue };
-        let t = unix_ms(state.clock.now());
+        let t = unix_ms(svc.clock.now());
         let settle = settle(&q, outcome, t, cfg);
         let label = match &settle {
             Settle::Done => "sent",
             Settle::Retry(_) => "retry",
             Settle::Dead { .. } => "dead",
         };
-        if !state.db.notify().notify_settle(&q, settle.clone()).await? {
+        if !svc.queue.notify_settle(&q, settle.clone()).await? {
             // The claim lapsed (a send slower than the lease) and another instance took the
             // message over: its outcome counts, not this one.
             tracing::warn!(plugin = %q.plugin, id = %q.message.id, "notification claim lapsed during delivery");
             continue;
         }
-        state.metrics.notification(&q.plugin, label);
+        svc.metrics.notification(&q.plugin, label);
         if let Settle::Dead { reason, .. } = &settle {
             tracing::warn!(plugin = %q.plugin, id = %q.message.id, reason = %reason, "notification dead-lettered");
             let event = AuditEvent::NotificationDeadLettered {
@@ -213,7 +257,7 @@ async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig
                 event: q.message.template.clone(),
                 reason: reason.clone(),
             };
-            state.audit.emit(Actor::system(), event, state.clock.now());
+            svc.audit.emit(Actor::system(), event, svc.clock.now());
         }
     }
     Ok(())
@@ -221,8 +265,8 @@ async fn deliver(state: &AppState, now: OffsetDateTime, cfg: NotificationsConfig
 
 /// How long a claim holds: the configured lease, and never less than the slowest notifier's
 /// timeout with room to settle (a send must end before another instance may start one).
-fn claim_lease(state: &AppState, cfg: NotificationsConfig) -> Duration {
-    let slowest = state.config.plugins.iter().map(|p| p.limits.timeout).max().unwrap_or_default();
+fn claim_lease(plugins: &[crate::config::PluginConfig], cfg: NotificationsConfig) -> Duration {
+    let slowest = plugins.iter().map(|p| p.limits.timeout).max().unwrap_or_default();
     cfg.claim_lease.max(slowest + Duration::from_secs(10))
 }
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::error::OAuthError;
 use super::params::Params;
 use super::{RequestMeta, authenticate};
-use crate::state::AppState;
+use crate::oauth::service::TokenService;
 use crate::tokens::access::{AccessClaims, TokenProblem};
 
 /// The introspection response (RFC 7662 §2.2); inactive tokens carry only `active`.
@@ -36,22 +36,22 @@ impl Introspection {
 /// Handles one introspection request.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn introspect(
-    state: &AppState,
+    svc: &TokenService,
     authorization: Option<&str>,
     params: &Params,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<Introspection, OAuthError> {
-    let caller = authenticate(state, authorization, params, meta, &state.urls.introspect, now).await?;
+    let caller = authenticate(svc, authorization, params, meta, &svc.urls.introspect, now).await?;
     if caller.is_public() {
         return Err(OAuthError::InvalidClient { basic: false });
     }
-    if let Err(retry_after) = state.limiter.introspect_request(caller.id()) {
-        state.metrics.rate_limited("introspect_per_client");
+    if let Err(retry_after) = svc.limiter.introspect_request(caller.id()) {
+        svc.metrics.rate_limited("introspect_per_client");
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     let token = params.required("token", "token is required")?;
-    let claims = match state.access.verify_active(state.db.revocations(), token, now).await {
+    let claims = match svc.access.verify_active(&*svc.revocations, token, now).await {
         Ok(c) => c,
         Err(TokenProblem::Unavailable) => {
             return Err(OAuthError::TemporarilyUnavailable { retry_after: std::time::Duration::from_secs(1) });

@@ -15,6 +15,7 @@ pub mod pkce;
 pub(crate) mod policy;
 pub mod revoke;
 pub mod scope;
+pub mod service;
 pub mod test_token;
 pub mod token;
 pub mod verify;

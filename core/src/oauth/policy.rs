@@ -9,10 +9,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::error::OAuthError;
+use crate::audit::AuditLog;
 use crate::audit::{Actor, AuditEvent};
+use crate::plugins::PluginHost;
 use crate::plugins::{PolicyRequest, PolicyVerdict};
 use crate::secret::sha256_hex;
-use crate::state::AppState;
 
 /// What the policies allowed.
 #[derive(Debug, Clone, Default)]
@@ -45,12 +46,36 @@ impl Refusal {
     }
 }
 
-/// Runs the policy plugins on `req`. Without policy plugins this allows at once.
-pub(crate) async fn decide(state: &AppState, req: &PolicyRequest<'_>, actor: Actor) -> Result<Allowed, Refusal> {
-    if !state.plugins.has_policies() {
+/// The policy plugins and the audit log their decisions go to: what a service holds to ask
+/// them.
+#[derive(Clone)]
+pub struct Policies {
+    plugins: PluginHost,
+    audit: AuditLog,
+}
+
+impl Policies {
+    /// Asks `plugins`, recording into `audit`.
+    pub fn new(plugins: PluginHost, audit: AuditLog) -> Self {
+        Self { plugins, audit }
+    }
+
+    /// Whether any policy plugin is loaded (without one every request is allowed as asked).
+    pub(crate) fn any(&self) -> bool {
+        self.plugins.has_policies()
+    }
+
+    /// Runs the policy plugins on `req`. Without policy plugins this allows at once.
+    pub(crate) async fn decide(&self, req: &PolicyRequest<'_>, actor: Actor) -> Result<Allowed, Refusal> {
+        decide(self, req, actor).await
+    }
+}
+
+async fn decide(p: &Policies, req: &PolicyRequest<'_>, actor: Actor) -> Result<Allowed, Refusal> {
+    if !p.plugins.has_policies() {
         return Ok(Allowed { scopes: req.scopes.to_vec(), claims: Map::new() });
     }
-    let outcome = state.plugins.evaluate_policy(req).await;
+    let outcome = p.plugins.evaluate_policy(req).await;
     let input_sha256 = input_digest(req);
     let user_id = req.subject.map(|s| s.id.to_owned());
     for d in &outcome.decisions {
@@ -67,7 +92,7 @@ pub(crate) async fn decide(state: &AppState, req: &PolicyRequest<'_>, actor: Act
             reason: d.reason.clone(),
             micros: u64::try_from(d.took.as_micros()).unwrap_or(u64::MAX),
         };
-        state.audit.emit(actor.clone(), event, req.now);
+        p.audit.emit(actor.clone(), event, req.now);
     }
     match outcome.verdict {
         Ok(PolicyVerdict::Allow { scopes, claims }) => Ok(Allowed { scopes, claims }),

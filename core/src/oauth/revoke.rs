@@ -9,37 +9,34 @@ use super::error::{OAuthError, unavailable};
 use super::params::Params;
 use super::{RequestMeta, authenticate};
 use crate::audit::AuditEvent;
-use crate::state::AppState;
+use crate::oauth::service::TokenService;
 
 /// Handles one revocation request.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
-    state: &AppState,
+    svc: &TokenService,
     authorization: Option<&str>,
     params: &Params,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), OAuthError> {
-    let caller = authenticate(state, authorization, params, meta, &state.urls.revoke, now).await?;
+    let caller = authenticate(svc, authorization, params, meta, &svc.urls.revoke, now).await?;
     let token = params.required("token", "token is required")?;
     // token_type_hint is only a hint (§2.1): both kinds are tried, JWTs first.
     let _ = params.one("token_type_hint")?;
-    let Ok(claims) = state.access.verify(token, now) else {
-        return revoke_refresh(state, caller.id(), token, meta, now).await;
+    let Ok(claims) = svc.access.verify(token, now) else {
+        return revoke_refresh(svc, caller.id(), token, meta, now).await;
     };
     if claims.client_id != caller.id() {
         return Err(OAuthError::UnauthorizedClient("the token was not issued to this client"));
     }
-    state
-        .db
-        .revocations()
+    svc.revocations
         .revoke_token(&claims.jti, claims.exp)
         .await
         .map_err(|e| unavailable("recording a revocation failed", &e))?;
     // The audit record's durability covers the revocation written just before it.
     let event = AuditEvent::TokenRevoked { client_id: caller.id().to_owned(), jti: claims.jti.clone() };
-    state
-        .audit
+    svc.audit
         .record(meta.actor(format!("client:{}", caller.id())), event, now)
         .await
         .map_err(|e| unavailable("flushing a revocation failed", &e))?;
@@ -50,36 +47,31 @@ pub async fn revoke(
 /// Revokes a refresh token's family and the newest access token issued from it (§2.1: the
 /// tokens of the same grant go too). Unknown tokens are not an error.
 async fn revoke_refresh(
-    state: &AppState,
+    svc: &TokenService,
     caller: &str,
     token: &str,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), OAuthError> {
     let key = crate::secret::sha256(token.as_bytes());
-    let record =
-        state.db.browser().get_refresh(&key).await.map_err(|e| unavailable("reading a refresh token failed", &e))?;
+    let record = svc.browser.get_refresh(&key).await.map_err(|e| unavailable("reading a refresh token failed", &e))?;
     let Some(record) = record else { return Ok(()) };
     if record.client_id != caller {
         return Err(OAuthError::UnauthorizedClient("the token was not issued to this client"));
     }
-    let family = state
-        .db
-        .browser()
+    let family = svc
+        .browser
         .revoke_family(&record.family)
         .await
         .map_err(|e| unavailable("revoking a refresh token failed", &e))?;
     if let Some(f) = family.filter(|f| !f.last_jti.is_empty()) {
-        state
-            .db
-            .revocations()
+        svc.revocations
             .revoke_token(&f.last_jti, f.last_access_exp)
             .await
             .map_err(|e| unavailable("recording a revocation failed", &e))?;
     }
     let event = AuditEvent::RefreshTokenRevoked { client_id: caller.to_owned(), family: record.family.clone() };
-    state
-        .audit
+    svc.audit
         .record(meta.actor(format!("client:{caller}")), event, now)
         .await
         .map_err(|e| unavailable("flushing a revocation failed", &e))?;

@@ -10,7 +10,7 @@ use super::error::OAuthError;
 use super::grants::issue::{TokenResponse, issue_access_token};
 use super::params::Params;
 use super::scope;
-use crate::state::AppState;
+use crate::oauth::service::TokenService;
 use crate::tokens::access::IssueRequest;
 
 /// The `client_id` claim of test tokens.
@@ -20,7 +20,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
 /// Mints a test token from query parameters `sub`, `aud`, `scope`, `ttl`.
 pub fn issue(
-    state: &AppState,
+    svc: &TokenService,
     params: &Params,
     meta: &RequestMeta,
     now: OffsetDateTime,
@@ -28,7 +28,7 @@ pub fn issue(
     let sub = params.one("sub")?.unwrap_or("test-user");
     let audiences = match params.one("aud")? {
         Some(a) => a.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-        None => vec![state.issuer.clone()],
+        None => vec![svc.issuer.clone()],
     };
     let scopes = match params.one("scope")? {
         Some(s) => scope::parse(s)?,
@@ -40,7 +40,7 @@ pub fn issue(
             parse_ttl(raw).ok_or(OAuthError::InvalidRequest("ttl must be seconds or a duration such as 5m"))?
         }
     };
-    if ttl.is_zero() || ttl > state.config.longest_token_ttl() {
+    if ttl.is_zero() || ttl > svc.longest_ttl {
         return Err(OAuthError::InvalidRequest("ttl is out of range"));
     }
     let req = IssueRequest {
@@ -52,7 +52,7 @@ pub fn issue(
         jti: None,
         claims: serde_json::Map::new(),
     };
-    issue_access_token(state, req, "test_token", meta.actor("dev"), now)
+    issue_access_token(svc, req, "test_token", meta.actor("dev"), now)
 }
 
 fn parse_ttl(raw: &str) -> Option<Duration> {

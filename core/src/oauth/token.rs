@@ -6,14 +6,14 @@ use time::OffsetDateTime;
 use super::error::OAuthError;
 use super::params::Params;
 use super::{RequestMeta, authenticate, grants};
-use crate::state::AppState;
+use crate::oauth::service::TokenService;
 
 pub use super::grants::issue::TokenResponse;
 
 /// Handles one token request.
 #[tracing::instrument(level = "debug", skip_all, fields(grant_type))]
 pub async fn exchange(
-    state: &AppState,
+    svc: &TokenService,
     authorization: Option<&str>,
     params: &Params,
     meta: &RequestMeta,
@@ -21,15 +21,15 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let grant_type = params.required("grant_type", "grant_type is required")?;
     tracing::Span::current().record("grant_type", grant_type);
-    let client = authenticate(state, authorization, params, meta, &state.urls.token, now).await?;
-    if let Err(retry_after) = state.limiter.token_request(client.id()) {
-        state.metrics.rate_limited("token_per_client");
+    let client = authenticate(svc, authorization, params, meta, &svc.urls.token, now).await?;
+    if let Err(retry_after) = svc.limiter.token_request(client.id()) {
+        svc.metrics.rate_limited("token_per_client");
         return Err(OAuthError::TooManyRequests { retry_after });
     }
     match grant_type {
-        "client_credentials" => grants::client_credentials::grant(state, &client, params, meta, now).await,
-        "authorization_code" => grants::authorization_code::grant(state, &client, params, meta, now).await,
-        "refresh_token" => grants::refresh_token::grant(state, &client, params, meta, now).await,
+        "client_credentials" => grants::client_credentials::grant(svc, &client, params, meta, now).await,
+        "authorization_code" => grants::authorization_code::grant(svc, &client, params, meta, now).await,
+        "refresh_token" => grants::refresh_token::grant(svc, &client, params, meta, now).await,
         _ => Err(OAuthError::UnsupportedGrantType),
     }
 }

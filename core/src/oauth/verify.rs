@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::RequestMeta;
 use crate::audit::AuditEvent;
-use crate::state::AppState;
+use crate::oauth::service::TokenService;
 use crate::tokens::access::{AccessClaims, TokenProblem};
 
 /// The outcome of a verification.
@@ -25,32 +25,32 @@ pub enum VerifyOutcome {
 
 /// Verifies `token`, optionally for `audience`.
 pub async fn verify(
-    state: &AppState,
+    svc: &TokenService,
     token: &str,
     audience: Option<&str>,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> VerifyOutcome {
-    if let Some(wait) = state.limiter.verify_blocked(meta.ip) {
-        state.metrics.rate_limited("failed_verify");
+    if let Some(wait) = svc.limiter.verify_blocked(meta.ip) {
+        svc.metrics.rate_limited("failed_verify");
         return VerifyOutcome::Limited(wait);
     }
-    if let Err(wait) = state.limiter.verify_request(meta.ip) {
-        state.metrics.rate_limited("verify_per_ip");
+    if let Err(wait) = svc.limiter.verify_request(meta.ip) {
+        svc.metrics.rate_limited("verify_per_ip");
         return VerifyOutcome::Limited(wait);
     }
-    let result = state.access.verify_active(state.db.revocations(), token, now).await.and_then(|c| match audience {
+    let result = svc.access.verify_active(&*svc.revocations, token, now).await.and_then(|c| match audience {
         Some(a) if !c.aud.contains(a) => Err(TokenProblem::WrongAudience),
         _ => Ok(c),
     });
     match result {
         Ok(c) => VerifyOutcome::Active(c),
         Err(TokenProblem::Unavailable) => VerifyOutcome::Inactive(TokenProblem::Unavailable),
-        Err(problem) => match state.limiter.verify_failed(meta.ip) {
+        Err(problem) => match svc.limiter.verify_failed(meta.ip) {
             Some(wait) => {
-                state.metrics.rate_limited("failed_verify");
+                svc.metrics.rate_limited("failed_verify");
                 let event = AuditEvent::RateLimited { limit: "failed_verify".into() };
-                state.audit.emit(meta.actor("anonymous"), event, now);
+                svc.audit.emit(meta.actor("anonymous"), event, now);
                 VerifyOutcome::Limited(wait)
             }
             None => VerifyOutcome::Inactive(problem),

@@ -11,9 +11,9 @@ use crate::audit::Actor;
 use crate::oauth::authorize::{ErrorRedirect, code_url, error_url};
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
+use crate::oidc::service::SignIn;
 use crate::plugins::{PolicyRequest, PolicyStage};
 use crate::secret::{random_token, sha256};
-use crate::state::AppState;
 use crate::store::browser::{AuthRequest, CodeRecord, Digest, FlowRecord, Step};
 
 /// How long a person has to finish a login flow.
@@ -178,9 +178,9 @@ pub fn redirect(to: String) -> Reply {
 }
 
 /// Sends an OAuth error back to the client.
-pub fn client_error(state: &AppState, req: &AuthRequest, error: &'static str, description: &'static str) -> Reply {
+pub fn client_error(svc: &SignIn, req: &AuthRequest, error: &'static str, description: &'static str) -> Reply {
     let e = ErrorRedirect { redirect_uri: req.redirect_uri.clone(), state: req.state.clone(), error, description };
-    redirect(error_url(&e, &state.issuer))
+    redirect(error_url(&e, &svc.issuer))
 }
 
 /// A human description of a scope for the consent page.
@@ -196,7 +196,7 @@ pub fn describe_scope(scope: &str) -> String {
 
 /// Whether the user must approve `req`'s scopes for `client`.
 pub async fn needs_consent(
-    state: &AppState,
+    svc: &SignIn,
     client: &Client,
     user_id: &str,
     req: &AuthRequest,
@@ -207,9 +207,8 @@ pub async fn needs_consent(
     if req.force_consent {
         return Ok(true);
     }
-    let remembered = state
-        .db
-        .browser()
+    let remembered = svc
+        .browser
         .get_consent(user_id, client.id())
         .await
         .map_err(|e| crate::oauth::error::unavailable("reading consent failed", &e))?
@@ -219,15 +218,15 @@ pub async fn needs_consent(
 
 /// Starts a flow with `pending` steps and sends the browser to the login page.
 pub async fn start(
-    state: &AppState,
+    svc: &SignIn,
     flow: FlowRecord,
     cookies: &BrowserCookies,
     ip: std::net::IpAddr,
     now: OffsetDateTime,
 ) -> Reply {
     // Flows are stored: bound how fast one address can create them.
-    if state.limiter.flow_started(ip).is_err() {
-        state.metrics.rate_limited("login_flows");
+    if svc.limiter.flow_started(ip).is_err() {
+        svc.metrics.rate_limited("login_flows");
         return error(
             ErrorKind::TooMany,
             "Too many sign-ins",
@@ -252,22 +251,22 @@ pub async fn start(
         expires_at: t.saturating_add(i64::try_from(FLOW_TTL.as_secs()).unwrap_or(i64::MAX)),
         ..flow
     };
-    if let Err(e) = state.db.browser().put_flow(&sha256(id.as_bytes()), &flow).await {
+    if let Err(e) = svc.browser.put_flow(&sha256(id.as_bytes()), &flow).await {
         return unavailable("storing a login flow failed", &e);
     }
-    let mut reply = redirect(login_url(state, &id));
+    let mut reply = redirect(login_url(svc, &id));
     reply.set_binding = set_binding;
     reply
 }
 
 /// The login page URL of a flow.
-pub fn login_url(state: &AppState, flow_id: &str) -> String {
-    format!("{}?flow={flow_id}", state.urls.login)
+pub fn login_url(svc: &SignIn, flow_id: &str) -> String {
+    format!("{}?flow={flow_id}", svc.urls.login)
 }
 
 /// Loads the flow `id` and checks it belongs to this browser and has not expired.
 pub async fn load(
-    state: &AppState,
+    svc: &SignIn,
     id: Option<&str>,
     cookies: &BrowserCookies,
     now: OffsetDateTime,
@@ -277,7 +276,7 @@ pub async fn load(
         return Err(expired());
     }
     let key = sha256(id.as_bytes());
-    let flow = match state.db.browser().get_flow(&key).await {
+    let flow = match svc.browser.get_flow(&key).await {
         Ok(Some(f)) => f,
         Ok(None) => return Err(expired()),
         Err(e) => return Err(unavailable("reading a login flow failed", &e)),
@@ -294,7 +293,7 @@ pub async fn load(
 /// code carries; a deny or a plugin failure sends the browser back with `access_denied`
 /// (the reason stays in the log and audit log).
 pub async fn issue_code(
-    state: &AppState,
+    svc: &SignIn,
     req: &AuthRequest,
     signed_in: &SignedIn<'_>,
     ip: Option<std::net::IpAddr>,
@@ -302,8 +301,8 @@ pub async fn issue_code(
 ) -> Result<String, OAuthError> {
     let SignedIn { user_id, sid, auth_time, amr } = *signed_in;
     let mut request = req.clone();
-    if state.plugins.has_policies() {
-        match authorize_policy(state, req, user_id, amr, ip, now).await? {
+    if svc.policies.any() {
+        match authorize_policy(svc, req, user_id, amr, ip, now).await? {
             Some(scopes) => request.scopes = scopes,
             None => {
                 let e = ErrorRedirect {
@@ -312,7 +311,7 @@ pub async fn issue_code(
                     description: "the request was denied by policy",
                     state: req.state.clone(),
                 };
-                return Ok(error_url(&e, &state.issuer));
+                return Ok(error_url(&e, &svc.issuer));
             }
         }
     }
@@ -329,9 +328,9 @@ pub async fn issue_code(
         redeemed: None,
     };
     let unavailable = |e: &dyn std::fmt::Display| crate::oauth::error::unavailable("storing a code failed", e);
-    state.db.browser().put_code(&sha256(code.as_bytes()), &record).await.map_err(|e| unavailable(&e))?;
-    state.db.durable().await.map_err(|e| unavailable(&e))?;
-    Ok(code_url(req, &code, &state.issuer))
+    svc.browser.put_code(&sha256(code.as_bytes()), &record).await.map_err(|e| unavailable(&e))?;
+    svc.group_commit.commit().await.map_err(|e| unavailable(&e))?;
+    Ok(code_url(req, &code, &svc.issuer))
 }
 
 /// Who a code is for: the user and their session.
@@ -349,20 +348,20 @@ pub struct SignedIn<'a> {
 
 /// Runs the policies at `authorize`; `None` when they refuse.
 async fn authorize_policy(
-    state: &AppState,
+    svc: &SignIn,
     req: &AuthRequest,
     user_id: &str,
     amr: &[String],
     ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
 ) -> Result<Option<Vec<String>>, OAuthError> {
-    let user = match state.db.users().get_user(user_id).await {
+    let user = match svc.users.get_user(user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return Ok(None),
         Err(e) => return Err(crate::oauth::error::unavailable("user lookup failed", &e)),
     };
     let request_id = crate::logctx::current();
-    let audiences = [state.issuer.clone()];
+    let audiences = [svc.issuer.clone()];
     let attributes = [("redirect_uri", req.redirect_uri.clone())];
     let ask = PolicyRequest {
         stage: PolicyStage::Authorize,
@@ -379,18 +378,14 @@ async fn authorize_policy(
     };
     let actor =
         Actor { who: format!("user:{user_id}"), ip: ip.map(|i| i.to_string()), request_id: Some(request_id.clone()) };
-    Ok(crate::oauth::policy::decide(state, &ask, actor).await.ok().map(|allowed| allowed.scopes))
+    Ok(svc.policies.decide(&ask, actor).await.ok().map(|allowed| allowed.scopes))
 }
 
 /// The pending step of a flow after skipping a consent that is not needed.
-pub async fn current_step(
-    state: &AppState,
-    client: &Client,
-    flow: &mut FlowRecord,
-) -> Result<Option<Step>, OAuthError> {
+pub async fn current_step(svc: &SignIn, client: &Client, flow: &mut FlowRecord) -> Result<Option<Step>, OAuthError> {
     while let Some(step) = flow.pending.first().copied() {
         match (step, flow.user_id.as_deref()) {
-            (Step::Consent, Some(user)) if !needs_consent(state, client, user, &flow.request).await? => {
+            (Step::Consent, Some(user)) if !needs_consent(svc, client, user, &flow.request).await? => {
                 flow.pending.remove(0);
             }
             _ => return Ok(Some(step)),

@@ -19,16 +19,16 @@ use crate::oauth::RequestMeta;
 use crate::oauth::authorize::{AuthorizeError, error_url, validate};
 use crate::oauth::client::Client;
 use crate::oauth::params::Params;
+use crate::oidc::service::SignIn;
 use crate::plugins::SubmittedValues as _;
 use crate::secret::{ct_eq, sha256};
-use crate::state::AppState;
 use crate::store::browser::{Digest, FlowRecord, Step};
 
 pub use super::password::LOGIN_FAILED;
 
 /// `GET|POST /authorize`.
 pub async fn authorize(
-    state: &AppState,
+    svc: &SignIn,
     params: &Params,
     cookies: &BrowserCookies,
     meta: &RequestMeta,
@@ -37,7 +37,7 @@ pub async fn authorize(
     let client = match params.one("client_id") {
         Err(_) => return error(ErrorKind::BadRequest, "Invalid request", "The request repeats client_id."),
         Ok(None) => return error(ErrorKind::BadRequest, "Invalid request", "The request has no client_id."),
-        Ok(Some(id)) => match state.clients.get(id).await {
+        Ok(Some(id)) => match svc.clients.get(id).await {
             Ok(Some(c)) => c,
             Ok(None) => {
                 return error(
@@ -49,26 +49,23 @@ pub async fn authorize(
             Err(e) => return unavailable("client lookup failed", &e),
         },
     };
-    let req = match validate(&client, params, state.config.oauth.require_pkce) {
+    let req = match validate(&client, params, svc.require_pkce) {
         Ok(r) => r,
         Err(AuthorizeError::Page(message)) => return error(ErrorKind::BadRequest, "Invalid request", message),
-        Err(AuthorizeError::Redirect(e)) => return redirect(error_url(&e, &state.issuer)),
+        Err(AuthorizeError::Redirect(e)) => return redirect(error_url(&e, &svc.issuer)),
     };
-    let live =
-        match session::lookup(session::Stores::of(&state.db), cookies.session.as_deref(), &state.config.sessions, now)
-            .await
-        {
-            Ok(l) => l,
-            Err(e) => return unavailable("session lookup failed", &e),
-        };
+    let live = match session::lookup(svc.sessions(), cookies.session.as_deref(), &svc.session_config, now).await {
+        Ok(l) => l,
+        Err(e) => return unavailable("session lookup failed", &e),
+    };
     let t = now.unix_timestamp();
     let fresh = |l: &session::Live| !req.force_login && req.max_age.is_none_or(|m| t - l.record.auth_time <= m);
     let Some(mut live) = live.filter(fresh) else {
         if req.no_prompt {
-            return client_error(state, &req, "login_required", "the user is not signed in");
+            return client_error(svc, &req, "login_required", "the user is not signed in");
         }
         let flow = FlowRecord { request: req, pending: vec![Step::Password, Step::Consent], ..Default::default() };
-        return super::flow::start(state, flow, cookies, meta.ip, now).await;
+        return super::flow::start(svc, flow, cookies, meta.ip, now).await;
     };
     if req.select_account {
         // The person chooses: continue with this session's account, or sign in with another.
@@ -81,28 +78,28 @@ pub async fn authorize(
             session: Some(live.key),
             ..Default::default()
         };
-        return super::flow::start(state, flow, cookies, meta.ip, now).await;
+        return super::flow::start(svc, flow, cookies, meta.ip, now).await;
     }
-    let consent = match super::flow::needs_consent(state, &client, &live.user.id, &req).await {
+    let consent = match super::flow::needs_consent(svc, &client, &live.user.id, &req).await {
         Ok(c) => c,
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     };
     if !consent {
-        match session::touch(state.db.browser(), &mut live, client.id(), now).await {
+        match session::touch(&*svc.browser, &mut live, client.id(), now).await {
             Ok(true) => {}
             Ok(false) => return expired(),
             Err(e) => return unavailable("updating a session failed", &e),
         }
-        state.metrics.login("sso");
+        svc.metrics.login("sso");
         let r = &live.record;
         let who = SignedIn { user_id: &live.user.id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr };
-        return match issue_code(state, &req, &who, Some(meta.ip), now).await {
+        return match issue_code(svc, &req, &who, Some(meta.ip), now).await {
             Ok(url) => redirect(url),
             Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
         };
     }
     if req.no_prompt {
-        return client_error(state, &req, "consent_required", "the user has not approved this client");
+        return client_error(svc, &req, "consent_required", "the user has not approved this client");
     }
     let flow = FlowRecord {
         request: req,
@@ -113,24 +110,24 @@ pub async fn authorize(
         session: Some(live.key),
         ..Default::default()
     };
-    super::flow::start(state, flow, cookies, meta.ip, now).await
+    super::flow::start(svc, flow, cookies, meta.ip, now).await
 }
 
 /// `GET /login?flow=...`: the current step's page (a login step's `start` runs here).
 pub async fn show(
-    state: &AppState,
+    svc: &SignIn,
     flow_id: Option<&str>,
     cookies: &BrowserCookies,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Reply {
-    let (key, flow) = match load(state, flow_id, cookies, now).await {
+    let (key, flow) = match load(svc, flow_id, cookies, now).await {
         Ok(f) => f,
         Err(reply) => return reply,
     };
-    let Some(client) = flow_client(state, &flow).await else { return expired() };
+    let Some(client) = flow_client(svc, &flow).await else { return expired() };
     let next = Next { key: &key, flow_id: flow_id.unwrap_or_default(), client: &client, cookies, meta, now };
-    proceed(state, &next, flow, true).await
+    proceed(svc, &next, flow, true).await
 }
 
 /// What [`proceed`] needs to know about the request.
@@ -145,32 +142,32 @@ struct Next<'a> {
 
 /// Moves a flow on from its current step: starts the session once the sign-in steps are
 /// done, then shows the next step (`render`; after a POST: redirects to it) or finishes.
-async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: bool) -> Reply {
+async fn proceed(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, render: bool) -> Reply {
     let mut new_session = None;
     let mut reply = loop {
         let signed_in = !matches!(flow.pending.first(), Some(Step::Password | Step::Plugin));
         if signed_in && flow.session.is_none() && flow.user_id.is_some() {
-            match start_session(state, &mut flow, n).await {
+            match start_session(svc, &mut flow, n).await {
                 Ok(s) => new_session = Some(s),
                 Err(reply) => break reply,
             }
         }
-        let step = match current_step(state, n.client, &mut flow).await {
+        let step = match current_step(svc, n.client, &mut flow).await {
             Ok(s) => s,
             Err(_) => break error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
         };
         match step {
-            None => break finish(state, n.key, flow, n.meta, n.now).await,
+            None => break finish(svc, n.key, flow, n.meta, n.now).await,
             Some(Step::Plugin) if render && flow.step_form.is_none() => {
-                match steps::run(state, n.key, &mut flow, n.client, n.meta, n.now, None).await {
+                match steps::run(svc, n.key, &mut flow, n.client, n.meta, n.now, None).await {
                     StepRun::Advanced => {}
-                    StepRun::Show => break store_and_show(state, n, &flow, Step::Plugin).await,
+                    StepRun::Show => break store_and_show(svc, n, &flow, Step::Plugin).await,
                     StepRun::Reply(r) => break r,
                 }
             }
-            Some(step) if render => break store_and_show(state, n, &flow, step).await,
-            Some(_) => match state.db.browser().update_flow(n.key, &flow).await {
-                Ok(true) => break redirect(login_url(state, n.flow_id)),
+            Some(step) if render => break store_and_show(svc, n, &flow, step).await,
+            Some(_) => match svc.browser.update_flow(n.key, &flow).await {
+                Ok(true) => break redirect(login_url(svc, n.flow_id)),
                 Ok(false) => break expired(),
                 Err(e) => break unavailable("storing a login flow failed", &e),
             },
@@ -182,10 +179,10 @@ async fn proceed(state: &AppState, n: &Next<'_>, mut flow: FlowRecord, render: b
     reply
 }
 
-async fn store_and_show(state: &AppState, n: &Next<'_>, flow: &FlowRecord, step: Step) -> Reply {
+async fn store_and_show(svc: &SignIn, n: &Next<'_>, flow: &FlowRecord, step: Step) -> Reply {
     // Update only: a flow finished meanwhile (a second tab, another instance) stays finished.
-    match state.db.browser().update_flow(n.key, flow).await {
-        Ok(true) => page(state, step, n.flow_id, flow, n.client, None).await,
+    match svc.browser.update_flow(n.key, flow).await {
+        Ok(true) => page(svc, step, n.flow_id, flow, n.client, None).await,
         Ok(false) => expired(),
         Err(e) => unavailable("storing a login flow failed", &e),
     }
@@ -193,16 +190,16 @@ async fn store_and_show(state: &AppState, n: &Next<'_>, flow: &FlowRecord, step:
 
 /// The session of a finished sign-in (replacing any the browser had: no fixation).
 async fn start_session(
-    state: &AppState,
+    svc: &SignIn,
     flow: &mut FlowRecord,
     n: &Next<'_>,
 ) -> Result<(String, std::time::Duration), Reply> {
     let (Some(user_id), Some(auth_time)) = (flow.user_id.as_deref(), flow.auth_time) else { return Err(expired()) };
     if let Some(old) = n.cookies.session.as_deref() {
-        let _ = state.db.browser().delete_session(&sha256(old.as_bytes())).await;
+        let _ = svc.browser.delete_session(&sha256(old.as_bytes())).await;
     }
-    let cfg = &state.config.sessions;
-    match session::create(state.db.browser(), user_id, auth_time, &flow.amr, n.client.id(), cfg, n.now).await {
+    let cfg = &svc.session_config;
+    match session::create(&*svc.browser, user_id, auth_time, &flow.amr, n.client.id(), cfg, n.now).await {
         Ok((cookie, _)) => {
             flow.session = Some(sha256(cookie.as_bytes()));
             Ok((cookie, cfg.lifetime))
@@ -212,17 +209,17 @@ async fn start_session(
 }
 
 /// The username of the flow's user, for pages ("" when unknown).
-async fn username_of(state: &AppState, flow: &FlowRecord) -> String {
+async fn username_of(svc: &SignIn, flow: &FlowRecord) -> String {
     let Some(id) = flow.user_id.as_deref() else { return String::new() };
-    state.db.users().get_user(id).await.ok().flatten().map(|u| u.username).unwrap_or_default()
+    svc.users.get_user(id).await.ok().flatten().map(|u| u.username).unwrap_or_default()
 }
 
-async fn flow_client(state: &AppState, flow: &FlowRecord) -> Option<Arc<Client>> {
-    state.clients.get(&flow.request.client_id).await.ok().flatten()
+async fn flow_client(svc: &SignIn, flow: &FlowRecord) -> Option<Arc<Client>> {
+    svc.clients.get(&flow.request.client_id).await.ok().flatten()
 }
 
 async fn page(
-    state: &AppState,
+    svc: &SignIn,
     step: Step,
     flow_id: &str,
     flow: &FlowRecord,
@@ -255,11 +252,11 @@ async fn page(
             flow: flow_id.to_owned(),
             csrf: flow.csrf.clone(),
             client_name,
-            username: username_of(state, flow).await,
+            username: username_of(svc, flow).await,
         }))
         .into(),
         Step::Consent => {
-            let username = username_of(state, flow).await;
+            let username = username_of(svc, flow).await;
             let scopes = flow.request.scopes.iter().map(|s| (s.clone(), describe_scope(s))).collect();
             Action::Page(Box::new(Page::Consent {
                 flow: flow_id.to_owned(),
@@ -275,14 +272,14 @@ async fn page(
 
 /// `POST /login`: runs the current step.
 pub async fn submit(
-    state: &AppState,
+    svc: &SignIn,
     params: &Params,
     cookies: &BrowserCookies,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Reply {
     let flow_id = params.one("flow").ok().flatten();
-    let (key, mut flow) = match load(state, flow_id, cookies, now).await {
+    let (key, mut flow) = match load(svc, flow_id, cookies, now).await {
         Ok(f) => f,
         Err(reply) => return reply,
     };
@@ -295,23 +292,23 @@ pub async fn submit(
             "The form could not be verified. Go back to the application and start again.",
         );
     }
-    let Some(client) = flow_client(state, &flow).await else { return expired() };
+    let Some(client) = flow_client(svc, &flow).await else { return expired() };
     let action = params.one("action").ok().flatten().unwrap_or("");
-    let step = match current_step(state, &client, &mut flow).await {
+    let step = match current_step(svc, &client, &mut flow).await {
         Ok(s) => s,
         Err(_) => return error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     };
     if action == "cancel" || action == "deny" {
-        let _ = state.db.browser().take_flow(&key).await;
-        return client_error(state, &flow.request, "access_denied", "the user declined");
+        let _ = svc.browser.take_flow(&key).await;
+        return client_error(svc, &flow.request, "access_denied", "the user declined");
     }
     match step {
         Some(Step::Password) => {
-            let user = match check_password(state, params, &client, &key, meta, now).await {
+            let user = match check_password(svc, params, &client, &key, meta, now).await {
                 Ok(u) => u,
                 Err(Refused::Credentials) => {
                     let typed = params.one("username").ok().flatten().unwrap_or("");
-                    return page(state, Step::Password, flow_id, &flow, &client, Some((LOGIN_FAILED, typed))).await;
+                    return page(svc, Step::Password, flow_id, &flow, &client, Some((LOGIN_FAILED, typed))).await;
                 }
                 Err(Refused::Reply(reply)) => return reply,
             };
@@ -320,23 +317,23 @@ pub async fn submit(
             flow.auth_time = Some(now.unix_timestamp());
             flow.amr = vec!["pwd".to_owned()];
             flow.pending.remove(0);
-            steps::schedule(state, &mut flow);
+            steps::schedule(svc, &mut flow);
         }
         Some(Step::Plugin) => {
             let Some(form) = flow.step_form.clone() else {
                 // Not started yet (the page was never shown): show it.
                 let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
-                return proceed(state, &next, flow, true).await;
+                return proceed(svc, &next, flow, true).await;
             };
             let values = match form.values(|name| params.one(name).ok().flatten().map(str::to_owned)) {
                 Ok(v) => v,
-                Err(message) => return page(state, Step::Plugin, flow_id, &flow, &client, Some((&message, ""))).await,
+                Err(message) => return page(svc, Step::Plugin, flow_id, &flow, &client, Some((&message, ""))).await,
             };
-            match steps::run(state, &key, &mut flow, &client, meta, now, Some(&values)).await {
+            match steps::run(svc, &key, &mut flow, &client, meta, now, Some(&values)).await {
                 StepRun::Advanced => {}
                 StepRun::Show => {
-                    return match state.db.browser().update_flow(&key, &flow).await {
-                        Ok(true) => page(state, Step::Plugin, flow_id, &flow, &client, None).await,
+                    return match svc.browser.update_flow(&key, &flow).await {
+                        Ok(true) => page(svc, Step::Plugin, flow_id, &flow, &client, None).await,
                         Ok(false) => expired(),
                         Err(e) => unavailable("storing a login flow failed", &e),
                     };
@@ -356,14 +353,14 @@ pub async fn submit(
                 flow.amr.clear();
                 flow.session = None;
             }
-            _ => return page(state, Step::SelectAccount, flow_id, &flow, &client, None).await,
+            _ => return page(svc, Step::SelectAccount, flow_id, &flow, &client, None).await,
         },
         Some(Step::Consent) => {
             if action != "approve" {
-                return page(state, Step::Consent, flow_id, &flow, &client, None).await;
+                return page(svc, Step::Consent, flow_id, &flow, &client, None).await;
             }
             let Some(user_id) = flow.user_id.clone() else { return expired() };
-            if let Err(e) = state.db.browser().put_consent(&user_id, client.id(), &flow.request.scopes).await {
+            if let Err(e) = svc.browser.put_consent(&user_id, client.id(), &flow.request.scopes).await {
                 return unavailable("storing consent failed", &e);
             }
             let event = AuditEvent::ConsentGranted {
@@ -371,39 +368,38 @@ pub async fn submit(
                 client_id: client.id().to_owned(),
                 scope: flow.request.scopes.join(" "),
             };
-            state.audit.emit(meta.actor(format!("user:{}", flow.user_id.as_deref().unwrap_or_default())), event, now);
+            svc.audit.emit(meta.actor(format!("user:{}", flow.user_id.as_deref().unwrap_or_default())), event, now);
             flow.pending.remove(0);
         }
         None => {}
     }
     let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
-    proceed(state, &next, flow, false).await
+    proceed(svc, &next, flow, false).await
 }
 
 /// Ends a flow whose steps are all done: the flow's session (made by its password step, or
 /// the one the browser had) records the client, and the client gets a code.
-async fn finish(state: &AppState, key: &Digest, flow: FlowRecord, meta: &RequestMeta, now: OffsetDateTime) -> Reply {
+async fn finish(svc: &SignIn, key: &Digest, flow: FlowRecord, meta: &RequestMeta, now: OffsetDateTime) -> Reply {
     // Taking the stored flow makes finishing single-use even if the form is posted twice.
-    match state.db.browser().take_flow(key).await {
+    match svc.browser.take_flow(key).await {
         Ok(Some(_)) => {}
         Ok(None) => return expired(),
         Err(e) => return unavailable("reading a login flow failed", &e),
     }
     let (Some(user_id), Some(session_key)) = (flow.user_id.as_deref(), flow.session) else { return expired() };
-    let mut live = match session::by_key(session::Stores::of(&state.db), session_key, &state.config.sessions, now).await
-    {
+    let mut live = match session::by_key(svc.sessions(), session_key, &svc.session_config, now).await {
         Ok(Some(l)) if l.user.id == user_id => l,
         Ok(_) => return expired(),
         Err(e) => return unavailable("session lookup failed", &e),
     };
-    match session::touch(state.db.browser(), &mut live, &flow.request.client_id, now).await {
+    match session::touch(&*svc.browser, &mut live, &flow.request.client_id, now).await {
         Ok(true) => {}
         Ok(false) => return expired(),
         Err(e) => return unavailable("updating a session failed", &e),
     }
     let r = &live.record;
     let who = SignedIn { user_id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr };
-    match issue_code(state, &flow.request, &who, Some(meta.ip), now).await {
+    match issue_code(svc, &flow.request, &who, Some(meta.ip), now).await {
         Ok(url) => redirect(url),
         Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     }

@@ -11,8 +11,8 @@ use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
 use crate::oauth::authorize::with_query;
 use crate::oauth::params::Params;
+use crate::oidc::service::SignIn;
 use crate::secret::ct_eq;
-use crate::state::AppState;
 use crate::tokens::id_token::read_hint;
 
 /// Parameters carried from the request through the confirmation form.
@@ -24,7 +24,7 @@ fn bad(message: &'static str) -> Reply {
 
 /// `GET|POST /logout`. `form_post` is true for a POST (the confirmation form).
 pub async fn logout(
-    state: &AppState,
+    svc: &SignIn,
     params: &Params,
     cookies: &BrowserCookies,
     meta: &RequestMeta,
@@ -38,7 +38,7 @@ pub async fn logout(
             (Err(r), ..) | (_, Err(r), ..) | (.., Err(r), _) | (.., Err(r)) => return r,
         };
     let hint = match hint_raw {
-        Some(raw) => match read_hint(&state.keys, &state.issuer, raw) {
+        Some(raw) => match read_hint(&svc.keys, &svc.issuer, raw) {
             Some(c) => Some(c),
             None => return bad("The sign-out request carries an ID token this server did not issue."),
         },
@@ -55,7 +55,7 @@ pub async fn logout(
             let Some(id) = &client_id else {
                 return bad("A redirect after sign-out needs id_token_hint or client_id.");
             };
-            let client = match state.clients.get(id).await {
+            let client = match svc.clients.get(id).await {
                 Ok(Some(c)) => c,
                 Ok(None) => return bad("The application is not registered."),
                 Err(e) => return unavailable("client lookup failed", &e),
@@ -66,13 +66,10 @@ pub async fn logout(
             Some(with_query(uri, &[("state", rp_state)]))
         }
     };
-    let live =
-        match session::lookup(session::Stores::of(&state.db), cookies.session.as_deref(), &state.config.sessions, now)
-            .await
-        {
-            Ok(l) => l,
-            Err(e) => return unavailable("session lookup failed", &e),
-        };
+    let live = match session::lookup(svc.sessions(), cookies.session.as_deref(), &svc.session_config, now).await {
+        Ok(l) => l,
+        Err(e) => return unavailable("session lookup failed", &e),
+    };
     let mut reply = match destination {
         Some(to) => redirect(to),
         None => Action::Page(Box::new(Page::LoggedOut)).into(),
@@ -96,7 +93,7 @@ pub async fn logout(
         }))
         .into();
     }
-    if let Err(e) = state.db.browser().delete_session(&live.key).await {
+    if let Err(e) = svc.browser.delete_session(&live.key).await {
         return unavailable("ending a session failed", &e);
     }
     let event = AuditEvent::SessionEnded {
@@ -104,7 +101,7 @@ pub async fn logout(
         sid: live.record.sid.clone(),
         reason: "logout".into(),
     };
-    if let Err(e) = state.audit.record(meta.actor(format!("user:{}", live.user.id)), event, now).await {
+    if let Err(e) = svc.audit.record(meta.actor(format!("user:{}", live.user.id)), event, now).await {
         return unavailable("ending a session failed", &e);
     }
     reply.clear_session = true;

@@ -7,6 +7,9 @@ pub mod flow;
 pub mod login;
 pub mod logout;
 mod password;
+pub mod service;
 pub mod session;
 pub mod steps;
+#[cfg(test)]
+mod tests;
 pub mod userinfo;

@@ -9,9 +9,9 @@ use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
 use crate::oauth::client::Client;
 use crate::oauth::params::Params;
+use crate::oidc::service::SignIn;
 use crate::ratelimit::{AttemptKeys, Refusal};
 use crate::secret::Secret;
-use crate::state::AppState;
 use crate::store::UserRecord;
 use crate::store::browser::Digest;
 use crate::store::login_attempts::Outcome;
@@ -39,7 +39,7 @@ pub(super) enum Refused {
 /// and the account before the password is hashed (`ratelimit/login.rs`), so concurrent
 /// guesses cannot outrun the limits.
 pub(super) async fn check_password(
-    state: &AppState,
+    svc: &SignIn,
     params: &Params,
     client: &Client,
     flow_key: &Digest,
@@ -54,7 +54,7 @@ pub(super) async fn check_password(
         crate::users::normalize_username(login).ok()
     };
     let found = match normalized.as_deref() {
-        Some(n) => state.db.users().find_user(n).await,
+        Some(n) => svc.users.find_user(n).await,
         None => Ok(None),
     };
     let user = match found {
@@ -72,23 +72,23 @@ pub(super) async fn check_password(
     };
     let keys = AttemptKeys { ip: meta.ip, account, flow: format!("f:{}", hex::encode(flow_key)) };
     let t = now.unix_timestamp();
-    let attempt = match state.limiter.begin_login(state.db.attempts(), keys, t).await {
+    let attempt = match svc.limiter.begin_login(&*svc.attempts, keys, t).await {
         Ok(Ok(a)) => a,
-        Ok(Err(refusal)) => return Err(Refused::Reply(refused(state, client, user.as_ref(), refusal, meta, now))),
+        Ok(Err(refusal)) => return Err(Refused::Reply(refused(svc, client, user.as_ref(), refusal, meta, now))),
         Err(e) => return Err(Refused::Reply(unavailable("counting a sign-in attempt failed", &e))),
     };
     let too_long = password.expose().len() > crate::users::MAX_PASSWORD_LEN;
     let verified = match &user {
-        Some(u) if !too_long => state.passwords.verify(password, u.password_hash.clone()).await,
+        Some(u) if !too_long => svc.passwords.verify(password, u.password_hash.clone()).await,
         // Same work for unknown users, so response time does not reveal which names exist.
-        _ if !too_long => state.passwords.verify_nothing(password).await.map(|()| false),
+        _ if !too_long => svc.passwords.verify_nothing(password).await.map(|()| false),
         _ => Ok(false),
     };
     let ok = match verified {
         Ok(ok) => ok,
         Err(e) => {
             // Never checked: the attempt is given back.
-            let _ = state.limiter.settle_login(state.db.attempts(), attempt, Outcome::Cancelled, t).await;
+            let _ = svc.limiter.settle_login(&*svc.attempts, attempt, Outcome::Cancelled, t).await;
             return Err(Refused::Reply(match e {
                 crate::users::PasswordError::Busy => {
                     error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment.")
@@ -104,36 +104,36 @@ pub(super) async fn check_password(
         None => Some((None, "bad_credentials")),
     };
     let outcome = if failure.is_some() { Outcome::Failure } else { Outcome::Success };
-    let locked = match state.limiter.settle_login(state.db.attempts(), attempt, outcome, t).await {
+    let locked = match svc.limiter.settle_login(&*svc.attempts, attempt, outcome, t).await {
         Ok(l) => l,
         Err(e) => return Err(Refused::Reply(unavailable("settling a sign-in attempt failed", &e))),
     };
     if let Some((user_id, reason)) = failure {
-        state.metrics.login("failure");
+        svc.metrics.login("failure");
         if locked.is_some() {
             let event = AuditEvent::UserLocked { user_id: user_id.clone(), client_id: client.id().to_owned() };
-            state.audit.emit(meta.actor("anonymous"), event, now);
+            svc.audit.emit(meta.actor("anonymous"), event, now);
         }
         let event = AuditEvent::LoginFailed { user_id, client_id: client.id().to_owned(), reason: reason.to_owned() };
-        state.audit.emit(meta.actor("anonymous"), event, now);
+        svc.audit.emit(meta.actor("anonymous"), event, now);
         tracing::info!(request_id = %meta.request_id, client_id = %client.id(), reason, "sign-in failed");
         return Err(Refused::Credentials);
     }
     let Some(user) = user else { return Err(Refused::Credentials) };
-    state.metrics.login("success");
+    svc.metrics.login("success");
     let event = AuditEvent::LoginSucceeded {
         user_id: user.id.clone(),
         username: user.username.clone(),
         client_id: client.id().to_owned(),
         amr: vec!["pwd".to_owned()],
     };
-    state.audit.emit(meta.actor(format!("user:{}", user.id)), event, now);
+    svc.audit.emit(meta.actor(format!("user:{}", user.id)), event, now);
     Ok(user)
 }
 
 /// The answer to an attempt refused before its password was looked at (audited).
 fn refused(
-    state: &AppState,
+    svc: &SignIn,
     client: &Client,
     user: Option<&UserRecord>,
     refusal: Refusal,
@@ -146,13 +146,13 @@ fn refused(
         Refusal::Locked(_) => "locked",
         Refusal::Busy(_) => "busy",
     };
-    state.metrics.rate_limited("failed_login");
+    svc.metrics.rate_limited("failed_login");
     let event = AuditEvent::LoginFailed {
         user_id: user.map(|u| u.id.clone()),
         client_id: client.id().to_owned(),
         reason: reason.to_owned(),
     };
-    state.audit.emit(meta.actor("anonymous"), event, now);
+    svc.audit.emit(meta.actor("anonymous"), event, now);
     match refusal {
         Refusal::FlowExhausted => error(
             ErrorKind::TooMany,

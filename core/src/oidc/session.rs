@@ -40,13 +40,6 @@ pub struct Stores<'a> {
     pub users: &'a dyn UserStore,
 }
 
-impl<'a> Stores<'a> {
-    /// The two capabilities of `db`.
-    pub fn of(db: &'a crate::store::Db) -> Self {
-        Self { browser: db.browser(), users: db.users() }
-    }
-}
-
 /// The live session of a cookie value, if any: known, within both timeouts, and its user
 /// still exists and is enabled.
 pub async fn lookup(

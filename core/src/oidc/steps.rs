@@ -14,8 +14,8 @@ use super::flow::{ErrorKind, Reply, client_error, error, unavailable};
 use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
 use crate::oauth::client::Client;
+use crate::oidc::service::SignIn;
 use crate::plugins::{StepError, StepInput, StepOutcome};
-use crate::state::AppState;
 use crate::store::browser::{Digest, FlowRecord, Step};
 
 /// What running the current step came to.
@@ -29,8 +29,8 @@ pub enum StepRun {
 }
 
 /// Puts the enabled login steps after the password step.
-pub fn schedule(state: &AppState, flow: &mut FlowRecord) {
-    let steps = state.plugins.login_steps();
+pub fn schedule(svc: &SignIn, flow: &mut FlowRecord) {
+    let steps = svc.plugins.login_steps();
     for _ in &steps {
         flow.pending.insert(0, Step::Plugin);
     }
@@ -41,7 +41,7 @@ pub fn schedule(state: &AppState, flow: &mut FlowRecord) {
 
 /// Runs the current step: `start` when `values` is `None`, else `submit`.
 pub async fn run(
-    state: &AppState,
+    svc: &SignIn,
     key: &Digest,
     flow: &mut FlowRecord,
     client: &Client,
@@ -52,11 +52,11 @@ pub async fn run(
     let (Some(name), Some(user_id)) = (flow.steps.first().cloned(), flow.user_id.clone()) else {
         return StepRun::Reply(super::flow::expired());
     };
-    let user = match state.db.users().get_user(&user_id).await {
+    let user = match svc.users.get_user(&user_id).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
-            let _ = state.db.browser().take_flow(key).await;
-            return StepRun::Reply(client_error(state, &flow.request, "access_denied", "the account is disabled"));
+            let _ = svc.browser.take_flow(key).await;
+            return StepRun::Reply(client_error(svc, &flow.request, "access_denied", "the account is disabled"));
         }
         Err(e) => return StepRun::Reply(unavailable("user lookup failed", &e)),
     };
@@ -81,7 +81,7 @@ pub async fn run(
         outcome: outcome.to_owned(),
         reason,
     };
-    match state.plugins.login_step(&name, &input, values).await {
+    match svc.plugins.login_step(&name, &input, values).await {
         Ok((_, StepOutcome::Show(form, kept))) => {
             flow.step_form = Some(form);
             flow.step_state = kept.map(|s| URL_SAFE_NO_PAD.encode(s));
@@ -95,7 +95,7 @@ pub async fn run(
                 client_id: client.id().to_owned(),
                 recorded: recorded.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             };
-            state.audit.emit(actor, event, now);
+            svc.audit.emit(actor, event, now);
             flow.pending.remove(0);
             flow.steps.remove(0);
             flow.step_form = None;
@@ -104,21 +104,21 @@ pub async fn run(
         }
         Ok((plugin, StepOutcome::Fail(reason))) => {
             tracing::info!(request_id = %meta.request_id, plugin = %plugin.name, reason = %reason, "a login step refused the sign-in");
-            state.audit.emit(actor, failed(&plugin.name, Some(plugin.sha256.clone()), "fail", reason), now);
-            let _ = state.db.browser().take_flow(key).await;
-            StepRun::Reply(client_error(state, &flow.request, "access_denied", "the sign-in was refused"))
+            svc.audit.emit(actor, failed(&plugin.name, Some(plugin.sha256.clone()), "fail", reason), now);
+            let _ = svc.browser.take_flow(key).await;
+            StepRun::Reply(client_error(svc, &flow.request, "access_denied", "the sign-in was refused"))
         }
         Err(StepError::Unknown(name)) => {
             // Removed by a reload while this sign-in was under way: start again with the
             // steps now enabled.
-            state.audit.emit(actor, failed(&name, None, "error", "the step is no longer enabled".into()), now);
-            let _ = state.db.browser().take_flow(key).await;
+            svc.audit.emit(actor, failed(&name, None, "error", "the step is no longer enabled".into()), now);
+            let _ = svc.browser.take_flow(key).await;
             StepRun::Reply(super::flow::expired())
         }
         Err(e) => {
             tracing::warn!(request_id = %meta.request_id, plugin = %name, error = %e, "a login step failed");
-            let sha = plugin_sha(state, &name);
-            state.audit.emit(actor, failed(&name, sha, "error", e.to_string()), now);
+            let sha = plugin_sha(svc, &name);
+            svc.audit.emit(actor, failed(&name, sha, "error", e.to_string()), now);
             StepRun::Reply(error(
                 ErrorKind::Unavailable,
                 "Temporarily unavailable",
@@ -128,6 +128,6 @@ pub async fn run(
     }
 }
 
-fn plugin_sha(state: &AppState, name: &str) -> Option<String> {
-    state.plugins.loaded().into_iter().find(|p| p.name == name).map(|p| p.sha256)
+fn plugin_sha(svc: &SignIn, name: &str) -> Option<String> {
+    svc.plugins.loaded().into_iter().find(|p| p.name == name).map(|p| p.sha256)
 }

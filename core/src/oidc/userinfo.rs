@@ -6,9 +6,8 @@ use time::OffsetDateTime;
 
 use crate::oauth::RequestMeta;
 use crate::oauth::grants::user_tokens::subject;
-use crate::oauth::policy;
+use crate::oauth::service::TokenService;
 use crate::plugins::{PolicyRequest, PolicyStage};
-use crate::state::AppState;
 use crate::tokens::access::{Audience, TokenProblem};
 
 /// Why userinfo refused (RFC 6750 §3.1).
@@ -29,13 +28,13 @@ pub enum UserinfoError {
 /// The claims for the user of `token`, if the policy plugins allow; claims they add come
 /// after (never over) the ones released by scope.
 pub async fn userinfo(
-    state: &AppState,
+    svc: &TokenService,
     token: Option<&str>,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<Map<String, Value>, UserinfoError> {
     let token = token.ok_or(UserinfoError::NoToken)?;
-    let claims = state.access.verify_active(state.db.revocations(), token, now).await.map_err(|p| match p {
+    let claims = svc.access.verify_active(&*svc.revocations, token, now).await.map_err(|p| match p {
         TokenProblem::Unavailable => UserinfoError::Unavailable,
         _ => UserinfoError::InvalidToken,
     })?;
@@ -45,8 +44,8 @@ pub async fn userinfo(
     }
     // From a browser: the token's client must be allowed this origin (`oauth/cors.rs`).
     if meta.origin.is_some() {
-        match state.clients.get(&claims.client_id).await {
-            Ok(Some(c)) if state.cors.check(meta.origin.as_deref(), &c).is_ok() => {}
+        match svc.clients.get(&claims.client_id).await {
+            Ok(Some(c)) if svc.cors.check(meta.origin.as_deref(), &c).is_ok() => {}
             Ok(_) => return Err(UserinfoError::Denied),
             Err(e) => {
                 tracing::error!(request_id = %crate::logctx::current(), error = %e, "client lookup failed");
@@ -54,7 +53,7 @@ pub async fn userinfo(
             }
         }
     }
-    let user = match state.db.users().get_user(&claims.sub).await {
+    let user = match svc.users.get_user(&claims.sub).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => return Err(UserinfoError::InvalidToken),
         Err(e) => {
@@ -64,7 +63,7 @@ pub async fn userinfo(
     };
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
-    if !state.plugins.has_policies() {
+    if !svc.policies.any() {
         out.extend(super::claims::for_scopes(&user, &scopes));
     } else {
         let audiences = match &claims.aud {
@@ -85,7 +84,7 @@ pub async fn userinfo(
             attributes: &[],
         };
         let actor = meta.actor(format!("client:{}", claims.client_id));
-        let allowed = policy::decide(state, &ask, actor).await.map_err(|_| UserinfoError::Denied)?;
+        let allowed = svc.policies.decide(&ask, actor).await.map_err(|_| UserinfoError::Denied)?;
         // A policy may narrow what this call releases.
         out.extend(super::claims::for_scopes(&user, &allowed.scopes));
         for (k, v) in allowed.claims {

@@ -293,6 +293,37 @@ impl Db {
         self.backend.clone()
     }
 
+    /// The users capability, shared (a service holds it).
+    pub fn shared_users(&self) -> Arc<dyn UserStore> {
+        self.backend.clone()
+    }
+
+    /// The browser-grant capability, shared (a service holds it).
+    pub fn shared_browser(&self) -> Arc<dyn BrowserStore> {
+        self.backend.clone()
+    }
+
+    /// The revocations capability, shared (a service holds it).
+    pub fn shared_revocations(&self) -> Arc<dyn RevocationStore> {
+        self.backend.clone()
+    }
+
+    /// The sign-in counters, shared (a service holds it).
+    pub fn shared_attempts(&self) -> Arc<dyn LoginAttempts> {
+        self.backend.clone()
+    }
+
+    /// The notification queue, shared (a service holds it).
+    pub fn shared_notify(&self) -> Arc<dyn NotifyQueue> {
+        self.backend.clone()
+    }
+
+    /// The group commit: `commit()` waits until every write made before it is durable
+    /// (what [`Db::durable`] does, for a service that holds capabilities rather than a `Db`).
+    pub fn group_commit(&self) -> GroupCommit {
+        self.commit.clone()
+    }
+
     /// The whole backend, shared (the server's parts that hold more than one capability).
     pub fn backend(&self) -> Arc<dyn Backend> {
         self.backend.clone()

@@ -14,9 +14,9 @@ use super::issue::TokenResponse;
 use super::user_tokens::{Grant, active_user, decide, expiry, issue, subject};
 use crate::audit::AuditEvent;
 use crate::oauth::authorize::OFFLINE_ACCESS;
+use crate::oauth::service::TokenService;
 use crate::plugins::PolicyStage;
 use crate::secret::{random_token, sha256, unique_id};
-use crate::state::AppState;
 use crate::store::browser::{CodeRecord, CodeRedemption, FamilyRecord, Redemption, RefreshRecord};
 
 /// The grant type name.
@@ -24,7 +24,7 @@ pub const GRANT_TYPE: &str = "authorization_code";
 
 /// Redeems a code for tokens.
 pub async fn grant(
-    state: &AppState,
+    svc: &TokenService,
     client: &Client,
     params: &Params,
     meta: &RequestMeta,
@@ -35,38 +35,38 @@ pub async fn grant(
     }
     let code = params.required("code", "code is required")?;
     let key = sha256(code.as_bytes());
-    let record = state.db.browser().get_code(&key).await.map_err(|e| unavailable("reading a code failed", &e))?;
+    let record = svc.browser.get_code(&key).await.map_err(|e| unavailable("reading a code failed", &e))?;
     let Some(record) = record else { return Err(OAuthError::InvalidGrant("the code is invalid or expired")) };
     // A second presentation is a replay whatever else the request carries (another client,
     // a wrong verifier): it revokes what the first redemption issued (RFC 6749 §4.1.2).
     if record.redeemed.is_some() {
-        return Err(replayed(state, client, &record, meta, now).await);
+        return Err(replayed(svc, client, &record, meta, now).await);
     }
     check(&record, client, params)?;
-    let user = active_user(state, &record.user_id).await?;
+    let user = active_user(svc, &record.user_id).await?;
     let Some(user) = user else { return Err(OAuthError::InvalidGrant("the user is disabled or gone")) };
 
     // Policies decide before the code is spent, so a failing plugin costs the client a retry,
     // not its code.
     let stage = (PolicyStage::Token, GRANT_TYPE);
-    let allowed = decide(state, client, subject(&user, &record.amr), &record.request.scopes, stage, meta, now).await?;
+    let allowed = decide(svc, client, subject(&user, &record.amr), &record.request.scopes, stage, meta, now).await?;
     let scopes = &allowed.scopes;
     let refresh = scopes.iter().any(|s| s == OFFLINE_ACCESS) && client.allows_grant("refresh_token");
     let jti = unique_id();
-    let access_exp = expiry(now, state.config.tokens.access_token_ttl);
+    let access_exp = expiry(now, svc.ttl.access_token_ttl);
     let family = refresh.then(unique_id);
     let redemption = Redemption { jti: jti.clone(), access_exp, family: family.clone() };
-    match state.db.browser().redeem_code(&key, &redemption, now.unix_timestamp()).await {
+    match svc.browser.redeem_code(&key, &redemption, now.unix_timestamp()).await {
         Ok(CodeRedemption::Redeemed(_)) => {}
         Ok(CodeRedemption::Invalid) => return Err(OAuthError::InvalidGrant("the code is invalid or expired")),
-        Ok(CodeRedemption::Replayed(first)) => return Err(replayed(state, client, &first, meta, now).await),
+        Ok(CodeRedemption::Replayed(first)) => return Err(replayed(svc, client, &first, meta, now).await),
         Err(e) => return Err(unavailable("redeeming a code failed", &e)),
     }
 
     let refresh_token = match family {
         Some(family) => {
             let token = random_token().map_err(|e| internal("no randomness for a refresh token", &e))?;
-            let ttl = state.config.tokens.refresh_token_ttl;
+            let ttl = svc.ttl.refresh_token_ttl;
             let rec = RefreshRecord {
                 family: family.clone(),
                 client_id: client.id().to_owned(),
@@ -88,9 +88,7 @@ pub async fn grant(
                 // A family lives as long as its members keep rotating, up to a year.
                 expires_at: expiry(now, std::time::Duration::from_secs(365 * 24 * 3600)),
             };
-            state
-                .db
-                .browser()
+            svc.browser
                 .create_refresh(&sha256(token.as_bytes()), &rec, &fam)
                 .await
                 .map_err(|e| unavailable("storing a refresh token failed", &e))?;
@@ -99,7 +97,7 @@ pub async fn grant(
         None => None,
     };
     // The redemption and the refresh token are durable before anyone sees the tokens.
-    state.db.durable().await.map_err(|e| unavailable("flushing a redemption failed", &e))?;
+    svc.group_commit.commit().await.map_err(|e| unavailable("flushing a redemption failed", &e))?;
     let g = Grant {
         user: &user,
         scopes,
@@ -111,7 +109,7 @@ pub async fn grant(
         refresh_token,
         claims: allowed.claims,
     };
-    issue(state, client, g, GRANT_TYPE, meta, now)
+    issue(svc, client, g, GRANT_TYPE, meta, now)
 }
 
 /// The code must have been issued to this client for this redirect URI and challenge.
@@ -143,16 +141,16 @@ fn check(record: &CodeRecord, client: &Client, params: &Params) -> Result<(), OA
 
 /// A second redemption: revoke the access token and refresh family of the first, durably.
 async fn replayed(
-    state: &AppState,
+    svc: &TokenService,
     client: &Client,
     first: &CodeRecord,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> OAuthError {
     let Some(r) = &first.redeemed else { return OAuthError::InvalidGrant("the code is invalid or expired") };
-    let revoked = match state.db.revocations().revoke_token(&r.jti, r.access_exp).await {
+    let revoked = match svc.revocations.revoke_token(&r.jti, r.access_exp).await {
         Ok(()) => match &r.family {
-            Some(f) => state.db.browser().revoke_family(f).await.map(|_| ()),
+            Some(f) => svc.browser.revoke_family(f).await.map(|_| ()),
             None => Ok(()),
         },
         Err(e) => Err(e),
@@ -162,7 +160,7 @@ async fn replayed(
     }
     tracing::warn!(request_id = %meta.request_id, client_id = %client.id(), "authorization code replayed; its tokens are revoked");
     let event = AuditEvent::CodeReplayed { client_id: client.id().to_owned(), user_id: first.user_id.clone() };
-    if let Err(e) = state.audit.record(meta.actor(format!("client:{}", client.id())), event, now).await {
+    if let Err(e) = svc.audit.record(meta.actor(format!("client:{}", client.id())), event, now).await {
         return unavailable("flushing a code replay failed", &e);
     }
     OAuthError::InvalidGrant("the code was already used; tokens issued from it are revoked")

@@ -9,11 +9,11 @@ use super::super::RequestMeta;
 use super::super::client::Client;
 use super::super::error::OAuthError;
 use super::super::params::Params;
-use super::super::policy::{self, Refusal};
+use super::super::policy::Refusal;
 use super::super::scope;
 use super::issue::{TokenResponse, issue_access_token};
+use crate::oauth::service::TokenService;
 use crate::plugins::{PolicyRequest, PolicyStage};
-use crate::state::AppState;
 use crate::tokens::access::IssueRequest;
 
 /// The grant type name.
@@ -21,7 +21,7 @@ pub const GRANT_TYPE: &str = "client_credentials";
 
 /// Issues an access token to `client`, if the policy plugins allow.
 pub async fn grant(
-    state: &AppState,
+    svc: &TokenService,
     client: &Client,
     params: &Params,
     meta: &RequestMeta,
@@ -34,7 +34,7 @@ pub async fn grant(
         return Err(OAuthError::UnauthorizedClient("the client may not use this grant type"));
     }
     let scopes = scope::grant(params.one("scope")?, &client.record.scopes)?;
-    let audiences = audiences(client, params, &state.issuer)?;
+    let audiences = audiences(client, params, &svc.issuer)?;
     let actor = meta.actor(format!("client:{}", client.id()));
     let ask = PolicyRequest {
         stage: PolicyStage::Token,
@@ -49,17 +49,17 @@ pub async fn grant(
         audiences: &audiences,
         attributes: &[],
     };
-    let allowed = policy::decide(state, &ask, actor.clone()).await.map_err(Refusal::oauth_error)?;
+    let allowed = svc.policies.decide(&ask, actor.clone()).await.map_err(Refusal::oauth_error)?;
     let req = IssueRequest {
         sub: client.id(),
         client_id: client.id(),
         audiences,
         scopes: &allowed.scopes,
-        ttl: state.config.tokens.access_token_ttl,
+        ttl: svc.ttl.access_token_ttl,
         jti: None,
         claims: allowed.claims,
     };
-    issue_access_token(state, req, GRANT_TYPE, actor, now)
+    issue_access_token(svc, req, GRANT_TYPE, actor, now)
 }
 
 /// The audiences asked for, each of which must be registered for the client.

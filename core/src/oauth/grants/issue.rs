@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::oauth::error::{OAuthError, internal};
-use crate::state::AppState;
+use crate::oauth::service::TokenService;
 use crate::tokens::access::IssueRequest;
 
 /// A successful token response (RFC 6749 §5.1).
@@ -32,23 +32,23 @@ pub struct TokenResponse {
 /// Signs an access token and records the issuance (audit record, metrics): every grant
 /// issues through here.
 pub(crate) fn issue_access_token(
-    state: &AppState,
+    svc: &TokenService,
     req: IssueRequest<'_>,
     grant_type: &str,
     actor: Actor,
     now: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
-    let issued = state.access.issue(req, now).map_err(|e| internal("signing an access token failed", &e))?;
+    let issued = svc.access.issue(req, now).map_err(|e| internal("signing an access token failed", &e))?;
     let client_id = &issued.claims.client_id;
     tracing::debug!(%client_id, grant_type, "access token issued");
-    state.metrics.token_issued(grant_type, client_id);
+    svc.metrics.token_issued(grant_type, client_id);
     let event = AuditEvent::TokenIssued {
         client_id: client_id.clone(),
         grant_type: grant_type.to_owned(),
         jti: issued.claims.jti.clone(),
         scope: issued.claims.scope.clone(),
     };
-    state.audit.emit(actor, event, now);
+    svc.audit.emit(actor, event, now);
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -4,4 +4,6 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod issue;
 pub mod refresh_token;
+#[cfg(test)]
+mod tests;
 pub(crate) mod user_tokens;

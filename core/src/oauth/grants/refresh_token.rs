@@ -13,9 +13,9 @@ use super::super::scope;
 use super::issue::TokenResponse;
 use super::user_tokens::{Grant, active_user, decide, expiry, issue, subject};
 use crate::audit::AuditEvent;
+use crate::oauth::service::TokenService;
 use crate::plugins::PolicyStage;
 use crate::secret::{random_token, sha256, unique_id};
-use crate::state::AppState;
 use crate::store::browser::{FamilyRecord, RefreshRecord, Rotation};
 
 /// The grant type name.
@@ -23,7 +23,7 @@ pub const GRANT_TYPE: &str = "refresh_token";
 
 /// Rotates a refresh token and issues fresh tokens.
 pub async fn grant(
-    state: &AppState,
+    svc: &TokenService,
     client: &Client,
     params: &Params,
     meta: &RequestMeta,
@@ -34,16 +34,15 @@ pub async fn grant(
     }
     let presented = params.required("refresh_token", "refresh_token is required")?;
     let old = sha256(presented.as_bytes());
-    let record =
-        state.db.browser().get_refresh(&old).await.map_err(|e| unavailable("reading a refresh token failed", &e))?;
+    let record = svc.browser.get_refresh(&old).await.map_err(|e| unavailable("reading a refresh token failed", &e))?;
     let invalid = OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked");
     let Some(record) = record else { return Err(invalid) };
     // Reuse is detected before anything else the request carries is looked at (a `scope`,
     // another client, a disabled user): a spent token always revokes its family (RFC 9700
     // §4.14.2). The spent record keeps only what this needs.
     if record.used {
-        return Err(match state.db.browser().revoke_family(&record.family).await {
-            Ok(Some(family)) => reused(state, client, &record, &family, meta, now).await,
+        return Err(match svc.browser.revoke_family(&record.family).await {
+            Ok(Some(family)) => reused(svc, client, &record, &family, meta, now).await,
             Ok(None) => invalid,
             Err(e) => unavailable("revoking a reused refresh token family failed", &e),
         });
@@ -61,32 +60,32 @@ pub async fn grant(
             wanted
         }
     };
-    let Some(user) = active_user(state, &record.user_id).await? else {
-        let _ = state.db.browser().revoke_family(&record.family).await;
+    let Some(user) = active_user(svc, &record.user_id).await? else {
+        let _ = svc.browser.revoke_family(&record.family).await;
         return Err(OAuthError::InvalidGrant("the user is disabled or gone"));
     };
 
     // Policies decide before the rotation: a refusal leaves the presented token valid.
     let stage = (PolicyStage::Refresh, GRANT_TYPE);
-    let allowed = decide(state, client, subject(&user, &record.amr), &scopes, stage, meta, now).await?;
+    let allowed = decide(svc, client, subject(&user, &record.amr), &scopes, stage, meta, now).await?;
 
     let token = random_token().map_err(|e| internal("no randomness for a refresh token", &e))?;
     let jti = unique_id();
-    let access_exp = expiry(now, state.config.tokens.access_token_ttl);
+    let access_exp = expiry(now, svc.ttl.access_token_ttl);
     let next = RefreshRecord {
         created_at: now.unix_timestamp(),
-        expires_at: expiry(now, state.config.tokens.refresh_token_ttl),
+        expires_at: expiry(now, svc.ttl.refresh_token_ttl),
         used: false,
         ..record.clone()
     };
     let new = sha256(token.as_bytes());
-    match state.db.browser().rotate_refresh(&old, &new, &next, &jti, access_exp, now.unix_timestamp()).await {
+    match svc.browser.rotate_refresh(&old, &new, &next, &jti, access_exp, now.unix_timestamp()).await {
         Ok(Rotation::Rotated(_)) => {}
         Ok(Rotation::Invalid) => return Err(invalid),
-        Ok(Rotation::Reused(family)) => return Err(reused(state, client, &record, &family, meta, now).await),
+        Ok(Rotation::Reused(family)) => return Err(reused(svc, client, &record, &family, meta, now).await),
         Err(e) => return Err(unavailable("rotating a refresh token failed", &e)),
     }
-    state.db.durable().await.map_err(|e| unavailable("flushing a rotation failed", &e))?;
+    svc.group_commit.commit().await.map_err(|e| unavailable("flushing a rotation failed", &e))?;
     let g = Grant {
         user: &user,
         scopes: &allowed.scopes,
@@ -98,13 +97,13 @@ pub async fn grant(
         refresh_token: Some(token),
         claims: allowed.claims,
     };
-    issue(state, client, g, GRANT_TYPE, meta, now)
+    issue(svc, client, g, GRANT_TYPE, meta, now)
 }
 
 /// A spent token came back: the family is already revoked by the store; revoke its newest
 /// access token as well, durably, and record it.
 async fn reused(
-    state: &AppState,
+    svc: &TokenService,
     client: &Client,
     record: &RefreshRecord,
     family: &FamilyRecord,
@@ -112,7 +111,7 @@ async fn reused(
     now: OffsetDateTime,
 ) -> OAuthError {
     if !family.last_jti.is_empty()
-        && let Err(e) = state.db.revocations().revoke_token(&family.last_jti, family.last_access_exp).await
+        && let Err(e) = svc.revocations.revoke_token(&family.last_jti, family.last_access_exp).await
     {
         return unavailable("revoking the access token of a reused family failed", &e);
     }
@@ -122,7 +121,7 @@ async fn reused(
         user_id: record.user_id.clone(),
         family: record.family.clone(),
     };
-    if let Err(e) = state.audit.record(meta.actor(format!("client:{}", client.id())), event, now).await {
+    if let Err(e) = svc.audit.record(meta.actor(format!("client:{}", client.id())), event, now).await {
         return unavailable("flushing a refresh token reuse failed", &e);
     }
     OAuthError::InvalidGrant("the refresh token was already used; every token of its grant is revoked")

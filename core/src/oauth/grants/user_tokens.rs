@@ -6,10 +6,10 @@ use time::OffsetDateTime;
 use super::super::RequestMeta;
 use super::super::client::Client;
 use super::super::error::{OAuthError, internal};
-use super::super::policy::{self, Allowed, Refusal};
+use super::super::policy::{Allowed, Refusal};
 use super::issue::{TokenResponse, issue_access_token};
+use crate::oauth::service::TokenService;
 use crate::plugins::{PolicyRequest, PolicyStage, SubjectFacts};
-use crate::state::AppState;
 use crate::store::UserRecord;
 use crate::tokens::access::IssueRequest;
 use crate::tokens::id_token::{self, IdTokenInput};
@@ -38,13 +38,13 @@ pub(super) struct Grant<'a> {
 }
 
 /// The audiences of a user's access token: the client's registered ones, else the issuer.
-pub(super) fn audiences(state: &AppState, client: &Client) -> Vec<String> {
-    if client.record.audiences.is_empty() { vec![state.issuer.clone()] } else { client.record.audiences.clone() }
+pub(super) fn audiences(svc: &TokenService, client: &Client) -> Vec<String> {
+    if client.record.audiences.is_empty() { vec![svc.issuer.clone()] } else { client.record.audiences.clone() }
 }
 
 /// The user must still exist and be enabled.
-pub(super) async fn active_user(state: &AppState, user_id: &str) -> Result<Option<UserRecord>, OAuthError> {
-    match state.db.users().get_user(user_id).await {
+pub(super) async fn active_user(svc: &TokenService, user_id: &str) -> Result<Option<UserRecord>, OAuthError> {
+    match svc.users.get_user(user_id).await {
         Ok(Some(u)) if !u.disabled => Ok(Some(u)),
         Ok(_) => Ok(None),
         Err(e) => Err(super::super::error::unavailable("user lookup failed", &e)),
@@ -53,7 +53,7 @@ pub(super) async fn active_user(state: &AppState, user_id: &str) -> Result<Optio
 
 /// Signs the access and ID tokens of a grant.
 pub(super) fn issue(
-    state: &AppState,
+    svc: &TokenService,
     client: &Client,
     g: Grant<'_>,
     grant_type: &str,
@@ -63,14 +63,14 @@ pub(super) fn issue(
     let req = IssueRequest {
         sub: &g.user.id,
         client_id: client.id(),
-        audiences: audiences(state, client),
+        audiences: audiences(svc, client),
         scopes: g.scopes,
-        ttl: state.config.tokens.access_token_ttl,
+        ttl: svc.ttl.access_token_ttl,
         jti: Some(g.jti),
         claims: g.claims.clone(),
     };
     let actor = meta.actor(format!("client:{}", client.id()));
-    let mut resp = issue_access_token(state, req, grant_type, actor, now)?;
+    let mut resp = issue_access_token(svc, req, grant_type, actor, now)?;
     if g.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
             user: g.user,
@@ -83,9 +83,9 @@ pub(super) fn issue(
             sid: g.sid,
             access_token: &resp.access_token,
             claims: &g.claims,
-            ttl: state.config.tokens.id_token_ttl,
+            ttl: svc.ttl.id_token_ttl,
         };
-        let token = id_token::sign(&state.keys, &state.issuer, input, now)
+        let token = id_token::sign(&svc.keys, &svc.issuer, input, now)
             .map_err(|e| internal("signing an ID token failed", &e))?;
         resp.id_token = Some(token);
     }
@@ -95,7 +95,7 @@ pub(super) fn issue(
 
 /// Asks the policy plugins about a user's grant at the token endpoint.
 pub(super) async fn decide(
-    state: &AppState,
+    svc: &TokenService,
     client: &Client,
     user: SubjectFacts<'_>,
     scopes: &[String],
@@ -103,7 +103,7 @@ pub(super) async fn decide(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<Allowed, OAuthError> {
-    let audiences = audiences(state, client);
+    let audiences = audiences(svc, client);
     let ask = PolicyRequest {
         stage,
         request_id: &meta.request_id,
@@ -118,7 +118,7 @@ pub(super) async fn decide(
         attributes: &[],
     };
     let actor = meta.actor(format!("client:{}", client.id()));
-    policy::decide(state, &ask, actor).await.map_err(Refusal::oauth_error)
+    svc.policies.decide(&ask, actor).await.map_err(Refusal::oauth_error)
 }
 
 /// The facts about a user that policies see.
