@@ -1,4 +1,6 @@
-//! `AppState`: everything a request needs, passed explicitly (no globals).
+//! `AppState`: what the HTTP layer holds (no globals): the services the domain runs on
+//! ([`crate::oauth::service::TokenService`], [`crate::oidc::service::SignIn`]), and what the
+//! admin, health and page handlers use directly.
 
 use std::ops::Deref;
 use std::sync::Arc;
