@@ -32,6 +32,8 @@ for _ in $(seq 100); do curl -s -o /dev/null "$BASE/ping" && break; sleep 0.1; d
 AUTH="Basic $(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)"
 TOKEN="$(curl -s -H "Authorization: $AUTH" -d grant_type=client_credentials "$BASE/token" | jq -r .access_token)"
 [ -n "$TOKEN" ] && [ "$TOKEN" != null ] || { echo "load.sh: could not mint a token" >&2; cat "$log"; exit 1; }
+REVOKED="$(curl -s -H "Authorization: $AUTH" -d grant_type=client_credentials "$BASE/token" | jq -r .access_token)"
+curl -sf -o /dev/null -H "Authorization: $AUTH" -d "token=$REVOKED" "$BASE/revoke" || { echo "load.sh: could not revoke a token" >&2; exit 1; }
 
 run() { # name method path [body] [ctype] [auth]
   local name="$1" method="$2" path="$3" body="${4:-}" ctype="${5:-}" auth="${6:-}"
@@ -52,5 +54,6 @@ run "discovery GET" GET /.well-known/openid-configuration
 run "jwks GET" GET /jwks
 run "token POST (cc)" POST /token "grant_type=client_credentials" application/x-www-form-urlencoded "$AUTH"
 run "introspect POST" POST /introspect "token=$TOKEN" application/x-www-form-urlencoded "$AUTH"
+run "introspect (revoked)" POST /introspect "token=$REVOKED" application/x-www-form-urlencoded "$AUTH"
 run "verify POST" POST /verify "{\"token\":\"$TOKEN\"}" application/json
 echo "peak RSS: $(awk '/VmHWM/{printf "%.1f MB", $2/1024}' /proc/$pid/status)"

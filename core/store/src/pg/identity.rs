@@ -174,19 +174,19 @@ impl RevocationStore for PgStore {
             .await
             .map_err(pg)?;
         c.execute(&st, &[&jti, &expires_at]).await.map_err(pg)?;
+        self.revoked.revoked(jti, expires_at);
         Ok(())
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         let Some(jti) = text(jti) else { return Ok(false) };
-        let c = self.client().await?;
-        let st = c.prepare_cached("SELECT 1 FROM revocations WHERE jti = $1").await.map_err(pg)?;
-        Ok(c.query_opt(&st, &[&jti]).await.map_err(pg)?.is_some())
+        self.revoked.is_revoked(jti).await
     }
 
     async fn purge_revocations(&self, now: i64) -> Result<usize, StoreError> {
         let c = self.client().await?;
         let n = c.execute("DELETE FROM revocations WHERE expires_at < $1", &[&now]).await.map_err(pg)?;
+        self.revoked.purge(now);
         let used = c.execute("DELETE FROM once_keys WHERE expires_at <= $1", &[&now]).await.map_err(pg)?;
         // Barrier rows of instances gone for a day.
         c.execute("DELETE FROM durable_barrier WHERE at < $1", &[&(now - 24 * 3600)]).await.map_err(pg)?;

@@ -15,6 +15,7 @@
 mod audit;
 mod browser;
 mod identity;
+mod lookups;
 mod queue;
 mod schema;
 mod transfer;
@@ -57,6 +58,8 @@ impl PgOptions {
 /// A PostgreSQL store (a pool of connections).
 pub struct PgStore {
     pool: Pool,
+    /// Revocation lookups, batched (`lookups.rs`).
+    revoked: lookups::RevokedLookups,
     /// This handle's row in `durable_barrier` (a random id per process).
     instance: String,
 }
@@ -115,7 +118,7 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Io(format!("building the connection pool: {e}")))?;
         let instance = crate::sha256_hex(format!("{}-{:?}", std::process::id(), crate::monotonic()).as_bytes());
-        Ok(Self { pool, instance: instance[..16].to_owned() })
+        Ok(Self { revoked: lookups::RevokedLookups::new(pool.clone()), pool, instance: instance[..16].to_owned() })
     }
 
     /// Connects, waits up to `wait` for the database to answer (databases start slowly in
@@ -139,11 +142,16 @@ impl PgStore {
 
     /// A pooled connection.
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => pg(e),
-            other => StoreError::Unavailable(other.to_string()),
-        })
+        checkout(&self.pool).await
     }
+}
+
+/// A connection from `pool`; a pool that cannot give one in time is `Unavailable`.
+pub(crate) async fn checkout(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        other => StoreError::Unavailable(other.to_string()),
+    })
 }
 
 /// rustls with the system's roots: `sslmode=require` verifies the server's certificate and
