@@ -54,9 +54,13 @@ async fn main() {
     let arg = |i: usize| {
         args.get(i)
             .cloned()
-            .unwrap_or_else(|| panic!("usage: browser-load login|refresh|token BASE [SECONDS CONCURRENCY]"))
+            .unwrap_or_else(|| panic!("usage: browser-load login|refresh|token BASE[,BASE...] [SECONDS CONCURRENCY]"))
     };
-    let (mode, base) = (arg(1), arg(2));
+    // Several bases (instances on one database): chain i signs in at base i, and each
+    // rotation goes to the next base, so every chain rotates across all of them.
+    let (mode, bases) = (arg(1), arg(2));
+    let bases: Vec<String> = bases.split(',').map(str::to_owned).collect();
+    let base = bases[0].clone();
     if mode == "token" {
         let t = sign_in(&base, "openid profile email").await.expect("sign in");
         println!("{}", t["access_token"].as_str().expect("access token"));
@@ -70,7 +74,8 @@ async fn main() {
     let mut chains = Vec::new();
     if mode == "refresh" {
         for batch in (0..conc).collect::<Vec<_>>().chunks(4) {
-            let setup: Vec<_> = batch.iter().map(|_| tokio::spawn(sign_in_owned(base.clone()))).collect();
+            let setup: Vec<_> =
+                batch.iter().map(|i| tokio::spawn(sign_in_owned(bases[i % bases.len()].clone()))).collect();
             for s in setup {
                 chains.push(s.await.expect("setup").expect("sign in"));
             }
@@ -80,7 +85,8 @@ async fn main() {
     let started = gatehouse::clock::monotonic();
     let mut tasks = Vec::new();
     for i in 0..conc {
-        let base = base.clone();
+        let base = bases[i % bases.len()].clone();
+        let bases = bases.clone();
         let mode = mode.clone();
         let first = chains.get(i).cloned().unwrap_or_default();
         tasks.push(tokio::spawn(async move {
@@ -96,9 +102,11 @@ async fn main() {
             } else {
                 let mut rt = first;
                 let http = reqwest::Client::new();
-                let url = format!("{base}/token");
+                let mut turn = i;
                 while gatehouse::clock::monotonic() < until {
                     let t = gatehouse::clock::monotonic();
+                    turn += 1;
+                    let url = format!("{}/token", bases[turn % bases.len()]);
                     let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
                     let resp = gatehouse_tests::post_basic(&http, &url, CLIENT.0, CLIENT.1, &form).await;
                     let body: serde_json::Value = resp.json().await.unwrap_or_default();
