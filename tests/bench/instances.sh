@@ -22,7 +22,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 start() { # bind
   GATEHOUSE_LOG=warn GATEHOUSE_SERVER_BIND="$1" taskset -c "$SERVER_CPU" "$ROOT/target/release/gatehouse" serve \
-    --config "$HERE/bench.toml" >/dev/null 2>&1 &
+    --config "$HERE/bench.toml" >"${LOGDIR:-/dev/null}${LOGDIR:+/$1.log}" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -s -o /dev/null "http://$1/ping" && return; sleep 0.1; done
   echo "instances.sh: the server on $1 did not start" >&2; exit 1

@@ -277,15 +277,15 @@ impl PgStore {
         let key = &key.replace('\0', "\u{fffd}");
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
+        // One statement makes the row if missing and locks it (a no-op update of an existing
+        // row takes its lock), returning the record as it is.
         let st = tx
             .prepare_cached(
                 "INSERT INTO login_attempts (key, record, locked_until, last_attempt) VALUES ($1, '{}', 0, 0) \
-                 ON CONFLICT (key) DO NOTHING",
+                 ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING record",
             )
             .await
             .map_err(pg)?;
-        tx.execute(&st, &[&key]).await.map_err(pg)?;
-        let st = tx.prepare_cached("SELECT record FROM login_attempts WHERE key = $1 FOR UPDATE").await.map_err(pg)?;
         let row = tx.query_one(&st, &[&key]).await.map_err(pg)?;
         let mut rec: AttemptRecord = json(&row, 0, "login_attempts")?;
         let out = rule(&mut rec);
