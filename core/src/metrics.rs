@@ -77,6 +77,7 @@ pub struct Metrics {
     rss: Gauge,
     open_sessions: Gauge,
     notifications: Family<NotificationLabels, Counter>,
+    plugin_compilations: Counter,
     audit_chain_intact: Gauge,
 }
 
@@ -126,6 +127,12 @@ impl Metrics {
             "Notification delivery attempts by notifier and outcome (sent, retry, dead)",
             notifications.clone(),
         );
+        let plugin_compilations = Counter::default();
+        registry.register(
+            "plugin_compilations",
+            "Wasm components compiled (a reload compiles only components whose file changed)",
+            plugin_compilations.clone(),
+        );
         let open_sessions = Gauge::default();
         registry.register("open_sessions", "Browser sessions not ended or expired", open_sessions.clone());
         let audit_chain_intact = Gauge::default();
@@ -148,8 +155,14 @@ impl Metrics {
             rss,
             open_sessions,
             notifications,
+            plugin_compilations,
             audit_chain_intact,
         }
+    }
+
+    /// The counter of plugin compilations (the plugin runtime increments it).
+    pub fn plugin_compilations(&self) -> Counter {
+        self.plugin_compilations.clone()
     }
 
     /// Records the outcome of an audit chain check.

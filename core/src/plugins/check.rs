@@ -26,7 +26,8 @@ pub struct ComponentReport {
 /// kind, as a server would at load (grants assumed given).
 pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result<ComponentReport, String> {
     let limits = kind.default_limits();
-    let rt = Runtime::new(crate::config::PluginRuntimeConfig::default(), limits.memory_limit_bytes)?;
+    let rt =
+        Runtime::new(crate::config::PluginRuntimeConfig::default(), limits.memory_limit_bytes, Default::default())?;
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let component = Component::new(&rt.engine, &bytes)
         .map_err(|e| format!("{}: not a valid Wasm component: {e:#}", path.display()))?;

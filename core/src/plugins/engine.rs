@@ -54,6 +54,10 @@ pub(crate) struct Runtime {
     /// Largest linear memory a slot holds.
     pub(crate) max_memory_bytes: u64,
     ticker_stop: Arc<AtomicBool>,
+    /// Compiled components by the sha256 of their bytes: a reload compiles only what changed.
+    compiled: std::sync::Mutex<std::collections::HashMap<String, wasmtime::component::Component>>,
+    /// Counts compilations (the `plugin_compilations` metric).
+    compilations: prometheus_client::metrics::counter::Counter,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -70,7 +74,11 @@ impl Drop for Runtime {
 
 impl Runtime {
     /// Builds the engine for plugins whose memory limits are at most `max_memory_bytes`.
-    pub(crate) fn new(settings: PluginRuntimeConfig, max_memory_bytes: u64) -> Result<Self, String> {
+    pub(crate) fn new(
+        settings: PluginRuntimeConfig,
+        max_memory_bytes: u64,
+        compilations: prometheus_client::metrics::counter::Counter,
+    ) -> Result<Self, String> {
         let max_memory_bytes = max_memory_bytes.max(16 << 20).next_multiple_of(64 << 10);
         let mut pool = PoolingAllocationConfig::default();
         let slots = settings.pool_instances;
@@ -108,7 +116,38 @@ impl Runtime {
         .map_err(|e| format!("linking the jwt interface failed: {e:#}"))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), Arc::clone(&ticker_stop))?;
-        Ok(Self { engine, linker, settings, max_memory_bytes, ticker_stop })
+        Ok(Self {
+            engine,
+            linker,
+            settings,
+            max_memory_bytes,
+            ticker_stop,
+            compiled: std::sync::Mutex::default(),
+            compilations,
+        })
+    }
+
+    /// The component of `bytes` (whose sha256 is `sha256`), compiled once for this engine: a
+    /// reload of an unchanged file reuses it (the same bytes on the same engine compile to
+    /// the same thing), so it costs the request cores nothing.
+    pub(crate) fn component(&self, sha256: &str, bytes: &[u8]) -> wasmtime::Result<wasmtime::component::Component> {
+        if let Some(c) = self.cache().get(sha256) {
+            return Ok(c.clone());
+        }
+        let component = wasmtime::component::Component::new(&self.engine, bytes)?;
+        self.compilations.inc();
+        self.cache().insert(sha256.to_owned(), component.clone());
+        Ok(component)
+    }
+
+    /// Forgets the compiled components whose sha256 is not in `keep` (after a reload: those of
+    /// the set in force stay).
+    pub(crate) fn keep_compiled(&self, keep: &[String]) {
+        self.cache().retain(|sha, _| keep.contains(sha));
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, wasmtime::component::Component>> {
+        self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A fresh store for one call of a plugin with `limits`.

@@ -100,11 +100,8 @@ impl PluginHost {
             // later by hot reload fits unless it asks for more than `max_memory_mb`.
             let configured = plugins.iter().map(|p| p.limits.memory_limit_bytes).max().unwrap_or(0);
             let max_memory = settings.max_memory_bytes.max(configured);
-            let rt = engine::Runtime::new(settings, max_memory).map_err(|problem| LoadError {
-                index: 0,
-                name: "(runtime)".into(),
-                problem,
-            })?;
+            let rt = engine::Runtime::new(settings, max_memory, metrics.plugin_compilations())
+                .map_err(|problem| LoadError { index: 0, name: "(runtime)".into(), problem })?;
             Some(rt)
         };
         let host = Self(Arc::new(HostInner {
@@ -130,8 +127,12 @@ impl PluginHost {
     /// stays. Calls in flight finish on the version they started with.
     pub async fn reload(&self, plugins: &[PluginConfig]) -> Result<Vec<PluginInfo>, LoadError> {
         let _one_at_a_time = self.0.reloading.lock().await;
-        let set = self.load(plugins).await?;
-        self.0.set.store(Arc::new(set));
+        let result = self.load(plugins).await.map(|set| self.0.set.store(Arc::new(set)));
+        // Compiled components stay for the set in force, whichever it is now.
+        if let Some(rt) = &self.0.runtime {
+            rt.keep_compiled(&self.loaded().into_iter().map(|p| p.sha256).collect::<Vec<_>>());
+        }
+        result?;
         Ok(self.loaded())
     }
 

@@ -148,7 +148,7 @@ pub(crate) fn load(
             cfg.limits.memory_limit_bytes.div_ceil(1 << 20)
         ));
     }
-    let component = Component::new(&rt.engine, &bytes).map_err(|e| {
+    let component = rt.component(&sha256_hex, &bytes).map_err(|e| {
         let e = format!("{e:#}");
         // The pooling allocator checks initial memories at compile time; say which key to
         // change rather than only quoting the engine.

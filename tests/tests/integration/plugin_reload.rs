@@ -206,3 +206,33 @@ fn policy_eval_prints_each_decision_and_the_verdict() {
     let (_, out, _) = run_cli(&["gatehouse", "policy", "eval", "--config", &cfg_s, "--input", &input("a@evil.com")]);
     assert!(out.contains("deny: email domain evil.com is not allowed") && out.contains("verdict: deny"), "{out}");
 }
+
+/// The `gatehouse_plugin_compilations_total` counter.
+async fn compilations(s: &TestServer) -> u64 {
+    let text = s.http.get(s.url(paths::METRICS)).bearer_auth(ADMIN).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("gatehouse_plugin_compilations_total ")).expect(&text);
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_reload_compiles_only_components_whose_file_changed() {
+    let s = TestServer::start_with(&hostile("deny", "version = \"1\"", "")).await;
+    let config_file = s.dir.path().join("gatehouse.toml");
+    assert_eq!(compilations(&s).await, 1, "the start compiled the one plugin");
+    assert_eq!(cc_status(&s.http, &s.base).await, 403);
+    // New settings, same file: the compiled component is reused and the settings take effect.
+    for (mode, status) in [("allow", 200), ("deny", 403), ("allow", 200)] {
+        std::fs::write(&config_file, hostile(mode, "version = \"2\"", "")).unwrap();
+        assert_eq!(reload(&s).await.0, 200);
+        assert_eq!(cc_status(&s.http, &s.base).await, status);
+    }
+    assert_eq!(compilations(&s).await, 1, "unchanged bytes are not compiled again");
+    // Another file: compiled once, and again only if it comes back after being dropped.
+    let other = policy_entry("other", "allow_email_domain", "", "");
+    let both = format!("{}\n{other}", hostile("allow", "version = \"2\"", ""));
+    std::fs::write(&config_file, &both).unwrap();
+    assert_eq!(reload(&s).await.0, 200);
+    assert_eq!(compilations(&s).await, 2);
+    assert_eq!(reload(&s).await.0, 200);
+    assert_eq!(compilations(&s).await, 2);
+}
