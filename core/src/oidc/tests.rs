@@ -31,18 +31,23 @@ struct Flow {
     id: String,
 }
 
-/// `/authorize` for the web client: a new flow for a browser without cookies.
-async fn begin(h: &Harness) -> Flow {
+/// An authorization request of the web client for `scope`, with PKCE and `state=s-1`.
+fn authorize_params(scope: &str) -> crate::oauth::params::Params {
     let challenge = challenge();
-    let p = params(&[
+    params(&[
         ("response_type", "code"),
         ("client_id", WEB.0),
         ("redirect_uri", WEB_CB),
-        ("scope", "openid api"),
+        ("scope", scope),
         ("state", "s-1"),
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
-    ]);
+    ])
+}
+
+/// `/authorize` for the web client: a new flow for a browser without cookies.
+async fn begin(h: &Harness) -> Flow {
+    let p = authorize_params("openid api");
     let reply = login::authorize(&h.sign_in, &p, &BrowserCookies::default(), &meta(), h.now()).await;
     let to = location(&reply);
     assert!(to.starts_with(&format!("{ISSUER}/login?flow=")), "to the login page: {to}");
@@ -168,15 +173,7 @@ async fn a_live_session_signs_in_again_without_a_password_once_consent_is_rememb
     f.cookies.session = password(&h, &f, ALICE.1).await.set_session.map(|(c, _)| c);
     assert!(location(&submit(&h, &f, &[("action", "approve")]).await).starts_with(WEB_CB));
     // Same browser, new request: the session answers at once with a code.
-    let challenge = challenge();
-    let p = params(&[
-        ("response_type", "code"),
-        ("client_id", WEB.0),
-        ("redirect_uri", WEB_CB),
-        ("scope", "openid"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let p = authorize_params("openid");
     let reply = login::authorize(&h.sign_in, &p, &f.cookies, &meta(), h.now()).await;
     assert!(query(location(&reply), "code").is_some(), "SSO: {}", location(&reply));
 }
