@@ -13,9 +13,9 @@ use crate::audit::checkpoint::{Checkpointer, check_tail};
 use crate::audit::{Actor, AuditEvent, AuditLog, ChainBreak};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http;
 use crate::http::client_ip::TrustedProxies;
 use crate::http::listener::LimitedListener;
-use crate::http::{self, paths};
 use crate::metrics::Metrics;
 use crate::oauth::client::ClientRegistry;
 use crate::oidc::discovery;
@@ -132,17 +132,7 @@ impl Server {
         let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
         let issuer = config.server.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let urls = Arc::new(Urls {
-            token: format!("{issuer}{}", paths::TOKEN),
-            introspect: format!("{issuer}{}", paths::INTROSPECT),
-            revoke: format!("{issuer}{}", paths::REVOKE),
-            jwks: format!("{issuer}{}", paths::JWKS),
-            verify: format!("{issuer}{}", paths::VERIFY),
-            authorize: format!("{issuer}{}", paths::AUTHORIZE),
-            login: format!("{issuer}{}", paths::LOGIN),
-            userinfo: format!("{issuer}{}", paths::USERINFO),
-            logout: format!("{issuer}{}", paths::LOGOUT),
-        });
+        let urls = Arc::new(Urls::new(&issuer));
         let db = Db::with_flush_histogram(store, flush_latency);
         plugins.attach_store(db.plugin_kv());
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
@@ -210,8 +200,6 @@ impl Server {
         let state = AppState::new(Inner {
             tokens: parts.token_service(&config),
             sign_in: parts.sign_in(&config),
-            access: parts.access.clone(),
-            clients: parts.clients.clone(),
             limiter: parts.limiter.clone(),
             cors: parts.cors.clone(),
             config: Arc::new(config),

@@ -9,10 +9,8 @@ use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::oauth::client::ClientRegistry;
 use crate::ratelimit::Limiter;
 use crate::store::Db;
-use crate::tokens::access::AccessTokens;
 use crate::tokens::keys::KeyManager;
 use crate::users::Passwords;
 
@@ -39,6 +37,25 @@ pub struct Urls {
     pub logout: String,
 }
 
+impl Urls {
+    /// The endpoints of `issuer`.
+    pub fn new(issuer: &str) -> Self {
+        use crate::http::paths;
+        let at = |path: &str| format!("{issuer}{path}");
+        Self {
+            token: at(paths::TOKEN),
+            introspect: at(paths::INTROSPECT),
+            revoke: at(paths::REVOKE),
+            jwks: at(paths::JWKS),
+            verify: at(paths::VERIFY),
+            authorize: at(paths::AUTHORIZE),
+            login: at(paths::LOGIN),
+            userinfo: at(paths::USERINFO),
+            logout: at(paths::LOGOUT),
+        }
+    }
+}
+
 /// Shared server state; cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -57,10 +74,6 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Signing keys.
     pub keys: Arc<KeyManager>,
-    /// Access token issuance and verification.
-    pub access: Arc<AccessTokens>,
-    /// Clients and client authentication.
-    pub clients: Arc<ClientRegistry>,
     /// Rate limiters.
     pub limiter: Arc<Limiter>,
     /// Password hashing (bounded pool).

@@ -109,17 +109,7 @@ impl Harness {
         let audit = AuditLog::start(&db).await.expect("audit");
         let passwords = Passwords::new(&config.password_hashing).expect("passwords");
         crate::users::bootstrap(&db, &passwords, &config.users, now).await.expect("users");
-        let urls = Arc::new(Urls {
-            token: format!("{ISSUER}/token"),
-            introspect: format!("{ISSUER}/introspect"),
-            revoke: format!("{ISSUER}/revoke"),
-            jwks: format!("{ISSUER}/.well-known/jwks.json"),
-            verify: format!("{ISSUER}/verify"),
-            authorize: format!("{ISSUER}/authorize"),
-            login: format!("{ISSUER}/login"),
-            userinfo: format!("{ISSUER}/userinfo"),
-            logout: format!("{ISSUER}/logout"),
-        });
+        let urls = Arc::new(Urls::new(ISSUER));
         let parts = Parts {
             issuer: ISSUER.to_owned(),
             urls,

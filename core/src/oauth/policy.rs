@@ -67,56 +67,52 @@ impl Policies {
 
     /// Runs the policy plugins on `req`. Without policy plugins this allows at once.
     pub(crate) async fn decide(&self, req: &PolicyRequest<'_>, actor: Actor) -> Result<Allowed, Refusal> {
-        decide(self, req, actor).await
-    }
-}
-
-async fn decide(p: &Policies, req: &PolicyRequest<'_>, actor: Actor) -> Result<Allowed, Refusal> {
-    if !p.plugins.has_policies() {
-        return Ok(Allowed { scopes: req.scopes.to_vec(), claims: Map::new() });
-    }
-    let outcome = p.plugins.evaluate_policy(req).await;
-    let input_sha256 = input_digest(req);
-    let user_id = req.subject.map(|s| s.id.to_owned());
-    for d in &outcome.decisions {
-        let event = AuditEvent::PolicyDecision {
-            plugin: d.plugin.name.clone(),
-            sha256: d.plugin.sha256.clone(),
-            version: d.plugin.version.clone(),
-            wit: d.plugin.wit.to_owned(),
-            stage: req.stage.as_str().to_owned(),
-            client_id: req.client_id.to_owned(),
-            user_id: user_id.clone(),
-            input_sha256: input_sha256.clone(),
-            outcome: d.outcome.to_owned(),
-            reason: d.reason.clone(),
-            micros: u64::try_from(d.took.as_micros()).unwrap_or(u64::MAX),
-        };
-        p.audit.emit(actor.clone(), event, req.now);
-    }
-    match outcome.verdict {
-        Ok(PolicyVerdict::Allow { scopes, claims }) => Ok(Allowed { scopes, claims }),
-        Ok(PolicyVerdict::Deny { reason }) => {
-            tracing::info!(request_id = req.request_id, client_id = req.client_id, stage = req.stage.as_str(), %reason, "policy denied");
-            Err(Refusal::Denied)
+        if !self.plugins.has_policies() {
+            return Ok(Allowed { scopes: req.scopes.to_vec(), claims: Map::new() });
         }
-        Ok(PolicyVerdict::StepUp { methods }) => {
-            tracing::warn!(
-                request_id = req.request_id,
-                client_id = req.client_id,
-                methods = %methods.join(" "),
-                "policy asked for a step-up, but this server has no MFA yet: denied"
-            );
-            Err(Refusal::Denied)
+        let outcome = self.plugins.evaluate_policy(req).await;
+        let input_sha256 = input_digest(req);
+        let user_id = req.subject.map(|s| s.id.to_owned());
+        for d in &outcome.decisions {
+            let event = AuditEvent::PolicyDecision {
+                plugin: d.plugin.name.clone(),
+                sha256: d.plugin.sha256.clone(),
+                version: d.plugin.version.clone(),
+                wit: d.plugin.wit.to_owned(),
+                stage: req.stage.as_str().to_owned(),
+                client_id: req.client_id.to_owned(),
+                user_id: user_id.clone(),
+                input_sha256: input_sha256.clone(),
+                outcome: d.outcome.to_owned(),
+                reason: d.reason.clone(),
+                micros: u64::try_from(d.took.as_micros()).unwrap_or(u64::MAX),
+            };
+            self.audit.emit(actor.clone(), event, req.now);
         }
-        Err(f) => {
-            tracing::warn!(
-                request_id = req.request_id,
-                plugin = %f.plugin.name,
-                failure = %f.kind,
-                "policy plugin failed: the request is refused (fail closed)"
-            );
-            Err(Refusal::Unavailable { retry_after: f.retry_after })
+        match outcome.verdict {
+            Ok(PolicyVerdict::Allow { scopes, claims }) => Ok(Allowed { scopes, claims }),
+            Ok(PolicyVerdict::Deny { reason }) => {
+                tracing::info!(request_id = req.request_id, client_id = req.client_id, stage = req.stage.as_str(), %reason, "policy denied");
+                Err(Refusal::Denied)
+            }
+            Ok(PolicyVerdict::StepUp { methods }) => {
+                tracing::warn!(
+                    request_id = req.request_id,
+                    client_id = req.client_id,
+                    methods = %methods.join(" "),
+                    "policy asked for a step-up, but this server has no MFA yet: denied"
+                );
+                Err(Refusal::Denied)
+            }
+            Err(f) => {
+                tracing::warn!(
+                    request_id = req.request_id,
+                    plugin = %f.plugin.name,
+                    failure = %f.kind,
+                    "policy plugin failed: the request is refused (fail closed)"
+                );
+                Err(Refusal::Unavailable { retry_after: f.retry_after })
+            }
         }
     }
 }
