@@ -16,6 +16,17 @@ async fn login_page(b: &Browser) -> Page {
     b.get(start.location.as_deref().expect("sent to the login page")).await
 }
 
+/// `n` browsers, each on the login page of its own flow.
+async fn browsers_on_login_pages(s: &TestServer, n: usize) -> Vec<(Browser, Page)> {
+    let mut pages = Vec::new();
+    for _ in 0..n {
+        let b = Browser::new(&s.base);
+        let page = login_page(&b).await;
+        pages.push((b, page));
+    }
+    pages
+}
+
 /// How many password checks the server ran and failed (each leaves a `login_failed` record
 /// with reason `bad_credentials`; refused attempts say `locked` or `rate_limited`).
 async fn verified_failures(s: &TestServer) -> usize {
@@ -55,12 +66,7 @@ async fn a_concurrent_burst_across_flows_and_aliases_shares_one_count() {
     let config = browser_config().replace("[login]\n", "[login]\nfailed_per_ip = \"1000/min\"\n");
     let s = TestServer::start_with(&config).await;
     // Forty browsers, each with its own flow, guessing alice by name and by email at once.
-    let mut pages = Vec::new();
-    for _ in 0..40 {
-        let b = Browser::new(&s.base);
-        let page = login_page(&b).await;
-        pages.push((b, page));
-    }
+    let pages = browsers_on_login_pages(&s, 40).await;
     let guesses = pages.iter().enumerate().map(|(i, (b, page))| async move {
         let name = if i % 2 == 0 { ALICE } else { "Alice@Example.com" };
         b.submit_login(page, name, "wrong password").await.status
@@ -121,12 +127,7 @@ async fn many_right_passwords_at_once_are_told_to_retry_and_never_lock_the_accou
         .replace("password_hash_memory_kib = 256", "password_hash_memory_kib = 8192")
         .replace("[login]\n", "[login]\nfailed_per_ip = \"1000/min\"\nfailed_per_user = \"1000/min\"\n");
     let s = TestServer::start_with(&config).await;
-    let mut pages = Vec::new();
-    for _ in 0..20 {
-        let b = Browser::new(&s.base);
-        let page = login_page(&b).await;
-        pages.push((b, page));
-    }
+    let pages = browsers_on_login_pages(&s, 20).await;
     let sign_ins = pages.iter().map(|(b, page)| b.submit_login(page, ALICE, ALICE_PASSWORD));
     let answers = futures::future::join_all(sign_ins).await;
     let signed_in = answers.iter().filter(|p| p.status == 303).count();
