@@ -48,6 +48,12 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowLabels {
+    plugin: String,
+    agree: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotificationLabels {
     plugin: String,
     outcome: String,
@@ -78,6 +84,7 @@ pub struct Metrics {
     open_sessions: Gauge,
     notifications: Family<NotificationLabels, Counter>,
     plugin_compilations: Counter,
+    policy_shadow: Family<ShadowLabels, Counter>,
     audit_chain_intact: Gauge,
 }
 
@@ -133,6 +140,12 @@ impl Metrics {
             "Wasm components compiled (a reload compiles only components whose file changed)",
             plugin_compilations.clone(),
         );
+        let policy_shadow = Family::<ShadowLabels, Counter>::default();
+        registry.register(
+            "policy_shadow",
+            "Decisions of shadow policy plugins, by whether they agreed with the enforced decision",
+            policy_shadow.clone(),
+        );
         let open_sessions = Gauge::default();
         registry.register("open_sessions", "Browser sessions not ended or expired", open_sessions.clone());
         let audit_chain_intact = Gauge::default();
@@ -156,6 +169,7 @@ impl Metrics {
             open_sessions,
             notifications,
             plugin_compilations,
+            policy_shadow,
             audit_chain_intact,
         }
     }
@@ -203,6 +217,12 @@ impl Metrics {
         let labels = PluginCallLabels { plugin: plugin.to_owned(), kind: kind.to_owned(), outcome: outcome.to_owned() };
         self.plugin_calls.get_or_create(&labels).inc();
         self.plugin_duration.get_or_create(&PluginLabels { plugin: labels.plugin }).observe(took.as_secs_f64());
+    }
+
+    /// Counts one decision of a shadow policy plugin.
+    pub fn policy_shadow(&self, plugin: &str, agree: bool) {
+        let labels = ShadowLabels { plugin: plugin.to_owned(), agree: if agree { "true" } else { "false" } };
+        self.policy_shadow.get_or_create(&labels).inc();
     }
 
     /// Counts one settled notification attempt.

@@ -8,6 +8,7 @@
 pub use gatehouse_store::audit_chain as chain;
 pub mod checkpoint;
 pub mod query;
+pub mod replay;
 mod writer;
 
 use time::OffsetDateTime;
@@ -16,7 +17,7 @@ use crate::store::{AuditStore, StoreError};
 
 pub use chain::{AuditRecord, ChainBreak, ChainStart, verify_chain};
 pub use checkpoint::{Verified, verify_store};
-pub use gatehouse_store::audit_event::{Actor, AuditEvent};
+pub use gatehouse_store::audit_event::{Actor, AuditEvent, PolicyInputRecord, PolicySubjectRecord};
 pub use writer::{AuditLog, append_offline};
 
 /// Every stored record from `from_seq` on, in order, read from the store in pages.

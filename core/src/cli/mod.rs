@@ -4,6 +4,7 @@
 mod audit_cmds;
 mod backup;
 mod plugin_cmds;
+mod replay_cmd;
 mod serve;
 mod store_cmds;
 mod user_cmds;
@@ -244,6 +245,39 @@ enum PolicyCommand {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Re-run recorded decisions of a policy plugin against a candidate component (at their
+    /// recorded time) and report which would change: from a stopped server's store, a backup
+    /// file, or a running server (--url, admin token in GATEHOUSE_ADMIN_TOKEN).
+    Replay {
+        /// The candidate component (.wasm).
+        #[arg(long)]
+        plugin: PathBuf,
+        /// The plugin whose decisions to replay (default: the configuration's only policy);
+        /// the candidate runs with its settings.
+        #[arg(long)]
+        name: Option<String>,
+        /// Records from this time on (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Records before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Configuration naming the store and the plugin's settings (default: the built-in dev configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Read the records from this backup file instead of the store.
+        #[arg(long, conflicts_with = "url")]
+        backup: Option<PathBuf>,
+        /// Replay on this running server (its base URL).
+        #[arg(long)]
+        url: Option<String>,
+        /// Replay at most this many decisions.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +328,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
         Command::Plugins { action: PluginsCommand::Check { file, kind } } => plugin_cmds::plugins_check(&file, &kind),
         Command::Policy { action: PolicyCommand::Eval { config, input } } => plugin_cmds::policy_eval(&config, &input),
+        Command::Policy {
+            action: PolicyCommand::Replay { plugin, name, since, until, config, backup, url, limit, json },
+        } => {
+            replay_cmd::replay(replay_cmd::ReplayArgs { plugin, name, since, until, config, backup, url, limit, json })
+        }
         Command::Keys { config, action } => {
             with_store(config.as_deref(), |cfg, db| Box::pin(store_cmds::keys_cmd(cfg, db, action)))
         }

@@ -43,7 +43,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub plugin_runtime: super::plugins::PluginRuntimeSection,
     #[serde(default)]
-    pub notifications: super::plugins::NotificationsSection,
+    pub notifications: super::notifications::NotificationsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]

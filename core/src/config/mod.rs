@@ -4,6 +4,7 @@
 
 mod entries;
 mod file;
+mod notifications;
 mod plugins;
 mod store;
 pub use store::{PostgresConfig, StoreBackend};
@@ -14,7 +15,8 @@ pub fn format_duration(d: Duration) -> String {
     validate::short(d)
 }
 
-pub use plugins::{NotificationsConfig, NotifyRoute, PluginConfig, PluginKind, PluginLimits, PluginRuntimeConfig};
+pub use notifications::NotificationsConfig;
+pub use plugins::{NotifyRoute, PluginConfig, PluginKind, PluginLimits, PluginRuntimeConfig, PolicyMode};
 
 use std::fmt;
 use std::net::SocketAddr;

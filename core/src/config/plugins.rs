@@ -23,6 +23,7 @@ pub(crate) struct PluginSection {
     pub sha256: Option<String>,
     pub version: Option<String>,
     pub enabled: Option<bool>,
+    pub mode: Option<String>,
     pub timeout_ms: Option<u64>,
     pub cpu_budget_ms: Option<u64>,
     pub memory_limit_mb: Option<u64>,
@@ -48,76 +49,6 @@ pub(crate) struct PluginRuntimeSection {
     pub breaker_threshold: Option<u32>,
     pub breaker_cooldown: Option<String>,
     pub max_memory_mb: Option<u64>,
-}
-
-/// `[notifications]` as written.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct NotificationsSection {
-    pub max_attempts: Option<u32>,
-    pub retry_base: Option<String>,
-    pub max_event_age: Option<String>,
-    pub claim_lease: Option<String>,
-}
-
-/// `[notifications]`: how the queue retries (ARCHITECTURE §5: notifiers retry, then
-/// dead-letter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotificationsConfig {
-    /// Attempts before a message goes to the dead-letter list.
-    pub max_attempts: u32,
-    /// The first retry waits this long; each further one twice as long (at most an hour).
-    pub retry_base: Duration,
-    /// Events older than this when the queue first sees them are not delivered (after the
-    /// notifiers were off for a while, nobody wants yesterday's sign-in alerts).
-    pub max_event_age: Duration,
-    /// How long an instance holds a message it is delivering; if it dies meanwhile, another
-    /// instance delivers the message once this has passed (at least the notifier's timeout).
-    pub claim_lease: Duration,
-}
-
-impl Default for NotificationsConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            retry_base: Duration::from_secs(5),
-            max_event_age: Duration::from_secs(3600),
-            claim_lease: Duration::from_secs(60),
-        }
-    }
-}
-
-pub(super) fn check_notifications(c: &mut Check<'_>, n: &NotificationsSection) -> NotificationsConfig {
-    let d = NotificationsConfig::default();
-    let max_attempts = match n.max_attempts {
-        None => d.max_attempts,
-        Some(v) if (1..=100).contains(&v) => v,
-        Some(v) => {
-            c.problem("notifications.max_attempts", format!("{v} is out of range (1 to 100)"));
-            d.max_attempts
-        }
-    };
-    let retry_base = c.duration(
-        "notifications.retry_base",
-        n.retry_base.as_deref(),
-        d.retry_base,
-        Duration::from_millis(100),
-        Duration::from_secs(3600),
-    );
-    let max_event_age = c.duration(
-        "notifications.max_event_age",
-        n.max_event_age.as_deref(),
-        d.max_event_age,
-        Duration::from_secs(1),
-        Duration::from_secs(30 * 24 * 3600),
-    );
-    let claim_lease = c.duration(
-        "notifications.claim_lease",
-        n.claim_lease.as_deref(),
-        d.claim_lease,
-        Duration::from_secs(1),
-        Duration::from_secs(3600),
-    );
-    NotificationsConfig { max_attempts, retry_base, max_event_age, claim_lease }
 }
 
 /// What a plugin is for: the world its component must implement.
@@ -183,6 +114,27 @@ impl PluginKind {
     }
 }
 
+/// How a policy plugin's decisions count (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolicyMode {
+    /// Its decision is the answer (with the other enforcing plugins').
+    #[default]
+    Enforce,
+    /// It is asked beside the enforcing plugins with the same input; its decision is audited
+    /// and counted, never applied, and its failures fail nothing.
+    Shadow,
+}
+
+impl PolicyMode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Shadow => "shadow",
+        }
+    }
+}
+
 /// Per-plugin limits (`timeout_ms`, `cpu_budget_ms`, `memory_limit_mb`, `max_concurrency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PluginLimits {
@@ -209,6 +161,8 @@ pub struct PluginConfig {
     pub sha256: Option<[u8; 32]>,
     /// Operator's version label.
     pub version: Option<String>,
+    /// For a policy: enforce (the default) or shadow.
+    pub mode: PolicyMode,
     /// Limits.
     pub limits: PluginLimits,
     /// Hosts (`name` or `name:port`) that `http.fetch` may reach.
@@ -430,6 +384,18 @@ pub(super) fn check_plugin(
         json.insert(k.clone(), as_json);
     }
     let route = check_route(c, key, kind, p.events, p.channel, p.recipient);
+    let mode = match (p.mode.as_deref(), kind) {
+        (None | Some("enforce"), _) => PolicyMode::Enforce,
+        (Some("shadow"), Some(PluginKind::Policy)) => PolicyMode::Shadow,
+        (Some("shadow"), _) => {
+            c.problem(format!("{key}.mode"), "\"shadow\" is only for kind = \"policy\"");
+            PolicyMode::Enforce
+        }
+        (Some(other), _) => {
+            c.problem(format!("{key}.mode"), format!("`{other}` is not one of enforce, shadow"));
+            PolicyMode::Enforce
+        }
+    };
     let kind = kind?;
     if c.problems.len() != start || p.enabled == Some(false) {
         return None;
@@ -440,6 +406,7 @@ pub(super) fn check_plugin(
         path: base.join(&p.path),
         sha256,
         version: p.version,
+        mode,
         limits: PluginLimits { timeout, cpu_budget, memory_limit_bytes, max_concurrency },
         allowed_hosts: p.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         secrets: p.secrets,

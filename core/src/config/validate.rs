@@ -404,7 +404,7 @@ pub(crate) fn validate(
         .collect();
 
     let plugin_runtime = super::plugins::check_runtime(&mut c, &f.plugin_runtime);
-    let notifications = super::plugins::check_notifications(&mut c, &f.notifications);
+    let notifications = super::notifications::check_notifications(&mut c, &f.notifications);
     let mut seen_plugins = HashSet::new();
     let keyed: Vec<_> = f
         .plugins

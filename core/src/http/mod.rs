@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_notify;
+mod admin_replay;
 mod backup;
 pub mod client_ip;
 mod dev;
@@ -64,6 +65,11 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_KEYS_ROTATE, post(admin::keys_rotate_post))
             .route(paths::ADMIN_PLUGINS_RELOAD, post(admin::plugins_reload_post))
             .route(paths::ADMIN_PLUGINS, get(admin::plugins_get))
+            .route(
+                paths::ADMIN_POLICY_REPLAY,
+                post(admin_replay::policy_replay_post)
+                    .layer(axum::extract::DefaultBodyLimit::max(admin_replay::MAX_COMPONENT_BYTES)),
+            )
             .route(paths::ADMIN_NOTIFICATIONS, get(admin_notify::notifications_get))
             .route(paths::ADMIN_NOTIFICATIONS_RETRY, post(admin_notify::notifications_retry_post))
             .route(paths::ADMIN_BACKUP, post(backup::backup_post))

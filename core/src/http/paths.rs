@@ -46,6 +46,8 @@ pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
 pub const ADMIN_PLUGINS_RELOAD: &str = "/admin/plugins/reload";
 /// The loaded plugins.
 pub const ADMIN_PLUGINS: &str = "/admin/plugins";
+/// Replay recorded policy decisions against a candidate component.
+pub const ADMIN_POLICY_REPLAY: &str = "/admin/policy/replay";
 /// The notification queue and its dead letters.
 pub const ADMIN_NOTIFICATIONS: &str = "/admin/notifications";
 /// Put a dead letter back in the notification queue.

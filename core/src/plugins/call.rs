@@ -12,9 +12,9 @@ use super::engine::{Runtime, Stop};
 use super::host::Ctx;
 use super::registry::LoadedPlugin;
 
-/// Runs `body` with a fresh store for `p`. The body owns the store while it runs and hands
+/// Runs `body` with a fresh store for `p`, whose clock starts at `now_ms` (unix ms). The body owns the store while it runs and hands
 /// it back with its result, so the memory-limit flag can be read afterwards.
-pub(crate) async fn guarded<T, F, Fut>(rt: &Runtime, p: &LoadedPlugin, now_unix: i64, body: F) -> Result<T, FailureKind>
+pub(crate) async fn guarded<T, F, Fut>(rt: &Runtime, p: &LoadedPlugin, now_ms: i64, body: F) -> Result<T, FailureKind>
 where
     F: FnOnce(Store<Ctx>) -> Fut,
     Fut: Future<Output = (Store<Ctx>, wasmtime::Result<T>)>,
@@ -25,7 +25,7 @@ where
     if !p.breaker.allows() {
         return Err(FailureKind::BreakerOpen);
     }
-    let store = rt.store(Arc::clone(&p.grants), &p.config.limits, now_unix);
+    let store = rt.store(Arc::clone(&p.grants), &p.config.limits, now_ms);
     match tokio::time::timeout(p.config.limits.timeout, body(store)).await {
         Err(_elapsed) => Err(FailureKind::Timeout),
         Ok((_, Ok(value))) => Ok(value),

@@ -40,6 +40,7 @@ pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result
         path: path.to_path_buf(),
         sha256: None,
         version: None,
+        mode: Default::default(),
         limits,
         allowed_hosts: if needs_http { vec!["example.invalid".into()] } else { Vec::new() },
         secrets: if needs_secrets { vec!["CHECK".into()] } else { Vec::new() },

@@ -162,7 +162,7 @@ pub(crate) async fn begin(
         code_challenge: req.code_challenge.to_owned(),
         login_hint: req.login_hint.map(str::to_owned),
     };
-    let result = guarded(rt, p, req.now.unix_timestamp(), |mut store| async move {
+    let result = guarded(rt, p, crate::audit::unix_ms(req.now), |mut store| async move {
         let r = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.gatehouse_plugin_connector().call_begin(&mut store, &input).await
@@ -198,7 +198,7 @@ pub(crate) async fn complete(
         nonce: req.nonce.to_owned(),
         flow_data: req.flow_data.map(<[u8]>::to_vec),
     };
-    let result = guarded(rt, p, req.now.unix_timestamp(), |mut store| async move {
+    let result = guarded(rt, p, crate::audit::unix_ms(req.now), |mut store| async move {
         let r = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.gatehouse_plugin_connector().call_complete(&mut store, &input).await

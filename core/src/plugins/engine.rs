@@ -150,11 +150,11 @@ impl Runtime {
         self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A fresh store for one call of a plugin with `limits`.
-    pub(crate) fn store(&self, grants: Arc<Grants>, limits: &PluginLimits, now_unix: i64) -> Store<Ctx> {
+    /// A fresh store for one call of a plugin with `limits`, at the host time `now_ms` (unix
+    /// milliseconds): the plugin's wall clock starts there (a replay runs at the record's time).
+    pub(crate) fn store(&self, grants: Arc<Grants>, limits: &PluginLimits, now_ms: i64) -> Store<Ctx> {
         let cpu = CpuMeter::new(limits.cpu_budget);
-        let mut store =
-            Store::new(&self.engine, Ctx::new(grants, Arc::clone(&cpu), limits.memory_limit_bytes, now_unix));
+        let mut store = Store::new(&self.engine, Ctx::new(grants, Arc::clone(&cpu), limits.memory_limit_bytes, now_ms));
         store.limiter(|c| &mut c.memory);
         store.call_hook(|cx, hook| {
             if hook.entering_host() {

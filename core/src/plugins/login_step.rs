@@ -106,7 +106,7 @@ pub(crate) async fn call(
     let wit_in = wit_input(input);
     let values: Option<Vec<Kv>> =
         values.map(|v| v.iter().map(|(k, v)| Kv { key: k.clone(), value: v.clone() }).collect());
-    let result = guarded(rt, p, input.now.unix_timestamp(), |mut store| async move {
+    let result = guarded(rt, p, crate::audit::unix_ms(input.now), |mut store| async move {
         let r = async {
             let instance = pre.instantiate_async(&mut store).await?;
             let step = instance.gatehouse_plugin_login_step();

@@ -8,7 +8,8 @@
 //! - `registry.rs`: loading and checking a set of plugins.
 //! - `call.rs`: the guard around every call; `policy.rs`: calling the policy plugins;
 //!   `login_step.rs`: steps in the browser sign-in; `notifier.rs`: message delivery;
-//!   `connector.rs`: identity-provider connectors; `check.rs`: `gatehouse plugins check`.
+//!   `connector.rs`: identity-provider connectors; `check.rs`: `gatehouse plugins check`;
+//!   `replay.rs`: a candidate policy asked about recorded decisions.
 //! - `host/`: the imported interfaces, one file each.
 
 mod bindings;
@@ -23,6 +24,7 @@ mod login_step;
 mod notifier;
 mod policy;
 mod registry;
+mod replay;
 mod types;
 
 use std::sync::Arc;
@@ -34,9 +36,10 @@ pub use connector::{BeginRequest, BeginResponse, CompleteRequest, ConnectorError
 pub use login_step::{FieldKind, StepError, StepField, StepForm, StepInput, StepOutcome, SubmittedValues};
 pub use notifier::{Channel, Message, SendOutcome};
 pub use registry::LoadError;
+pub use replay::{Candidate, CandidateAnswer};
 pub use types::{
     Failure, FailureKind, PluginRef, PolicyDecision, PolicyOutcome, PolicyRequest, PolicyStage, PolicyVerdict,
-    SubjectFacts,
+    ShadowDecision, SubjectFacts,
 };
 
 use crate::config::{NotifyRoute, PluginConfig, PluginRuntimeConfig};
@@ -56,9 +59,47 @@ pub struct PluginInfo {
     pub version: Option<String>,
     /// WIT package version.
     pub wit: &'static str,
+    /// For a policy: `enforce` or `shadow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+    /// For a shadow policy: how its decisions compared with the enforced ones since it was
+    /// loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowAgreement>,
     /// For a connector: what `describe` returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<ConnectorInfo>,
+}
+
+/// A shadow policy's record since it was loaded.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ShadowAgreement {
+    /// Decisions compared.
+    pub decisions: u64,
+    /// Of which the same as the enforced outcome.
+    pub agreed: u64,
+    /// Of which different (a failure of the shadow plugin counts as different).
+    pub disagreed: u64,
+    /// `agreed / decisions`, when there was any decision.
+    pub agreement_rate: Option<f64>,
+}
+
+/// The shadow policies' part of one decision: the input they get, owned, so they can run
+/// after the answer was given.
+pub struct ShadowRun {
+    host: PluginHost,
+    set: Arc<registry::PluginSet>,
+    input: bindings::exports::gatehouse::plugin::policy::PolicyInput,
+    now_ms: i64,
+}
+
+impl ShadowRun {
+    /// Runs every shadow policy and compares each outcome with `enforced` (`allow`, `deny`,
+    /// `step_up` or `error`).
+    pub async fn run(self, enforced: &str) -> Vec<ShadowDecision> {
+        let Some(rt) = self.host.0.runtime.as_ref() else { return Vec::new() };
+        policy::evaluate_shadows(rt, &self.set.shadows, &self.input, self.now_ms, enforced, &self.host.0.metrics).await
+    }
 }
 
 /// The server's plugins: the runtime and the current set, swapped whole on reload.
@@ -166,9 +207,20 @@ impl PluginHost {
         registry::finish_set(rt, loaded).await
     }
 
-    /// Whether any policy plugin is enabled.
+    /// Whether any policy plugin is enabled (enforcing or shadow).
     pub fn has_policies(&self) -> bool {
-        !self.0.set.load().policies.is_empty()
+        let set = self.0.set.load();
+        !set.policies.is_empty() || !set.shadows.is_empty()
+    }
+
+    /// The shadow policies' run for `req`, when there are shadow policies.
+    pub fn shadow_run(&self, req: &PolicyRequest<'_>) -> Option<ShadowRun> {
+        let set = self.0.set.load_full();
+        if set.shadows.is_empty() {
+            return None;
+        }
+        let input = convert::input(req);
+        Some(ShadowRun { host: self.clone(), set, input, now_ms: crate::audit::unix_ms(req.now) })
     }
 
     /// The loaded plugins: policies, login steps, notifiers, connectors, each in config order.
@@ -180,12 +232,23 @@ impl PluginHost {
                     registry::Exports::Connector(_, info) => info.clone(),
                     _ => None,
                 };
+                let is_policy = matches!(p.exports, registry::Exports::Policy(_));
+                let shadow = (p.config.mode == crate::config::PolicyMode::Shadow).then(|| {
+                    let agreed = p.shadow.agree.load(std::sync::atomic::Ordering::Relaxed);
+                    let disagreed = p.shadow.disagree.load(std::sync::atomic::Ordering::Relaxed);
+                    let decisions = agreed + disagreed;
+                    #[allow(clippy::cast_precision_loss, reason = "a rate for people")]
+                    let agreement_rate = (decisions > 0).then(|| agreed as f64 / decisions as f64);
+                    ShadowAgreement { decisions, agreed, disagreed, agreement_rate }
+                });
                 PluginInfo {
                     name: p.config.name.clone(),
                     kind: p.config.kind.as_str(),
                     sha256: p.sha256_hex.clone(),
                     version: p.config.version.clone(),
                     wit: bindings::WIT_VERSION,
+                    mode: is_policy.then(|| p.config.mode.as_str()),
+                    shadow,
                     connector,
                 }
             })
@@ -299,7 +362,8 @@ impl PluginHost {
         r
     }
 
-    /// Runs every policy plugin on `req` (see `policy.rs`). Without plugins: allow as asked.
+    /// Runs every enforcing policy plugin on `req` (see `policy.rs`). Without them: allow as
+    /// asked.
     pub async fn evaluate_policy(&self, req: &PolicyRequest<'_>) -> PolicyOutcome {
         let set = self.0.set.load_full();
         match self.0.runtime.as_ref() {

@@ -96,7 +96,7 @@ pub(crate) async fn send(rt: &Runtime, p: &Arc<LoadedPlugin>, msg: &Message, now
         html_body: None,
         data: msg.data.clone(),
     };
-    let result = guarded(rt, p, now.unix_timestamp(), |mut store| async move {
+    let result = guarded(rt, p, crate::audit::unix_ms(now), |mut store| async move {
         let r = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.gatehouse_plugin_notifier().call_send(&mut store, &ctx, &m).await

@@ -23,7 +23,7 @@ use super::host::http::HttpGate;
 use super::host::{Ctx, Grants};
 use super::limits::Breaker;
 use super::notifier::Channel;
-use crate::config::{PluginConfig, PluginKind};
+use crate::config::{PluginConfig, PluginKind, PolicyMode};
 use crate::secret::{Secret, sha256_hex};
 
 /// The typed exports of a loaded component, by kind.
@@ -46,6 +46,15 @@ pub(crate) struct LoadedPlugin {
     pub(crate) grants: Arc<Grants>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) breaker: Breaker,
+    /// For a shadow policy: its decisions since it was loaded.
+    pub(crate) shadow: ShadowCounts,
+}
+
+/// How often a shadow policy agreed with the enforced decision since it was loaded.
+#[derive(Debug, Default)]
+pub(crate) struct ShadowCounts {
+    pub(crate) agree: std::sync::atomic::AtomicU64,
+    pub(crate) disagree: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -58,6 +67,8 @@ impl std::fmt::Debug for LoadedPlugin {
 #[derive(Debug, Default)]
 pub(crate) struct PluginSet {
     pub(crate) policies: Vec<Arc<LoadedPlugin>>,
+    /// Policies in `mode = "shadow"`: asked, never obeyed.
+    pub(crate) shadows: Vec<Arc<LoadedPlugin>>,
     pub(crate) connectors: Vec<Arc<LoadedPlugin>>,
     pub(crate) login_steps: Vec<Arc<LoadedPlugin>>,
     pub(crate) notifiers: Vec<Arc<LoadedPlugin>>,
@@ -66,7 +77,12 @@ pub(crate) struct PluginSet {
 impl PluginSet {
     /// Every plugin, by kind, each kind in config order.
     pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
-        self.policies.iter().chain(&self.login_steps).chain(&self.notifiers).chain(&self.connectors)
+        self.policies
+            .iter()
+            .chain(&self.shadows)
+            .chain(&self.login_steps)
+            .chain(&self.notifiers)
+            .chain(&self.connectors)
     }
 }
 
@@ -105,6 +121,7 @@ pub(crate) async fn finish_set(rt: &Runtime, loaded: Vec<LoadedPlugin>) -> Resul
     for (index, mut p) in loaded.into_iter().enumerate() {
         trial(rt, index, &mut p).await?;
         match &p.exports {
+            Exports::Policy(_) if p.config.mode == PolicyMode::Shadow => set.shadows.push(Arc::new(p)),
             Exports::Policy(_) => set.policies.push(Arc::new(p)),
             Exports::Connector(_, info) => {
                 if let Some(info) = info
@@ -130,7 +147,18 @@ pub(crate) fn load(
     kv: Option<&super::KvSlot>,
 ) -> Result<LoadedPlugin, String> {
     let bytes = std::fs::read(&cfg.path).map_err(|e| format!("path: cannot read {}: {e}", cfg.path.display()))?;
-    let sha256_hex = sha256_hex(&bytes);
+    load_bytes(rt, cfg, &bytes, env, kv)
+}
+
+/// [`load`] of a component already read (`cfg.path` names it in messages).
+pub(crate) fn load_bytes(
+    rt: &Runtime,
+    cfg: &PluginConfig,
+    bytes: &[u8],
+    env: &dyn Fn(&str) -> Option<String>,
+    kv: Option<&super::KvSlot>,
+) -> Result<LoadedPlugin, String> {
+    let sha256_hex = sha256_hex(bytes);
     if let Some(pinned) = cfg.sha256
         && hex::encode(pinned) != sha256_hex
     {
@@ -148,7 +176,7 @@ pub(crate) fn load(
             cfg.limits.memory_limit_bytes.div_ceil(1 << 20)
         ));
     }
-    let component = rt.component(&sha256_hex, &bytes).map_err(|e| {
+    let component = rt.component(&sha256_hex, bytes).map_err(|e| {
         let e = format!("{e:#}");
         // The pooling allocator checks initial memories at compile time; say which key to
         // change rather than only quoting the engine.
@@ -216,7 +244,15 @@ pub(crate) fn load(
     });
     let permits = Arc::new(Semaphore::new(usize::try_from(cfg.limits.max_concurrency).unwrap_or(1)));
     let breaker = Breaker::new(rt.settings.breaker_threshold, rt.settings.breaker_cooldown);
-    Ok(LoadedPlugin { config: cfg.clone(), sha256_hex, exports, grants, permits, breaker })
+    Ok(LoadedPlugin {
+        config: cfg.clone(),
+        sha256_hex,
+        exports,
+        grants,
+        permits,
+        breaker,
+        shadow: ShadowCounts::default(),
+    })
 }
 
 /// `http` and `jwt` need `allowed_hosts`, `secrets` needs `secrets`; gatehouse interfaces
@@ -243,7 +279,7 @@ fn check_imports(rt: &Runtime, component: &Component, cfg: &PluginConfig) -> Res
 /// start-up is refused at load; a connector's `describe` must answer and make sense, a
 /// notifier's `channels` must name the channel it is configured for.
 pub(crate) async fn trial(rt: &Runtime, index: usize, p: &mut LoadedPlugin) -> Result<(), LoadError> {
-    let now = crate::clock::system_now().unix_timestamp();
+    let now = crate::audit::unix_ms(crate::clock::system_now());
     let mut store = rt.store(Arc::clone(&p.grants), &p.config.limits, now);
     let fail = |problem: String| LoadError { index, name: p.config.name.clone(), problem };
     let result = match &p.exports {

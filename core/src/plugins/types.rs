@@ -111,6 +111,25 @@ pub struct PolicyDecision {
     pub reason: Option<String>,
     /// Time taken.
     pub took: Duration,
+    /// The scopes it was asked about (narrowed by the plugins before it).
+    pub scopes_in: Vec<String>,
+    /// On allow, the scopes it kept.
+    pub granted: Option<Vec<String>>,
+}
+
+/// A shadow plugin's decision, compared with the enforced one.
+#[derive(Debug, Clone)]
+pub struct ShadowDecision {
+    /// The plugin.
+    pub plugin: PluginRef,
+    /// `allow`, `deny`, `step_up` or `error`.
+    pub outcome: &'static str,
+    /// Deny reason, step-up methods or failure.
+    pub reason: Option<String>,
+    /// Time taken.
+    pub took: Duration,
+    /// Whether `outcome` is the enforced outcome.
+    pub agree: bool,
 }
 
 /// The result of running the policies.

@@ -254,6 +254,55 @@ pub enum AuditEvent {
         reason: Option<String>,
         /// Call time, microseconds.
         micros: u64,
+        /// The scopes an allowing plugin kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        granted_scopes: Option<Vec<String>>,
+        /// What the plugin saw (`gatehouse policy replay` runs a candidate on it). Records
+        /// written before this field existed have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<Box<PolicyInputRecord>>,
+    },
+    /// A policy plugin in `mode = "shadow"` decided beside the enforcing ones; its decision
+    /// changed nothing.
+    PolicyShadowDecision {
+        /// Plugin name.
+        plugin: String,
+        /// SHA-256 of its component.
+        sha256: String,
+        /// Operator's version label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// authorize, token, refresh or userinfo.
+        stage: String,
+        /// Client.
+        client_id: String,
+        /// User, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        /// SHA-256 of the decision's input facts (the same as the enforced decisions').
+        input_sha256: String,
+        /// What the shadow plugin decided: allow, deny, step_up or error.
+        outcome: String,
+        /// What the enforcing plugins decided.
+        enforced: String,
+        /// Whether the two are the same.
+        agree: bool,
+        /// Deny reason, step-up methods or failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Call time, microseconds.
+        micros: u64,
+    },
+    /// Recorded policy decisions were replayed against a candidate component on the server.
+    PolicyReplayed {
+        /// The plugin whose decisions were replayed.
+        plugin: String,
+        /// SHA-256 of the candidate.
+        candidate_sha256: String,
+        /// Decisions replayed.
+        replayed: u64,
+        /// Of which the candidate would decide differently (failures included).
+        changed: u64,
     },
     /// A set of plugins was loaded (start-up or reload).
     PluginsLoaded {
@@ -324,10 +373,67 @@ impl AuditEvent {
             Self::BackupCreated { .. } => "backup_created",
             Self::StoreRestored { .. } => "store_restored",
             Self::PolicyDecision { .. } => "policy_decision",
+            Self::PolicyShadowDecision { .. } => "policy_shadow_decision",
+            Self::PolicyReplayed { .. } => "policy_replayed",
             Self::PluginsLoaded { .. } => "plugins_loaded",
             Self::PluginReloadFailed { .. } => "plugin_reload_failed",
         }
     }
+}
+
+/// The input of one policy decision as the plugin saw it (the WIT `policy-input`), kept in
+/// the audit record. It holds no secret: the host never passes credentials, codes or tokens
+/// to a policy. The request id is the record's actor's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyInputRecord {
+    /// authorize, token, refresh or userinfo.
+    pub stage: String,
+    /// The client.
+    pub client_id: String,
+    /// The host's time of the decision, unix milliseconds (replay runs at this time).
+    pub now_ms: i64,
+    /// The caller's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    /// The caller's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The user, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<PolicySubjectRecord>,
+    /// Grant type at the token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<String>,
+    /// Scopes the plugin was asked about.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Audiences of the access token.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Further facts, `[key, value]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<(String, String)>,
+}
+
+/// The user of a recorded policy input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySubjectRecord {
+    /// `sub`.
+    pub id: String,
+    /// Sign-in name.
+    pub username: String,
+    /// Email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether it was verified.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Authentication methods of the session (RFC 8176).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// Who or what caused an event, and from where.

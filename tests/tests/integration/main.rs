@@ -34,6 +34,8 @@ mod plugin_notifier;
 mod plugin_policies;
 mod plugin_reload;
 mod plugin_sandbox;
+mod policy_replay;
+mod policy_shadow;
 mod readme;
 mod relying_party;
 mod store_config;

@@ -68,8 +68,14 @@ impl Ctx {
         self.grants.kv.as_ref().and_then(|slot| slot.get()).cloned()
     }
 
-    pub(crate) fn new(grants: Arc<Grants>, cpu: Arc<CpuMeter>, max_memory_bytes: u64, now_unix: i64) -> Self {
-        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+    /// The data of a call at the host time `now_ms` (unix milliseconds).
+    pub(crate) fn new(grants: Arc<Grants>, cpu: Arc<CpuMeter>, max_memory_bytes: u64, now_ms: i64) -> Self {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(CallClock { start_ms: now_ms, started: crate::clock::monotonic() })
+            .build();
         Self {
             wasi,
             table: ResourceTable::new(),
@@ -78,8 +84,26 @@ impl Ctx {
             grants,
             logs_left: LOG_LINES_PER_CALL,
             fetches_left: http::FETCHES_PER_CALL,
-            now_unix,
+            now_unix: now_ms.div_euclid(1000),
         }
+    }
+}
+
+/// `wasi:clocks/wall-clock` of a call: the host's time of the call (the server's clock, or a
+/// recorded decision's time in a replay), advancing with real time while the call runs.
+struct CallClock {
+    start_ms: i64,
+    started: std::time::Instant,
+}
+
+impl wasmtime_wasi::HostWallClock for CallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        let start = std::time::Duration::from_millis(u64::try_from(self.start_ms).unwrap_or(0));
+        start + self.started.elapsed()
     }
 }
 

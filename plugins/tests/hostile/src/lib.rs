@@ -54,6 +54,20 @@ impl Policy for Hostile {
                 None => probe(Err("none".into())),
             },
             "kv-incr" => probe(gatehouse_plugin::kv::incr("calls", 1, 60).map(|n| n.to_string())),
+            // Replay tests: a decision that depends on the client, and one that depends on
+            // the wall clock the host gives the plugin.
+            "deny-client" => match config::get("client") {
+                Some(c) if c == input.client_id => Decision::deny(format!("client {c} is refused")),
+                _ => Decision::allow(),
+            },
+            "clock" => {
+                let until = config::get_as::<u128>("deny_until_ms").ok().flatten().unwrap_or(0);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0);
+                if now < until { Decision::deny(format!("before {until}")) } else { Decision::allow() }
+            }
             other => Decision::deny(format!("unknown mode {other:?}")),
         }
     }
