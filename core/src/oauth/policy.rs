@@ -70,11 +70,12 @@ impl Policies {
     /// plugins run after the answer is known, on a task of their own: they never change it
     /// nor delay it.
     pub(crate) async fn decide(&self, req: &PolicyRequest<'_>, actor: Actor) -> Result<Allowed, Refusal> {
-        if !self.plugins.has_policies() {
+        let snapshot = self.plugins.policies();
+        if snapshot.is_empty() {
             return Ok(Allowed { scopes: req.scopes.to_vec(), claims: Map::new() });
         }
-        let shadows = self.plugins.shadow_run(req);
-        let outcome = self.plugins.evaluate_policy(req).await;
+        let shadows = snapshot.shadow_run(req);
+        let outcome = snapshot.evaluate(req).await;
         let input_sha256 = input_digest(req);
         let user_id = req.subject.map(|s| s.id.to_owned());
         for d in &outcome.decisions {

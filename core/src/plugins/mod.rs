@@ -209,18 +209,13 @@ impl PluginHost {
 
     /// Whether any policy plugin is enabled (enforcing or shadow).
     pub fn has_policies(&self) -> bool {
-        let set = self.0.set.load();
-        !set.policies.is_empty() || !set.shadows.is_empty()
+        !self.policies().is_empty()
     }
 
-    /// The shadow policies' run for `req`, when there are shadow policies.
-    pub fn shadow_run(&self, req: &PolicyRequest<'_>) -> Option<ShadowRun> {
-        let set = self.0.set.load_full();
-        if set.shadows.is_empty() {
-            return None;
-        }
-        let input = convert::input(req);
-        Some(ShadowRun { host: self.clone(), set, input, now_ms: crate::audit::unix_ms(req.now) })
+    /// The policy plugins of the set in force now: one decision asks one snapshot, so a
+    /// reload meanwhile never mixes plugins of two sets in it.
+    pub fn policies(&self) -> PolicySnapshot {
+        PolicySnapshot { host: self.clone(), set: self.0.set.load_full() }
     }
 
     /// The loaded plugins: policies, login steps, notifiers, connectors, each in config order.
@@ -365,14 +360,47 @@ impl PluginHost {
     /// Runs every enforcing policy plugin on `req` (see `policy.rs`). Without them: allow as
     /// asked.
     pub async fn evaluate_policy(&self, req: &PolicyRequest<'_>) -> PolicyOutcome {
-        let set = self.0.set.load_full();
-        match self.0.runtime.as_ref() {
-            Some(rt) if !set.policies.is_empty() => policy::evaluate_all(rt, &set.policies, req, &self.0.metrics).await,
+        self.policies().evaluate(req).await
+    }
+}
+
+/// The policy plugins of one set (see [`PluginHost::policies`]).
+pub struct PolicySnapshot {
+    host: PluginHost,
+    set: Arc<registry::PluginSet>,
+}
+
+impl PolicySnapshot {
+    /// Whether there is no policy plugin at all (enforcing or shadow).
+    pub fn is_empty(&self) -> bool {
+        self.set.policies.is_empty() && self.set.shadows.is_empty()
+    }
+
+    /// Runs every enforcing policy on `req`. Without them: allow as asked.
+    pub async fn evaluate(&self, req: &PolicyRequest<'_>) -> PolicyOutcome {
+        match self.host.0.runtime.as_ref() {
+            Some(rt) if !self.set.policies.is_empty() => {
+                policy::evaluate_all(rt, &self.set.policies, req, &self.host.0.metrics).await
+            }
             _ => PolicyOutcome {
                 verdict: Ok(PolicyVerdict::Allow { scopes: req.scopes.to_vec(), claims: serde_json::Map::new() }),
                 decisions: Vec::new(),
             },
         }
+    }
+
+    /// The shadow policies' run for `req`, when there are shadow policies.
+    pub fn shadow_run(&self, req: &PolicyRequest<'_>) -> Option<ShadowRun> {
+        if self.set.shadows.is_empty() {
+            return None;
+        }
+        let input = convert::input(req);
+        Some(ShadowRun {
+            host: self.host.clone(),
+            set: Arc::clone(&self.set),
+            input,
+            now_ms: crate::audit::unix_ms(req.now),
+        })
     }
 }
 

@@ -33,6 +33,7 @@ mod plugin_net;
 mod plugin_notifier;
 mod plugin_policies;
 mod plugin_reload;
+mod plugin_reload_load;
 mod plugin_sandbox;
 mod policy_replay;
 mod policy_shadow;

@@ -143,10 +143,24 @@ async fn a_stricter_candidate_reports_exactly_the_records_it_would_change_online
         assert!(!report.to_string().contains(secret.as_str()));
     }
 
+    // The CLI against the running server (the child process posts the component).
+    let wasm = component("allow_email_domain").display().to_string();
+    let (url, path) = (s.base.clone(), wasm.clone());
+    let remote = tokio::task::spawn_blocking(move || {
+        gatehouse_tests::gatehouse_command(&["gatehouse", "policy", "replay", "--plugin", &path, "--url", &url])
+            .env("GATEHOUSE_ADMIN_TOKEN", ADMIN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&remote.stdout);
+    assert!(remote.status.success(), "{out} {}", String::from_utf8_lossy(&remote.stderr));
+    assert!(out.contains("agree 5, allow->deny 3, deny->allow 0"), "{out}");
+
     // The same replay on the stopped server's store, and from a backup of it.
     let dir = s.stop().await;
     let cfg = dir.path().join("gatehouse.toml").display().to_string();
-    let wasm = component("allow_email_domain").display().to_string();
     let (code, out, err) = run_cli(&["gatehouse", "policy", "replay", "--plugin", &wasm, "--config", &cfg, "--json"]);
     assert_eq!(code, 0, "{err}");
     let offline: Value = serde_json::from_str(&out).unwrap();
