@@ -5,7 +5,7 @@
 //! epoch tick, so it never holds a worker thread), epoch interruption (a 1 ms tick), a
 //! bounded Wasm stack, and the pooling allocator sized by `[plugin_runtime]` with slots as
 //! large as the largest `memory_limit_mb`, so instantiation reuses memory instead of mapping
-//! it (copy-on-write initialisation).
+//! it (copy-on-write initialisation). Components compile on a pool of low-priority threads.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +58,10 @@ pub(crate) struct Runtime {
     compiled: std::sync::Mutex<std::collections::HashMap<String, wasmtime::component::Component>>,
     /// Counts compilations (the `plugin_compilations` metric).
     compilations: prometheus_client::metrics::counter::Counter,
+    /// Where components compile: threads of low priority, so that a reload under load takes
+    /// the CPU requests leave rather than theirs (cranelift's parallel compilation runs in the
+    /// pool it is called from).
+    compile_pool: rayon::ThreadPool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -116,6 +120,11 @@ impl Runtime {
         .map_err(|e| format!("linking the jwt interface failed: {e:#}"))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), Arc::clone(&ticker_stop))?;
+        let compile_pool = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("gatehouse-compile-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map_err(|e| format!("starting the compile threads failed: {e}"))?;
         Ok(Self {
             engine,
             linker,
@@ -124,6 +133,7 @@ impl Runtime {
             ticker_stop,
             compiled: std::sync::Mutex::default(),
             compilations,
+            compile_pool,
         })
     }
 
@@ -134,7 +144,7 @@ impl Runtime {
         if let Some(c) = self.cache().get(sha256) {
             return Ok(c.clone());
         }
-        let component = wasmtime::component::Component::new(&self.engine, bytes)?;
+        let component = self.compile_pool.install(|| wasmtime::component::Component::new(&self.engine, bytes))?;
         self.compilations.inc();
         self.cache().insert(sha256.to_owned(), component.clone());
         Ok(component)
@@ -184,6 +194,23 @@ impl Runtime {
             ))
         });
         store
+    }
+}
+
+/// Nice value of the compile threads: under contention the scheduler gives them about a tenth
+/// of what a request worker gets (CFS weights 110 against 1024).
+#[cfg(target_os = "linux")]
+const COMPILE_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority (Linux: the nice value is per thread). Raising one's
+/// own nice value needs no privilege; if it fails anyway, compiling just competes as before.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), COMPILE_NICE) {
+            tracing::debug!(error = %e, "could not lower the compile thread's priority");
+        }
     }
 }
 
