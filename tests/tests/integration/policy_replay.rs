@@ -255,3 +255,29 @@ async fn the_replay_endpoint_refuses_bad_requests_clearly() {
     // The candidate runs with gate's settings (mode = "allow"): it agrees.
     assert_eq!(counts(&report), [1, 1, 0, 0, 0], "{report}");
 }
+
+#[tokio::test]
+async fn replay_reads_a_postgres_store_while_its_server_runs() {
+    let Some(url) = gatehouse_tests::pg::fresh_url().await else { return };
+    let gate = policy_entry("gate", "test_hostile", "", "mode = \"allow\"");
+    let toml = gatehouse_tests::pg::on_postgres(&format!("{}{gate}", standard_config()), &url);
+    let s = TestServer::start_with(&toml).await;
+    cc(&s).await;
+    cc(&s).await;
+    assert_eq!(decisions(&s, 2).await.len(), 2);
+    // A candidate that refuses the client those decisions were about, run with another
+    // config naming the same database.
+    let candidate = policy_entry("gate", "test_hostile", "", &format!("mode = \"deny-client\"\nclient = \"{SVC_ID}\""));
+    let other = gatehouse_tests::pg::on_postgres(&format!("{}{candidate}", standard_config()), &url);
+    let cfg = write_config(s.dir.path(), "replay.toml", &other).display().to_string();
+    let wasm = component("test_hostile").display().to_string();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run_cli(&["gatehouse", "policy", "replay", "--plugin", &wasm, "--config", &cfg, "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(counts(&report), [2, 0, 2, 0, 0], "{report}");
+    assert_eq!(report["differences"][0]["reason"], format!("client {SVC_ID} is refused"));
+}
