@@ -1,7 +1,7 @@
 //! User claims by scope (OpenID Connect Core §5.4), for ID tokens and userinfo. Gatehouse
 //! holds a username and an optional email: `profile` gives `preferred_username` and
-//! `updated_at`, `email` gives `email` and `email_verified` (false: Gatehouse has not
-//! verified the address; the operator typed it).
+//! `updated_at`, `email` gives `email` and `email_verified` (false for an address the operator
+//! typed; what the provider asserted for a user made at a federated sign-in).
 
 use serde_json::{Map, Value, json};
 
@@ -38,7 +38,7 @@ pub fn for_scopes(user: &UserRecord, scopes: &[String]) -> Map<String, Value> {
         && let Some(email) = &user.email
     {
         out.insert("email".into(), json!(email));
-        out.insert("email_verified".into(), json!(false));
+        out.insert("email_verified".into(), json!(user.email_verified));
     }
     out
 }

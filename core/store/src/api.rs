@@ -17,6 +17,7 @@ use crate::backup::Summary;
 use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
 };
+use crate::links::LinkRecord;
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
 use crate::plugin_kv::KvError;
@@ -54,6 +55,25 @@ pub trait UserStore: Send + Sync {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     async fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
+}
+
+/// Federated identities linked to users (`links.rs`).
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// The link of `(issuer, subject)`.
+    async fn find_link(&self, issuer: &str, subject: &str) -> Result<Option<LinkRecord>, StoreError>;
+    /// A user's links, ordered by issuer and subject.
+    async fn user_links(&self, user_id: &str) -> Result<Vec<LinkRecord>, StoreError>;
+    /// Links an identity to an existing user; `Conflict` when it is linked already (to
+    /// anyone), `Refused` when the user does not exist.
+    async fn add_link(&self, link: &LinkRecord) -> Result<(), StoreError>;
+    /// Creates `user` and links `link` (whose `user_id` becomes the user's) to it, both or
+    /// neither; `Conflict` when the username or email is taken or the identity is linked.
+    async fn create_linked_user(&self, user: &UserRecord, link: &LinkRecord) -> Result<(), StoreError>;
+    /// Removes a user's link; `false` when it had none such.
+    async fn remove_link(&self, user_id: &str, issuer: &str, subject: &str) -> Result<bool, StoreError>;
+    /// Records a sign-in with the link at `now`; `false` when there is no such link.
+    async fn touch_link(&self, issuer: &str, subject: &str, now: i64) -> Result<bool, StoreError>;
 }
 
 /// The signing key set.
@@ -263,6 +283,7 @@ pub trait Maintenance: Send + Sync {
 pub trait Backend:
     ClientStore
     + UserStore
+    + LinkStore
     + KeyStore
     + Coordination
     + RevocationStore
@@ -279,6 +300,7 @@ pub trait Backend:
 impl<T> Backend for T where
     T: ClientStore
         + UserStore
+        + LinkStore
         + KeyStore
         + Coordination
         + RevocationStore

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::api::{
-    AuditStore, BrowserStore, ClientStore, Coordination, KeyStore, LoginAttempts, Maintenance, NotifyQueue, PluginKv,
-    RevocationStore, UserStore,
+    AuditStore, BrowserStore, ClientStore, Coordination, KeyStore, LinkStore, LoginAttempts, Maintenance, NotifyQueue,
+    PluginKv, RevocationStore, UserStore,
 };
 use crate::audit_chain::{AuditRecord, ChainStart};
 use crate::audit_checkpoints::CheckpointRecord;
@@ -17,6 +17,7 @@ use crate::backup::Summary;
 use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
 };
+use crate::links::{LinkRecord, SyncLinks};
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
 use crate::plugin_kv::KvError;
@@ -321,6 +322,28 @@ impl<T: SyncBackend> PluginKv for Embedded<T> {
     }
     async fn kv_incr_value(&self, ns: &str, key: &str, delta: i64, ttl_secs: u32, now: i64) -> Result<i64, KvError> {
         crate::plugin_kv::SyncKv::kv_incr_value(&*self.0, ns, key, delta, ttl_secs, now)
+    }
+}
+
+#[async_trait]
+impl<T: SyncBackend> LinkStore for Embedded<T> {
+    async fn find_link(&self, issuer: &str, subject: &str) -> Result<Option<LinkRecord>, StoreError> {
+        SyncLinks::find_link(&*self.0, issuer, subject)
+    }
+    async fn user_links(&self, user_id: &str) -> Result<Vec<LinkRecord>, StoreError> {
+        SyncLinks::user_links(&*self.0, user_id)
+    }
+    async fn add_link(&self, link: &LinkRecord) -> Result<(), StoreError> {
+        SyncLinks::add_link(&*self.0, link)
+    }
+    async fn create_linked_user(&self, user: &UserRecord, link: &LinkRecord) -> Result<(), StoreError> {
+        SyncLinks::create_linked_user(&*self.0, user, link)
+    }
+    async fn remove_link(&self, user_id: &str, issuer: &str, subject: &str) -> Result<bool, StoreError> {
+        SyncLinks::remove_link(&*self.0, user_id, issuer, subject)
+    }
+    async fn touch_link(&self, issuer: &str, subject: &str, now: i64) -> Result<bool, StoreError> {
+        SyncLinks::touch_link(&*self.0, issuer, subject, now)
     }
 }
 

@@ -20,6 +20,7 @@ mod commit;
 pub mod conformance;
 mod embedded;
 mod leases;
+pub mod links;
 pub mod login_attempts;
 pub mod login_form;
 mod memory;
@@ -37,6 +38,7 @@ mod records;
 mod sled;
 mod sled_backup;
 mod sled_browser;
+mod sled_links;
 mod sled_security;
 mod sled_transfer;
 #[cfg(test)]
@@ -50,8 +52,8 @@ use std::sync::Arc;
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 pub use api::{
-    AuditStore, Backend, BrowserStore, ClientStore, Coordination, KeyStore, LoginAttempts, Maintenance, NotifyQueue,
-    PluginKv, RevocationStore, UserStore,
+    AuditStore, Backend, BrowserStore, ClientStore, Coordination, KeyStore, LinkStore, LoginAttempts, Maintenance,
+    NotifyQueue, PluginKv, RevocationStore, UserStore,
 };
 pub use commit::GroupCommit;
 pub use embedded::{Embedded, SyncBackend};
@@ -101,6 +103,7 @@ pub trait SyncStore:
     + notify_queue::SyncQueue
     + login_attempts::SyncAttempts
     + audit_checkpoints::SyncCheckpoints
+    + links::SyncLinks
     + Send
     + Sync
     + 'static
@@ -238,6 +241,11 @@ impl Db {
         &*self.backend
     }
 
+    /// Federated identities linked to users.
+    pub fn links(&self) -> &dyn LinkStore {
+        &*self.backend
+    }
+
     /// The signing key set.
     pub fn keys(&self) -> &dyn KeyStore {
         &*self.backend
@@ -295,6 +303,11 @@ impl Db {
 
     /// The users capability, shared (a service holds it).
     pub fn shared_users(&self) -> Arc<dyn UserStore> {
+        self.backend.clone()
+    }
+
+    /// The link capability, shared (a service holds it).
+    pub fn shared_links(&self) -> Arc<dyn LinkStore> {
         self.backend.clone()
     }
 

@@ -5,6 +5,7 @@ use std::sync::{Mutex, RwLock};
 
 use super::{ClientRecord, KeyRecord, KeySetRecord, StoreError, SyncStore, UserRecord};
 use crate::audit_chain::{AuditRecord, ChainStart};
+use crate::links::{self, LinkRecord};
 
 /// A store held in process memory.
 #[derive(Default)]
@@ -24,6 +25,9 @@ pub struct MemoryStore {
     attempts: std::sync::Mutex<BTreeMap<String, super::login_attempts::AttemptRecord>>,
     audit_key: std::sync::Mutex<Option<String>>,
     checkpoints: std::sync::Mutex<Vec<super::audit_checkpoints::CheckpointRecord>>,
+    /// Links by `(issuer, subject)`; written under the users lock, so a user and its first
+    /// link appear together.
+    links: RwLock<BTreeMap<(String, String), super::links::LinkRecord>>,
 }
 
 impl MemoryStore {
@@ -349,5 +353,65 @@ impl super::audit_checkpoints::SyncCheckpoints for MemoryStore {
 
     fn checkpoints(&self) -> Result<Vec<super::audit_checkpoints::CheckpointRecord>, StoreError> {
         Ok(self.checkpoints.lock().map_err(|_| poisoned())?.clone())
+    }
+}
+
+impl super::links::SyncLinks for MemoryStore {
+    fn find_link(&self, issuer: &str, subject: &str) -> Result<Option<LinkRecord>, StoreError> {
+        Ok(self.links.read().map_err(|_| poisoned())?.get(&(issuer.to_owned(), subject.to_owned())).cloned())
+    }
+
+    fn user_links(&self, user_id: &str) -> Result<Vec<LinkRecord>, StoreError> {
+        Ok(self.links.read().map_err(|_| poisoned())?.values().filter(|l| l.user_id == user_id).cloned().collect())
+    }
+
+    fn add_link(&self, link: &LinkRecord) -> Result<(), StoreError> {
+        links::valid(link)?;
+        let users = self.users.read().map_err(|_| poisoned())?;
+        if !users.contains_key(&link.user_id) {
+            return Err(links::no_user(&link.user_id));
+        }
+        let mut map = self.links.write().map_err(|_| poisoned())?;
+        let key = (link.issuer.clone(), link.subject.clone());
+        if map.contains_key(&key) {
+            return Err(links::taken(link));
+        }
+        map.insert(key, link.clone());
+        Ok(())
+    }
+
+    fn create_linked_user(&self, user: &UserRecord, link: &LinkRecord) -> Result<(), StoreError> {
+        let link = &LinkRecord { user_id: user.id.clone(), ..link.clone() };
+        links::valid(link)?;
+        let mut users = self.users.write().map_err(|_| poisoned())?;
+        let mut map = self.links.write().map_err(|_| poisoned())?;
+        let key = (link.issuer.clone(), link.subject.clone());
+        if map.contains_key(&key) {
+            return Err(links::taken(link));
+        }
+        let taken = users
+            .values()
+            .any(|u| u.id == user.id || u.username == user.username || (user.email.is_some() && u.email == user.email));
+        if taken {
+            return Err(StoreError::Conflict(format!("user `{}` or its email", user.username)));
+        }
+        users.insert(user.id.clone(), user.clone());
+        map.insert(key, link.clone());
+        Ok(())
+    }
+
+    fn remove_link(&self, user_id: &str, issuer: &str, subject: &str) -> Result<bool, StoreError> {
+        let mut map = self.links.write().map_err(|_| poisoned())?;
+        let key = (issuer.to_owned(), subject.to_owned());
+        if map.get(&key).is_some_and(|l| l.user_id == user_id) {
+            map.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn touch_link(&self, issuer: &str, subject: &str, now: i64) -> Result<bool, StoreError> {
+        let mut map = self.links.write().map_err(|_| poisoned())?;
+        Ok(map.get_mut(&(issuer.to_owned(), subject.to_owned())).map(|l| l.last_used = now).is_some())
     }
 }

@@ -72,6 +72,9 @@ pub struct UserRecord {
     pub username: String,
     /// Normalised email (unique when present).
     pub email: Option<String>,
+    /// Whether the email address was verified (by an identity provider that asserted it, for
+    /// now; users made by the CLI or the config have unverified addresses).
+    pub email_verified: bool,
     /// argon2id PHC string.
     pub password_hash: String,
     /// Disabled users cannot sign in.

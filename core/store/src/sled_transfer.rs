@@ -35,6 +35,10 @@ impl SledStore {
         }
         out.extend(self.list_clients()?.into_iter().map(|record| Item::Client { record }));
         out.extend(self.list_users()?.into_iter().map(|record| Item::User { record }));
+        for entry in self.links.iter() {
+            let (_, v) = entry.map_err(io)?;
+            out.push(Item::Link { record: decode(super::sled_links::LINKS, &v)? });
+        }
         for entry in self.revocations.iter() {
             let (k, v) = entry.map_err(io)?;
             let expires_at: i64 = decode("revocations", &v)?;

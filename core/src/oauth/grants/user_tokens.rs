@@ -127,7 +127,7 @@ pub(crate) fn subject<'a>(user: &'a UserRecord, amr: &'a [String]) -> SubjectFac
         id: &user.id,
         username: &user.username,
         email: user.email.as_deref(),
-        email_verified: false,
+        email_verified: user.email_verified,
         groups: &user.groups,
         amr,
     }

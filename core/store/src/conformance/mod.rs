@@ -7,6 +7,7 @@
 mod audit;
 mod browser;
 mod identity;
+mod links;
 mod pair;
 mod queue;
 pub use queue::queued;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::Backend;
 
 pub use identity::{client as identity_client, user as identity_user};
+pub use links::link;
 pub use pair::pair;
 
 /// Every check on one fresh backend.
@@ -25,6 +27,8 @@ pub async fn all(s: Arc<dyn Backend>) {
     identity::keys_replace_atomically(&*s).await;
     identity::revocations_expire(&*s).await;
     identity::single_use_and_leases(&*s).await;
+    links::links_are_unique_and_listed_by_user(&*s).await;
+    links::a_user_made_with_its_link_is_made_whole_or_not_at_all(&*s).await;
     audit::audit_appends_in_order(&*s).await;
     audit::audit_key_and_checkpoints(&*s).await;
     queue::notify_queue_orders_settles_and_revives(&*s).await;

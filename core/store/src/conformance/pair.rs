@@ -210,4 +210,6 @@ async fn queue(a: &Arc<dyn Backend>, b: &Arc<dyn Backend>) {
     })
     .await;
     assert_eq!(a.notify_queued(100).await.unwrap(), vec![], "every claim settled");
+
+    super::links::one_user_per_new_identity_under_a_race(a, b).await;
 }

@@ -15,6 +15,7 @@
 mod audit;
 mod browser;
 mod identity;
+mod links;
 mod lookups;
 mod queue;
 mod schema;

@@ -8,12 +8,13 @@ use super::{PgStore, col, pg};
 use crate::StoreError;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `(version, SQL)`, in order. Times are unix seconds unless the name ends in `_ms`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE durable_barrier (instance text PRIMARY KEY, n bigint NOT NULL, at bigint NOT NULL);
 CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL, until_ms bigint NOT NULL);
 CREATE TABLE once_keys (key text PRIMARY KEY, expires_at bigint NOT NULL);
@@ -89,7 +90,21 @@ CREATE TABLE notify_queue (id text PRIMARY KEY, due_ms bigint NOT NULL, record t
 CREATE INDEX notify_queue_due ON notify_queue (due_ms, id);
 CREATE TABLE notify_dead (id text PRIMARY KEY, record text NOT NULL);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE user_links (
+    issuer text NOT NULL,
+    subject text NOT NULL,
+    user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    record text NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX user_links_user ON user_links (user_id);
+"#,
+    ),
+];
 
 /// The lock every migrating instance takes (an arbitrary constant: "gate" in ASCII), with the
 /// schema's name as the second key.
