@@ -48,6 +48,12 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FederationLabels {
+    connector: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ShadowLabels {
     plugin: String,
     agree: &'static str,
@@ -85,6 +91,7 @@ pub struct Metrics {
     notifications: Family<NotificationLabels, Counter>,
     plugin_compilations: Counter,
     policy_shadow: Family<ShadowLabels, Counter>,
+    federated_logins: Family<FederationLabels, Counter>,
     audit_chain_intact: Gauge,
 }
 
@@ -146,6 +153,12 @@ impl Metrics {
             "Decisions of shadow policy plugins, by whether they agreed with the enforced decision",
             policy_shadow.clone(),
         );
+        let federated_logins = Family::<FederationLabels, Counter>::default();
+        registry.register(
+            "federated_logins",
+            "Federated sign-ins by connector and outcome (signed_in, provisioned, link_required, refused, failed)",
+            federated_logins.clone(),
+        );
         let open_sessions = Gauge::default();
         registry.register("open_sessions", "Browser sessions not ended or expired", open_sessions.clone());
         let audit_chain_intact = Gauge::default();
@@ -170,6 +183,7 @@ impl Metrics {
             notifications,
             plugin_compilations,
             policy_shadow,
+            federated_logins,
             audit_chain_intact,
         }
     }
@@ -223,6 +237,11 @@ impl Metrics {
     pub fn policy_shadow(&self, plugin: &str, agree: bool) {
         let labels = ShadowLabels { plugin: plugin.to_owned(), agree: if agree { "true" } else { "false" } };
         self.policy_shadow.get_or_create(&labels).inc();
+    }
+
+    /// Counts one federated sign-in's outcome.
+    pub fn federated_login(&self, connector: &str, outcome: &'static str) {
+        self.federated_logins.get_or_create(&FederationLabels { connector: connector.to_owned(), outcome }).inc();
     }
 
     /// Counts one settled notification attempt.

@@ -84,6 +84,8 @@ impl Parts {
             require_pkce: config.oauth.require_pkce,
             session_config: config.sessions,
             users: self.db.shared_users(),
+            links: self.db.shared_links(),
+            password_login: config.password_login,
             browser: self.db.shared_browser(),
             attempts: self.db.shared_attempts(),
             group_commit: self.db.group_commit(),

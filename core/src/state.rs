@@ -35,6 +35,9 @@ pub struct Urls {
     pub userinfo: String,
     /// End-session endpoint.
     pub logout: String,
+    /// Where federated sign-ins start and return: `{federation}/{id}/start` and
+    /// `{federation}/{id}/callback` (the redirect URI operators register at the provider).
+    pub federation: String,
 }
 
 impl Urls {
@@ -52,6 +55,7 @@ impl Urls {
             login: at(paths::LOGIN),
             userinfo: at(paths::USERINFO),
             logout: at(paths::LOGOUT),
+            federation: at(paths::FEDERATION),
         }
     }
 }

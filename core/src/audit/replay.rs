@@ -238,6 +238,7 @@ fn default_policy(name: &str) -> PluginConfig {
         config: Vec::new(),
         config_json: "{}".into(),
         route: None,
+        provision_users: false,
     }
 }
 

@@ -150,6 +150,7 @@ pub(crate) struct LoginSection {
     pub lockout_duration: Option<String>,
     pub lockout_max: Option<String>,
     pub attempts_per_flow: Option<u32>,
+    pub password: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,6 +246,7 @@ pub(crate) const ENV_SCALARS: &[(&str, &str, ScalarKind)] = &[
     ("login", "lockout_duration", ScalarKind::Str),
     ("login", "lockout_max", ScalarKind::Str),
     ("login", "attempts_per_flow", ScalarKind::Int),
+    ("login", "password", ScalarKind::Bool),
 ];
 
 /// The TOML type an environment override is converted to.

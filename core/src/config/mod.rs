@@ -62,6 +62,8 @@ pub struct Config {
     pub sessions: SessionConfig,
     /// Failed sign-in limits and lockout (`[login]`).
     pub login_limits: LoginLimits,
+    /// `[login] password`: whether people may sign in with a password (false: federation only).
+    pub password_login: bool,
     /// `[oauth]`.
     pub oauth: OAuthConfig,
     /// Browser origins allowed to call the token, userinfo, JWKS and discovery endpoints

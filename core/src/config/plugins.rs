@@ -38,6 +38,7 @@ pub(crate) struct PluginSection {
     pub events: Vec<String>,
     pub channel: Option<String>,
     pub recipient: Option<String>,
+    pub provision_users: Option<bool>,
 }
 
 /// `[plugin_runtime]` as written.
@@ -175,6 +176,9 @@ pub struct PluginConfig {
     pub config_json: String,
     /// For a notifier: what it delivers, how and to whom.
     pub route: Option<NotifyRoute>,
+    /// For an idp-connector: whether a person without an account gets one at their first
+    /// sign-in (`provision_users`, default true).
+    pub provision_users: bool,
 }
 
 /// A notifier's `events`, `channel` and `recipient`.
@@ -396,6 +400,9 @@ pub(super) fn check_plugin(
             PolicyMode::Enforce
         }
     };
+    if p.provision_users.is_some() && kind != Some(PluginKind::IdpConnector) {
+        c.problem(format!("{key}.provision_users"), "is only for kind = \"idp-connector\"");
+    }
     let kind = kind?;
     if c.problems.len() != start || p.enabled == Some(false) {
         return None;
@@ -413,6 +420,7 @@ pub(super) fn check_plugin(
         config,
         config_json: serde_json::Value::Object(json).to_string(),
         route,
+        provision_users: p.provision_users.unwrap_or(true),
     })
 }
 

@@ -445,6 +445,7 @@ pub(crate) fn validate(
             password_hashing,
             sessions,
             login_limits,
+            password_login: f.login.password.unwrap_or(true),
             cors_origins,
             oauth,
             templates_dir,

@@ -11,7 +11,7 @@ use super::extract::{Meta, authorization, bearer, has_content_type, read_body};
 use super::pages::{Cookies, PageParams, respond};
 use crate::oauth::params::{MAX_FORM_BYTES, Params};
 use crate::oidc::userinfo::UserinfoError;
-use crate::oidc::{login, logout, userinfo};
+use crate::oidc::{federation, login, logout, userinfo};
 use crate::state::AppState;
 
 /// Authorization endpoint.
@@ -49,6 +49,31 @@ pub async fn login_post(
     let now = state.clock.now();
     let reply = login::submit(&state.sign_in, &params, &cookies, &meta, now).await;
     respond(&state, reply)
+}
+
+/// `GET /federation/{id}/start?flow=...`: off to the sign-in provider.
+pub async fn federation_start(
+    State(state): State<AppState>,
+    axum::extract::Path(connector): axum::extract::Path<String>,
+    Meta(meta): Meta,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    let flow = params.one("flow").ok().flatten();
+    respond(&state, federation::start(&state.sign_in, &connector, flow, &cookies, &meta, now).await)
+}
+
+/// `GET /federation/{id}/callback?...`: back from the sign-in provider.
+pub async fn federation_callback(
+    State(state): State<AppState>,
+    axum::extract::Path(connector): axum::extract::Path<String>,
+    Meta(meta): Meta,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    respond(&state, federation::callback(&state.sign_in, &connector, &params, &cookies, &meta, now).await)
 }
 
 /// RP-initiated logout (GET: from the relying party; POST: a form).

@@ -11,20 +11,22 @@ use serde::Serialize;
 use super::extract::{has_content_type, read_body};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::{MAX_FORM_BYTES, Params};
-use crate::oidc::flow::{Action, BrowserCookies, ErrorKind, ErrorPage, Page, Reply};
-use crate::oidc::session::{browser_cookie, session_cookie};
+use crate::oidc::flow::{Action, BrowserCookies, CookieChange, ErrorKind, ErrorPage, Page, Reply};
+use crate::oidc::session::{browser_cookie, federation_cookie, session_cookie};
 use crate::state::AppState;
 
-/// The CSP of our pages: our stylesheet only, no scripts, no framing. (No `form-action`:
+/// The CSP of our pages: our stylesheet only, no scripts, no framing; images also over https
+/// (sign-in providers' icons). (No `form-action`:
 /// Chromium applies it to the redirect that follows a form post, which goes to the client.)
 const PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+    "default-src 'none'; style-src 'self'; img-src 'self' data: https:; base-uri 'none'; frame-ancestors 'none'";
 
 /// Reads the sign-in cookies.
 pub fn cookies(headers: &HeaderMap, secure: bool) -> BrowserCookies {
     BrowserCookies {
         binding: cookie(headers, browser_cookie(secure)),
         session: cookie(headers, session_cookie(secure)),
+        federation: cookie(headers, federation_cookie(secure)),
     }
 }
 
@@ -78,6 +80,7 @@ pub fn respond(state: &AppState, reply: Reply) -> Response {
                     kind: ErrorKind::BadRequest,
                     title: "Invalid request",
                     message: "The address to return to is not valid.",
+                    back: None,
                 },
             ),
         },
@@ -91,6 +94,15 @@ pub fn respond(state: &AppState, reply: Reply) -> Response {
         set_cookie(&mut resp, session_cookie(secure), &value, Some(lifetime.as_secs()), secure);
     } else if reply.clear_session {
         set_cookie(&mut resp, session_cookie(secure), "", Some(0), secure);
+    }
+    // SameSite=Lax like the others: the provider sends the browser back with a top-level GET.
+    match reply.federation {
+        CookieChange::Keep => {}
+        CookieChange::Set(flow) => {
+            let ttl = crate::oidc::flow::FLOW_TTL.as_secs();
+            set_cookie(&mut resp, federation_cookie(secure), &flow, Some(ttl), secure);
+        }
+        CookieChange::Clear => set_cookie(&mut resp, federation_cookie(secure), "", Some(0), secure),
     }
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -109,6 +121,13 @@ pub(super) fn html(status: StatusCode, body: String) -> Response {
 struct Field<'a> {
     name: &'a str,
     value: &'a str,
+}
+
+#[derive(Serialize)]
+struct ProviderView<'a> {
+    start: &'a str,
+    name: &'a str,
+    icon: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -158,8 +177,15 @@ fn page_html(state: &AppState, page: Page) -> String {
     let pages = &state.pages;
     let action = super::paths::LOGIN;
     match page {
-        Page::Password { flow, csrf, client_name, username, error } => {
-            pages.render("login.html", minijinja::context! { action, flow, csrf, client_name, username, error })
+        Page::Password { flow, csrf, client_name, username, error, password, providers, link_provider } => {
+            let providers: Vec<ProviderView<'_>> = providers
+                .iter()
+                .map(|p| ProviderView { start: &p.start, name: &p.name, icon: p.icon.as_deref() })
+                .collect();
+            pages.render(
+                "login.html",
+                minijinja::context! { action, flow, csrf, client_name, username, error, password, providers, link_provider },
+            )
         }
         Page::Step { flow, csrf, client_name, form } => {
             let fields: Vec<StepFieldView<'_>> = form.fields.iter().map(StepFieldView::of).collect();
@@ -199,7 +225,7 @@ pub fn error_page(state: &AppState, e: &ErrorPage) -> Response {
     let request_id = crate::logctx::current();
     let body = state.pages.render(
         "error.html",
-        minijinja::context! { title => e.title, message => e.message, request_id => request_id.to_string() },
+        minijinja::context! { title => e.title, message => e.message, back => e.back, request_id => request_id.to_string() },
     );
     let mut r = html(status, body);
     match e.kind {
@@ -223,7 +249,7 @@ fn bad_input(state: &AppState, e: &OAuthError) -> Response {
         OAuthError::PayloadTooLarge => "The request is too large.",
         _ => "The request could not be read.",
     };
-    error_page(state, &ErrorPage { kind: ErrorKind::BadRequest, title: "Invalid request", message })
+    error_page(state, &ErrorPage { kind: ErrorKind::BadRequest, title: "Invalid request", message, back: None })
 }
 
 impl FromRequest<AppState> for PageParams {

@@ -12,6 +12,12 @@ pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
 /// Login pages (the flow's steps).
 pub const LOGIN: &str = "/login";
+/// Federated sign-in: `{FEDERATION}/{id}/start` and `{FEDERATION}/{id}/callback`.
+pub const FEDERATION: &str = "/federation";
+/// The routes under [`FEDERATION`].
+pub const FEDERATION_START: &str = "/federation/{id}/start";
+/// The redirect URI registered at providers (contract: `{issuer}/federation/{id}/callback`).
+pub const FEDERATION_CALLBACK: &str = "/federation/{id}/callback";
 /// UserInfo endpoint.
 pub const USERINFO: &str = "/userinfo";
 /// RP-initiated logout (end-session endpoint).

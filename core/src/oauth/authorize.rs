@@ -134,6 +134,17 @@ pub fn validate(client: &Client, params: &Params, require_pkce: bool) -> Result<
         return Err(invalid("login_hint is too long"));
     }
 
+    // A connector id (`[a-z0-9_-]`, as `describe` ids are); whether it is loaded is checked
+    // when the sign-in starts.
+    let idp_hint = one("idp_hint")?;
+    let id_like = |h: &str| {
+        (1..=64).contains(&h.len())
+            && h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b))
+    };
+    if idp_hint.is_some_and(|h| !id_like(h)) {
+        return Err(invalid("idp_hint is not a sign-in provider id"));
+    }
+
     let (mut force_login, mut force_consent, mut no_prompt, mut select_account) = (false, false, false, false);
     if let Some(prompt) = one("prompt")? {
         for p in prompt.split(' ').filter(|p| !p.is_empty()) {
@@ -187,6 +198,7 @@ pub fn validate(client: &Client, params: &Params, require_pkce: bool) -> Result<
         select_account,
         max_age,
         login_hint: login_hint.map(str::to_owned),
+        idp_hint: idp_hint.map(str::to_owned),
     })
 }
 

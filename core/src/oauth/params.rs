@@ -41,6 +41,11 @@ impl Params {
         self.one(name)?.ok_or(OAuthError::InvalidRequest(missing))
     }
 
+    /// Every pair as it came (a provider's callback is passed on whole).
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     /// Every non-empty value of a parameter that may repeat.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.pairs.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())

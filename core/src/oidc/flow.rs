@@ -28,6 +28,8 @@ pub struct BrowserCookies {
     pub binding: Option<String>,
     /// Session cookie.
     pub session: Option<String>,
+    /// The flow a federated sign-in belongs to (set when the browser leaves for the provider).
+    pub federation: Option<String>,
 }
 
 /// What the browser gets.
@@ -41,11 +43,25 @@ pub struct Reply {
     pub set_session: Option<(String, Duration)>,
     /// Expire the session cookie.
     pub clear_session: bool,
+    /// The federation cookie: the flow id a callback finds its flow by.
+    pub federation: CookieChange,
+}
+
+/// What a reply does to a cookie.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CookieChange {
+    /// Leave it.
+    #[default]
+    Keep,
+    /// Set it to this value.
+    Set(Box<str>),
+    /// Expire it.
+    Clear,
 }
 
 impl From<Action> for Reply {
     fn from(action: Action) -> Self {
-        Self { action, set_binding: None, set_session: None, clear_session: false }
+        Self { action, set_binding: None, set_session: None, clear_session: false, federation: CookieChange::Keep }
     }
 }
 
@@ -57,7 +73,7 @@ pub enum Action {
     /// A page of the flow.
     Page(Box<Page>),
     /// An error page for a person.
-    Error(ErrorPage),
+    Error(Box<ErrorPage>),
 }
 
 /// A page to render.
@@ -75,6 +91,12 @@ pub enum Page {
         username: String,
         /// A failure message.
         error: Option<String>,
+        /// Whether the password form is shown (`[login] password`).
+        password: bool,
+        /// One button per sign-in provider: `(start URL, display name, icon URL)`.
+        providers: Vec<Provider>,
+        /// An identity waits to be linked: the provider's display name.
+        link_provider: Option<String>,
     },
     /// A login-step plugin's form.
     Step {
@@ -124,6 +146,17 @@ pub enum Page {
     LoggedOut,
 }
 
+/// A sign-in provider's button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// `/federation/{id}/start?flow=...`.
+    pub start: String,
+    /// Button text.
+    pub name: String,
+    /// Button icon (https).
+    pub icon: Option<String>,
+}
+
 /// Why a page is an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -146,11 +179,18 @@ pub struct ErrorPage {
     pub title: &'static str,
     /// Explanation (fixed text, never request data).
     pub message: &'static str,
+    /// A way back (the sign-in page of the flow), when there is one.
+    pub back: Option<Box<str>>,
 }
 
 /// An error page reply.
 pub fn error(kind: ErrorKind, title: &'static str, message: &'static str) -> Reply {
-    Action::Error(ErrorPage { kind, title, message }).into()
+    Action::Error(Box::new(ErrorPage { kind, title, message, back: None })).into()
+}
+
+/// An error page with a link back to `back` (the flow's sign-in page).
+pub fn error_back(kind: ErrorKind, title: &'static str, message: &'static str, back: String) -> Reply {
+    Action::Error(Box::new(ErrorPage { kind, title, message, back: Some(back.into()) })).into()
 }
 
 /// The reply when the store fails: logged with the cause, 503 for the person.
@@ -254,7 +294,17 @@ pub async fn start(
     if let Err(e) = svc.browser.put_flow(&sha256(id.as_bytes()), &flow).await {
         return unavailable("storing a login flow failed", &e);
     }
-    let mut reply = redirect(login_url(svc, &id));
+    // `idp_hint` of a loaded connector: straight to the provider, past the login page.
+    let hinted = flow
+        .request
+        .idp_hint
+        .as_deref()
+        .filter(|h| flow.pending.first() == Some(&Step::Password) && svc.plugins.connector_info(h).is_some());
+    let to = match hinted {
+        Some(h) => super::federation::start_url(svc, h, &id),
+        None => login_url(svc, &id),
+    };
+    let mut reply = redirect(to);
     reply.set_binding = set_binding;
     reply
 }

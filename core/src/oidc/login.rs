@@ -131,18 +131,18 @@ pub async fn show(
 }
 
 /// What [`proceed`] needs to know about the request.
-struct Next<'a> {
-    key: &'a Digest,
-    flow_id: &'a str,
-    client: &'a Client,
-    cookies: &'a BrowserCookies,
-    meta: &'a RequestMeta,
-    now: OffsetDateTime,
+pub(super) struct Next<'a> {
+    pub(super) key: &'a Digest,
+    pub(super) flow_id: &'a str,
+    pub(super) client: &'a Client,
+    pub(super) cookies: &'a BrowserCookies,
+    pub(super) meta: &'a RequestMeta,
+    pub(super) now: OffsetDateTime,
 }
 
 /// Moves a flow on from its current step: starts the session once the sign-in steps are
 /// done, then shows the next step (`render`; after a POST: redirects to it) or finishes.
-async fn proceed(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, render: bool) -> Reply {
+pub(super) async fn proceed(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, render: bool) -> Reply {
     let mut new_session = None;
     let mut reply = loop {
         let signed_in = !matches!(flow.pending.first(), Some(Step::Password | Step::Plugin));
@@ -214,7 +214,7 @@ async fn username_of(svc: &SignIn, flow: &FlowRecord) -> String {
     svc.users.get_user(id).await.ok().flatten().map(|u| u.username).unwrap_or_default()
 }
 
-async fn flow_client(svc: &SignIn, flow: &FlowRecord) -> Option<Arc<Client>> {
+pub(super) async fn flow_client(svc: &SignIn, flow: &FlowRecord) -> Option<Arc<Client>> {
     svc.clients.get(&flow.request.client_id).await.ok().flatten()
 }
 
@@ -237,6 +237,9 @@ async fn page(
                 .into()
         }
         Step::Password => Action::Page(Box::new(Page::Password {
+            password: svc.password_login,
+            providers: super::federation::providers(svc, flow_id),
+            link_provider: flow.pending_link.as_ref().map(|l| l.display_name.clone()),
             flow: flow_id.to_owned(),
             csrf: flow.csrf.clone(),
             client_name,
@@ -303,6 +306,17 @@ pub async fn submit(
         return client_error(svc, &flow.request, "access_denied", "the user declined");
     }
     match step {
+        Some(Step::Password) if !svc.password_login => {
+            return page(
+                svc,
+                Step::Password,
+                flow_id,
+                &flow,
+                &client,
+                Some(("Sign in with one of the providers above.", "")),
+            )
+            .await;
+        }
         Some(Step::Password) => {
             let user = match check_password(svc, params, &client, &key, meta, now).await {
                 Ok(u) => u,
@@ -316,6 +330,11 @@ pub async fn submit(
             flow.user_id = Some(user.id.clone());
             flow.auth_time = Some(now.unix_timestamp());
             flow.amr = vec!["pwd".to_owned()];
+            if let Some(pending) = flow.pending_link.take() {
+                super::federation::link_after_password(svc, &user, &pending, meta, now).await;
+                flow.amr.push("fed".to_owned());
+                flow.idp = Some(pending.connector);
+            }
             flow.pending.remove(0);
             steps::schedule(svc, &mut flow);
         }

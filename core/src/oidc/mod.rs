@@ -3,6 +3,8 @@
 
 pub mod claims;
 pub mod discovery;
+pub mod federated_user;
+pub mod federation;
 pub mod flow;
 pub mod login;
 pub mod logout;

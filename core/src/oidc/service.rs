@@ -14,7 +14,7 @@ use crate::oauth::policy::Policies;
 use crate::plugins::PluginHost;
 use crate::ratelimit::Limiter;
 use crate::state::Urls;
-use crate::store::{BrowserStore, GroupCommit, LoginAttempts, UserStore};
+use crate::store::{BrowserStore, GroupCommit, LinkStore, LoginAttempts, UserStore};
 use crate::tokens::keys::KeyManager;
 use crate::users::Passwords;
 
@@ -32,6 +32,10 @@ pub struct SignIn {
     pub(crate) session_config: SessionConfig,
     /// Users.
     pub(crate) users: Arc<dyn UserStore>,
+    /// Federated identities linked to users.
+    pub(crate) links: Arc<dyn LinkStore>,
+    /// `[login] password`: the password form is offered (false: federation only).
+    pub(crate) password_login: bool,
     /// Flows, sessions, codes, consent.
     pub(crate) browser: Arc<dyn BrowserStore>,
     /// Sign-in counters and lockouts.

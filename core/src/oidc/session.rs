@@ -15,6 +15,13 @@ pub fn session_cookie(secure: bool) -> &'static str {
     if secure { "__Host-gatehouse_session" } else { "gatehouse_session" }
 }
 
+/// Federation cookie name: the flow a browser took to an identity provider, so the callback
+/// (which carries only the provider's parameters) finds it; the flow is still bound to the
+/// browser by the binding cookie.
+pub fn federation_cookie(secure: bool) -> &'static str {
+    if secure { "__Host-gatehouse_federation" } else { "gatehouse_federation" }
+}
+
 /// Browser-binding cookie name: ties a login flow to the browser that started it.
 pub fn browser_cookie(secure: bool) -> &'static str {
     if secure { "__Host-gatehouse_browser" } else { "gatehouse_browser" }

@@ -52,7 +52,7 @@ async fn begin(h: &Harness) -> Flow {
     let to = location(&reply);
     assert!(to.starts_with(&format!("{ISSUER}/login?flow=")), "to the login page: {to}");
     let id = query(to, "flow").expect("flow id");
-    Flow { cookies: BrowserCookies { binding: reply.set_binding.clone(), session: None }, id }
+    Flow { cookies: BrowserCookies { binding: reply.set_binding.clone(), ..Default::default() }, id }
 }
 
 /// The page `GET /login?flow=` shows.

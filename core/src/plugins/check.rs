@@ -51,6 +51,7 @@ pub async fn check_component(path: &std::path::Path, kind: PluginKind) -> Result
             channel: None,
             recipient: None,
         }),
+        provision_users: false,
     };
     let exported = exported_kind(&rt, &component);
     let explain = |problem: String| match exported {

@@ -323,6 +323,17 @@ impl PluginHost {
         self.loaded().into_iter().filter_map(|p| p.connector).collect()
     }
 
+    /// The connector `id` and whether it provisions users, when it is loaded.
+    pub fn connector_info(&self, id: &str) -> Option<(ConnectorInfo, bool)> {
+        let set = self.0.set.load();
+        set.connectors.iter().find_map(|p| match &p.exports {
+            registry::Exports::Connector(_, Some(info)) if info.id == id => {
+                Some((info.clone(), p.config.provision_users))
+            }
+            _ => None,
+        })
+    }
+
     fn connector(&self, id: &str) -> Result<(&engine::Runtime, Arc<registry::LoadedPlugin>), ConnectorError> {
         let set = self.0.set.load();
         let found = set

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::audit_input::{PolicyInputRecord, PolicySubjectRecord};
+
 /// What happened. `type` is the record's event name in exports and queries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -227,6 +229,48 @@ pub enum AuditEvent {
         /// Audit lines restored.
         audit_lines: u64,
     },
+    /// A person signed in through an identity-provider connector.
+    FederatedLogin {
+        /// The connector.
+        connector_id: String,
+        /// The provider's issuer.
+        issuer: String,
+        /// The provider's subject.
+        subject: String,
+        /// The local user.
+        user_id: String,
+    },
+    /// A federated sign-in failed (provider error, bad callback, connector failure).
+    FederatedLoginFailed {
+        /// The connector.
+        connector_id: String,
+        /// Reason code.
+        reason: String,
+    },
+    /// An external identity was linked to a user.
+    IdentityLinked {
+        /// The connector.
+        connector_id: String,
+        /// The provider's issuer.
+        issuer: String,
+        /// The provider's subject.
+        subject: String,
+        /// The local user.
+        user_id: String,
+    },
+    /// A user was created at their first federated sign-in.
+    UserProvisioned {
+        /// The connector.
+        connector_id: String,
+        /// The provider's issuer.
+        issuer: String,
+        /// The provider's subject.
+        subject: String,
+        /// The new user.
+        user_id: String,
+        /// Their username.
+        username: String,
+    },
     /// A policy plugin decided (one record per plugin per request).
     PolicyDecision {
         /// Plugin name.
@@ -372,6 +416,10 @@ impl AuditEvent {
             Self::RefreshTokenRevoked { .. } => "refresh_token_revoked",
             Self::BackupCreated { .. } => "backup_created",
             Self::StoreRestored { .. } => "store_restored",
+            Self::FederatedLogin { .. } => "federated_login",
+            Self::FederatedLoginFailed { .. } => "federated_login_failed",
+            Self::IdentityLinked { .. } => "identity_linked",
+            Self::UserProvisioned { .. } => "user_provisioned",
             Self::PolicyDecision { .. } => "policy_decision",
             Self::PolicyShadowDecision { .. } => "policy_shadow_decision",
             Self::PolicyReplayed { .. } => "policy_replayed",
@@ -379,61 +427,6 @@ impl AuditEvent {
             Self::PluginReloadFailed { .. } => "plugin_reload_failed",
         }
     }
-}
-
-/// The input of one policy decision as the plugin saw it (the WIT `policy-input`), kept in
-/// the audit record. It holds no secret: the host never passes credentials, codes or tokens
-/// to a policy. The request id is the record's actor's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyInputRecord {
-    /// authorize, token, refresh or userinfo.
-    pub stage: String,
-    /// The client.
-    pub client_id: String,
-    /// The host's time of the decision, unix milliseconds (replay runs at this time).
-    pub now_ms: i64,
-    /// The caller's address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
-    /// The caller's user agent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-    /// The user, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<PolicySubjectRecord>,
-    /// Grant type at the token endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_type: Option<String>,
-    /// Scopes the plugin was asked about.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// Audiences of the access token.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// Further facts, `[key, value]`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attributes: Vec<(String, String)>,
-}
-
-/// The user of a recorded policy input.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicySubjectRecord {
-    /// `sub`.
-    pub id: String,
-    /// Sign-in name.
-    pub username: String,
-    /// Email address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Whether it was verified.
-    #[serde(default)]
-    pub email_verified: bool,
-    /// Groups.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Authentication methods of the session (RFC 8176).
-    #[serde(default)]
-    pub amr: Vec<String>,
 }
 
 /// Who or what caused an event, and from where.

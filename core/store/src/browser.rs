@@ -56,6 +56,42 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     /// `login_hint`, to prefill the username.
     pub login_hint: Option<String>,
+    /// `idp_hint`: sign in with this connector at once, without the login page.
+    pub idp_hint: Option<String>,
+}
+
+/// A federated sign-in under way: what the host generated at `/federation/{id}/start` and
+/// checks at the callback. Kept in the flow (bound to the browser) until the callback takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FederationState {
+    /// The connector the browser was sent to (a callback on another one's path is refused).
+    pub connector: String,
+    /// Hex SHA-256 of the `state` sent to the provider.
+    pub state_sha256: String,
+    /// The `nonce` the provider's ID token must carry.
+    pub nonce: String,
+    /// The PKCE verifier of the code exchange.
+    pub verifier: String,
+    /// The connector's opaque data from `begin`, base64url.
+    pub flow_data: Option<String>,
+    /// When the browser was sent (unix seconds).
+    pub started_at: i64,
+}
+
+/// An external identity waiting to be linked to the account the person signs in to next
+/// (its verified email matched that account: never linked without the account's password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PendingLink {
+    /// The connector.
+    pub connector: String,
+    /// Its display name (for the notice on the sign-in page).
+    pub display_name: String,
+    /// The provider's issuer.
+    pub issuer: String,
+    /// The provider's subject.
+    pub subject: String,
 }
 
 /// A login in progress, keyed by the hash of the flow id in the login page URL.
@@ -86,6 +122,12 @@ pub struct FlowRecord {
     pub step_form: Option<crate::login_form::StepForm>,
     /// The current login step's opaque state, base64url.
     pub step_state: Option<String>,
+    /// A federated sign-in under way.
+    pub federation: Option<Box<FederationState>>,
+    /// An identity to link once the person signs in with a password.
+    pub pending_link: Option<Box<PendingLink>>,
+    /// The connector the person signed in with (the ID token's `idp`).
+    pub idp: Option<String>,
     /// Creation time and expiry, unix seconds.
     pub created_at: i64,
     /// Past this, the flow is gone.

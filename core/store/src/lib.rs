@@ -13,6 +13,7 @@ pub mod audit_checkpoints;
 pub mod audit_event;
 mod audit_file;
 mod audit_index;
+mod audit_input;
 pub mod backup;
 pub mod browser;
 mod commit;

@@ -51,7 +51,7 @@ pub enum Item {
     /// A used single-use key (client assertion ids).
     UsedOnce { key: String, expires_at: i64 },
     /// A login flow in progress.
-    Flow { id: String, record: FlowRecord },
+    Flow { id: String, record: Box<FlowRecord> },
     /// A browser session.
     Session { id: String, record: SessionRecord },
     /// An authorization code.

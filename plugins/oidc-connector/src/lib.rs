@@ -92,6 +92,9 @@ impl Connector for Oidc {
             .body(form)
             .send()
             .map_err(|e| PluginError::Unavailable(format!("token endpoint: {e:?}")))?;
+        if resp.status >= 500 {
+            return Err(PluginError::Unavailable(format!("token endpoint answered {}", resp.status)));
+        }
         if resp.status != 200 {
             return Err(PluginError::Invalid(format!("token endpoint answered {}", resp.status)));
         }

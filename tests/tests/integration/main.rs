@@ -17,6 +17,7 @@ mod cors;
 mod discovery;
 mod durability;
 mod examples;
+mod federation;
 mod hardening;
 mod instances;
 mod instances_jobs;
