@@ -349,7 +349,7 @@ pub async fn issue_code(
     ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
 ) -> Result<String, OAuthError> {
-    let SignedIn { user_id, sid, auth_time, amr } = *signed_in;
+    let SignedIn { user_id, sid, auth_time, amr, idp } = *signed_in;
     let mut request = req.clone();
     if svc.policies.any() {
         match authorize_policy(svc, req, user_id, amr, ip, now).await? {
@@ -373,6 +373,7 @@ pub async fn issue_code(
         sid: sid.to_owned(),
         auth_time,
         amr: amr.to_vec(),
+        idp: idp.map(str::to_owned),
         created_at: t,
         expires_at: t.saturating_add(i64::try_from(CODE_TTL.as_secs()).unwrap_or(i64::MAX)),
         redeemed: None,
@@ -394,6 +395,8 @@ pub struct SignedIn<'a> {
     pub auth_time: i64,
     /// How (RFC 8176).
     pub amr: &'a [String],
+    /// The connector of a federated sign-in.
+    pub idp: Option<&'a str>,
 }
 
 /// Runs the policies at `authorize`; `None` when they refuse.

@@ -92,7 +92,13 @@ pub async fn authorize(
         }
         svc.metrics.login("sso");
         let r = &live.record;
-        let who = SignedIn { user_id: &live.user.id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr };
+        let who = SignedIn {
+            user_id: &live.user.id,
+            sid: &r.sid,
+            auth_time: r.auth_time,
+            amr: &r.amr,
+            idp: r.idp.as_deref(),
+        };
         return match issue_code(svc, &req, &who, Some(meta.ip), now).await {
             Ok(url) => redirect(url),
             Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
@@ -199,7 +205,8 @@ async fn start_session(
         let _ = svc.browser.delete_session(&sha256(old.as_bytes())).await;
     }
     let cfg = &svc.session_config;
-    match session::create(&*svc.browser, user_id, auth_time, &flow.amr, n.client.id(), cfg, n.now).await {
+    let methods = (flow.amr.as_slice(), flow.idp.as_deref());
+    match session::create(&*svc.browser, user_id, auth_time, methods, n.client.id(), cfg, n.now).await {
         Ok((cookie, _)) => {
             flow.session = Some(sha256(cookie.as_bytes()));
             Ok((cookie, cfg.lifetime))
@@ -417,7 +424,7 @@ async fn finish(svc: &SignIn, key: &Digest, flow: FlowRecord, meta: &RequestMeta
         Err(e) => return unavailable("updating a session failed", &e),
     }
     let r = &live.record;
-    let who = SignedIn { user_id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr };
+    let who = SignedIn { user_id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr, idp: r.idp.as_deref() };
     match issue_code(svc, &flow.request, &who, Some(meta.ip), now).await {
         Ok(url) => redirect(url),
         Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),

@@ -32,6 +32,7 @@ pub(crate) const RESERVED_CLAIMS: &[&str] = &[
     "may_act",
     "token_type",
     "s_hash",
+    "idp",
 ];
 
 /// Largest claims object a plugin may return, as JSON text.

@@ -45,6 +45,9 @@ pub struct IdClaims {
     /// Authentication methods.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The identity provider (connector id) of a federated sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
     /// Claims by scope.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -67,6 +70,8 @@ pub struct IdTokenInput<'a> {
     pub auth_time: i64,
     /// Authentication methods.
     pub amr: &'a [String],
+    /// The connector of a federated sign-in.
+    pub idp: Option<&'a str>,
     /// Session id.
     pub sid: &'a str,
     /// The access token issued alongside.
@@ -98,6 +103,7 @@ pub fn sign(keys: &KeyManager, issuer: &str, input: IdTokenInput<'_>, now: Offse
         azp: input.client_id.to_owned(),
         sid: input.sid.to_owned(),
         amr: input.amr.to_vec(),
+        idp: input.idp.map(str::to_owned),
         extra: {
             let mut extra = input.released;
             for (k, v) in input.claims {

@@ -146,6 +146,8 @@ pub struct SessionRecord {
     pub auth_time: i64,
     /// Authentication methods.
     pub amr: Vec<String>,
+    /// The connector the person signed in with (the ID token's `idp`).
+    pub idp: Option<String>,
     /// Anti-CSRF token of the logout confirmation.
     pub csrf: String,
     /// Creation time.
@@ -184,6 +186,8 @@ pub struct CodeRecord {
     pub auth_time: i64,
     /// Authentication methods.
     pub amr: Vec<String>,
+    /// The connector the person signed in with (the ID token's `idp`).
+    pub idp: Option<String>,
     /// Issue time.
     pub created_at: i64,
     /// Expiry (about a minute after issue).
@@ -221,6 +225,8 @@ pub struct RefreshRecord {
     pub auth_time: i64,
     /// Authentication methods at sign-in.
     pub amr: Vec<String>,
+    /// The connector the person signed in with (the ID token's `idp`).
+    pub idp: Option<String>,
     /// Issue time.
     pub created_at: i64,
     /// Expiry.

@@ -96,10 +96,15 @@ async fn a_new_person_gets_an_account_linked_to_the_provider_and_comes_back_to_i
     let tokens = code_of(&s, &end).await;
     let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], serde_json::json!(["fed"]), "{id}");
+    assert_eq!(id["idp"], "partner", "{id}");
     assert_eq!(id["email"], "pat@partner.example");
     assert_eq!(id["email_verified"], true, "as the provider asserted it");
     assert_eq!(id["preferred_username"], "pat");
     let sub = id["sub"].as_str().unwrap().to_owned();
+    // SSO from the session keeps it too (the session remembers how it began).
+    let sso = b.authorize(&params()).await;
+    let tokens = code_of(&s, &sso).await;
+    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["idp"], "partner");
     // The host passed its PKCE verifier and the provider checked it (else no ID token).
     let req = &p.token_requests()[0];
     assert!(req["code_verifier"].len() >= 43);
@@ -150,6 +155,7 @@ async fn an_existing_account_with_the_verified_email_is_linked_only_after_its_pa
     let tokens = code_of(&s, &end).await;
     let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], serde_json::json!(["pwd", "fed"]));
+    assert_eq!(id["idp"], "partner");
     let alice = s.state.db.users().find_user("alice").await.unwrap().unwrap();
     assert_eq!(id["sub"], alice.id.as_str());
     let link = s.state.db.links().find_link(&p.base, "sub-alice").await.unwrap().unwrap();
@@ -311,4 +317,16 @@ async fn without_provisioning_a_person_without_an_account_is_refused() {
     assert_eq!(page.status, 403, "{}", page.body);
     assert!(page.body.contains("no account for you"), "{}", page.body);
     assert_eq!(s.state.db.users().list_users().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn on_postgres_a_new_person_is_made_once_and_signs_in_again() {
+    let Some(url) = gatehouse_tests::pg::fresh_url().await else { return };
+    let p = FakeOidc::start(Person::verified("sub-pg", "pg@partner.example")).await;
+    let s = TestServer::start_with(&gatehouse_tests::pg::on_postgres(&config(&p, ""), &url)).await;
+    let first = code_of(&s, &federated(&Browser::new(&s.base), "partner").await).await;
+    let again = code_of(&s, &federated(&Browser::new(&s.base), "partner").await).await;
+    let sub = |t: &Value| jwt_parts(t["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
+    assert_eq!(sub(&first), sub(&again));
+    assert_eq!(s.state.db.users().list_users().await.unwrap().len(), 3, "alice, bob and the new person");
 }

@@ -93,6 +93,7 @@ pub async fn grant(
         sid: &record.sid,
         auth_time: record.auth_time,
         amr: &record.amr,
+        idp: record.idp.as_deref(),
         jti,
         refresh_token: Some(token),
         claims: allowed.claims,

@@ -29,6 +29,8 @@ pub(super) struct Grant<'a> {
     pub auth_time: i64,
     /// Authentication methods.
     pub amr: &'a [String],
+    /// The connector of a federated sign-in.
+    pub idp: Option<&'a str>,
     /// The access token id, chosen before signing so it could be recorded.
     pub jti: String,
     /// The new refresh token, if any.
@@ -80,6 +82,7 @@ pub(super) fn issue(
             nonce: g.nonce,
             auth_time: g.auth_time,
             amr: g.amr,
+            idp: g.idp,
             sid: g.sid,
             access_token: &resp.access_token,
             claims: &g.claims,
