@@ -38,6 +38,8 @@ pub struct Urls {
     /// Where federated sign-ins start and return: `{federation}/{id}/start` and
     /// `{federation}/{id}/callback` (the redirect URI operators register at the provider).
     pub federation: String,
+    /// The account page.
+    pub account: String,
 }
 
 impl Urls {
@@ -56,6 +58,7 @@ impl Urls {
             userinfo: at(paths::USERINFO),
             logout: at(paths::LOGOUT),
             federation: at(paths::FEDERATION),
+            account: at(paths::ACCOUNT),
         }
     }
 }

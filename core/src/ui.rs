@@ -19,6 +19,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("logged_out.html", include_str!("../templates/logged_out.html")),
     ("select_account.html", include_str!("../templates/select_account.html")),
     ("home.html", include_str!("../templates/home.html")),
+    ("account.html", include_str!("../templates/account.html")),
 ];
 const STYLE: &str = include_str!("../templates/style.css");
 

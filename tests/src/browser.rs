@@ -97,7 +97,17 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 pub fn hidden(html: &str, name: &str) -> Option<String> {
     let at = html.find(&format!("name=\"{name}\" value=\""))?;
     let rest = &html[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].to_owned())
+    Some(unescape(&rest[..rest.find('"')?]))
+}
+
+/// An attribute value as the browser reads it (the templates' escapes decoded).
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// A response reduced to what the tests look at.
@@ -279,4 +289,27 @@ impl RelyingParty {
         });
         Self { base, idp }
     }
+}
+
+/// The first `href` on `page` that contains `needle`, with the template's escapes decoded.
+pub fn href(page: &Page, needle: &str) -> Option<String> {
+    page.body
+        .split("href=\"")
+        .skip(1)
+        .map(|r| r[..r.find('"').unwrap_or(r.len())].replace("&#x2f;", "/").replace("&amp;", "&"))
+        .find(|h| h.contains(needle))
+}
+
+/// Follows redirects from `page` until one leaves for the client (returned as the final
+/// `Location`) or a page answers.
+pub async fn follow(b: &Browser, mut page: Page) -> Page {
+    for _ in 0..10 {
+        match page.location.clone() {
+            Some(to) if (300..400).contains(&page.status) && !to.starts_with("https://app.example") => {
+                page = b.get(&to).await;
+            }
+            _ => return page,
+        }
+    }
+    page
 }

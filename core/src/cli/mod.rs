@@ -196,6 +196,20 @@ enum UsersCommand {
         /// Username or email.
         user: String,
     },
+    /// Show a user and the sign-in providers linked to it.
+    Show {
+        /// Username or email.
+        user: String,
+    },
+    /// Remove a sign-in provider's link from a user (the identity may then be linked again).
+    Unlink {
+        /// Username or email.
+        user: String,
+        /// The provider's issuer (as `users show` prints it).
+        issuer: String,
+        /// The provider's subject.
+        subject: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -95,6 +95,49 @@ pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) ->
             audited(db, AuditEvent::UserStatusChanged { username: u.username.clone(), disabled: false }).await?;
             println!("enabled user `{}`", u.username);
         }
+        UsersCommand::Show { user } => {
+            let u = find_user(store, &user).await?;
+            println!("username\t{}", u.username);
+            println!("id\t{}", u.id);
+            println!(
+                "email\t{}{}",
+                u.email.as_deref().unwrap_or("-"),
+                if u.email_verified { " (verified)" } else { "" }
+            );
+            println!("status\t{}", if u.disabled { "disabled" } else { "enabled" });
+            println!("password\t{}", if u.password_hash.is_empty() { "none" } else { "set" });
+            println!("groups\t{}", if u.groups.is_empty() { "-".to_owned() } else { u.groups.join(",") });
+            for l in db.links().user_links(&u.id).await.map_err(|e| e.to_string())? {
+                let at = |t: i64| crate::audit::format_time_ms(t.saturating_mul(1000));
+                println!(
+                    "link\t{}\t{}\t{}\tlinked {}\tlast used {}",
+                    l.connector_id,
+                    l.issuer,
+                    l.subject,
+                    at(l.linked_at),
+                    at(l.last_used)
+                );
+            }
+        }
+        UsersCommand::Unlink { user, issuer, subject } => {
+            let u = find_user(store, &user).await?;
+            let links = db.links().user_links(&u.id).await.map_err(|e| e.to_string())?;
+            let Some(link) = links.into_iter().find(|l| l.issuer == issuer && l.subject == subject) else {
+                return Err(format!(
+                    "user `{}` has no link to {subject} at {issuer} (see `gatehouse users show`)",
+                    u.username
+                ));
+            };
+            db.links().remove_link(&u.id, &issuer, &subject).await.map_err(|e| e.to_string())?;
+            let event = AuditEvent::IdentityUnlinked {
+                connector_id: link.connector_id,
+                issuer: link.issuer,
+                subject: link.subject,
+                user_id: u.id.clone(),
+            };
+            audited(db, event).await?;
+            println!("unlinked {subject} at {issuer} from `{}`", u.username);
+        }
         UsersCommand::SetPassword { user } => {
             let u = find_user(store, &user).await?;
             let password = read_new_password()?;

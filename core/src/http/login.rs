@@ -11,7 +11,7 @@ use super::extract::{Meta, authorization, bearer, has_content_type, read_body};
 use super::pages::{Cookies, PageParams, respond};
 use crate::oauth::params::{MAX_FORM_BYTES, Params};
 use crate::oidc::userinfo::UserinfoError;
-use crate::oidc::{federation, login, logout, userinfo};
+use crate::oidc::{account, federation, login, logout, userinfo};
 use crate::state::AppState;
 
 /// Authorization endpoint.
@@ -74,6 +74,23 @@ pub async fn federation_callback(
 ) -> Response {
     let now = state.clock.now();
     respond(&state, federation::callback(&state.sign_in, &connector, &params, &cookies, &meta, now).await)
+}
+
+/// `GET /account`: the signed-in person's account page.
+pub async fn account_get(State(state): State<AppState>, Cookies(cookies): Cookies) -> Response {
+    let now = state.clock.now();
+    respond(&state, account::show(&state.sign_in, &cookies, now).await)
+}
+
+/// `POST /account`: link or unlink a sign-in provider.
+pub async fn account_post(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
+    let now = state.clock.now();
+    respond(&state, account::submit(&state.sign_in, &params, &cookies, &meta, now).await)
 }
 
 /// RP-initiated logout (GET: from the relying party; POST: a form).

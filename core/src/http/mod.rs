@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::VERIFY, post(verify::verify_post))
         .route(paths::AUTHORIZE, get(login::authorize).post(login::authorize))
         .route(paths::LOGIN, get(login::login_get).post(login::login_post))
+        .route(paths::ACCOUNT, get(login::account_get).post(login::account_post))
         .route(paths::FEDERATION_START, get(login::federation_start))
         .route(paths::FEDERATION_CALLBACK, get(login::federation_callback))
         .route(paths::LOGOUT, get(login::logout_get).post(login::logout_post))

@@ -124,6 +124,15 @@ struct Field<'a> {
 }
 
 #[derive(Serialize)]
+struct LinkRow<'a> {
+    provider: &'a str,
+    issuer: &'a str,
+    subject: &'a str,
+    linked_at: &'a str,
+    removable: bool,
+}
+
+#[derive(Serialize)]
 struct ProviderView<'a> {
     start: &'a str,
     name: &'a str,
@@ -211,6 +220,27 @@ fn page_html(state: &AppState, page: Page) -> String {
             pages.render("logout.html", minijinja::context! { action => super::paths::LOGOUT, csrf, username, carry })
         }
         Page::LoggedOut => pages.render("logged_out.html", ()),
+        Page::Account(a) => {
+            let links: Vec<LinkRow<'_>> = a
+                .links
+                .iter()
+                .map(|l| LinkRow {
+                    provider: &l.provider,
+                    issuer: &l.issuer,
+                    subject: &l.subject,
+                    linked_at: &l.linked_at,
+                    removable: l.removable,
+                })
+                .collect();
+            let available: Vec<Field<'_>> = a.available.iter().map(|(id, name)| Field { name, value: id }).collect();
+            pages.render(
+                "account.html",
+                minijinja::context! {
+                    action => super::paths::ACCOUNT, logout => super::paths::LOGOUT, csrf => a.csrf, username => a.username, email => a.email,
+                    links, available, notice => a.notice,
+                },
+            )
+        }
     }
 }
 

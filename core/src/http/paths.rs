@@ -12,6 +12,8 @@ pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
 /// Login pages (the flow's steps).
 pub const LOGIN: &str = "/login";
+/// The signed-in person's account page (linked providers).
+pub const ACCOUNT: &str = "/account";
 /// Federated sign-in: `{FEDERATION}/{id}/start` and `{FEDERATION}/{id}/callback`.
 pub const FEDERATION: &str = "/federation";
 /// The routes under [`FEDERATION`].

@@ -77,7 +77,8 @@ pub async fn start(
     };
     let flow_id = flow_id.unwrap_or_default();
     let back = login_url(svc, flow_id);
-    if flow.pending.first() != Some(&Step::Password) || flow.pending_link.is_some() {
+    let signing_in = flow.pending.first() == Some(&Step::Password) && flow.pending_link.is_none();
+    if !signing_in && flow.link_for.is_none() {
         // Past the sign-in step, or waiting for the password of an account to link.
         return redirect(back);
     }
@@ -185,6 +186,11 @@ pub async fn callback(
         Err(e) => return unavailable("reading a login flow failed", &e),
     };
     let flow_id = flow_id.unwrap_or_default();
+    if let Some(user_id) = flow.link_for.clone() {
+        let mut reply = link_flow(svc, connector, &user_id, &flow, params, cookies, meta, now).await;
+        reply.federation = CookieChange::Clear;
+        return reply;
+    }
     let back = login_url(svc, flow_id);
     let fed = flow.federation.take();
     let result = match fed {
@@ -219,6 +225,14 @@ pub async fn callback(
     reply
 }
 
+/// What the provider's callback gave.
+enum Exchanged {
+    /// The person declined at the provider.
+    Declined,
+    /// Who they are.
+    Identity(crate::plugins::ExternalIdentity),
+}
+
 /// The checks, the code exchange and the local user. `Ok(None)`: the flow goes on;
 /// `Ok(Some(reply))`: the flow ends here (the person cancelled).
 async fn check_and_complete(
@@ -230,6 +244,40 @@ async fn check_and_complete(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<Option<Reply>, Refused> {
+    let identity = match exchange(svc, connector, fed, params, now).await? {
+        Exchanged::Declined => {
+            return Ok(Some(client_error(svc, &flow.request, "access_denied", "the user declined at the provider")));
+        }
+        Exchanged::Identity(i) => i,
+    };
+    match resolve(svc, connector, &identity, meta, now).await {
+        Resolved::User(user) => {
+            flow.user_id = Some(user.id.clone());
+            flow.auth_time = Some(now.unix_timestamp());
+            flow.amr = vec!["fed".to_owned()];
+            flow.idp = Some(connector.to_owned());
+            flow.pending.remove(0);
+            steps::schedule(svc, flow);
+            svc.metrics.login("success");
+            Ok(None)
+        }
+        Resolved::LinkFirst(pending) => {
+            // The sign-in page asks for the existing account's password; the link follows it.
+            flow.pending_link = Some(Box::new(pending));
+            Ok(None)
+        }
+        Resolved::Refused { reason, kind, title, message } => Err(refused(reason, kind, title, message)),
+    }
+}
+
+/// The callback's checks and the connector's code exchange.
+async fn exchange(
+    svc: &SignIn,
+    connector: &str,
+    fed: &FederationState,
+    params: &Params,
+    now: OffsetDateTime,
+) -> Result<Exchanged, Refused> {
     if fed.connector != connector {
         return Err(refused(
             format!("callback on {connector}'s path for a sign-in with {}", fed.connector),
@@ -248,7 +296,7 @@ async fn check_and_complete(
             // The person declined at the provider: the application hears of it, as from our
             // own Cancel button.
             svc.metrics.federated_login(connector, "cancelled");
-            return Ok(Some(client_error(svc, &flow.request, "access_denied", "the user declined at the provider")));
+            return Ok(Exchanged::Declined);
         }
         let reason = format!("provider error {}", code.chars().take(64).collect::<String>());
         return Err(refused(
@@ -290,24 +338,88 @@ async fn check_and_complete(
     {
         return Err(refused("iss mismatch", ErrorKind::BadRequest, "Sign-in failed", NOT_VERIFIED));
     }
-    match resolve(svc, connector, &identity, meta, now).await {
-        Resolved::User(user) => {
-            flow.user_id = Some(user.id.clone());
-            flow.auth_time = Some(now.unix_timestamp());
-            flow.amr = vec!["fed".to_owned()];
-            flow.idp = Some(connector.to_owned());
-            flow.pending.remove(0);
-            steps::schedule(svc, flow);
-            svc.metrics.login("success");
-            Ok(None)
+    Ok(Exchanged::Identity(identity))
+}
+
+/// The callback of a flow started on the account page: links the identity to the signed-in
+/// user (who must still be signed in) and returns to the account page.
+#[allow(clippy::too_many_arguments, reason = "the callback's request parts, passed on as they are")]
+async fn link_flow(
+    svc: &SignIn,
+    connector: &str,
+    user_id: &str,
+    flow: &FlowRecord,
+    params: &Params,
+    cookies: &BrowserCookies,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Reply {
+    let account = svc.urls.account.clone();
+    let live = crate::oidc::session::lookup(svc.sessions(), cookies.session.as_deref(), &svc.session_config, now).await;
+    let signed_in = matches!(&live, Ok(Some(l)) if l.user.id == user_id);
+    let Some(fed) = flow.federation.as_deref().filter(|_| signed_in) else {
+        failed(svc, meta, connector, "link: not signed in as the flow's user", now);
+        return error_back(
+            ErrorKind::Forbidden,
+            "Not signed in",
+            "Sign in again, then link the provider from your account page.",
+            account,
+        );
+    };
+    let identity = match exchange(svc, connector, fed, params, now).await {
+        Ok(Exchanged::Identity(i)) => i,
+        Ok(Exchanged::Declined) => return redirect(account),
+        Err(r) => {
+            failed(svc, meta, connector, &format!("link: {}", r.reason), now);
+            return error_back(r.kind, r.title, r.message, account);
         }
-        Resolved::LinkFirst(pending) => {
-            // The sign-in page asks for the existing account's password; the link follows it.
-            flow.pending_link = Some(Box::new(pending));
-            Ok(None)
+    };
+    match svc.links.find_link(&identity.issuer, &identity.subject).await {
+        Ok(Some(l)) if l.user_id == user_id => return redirect(account),
+        Ok(Some(_)) => {
+            failed(svc, meta, connector, "link: the identity is linked to another user", now);
+            return error_back(
+                ErrorKind::Forbidden,
+                "Already linked",
+                "This account at the provider is linked to another account here; it cannot be linked twice.",
+                account,
+            );
         }
-        Resolved::Refused { reason, kind, title, message } => Err(refused(reason, kind, title, message)),
+        Ok(None) => {}
+        Err(e) => return unavailable("link lookup failed", &e),
     }
+    let t = now.unix_timestamp();
+    let link = crate::store::links::LinkRecord {
+        connector_id: connector.to_owned(),
+        issuer: identity.issuer.clone(),
+        subject: identity.subject.clone(),
+        user_id: user_id.to_owned(),
+        linked_at: t,
+        last_used: t,
+    };
+    match svc.links.add_link(&link).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::Conflict(_)) => {
+            return error_back(
+                ErrorKind::Forbidden,
+                "Already linked",
+                "This account at the provider is linked already.",
+                account,
+            );
+        }
+        Err(e) => return unavailable("storing a link failed", &e),
+    }
+    svc.metrics.federated_login(connector, "linked");
+    let event = AuditEvent::IdentityLinked {
+        connector_id: link.connector_id,
+        issuer: link.issuer,
+        subject: link.subject,
+        user_id: user_id.to_owned(),
+    };
+    if let Err(e) = svc.audit.record(meta.actor(format!("user:{user_id}")), event, now).await {
+        return unavailable("recording a link failed", &e);
+    }
+    redirect(account)
 }
 
 /// Records the link an identity waited for, now that the person signed in to `user` with its

@@ -144,6 +144,8 @@ pub enum Page {
     },
     /// Signed out, nowhere to go.
     LoggedOut,
+    /// The signed-in person's account page.
+    Account(Box<super::account::AccountPage>),
 }
 
 /// A sign-in provider's button.

@@ -1,6 +1,7 @@
 //! OpenID Connect: discovery, ID tokens and claims, browser sessions, the login flow and its
 //! pages, userinfo and RP-initiated logout.
 
+pub mod account;
 pub mod claims;
 pub mod discovery;
 pub mod federated_user;

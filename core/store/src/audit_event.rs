@@ -258,6 +258,17 @@ pub enum AuditEvent {
         /// The local user.
         user_id: String,
     },
+    /// An external identity was unlinked from a user.
+    IdentityUnlinked {
+        /// The connector.
+        connector_id: String,
+        /// The provider's issuer.
+        issuer: String,
+        /// The provider's subject.
+        subject: String,
+        /// The local user.
+        user_id: String,
+    },
     /// A user was created at their first federated sign-in.
     UserProvisioned {
         /// The connector.
@@ -419,6 +430,7 @@ impl AuditEvent {
             Self::FederatedLogin { .. } => "federated_login",
             Self::FederatedLoginFailed { .. } => "federated_login_failed",
             Self::IdentityLinked { .. } => "identity_linked",
+            Self::IdentityUnlinked { .. } => "identity_unlinked",
             Self::UserProvisioned { .. } => "user_provisioned",
             Self::PolicyDecision { .. } => "policy_decision",
             Self::PolicyShadowDecision { .. } => "policy_shadow_decision",

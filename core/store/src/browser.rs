@@ -128,6 +128,9 @@ pub struct FlowRecord {
     pub pending_link: Option<Box<PendingLink>>,
     /// The connector the person signed in with (the ID token's `idp`).
     pub idp: Option<String>,
+    /// A flow that only links an identity to this signed-in user (from the account page):
+    /// no client, no code; the callback records the link and returns to the account page.
+    pub link_for: Option<String>,
     /// Creation time and expiry, unix seconds.
     pub created_at: i64,
     /// Past this, the flow is gone.

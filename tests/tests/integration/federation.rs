@@ -6,10 +6,10 @@
 use gatehouse::audit::AuditEvent;
 use gatehouse::paths;
 use gatehouse_tests::browser::{
-    ALICE_PASSWORD, Browser, Page, WEB_CB, WEB_ID, WEB_SECRET, browser_config, query_param, redeem,
+    ALICE_PASSWORD, Browser, Page, WEB_CB, WEB_ID, WEB_SECRET, browser_config, follow, href, query_param, redeem,
 };
 use gatehouse_tests::fake_oidc::{FakeOidc, Mode, Person};
-use gatehouse_tests::{TestServer, jwt_parts};
+use gatehouse_tests::{TestServer, jwt_parts, run_cli};
 use serde_json::Value;
 
 fn params() -> Vec<(&'static str, &'static str)> {
@@ -32,34 +32,11 @@ fn config(p: &FakeOidc, extra: &str) -> String {
     )
 }
 
-/// The first `href` on `page` that contains `needle`, with the template's escapes decoded.
-fn link(page: &Page, needle: &str) -> Option<String> {
-    page.body
-        .split("href=\"")
-        .skip(1)
-        .map(|r| r[..r.find('"').unwrap()].replace("&#x2f;", "/").replace("&amp;", "&"))
-        .find(|h| h.contains(needle))
-}
-
-/// Follows redirects from `page` until one leaves for the client (returned as the final
-/// `Location`) or a page answers.
-async fn follow(b: &Browser, mut page: Page) -> Page {
-    for _ in 0..10 {
-        match page.location.clone() {
-            Some(to) if (300..400).contains(&page.status) && !to.starts_with("https://app.example") => {
-                page = b.get(&to).await;
-            }
-            _ => return page,
-        }
-    }
-    page
-}
-
 /// Authorize, then the provider's button on the login page; the page where it ends.
 async fn federated(b: &Browser, connector: &str) -> Page {
     let login = follow(b, b.authorize(&params()).await).await;
     let start =
-        link(&login, &format!("/federation/{connector}/start")).unwrap_or_else(|| panic!("no button: {}", login.body));
+        href(&login, &format!("/federation/{connector}/start")).unwrap_or_else(|| panic!("no button: {}", login.body));
     follow(b, b.get(&start).await).await
 }
 
@@ -137,6 +114,22 @@ async fn a_new_person_gets_an_account_linked_to_the_provider_and_comes_back_to_i
     assert_eq!(page.status, 403, "{}", page.body);
     assert!(page.body.contains("This account is disabled"));
     assert!(!session_set(&page));
+
+    // The operator sees the link, and can remove it (server stopped: sled).
+    let dir = s.stop().await;
+    let cfg = dir.path().join("gatehouse.toml").display().to_string();
+    let (code, out, err) = run_cli(&["gatehouse", "users", "show", "pat", "--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("link\tpartner\t{}\tsub-pat", p.base)), "{out}");
+    assert!(out.contains("password\tnone") && out.contains("pat@partner.example (verified)"), "{out}");
+    let (code, out, err) = run_cli(&["gatehouse", "users", "unlink", "pat", &p.base, "sub-pat", "--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("unlinked sub-pat"), "{out}");
+    let (_, out, _) = run_cli(&["gatehouse", "users", "show", "pat", "--config", &cfg]);
+    assert!(!out.contains("link\t"), "{out}");
+    let (code, _, err) = run_cli(&["gatehouse", "users", "unlink", "pat", &p.base, "sub-pat", "--config", &cfg]);
+    assert_ne!(code, 0);
+    assert!(err.contains("has no link"), "{err}");
 }
 
 #[tokio::test]
@@ -190,7 +183,7 @@ async fn bad_callbacks_are_refused_and_none_makes_a_session() {
     // Wrong state.
     let b = Browser::new(&s.base);
     let login = follow(&b, b.authorize(&params()).await).await;
-    let to_provider = b.get(&link(&login, "/federation/partner/start").unwrap()).await;
+    let to_provider = b.get(&href(&login, "/federation/partner/start").unwrap()).await;
     let back = b.get(to_provider.location.as_ref().unwrap()).await;
     let callback = back.location.clone().unwrap();
     let forged = callback.replace("state=", "state=x");
@@ -205,7 +198,7 @@ async fn bad_callbacks_are_refused_and_none_makes_a_session() {
     // A replayed callback: the first one signs in, the second finds nothing.
     let b = Browser::new(&s.base);
     let login = follow(&b, b.authorize(&params()).await).await;
-    let to_provider = b.get(&link(&login, "/federation/partner/start").unwrap()).await;
+    let to_provider = b.get(&href(&login, "/federation/partner/start").unwrap()).await;
     let callback = b.get(to_provider.location.as_ref().unwrap()).await.location.unwrap();
     let first = b.get(&callback).await;
     assert!(first.location.as_deref().is_some_and(|l| l.starts_with(WEB_CB)), "{first:?}");
@@ -215,7 +208,7 @@ async fn bad_callbacks_are_refused_and_none_makes_a_session() {
     // A callback on another connector's path (mix-up).
     let b = Browser::new(&s.base);
     let login = follow(&b, b.authorize(&params()).await).await;
-    let to_provider = b.get(&link(&login, "/federation/partner/start").unwrap()).await;
+    let to_provider = b.get(&href(&login, "/federation/partner/start").unwrap()).await;
     let callback = b.get(to_provider.location.as_ref().unwrap()).await.location.unwrap();
     let mixed = b.get(&callback.replace("/federation/partner/", "/federation/other/")).await;
     assert_eq!(mixed.status, 400, "{}", mixed.body);
@@ -293,7 +286,7 @@ async fn idp_hint_skips_the_page_and_password_off_leaves_only_the_providers() {
     let b = Browser::new(&s.base);
     let login = follow(&b, b.authorize(&params()).await).await;
     assert!(!login.body.contains("name=\"password\""), "no password form: {}", login.body);
-    assert!(link(&login, "/federation/partner/start").is_some());
+    assert!(href(&login, "/federation/partner/start").is_some());
     let flow = gatehouse_tests::browser::hidden(&login.body, "flow").unwrap();
     let csrf = gatehouse_tests::browser::hidden(&login.body, "csrf").unwrap();
     let form = [
@@ -329,4 +322,87 @@ async fn on_postgres_a_new_person_is_made_once_and_signs_in_again() {
     let sub = |t: &Value| jwt_parts(t["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
     assert_eq!(sub(&first), sub(&again));
     assert_eq!(s.state.db.users().list_users().await.unwrap().len(), 3, "alice, bob and the new person");
+}
+
+/// The account page of `b`'s signed-in person.
+async fn account(b: &Browser) -> Page {
+    b.get(paths::ACCOUNT).await
+}
+
+/// Posts the account page's form with `fields` and the page's CSRF token.
+async fn account_post(b: &Browser, page: &Page, fields: &[(&str, &str)]) -> Page {
+    let csrf = gatehouse_tests::browser::hidden(&page.body, "csrf").unwrap();
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    b.post(paths::ACCOUNT, &form).await
+}
+
+#[tokio::test]
+async fn the_account_page_links_and_unlinks_providers_while_one_way_to_sign_in_remains() {
+    let p = FakeOidc::start(Person::verified("sub-alice-work", "alice@work.example")).await;
+    let s = TestServer::start_with(&config(&p, "")).await;
+    assert_eq!(account(&Browser::new(&s.base)).await.status, 403, "not signed in");
+
+    // alice signs in with her password and links the provider from her account page.
+    let b = Browser::new(&s.base);
+    code_of(
+        &s,
+        &follow(&b, b.submit_login(&follow(&b, b.authorize(&params()).await).await, "alice", ALICE_PASSWORD).await)
+            .await,
+    )
+    .await;
+    let page = account(&b).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("No provider is linked") && page.body.contains("Link partner SSO"), "{}", page.body);
+    let wrong = b.post(paths::ACCOUNT, &[("csrf", "forged"), ("action", "link"), ("connector", "partner")]).await;
+    assert_eq!(wrong.status, 403, "CSRF");
+    let started = account_post(&b, &page, &[("action", "link"), ("connector", "partner")]).await;
+    let back = follow(&b, started).await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(back.body.contains("partner SSO") && back.body.contains("Unlink"), "{}", back.body);
+    let alice = s.state.db.users().find_user("alice").await.unwrap().unwrap();
+    assert_eq!(s.state.db.links().find_link(&p.base, "sub-alice-work").await.unwrap().unwrap().user_id, alice.id);
+    // The provider now signs alice in, in any browser.
+    let tokens = code_of(&s, &federated(&Browser::new(&s.base), "partner").await).await;
+    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"], alice.id.as_str());
+
+    // She has a password, so she may unlink it.
+    let page = account(&b).await;
+    let issuer = gatehouse_tests::browser::hidden(&page.body, "issuer").unwrap();
+    let subject = gatehouse_tests::browser::hidden(&page.body, "subject").unwrap();
+    let done =
+        follow(&b, account_post(&b, &page, &[("action", "unlink"), ("issuer", &issuer), ("subject", &subject)]).await)
+            .await;
+    assert!(done.body.contains("No provider is linked"), "{}", done.body);
+    assert!(s.state.db.links().find_link(&p.base, "sub-alice-work").await.unwrap().is_none());
+    s.audit_events(&["identity_unlinked"]).await;
+}
+
+#[tokio::test]
+async fn a_provider_that_is_the_only_way_to_sign_in_cannot_be_unlinked_and_an_identity_links_once() {
+    let p = FakeOidc::start(Person::verified("sub-jit", "jit@partner.example")).await;
+    let s = TestServer::start_with(&config(&p, "")).await;
+    let b = Browser::new(&s.base);
+    code_of(&s, &federated(&b, "partner").await).await;
+    let page = account(&b).await;
+    assert!(page.body.contains("your only way to sign in") && !page.body.contains("value=\"unlink\""), "{}", page.body);
+    // A hand-made unlink is refused all the same.
+    let forged = account_post(&b, &page, &[("action", "unlink"), ("issuer", &p.base), ("subject", "sub-jit")]).await;
+    assert!(forged.body.contains("only way to sign in"), "{}", forged.body);
+    assert!(s.state.db.links().find_link(&p.base, "sub-jit").await.unwrap().is_some());
+
+    // alice may not link the identity that already belongs to the person above.
+    let b = Browser::new(&s.base);
+    code_of(
+        &s,
+        &follow(&b, b.submit_login(&follow(&b, b.authorize(&params()).await).await, "alice", ALICE_PASSWORD).await)
+            .await,
+    )
+    .await;
+    let page = account(&b).await;
+    let refused = follow(&b, account_post(&b, &page, &[("action", "link"), ("connector", "partner")]).await).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("linked to another account"), "{}", refused.body);
+    let alice = s.state.db.users().find_user("alice").await.unwrap().unwrap();
+    assert!(s.state.db.links().user_links(&alice.id).await.unwrap().is_empty());
 }
