@@ -19,6 +19,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 pub mod browser;
+pub mod fake_github;
 pub mod fake_oidc;
 pub mod pg;
 pub mod plugins;
