@@ -33,12 +33,21 @@ pub struct Person {
     pub name: Option<String>,
     /// `preferred_username`.
     pub preferred_username: Option<String>,
+    /// `hd` (a Google Workspace domain).
+    pub hd: Option<String>,
 }
 
 impl Person {
     /// A person with a verified address.
     pub fn verified(sub: &str, email: &str) -> Self {
-        Self { sub: sub.into(), email: Some(email.into()), email_verified: true, name: None, preferred_username: None }
+        Self {
+            sub: sub.into(),
+            email: Some(email.into()),
+            email_verified: true,
+            name: None,
+            preferred_username: None,
+            hd: None,
+        }
     }
 }
 
@@ -73,6 +82,9 @@ struct Shared {
     codes: Arc<Mutex<HashMap<String, Pending>>>,
     key: Arc<EncodingKey>,
     token_requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    /// The `iss` its ID tokens carry, when not its base URL (Google's other spelling).
+    iss_claim: Arc<Mutex<Option<String>>>,
+    discovery_fetches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A running fake provider.
@@ -102,9 +114,24 @@ impl FakeOidc {
             codes: Arc::default(),
             key: Arc::new(EncodingKey::from_ec_der(doc.as_ref())),
             token_requests: Arc::default(),
+            iss_claim: Arc::default(),
+            discovery_fetches: Arc::default(),
         };
-        let (a, t) = (shared.clone(), shared.clone());
+        let (a, t, d) = (shared.clone(), shared.clone(), shared.clone());
         let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || async move {
+                    d.discovery_fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let b = &d.issuer;
+                    axum::Json(json!({
+                        "issuer": b, "authorization_endpoint": format!("{b}/authorize"),
+                        "token_endpoint": format!("{b}/token"), "jwks_uri": format!("{b}/jwks"),
+                        "response_types_supported": ["code"], "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["ES256"],
+                    }))
+                }),
+            )
             .route("/jwks", get(move || async move { axum::Json(jwks) }))
             .route("/authorize", get(move |Query(q): Query<HashMap<String, String>>| async move { authorize(&a, &q) }))
             .route("/token", post(move |Form(f): Form<HashMap<String, String>>| async move { token(&t, f).await }));
@@ -120,6 +147,28 @@ impl FakeOidc {
     /// From now on, behaves as `mode`.
     pub fn set_mode(&self, mode: Mode) {
         *self.shared.mode.lock().expect("fake provider") = mode;
+    }
+
+    /// From now on, its ID tokens carry `iss` = `iss` (`None`: its base URL).
+    pub fn set_issuer_claim(&self, iss: Option<&str>) {
+        *self.shared.iss_claim.lock().expect("fake provider") = iss.map(str::to_owned);
+    }
+
+    /// How often its discovery document was fetched.
+    pub fn discovery_fetches(&self) -> usize {
+        self.shared.discovery_fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// An entry like [`Self::connector_entry`] that names only the issuer: the endpoints come
+    /// from the discovery document.
+    pub fn discovery_entry(&self, name: &str, id: &str, config: &str) -> String {
+        let port = self.base.rsplit(':').next().expect("port");
+        let keys = format!("allowed_hosts = [\"127.0.0.1:{port}\"]\nsecrets = [\"PATH\"]");
+        let cfg = format!(
+            "id = \"{id}\"\ndisplay_name = \"{id} SSO\"\nissuer = \"{b}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"PATH\"\n{config}",
+            b = self.base
+        );
+        crate::plugins::plugin_entry(name, "idp-connector", "oidc_connector", &keys, &cfg)
     }
 
     /// The token requests it got.
@@ -191,11 +240,17 @@ async fn token(s: &Shared, f: HashMap<String, String>) -> Response {
     let now = gatehouse::clock::system_now().unix_timestamp();
     let nonce = if mode == Mode::WrongNonce { "another-nonce".to_owned() } else { pending.nonce };
     let aud = if mode == Mode::WrongAudience { "someone-else" } else { CLIENT_ID };
+    let iss = s.iss_claim.lock().expect("fake provider").clone().unwrap_or_else(|| s.issuer.clone());
     let mut claims = json!({
-        "iss": s.issuer, "sub": person.sub, "aud": aud, "exp": now + 300, "iat": now, "nonce": nonce,
+        "iss": iss, "sub": person.sub, "aud": aud, "exp": now + 300, "iat": now, "nonce": nonce,
         "email_verified": person.email_verified,
     });
-    for (k, v) in [("email", person.email), ("name", person.name), ("preferred_username", person.preferred_username)] {
+    for (k, v) in [
+        ("email", person.email),
+        ("name", person.name),
+        ("preferred_username", person.preferred_username),
+        ("hd", person.hd),
+    ] {
         if let Some(v) = v {
             claims[k] = Value::String(v);
         }

@@ -1,6 +1,14 @@
 //! A connector for any OpenID Connect provider (authorization code + PKCE, ID token checked
 //! against the provider's JWKS by the host). Google is one configuration of it.
 //!
+//! The endpoints come from the configuration, or from the provider's discovery document
+//! (`{issuer}/.well-known/openid-configuration`, or `discovery_url`), whose `issuer` must be
+//! the configured one; it is kept in the plugin's kv-store for an hour. `issuers` lists the
+//! spellings the provider's ID tokens may use (Google: `https://accounts.google.com` and
+//! `accounts.google.com`); identities always carry the configured `issuer`, so one account
+//! stays one link whatever the spelling. `hosted_domain` asks for and requires a Google
+//! Workspace domain (`hd`). An email counts as verified only when `email_verified` says so.
+//!
 //! ```toml
 //! [[plugins]]
 //! name = "google"
@@ -29,6 +37,61 @@ use gatehouse_plugin::http::Request;
 
 struct Oidc;
 
+/// Where the provider's endpoints are.
+struct Endpoints {
+    authorization: String,
+    token: String,
+    jwks: String,
+}
+
+/// How long a fetched discovery document is kept.
+const DISCOVERY_TTL_SECS: u32 = 3600;
+
+/// The configured endpoints, or the discovery document's.
+fn endpoints() -> Result<Endpoints, PluginError> {
+    let (a, t, j) = (config::get("authorization_endpoint"), config::get("token_endpoint"), config::get("jwks_uri"));
+    if let (Some(authorization), Some(token), Some(jwks)) = (a, t, j) {
+        return Ok(Endpoints { authorization, token, jwks });
+    }
+    let issuer = setting("issuer")?;
+    let text = match gatehouse_plugin::kv::get("discovery") {
+        Some(cached) => String::from_utf8_lossy(&cached).into_owned(),
+        None => {
+            let url = config::get("discovery_url")
+                .unwrap_or_else(|| format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')));
+            let resp = Request::get(&url)
+                .header("accept", "application/json")
+                .send()
+                .map_err(|e| PluginError::Unavailable(format!("discovery: {e:?}")))?;
+            if resp.status != 200 {
+                return Err(PluginError::Unavailable(format!("discovery document answered {}", resp.status)));
+            }
+            let text = String::from_utf8_lossy(&resp.body).into_owned();
+            let _ = gatehouse_plugin::kv::set("discovery", text.as_bytes(), DISCOVERY_TTL_SECS);
+            text
+        }
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| PluginError::Invalid(format!("discovery document: {e}")))?;
+    if doc["issuer"].as_str() != Some(issuer.as_str()) {
+        return Err(PluginError::Invalid(format!(
+            "the discovery document is of issuer {}, not the configured {issuer}",
+            doc["issuer"]
+        )));
+    }
+    let field = |k: &str| {
+        doc[k]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| PluginError::Invalid(format!("the discovery document has no {k}")))
+    };
+    Ok(Endpoints {
+        authorization: field("authorization_endpoint")?,
+        token: field("token_endpoint")?,
+        jwks: field("jwks_uri")?,
+    })
+}
+
 fn setting(key: &str) -> Result<String, PluginError> {
     config::require(key).map_err(PluginError::Invalid)
 }
@@ -52,7 +115,7 @@ impl Connector for Oidc {
     }
 
     fn begin(req: BeginRequest) -> Result<BeginResponse, PluginError> {
-        let endpoint = setting("authorization_endpoint")?;
+        let endpoint = endpoints()?.authorization;
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("response_type", "code")
             .append_pair("client_id", &setting("client_id")?)
@@ -64,6 +127,9 @@ impl Connector for Oidc {
             .append_pair("code_challenge_method", "S256");
         if let Some(hint) = &req.login_hint {
             q.append_pair("login_hint", hint);
+        }
+        if let Some(hd) = config::get("hosted_domain") {
+            q.append_pair("hd", &hd);
         }
         let sep = if endpoint.contains('?') { '&' } else { '?' };
         Ok(BeginResponse { authorization_url: format!("{endpoint}{sep}{}", q.finish()), flow_data: None })
@@ -86,7 +152,8 @@ impl Connector for Oidc {
             .append_pair("client_id", &client_id)
             .append_pair("client_secret", &secret)
             .finish();
-        let resp = Request::post(&setting("token_endpoint")?)
+        let endpoints = endpoints()?;
+        let resp = Request::post(&endpoints.token)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .body(form)
@@ -101,20 +168,42 @@ impl Connector for Oidc {
         let body: serde_json::Value = resp.json().map_err(PluginError::Invalid)?;
         let id_token = body["id_token"].as_str().ok_or_else(|| PluginError::Invalid("no id_token".into()))?;
         let issuer = setting("issuer")?;
-        let opts = VerifyOptions {
-            issuer: issuer.clone(),
-            audiences: vec![client_id],
-            jwks_url: setting("jwks_uri")?,
-            nonce: Some(req.nonce.clone()),
-            leeway_secs: 60,
+        let spellings = config::get_as::<Vec<String>>("issuers").map_err(PluginError::Invalid)?.unwrap_or_default();
+        let mut accepted = vec![issuer.clone()];
+        accepted.extend(spellings.into_iter().filter(|i| *i != issuer));
+        // One verification per accepted spelling of the issuer, until one holds.
+        let mut claims = Err(String::from("no issuer"));
+        for iss in accepted {
+            let opts = VerifyOptions {
+                issuer: iss,
+                audiences: vec![client_id.clone()],
+                jwks_url: endpoints.jwks.clone(),
+                nonce: Some(req.nonce.clone()),
+                leeway_secs: 60,
+            };
+            claims = verify_jwt(id_token, &opts);
+            if claims.is_ok() {
+                break;
+            }
+        }
+        let claims = claims.map_err(PluginError::Invalid)?;
+        if let Some(hd) = config::get("hosted_domain")
+            && claims.get("hd").and_then(serde_json::Value::as_str) != Some(hd.as_str())
+        {
+            return Err(PluginError::Invalid(format!("the account is not of the domain {hd}")));
+        }
+        let verified = match claims.get("email_verified") {
+            Some(serde_json::Value::Bool(b)) => *b,
+            // Some providers (older Google tokens) send it as a string.
+            Some(serde_json::Value::String(s)) => s == "true",
+            _ => false,
         };
-        let claims = verify_jwt(id_token, &opts).map_err(PluginError::Invalid)?;
         let text = |k: &str| claims.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
         Ok(ExternalIdentity {
             issuer,
             subject: text("sub").ok_or_else(|| PluginError::Invalid("the ID token has no sub".into()))?,
             email: text("email"),
-            email_verified: claims.get("email_verified").and_then(serde_json::Value::as_bool).unwrap_or(false),
+            email_verified: verified,
             name: text("name"),
             picture: text("picture"),
             claims: serde_json::Value::Object(claims).to_string(),

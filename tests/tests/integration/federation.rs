@@ -406,3 +406,45 @@ async fn a_provider_that_is_the_only_way_to_sign_in_cannot_be_unlinked_and_an_id
     let alice = s.state.db.users().find_user("alice").await.unwrap().unwrap();
     assert!(s.state.db.links().user_links(&alice.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_provider_found_by_discovery_with_two_issuer_spellings_and_a_workspace_domain() {
+    // Google-like: endpoints from the discovery document, ID tokens with either spelling of
+    // the issuer, and only accounts of one Workspace domain.
+    let p =
+        FakeOidc::start(Person { hd: Some("example.org".into()), ..Person::verified("g-1", "g@example.org") }).await;
+    let bare = p.base.trim_start_matches("http://").to_owned();
+    let cfg = format!("issuers = [\"{bare}\"]\nhosted_domain = \"example.org\"");
+    let toml = format!(
+        "{}{}\n[plugin_runtime]\nallow_loopback_http = true\n",
+        browser_config(),
+        p.discovery_entry("g", "partner", &cfg)
+    );
+    let s = TestServer::start_with(&toml).await;
+    let b = Browser::new(&s.base);
+    let login = follow(&b, b.authorize(&params()).await).await;
+    let to_provider = b.get(&href(&login, "/federation/partner/start").unwrap()).await;
+    let authorize = to_provider.location.clone().unwrap();
+    assert!(
+        authorize.starts_with(&format!("{}/authorize?", p.base)) && authorize.contains("hd=example.org"),
+        "{authorize}"
+    );
+    let first = code_of(&s, &follow(&b, b.get(&authorize).await).await).await;
+
+    // The other spelling: the same account (the link keeps the configured issuer).
+    p.set_issuer_claim(Some(&bare));
+    let again = code_of(&s, &federated(&Browser::new(&s.base), "partner").await).await;
+    let sub = |t: &Value| jwt_parts(t["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
+    assert_eq!(sub(&first), sub(&again));
+    assert!(s.state.db.links().find_link(&p.base, "g-1").await.unwrap().is_some());
+    assert_eq!(p.discovery_fetches(), 1, "the document is kept between calls");
+
+    // An issuer spelling that is not listed, or another domain: refused.
+    p.set_issuer_claim(Some("https://evil.example"));
+    assert_eq!(federated(&Browser::new(&s.base), "partner").await.status, 400);
+    p.set_issuer_claim(None);
+    p.set_person(Person { hd: Some("elsewhere.org".into()), ..Person::verified("g-2", "g2@elsewhere.org") });
+    let page = federated(&Browser::new(&s.base), "partner").await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(s.state.db.links().find_link(&p.base, "g-2").await.unwrap().is_none());
+}
