@@ -35,6 +35,8 @@ pub struct Person {
     pub preferred_username: Option<String>,
     /// `hd` (a Google Workspace domain).
     pub hd: Option<String>,
+    /// Further claims (Entra's `tid`, `oid`, `xms_edov`).
+    pub extra: Vec<(String, Value)>,
 }
 
 impl Person {
@@ -47,6 +49,7 @@ impl Person {
             name: None,
             preferred_username: None,
             hd: None,
+            extra: Vec::new(),
         }
     }
 }
@@ -118,7 +121,18 @@ impl FakeOidc {
             discovery_fetches: Arc::default(),
         };
         let (a, t, d) = (shared.clone(), shared.clone(), shared.clone());
+        let (ea, et, keys) = (shared.clone(), shared.clone(), jwks.clone());
         let app = axum::Router::new()
+            // Entra's shapes: per-tenant endpoints, the multi-tenant key set.
+            .route(
+                "/{tenant}/oauth2/v2.0/authorize",
+                get(move |Query(q): Query<HashMap<String, String>>| async move { authorize(&ea, &q) }),
+            )
+            .route(
+                "/{tenant}/oauth2/v2.0/token",
+                post(move |Form(f): Form<HashMap<String, String>>| async move { token(&et, f).await }),
+            )
+            .route("/common/discovery/v2.0/keys", get(move || async move { axum::Json(keys) }))
             .route(
                 "/.well-known/openid-configuration",
                 get(move || async move {
@@ -212,7 +226,12 @@ fn authorize(s: &Shared, q: &HashMap<String, String>) -> Response {
             redirect_uri: redirect_uri.clone(),
         };
         s.codes.lock().expect("fake provider").insert(code.clone(), pending);
-        to.query_pairs_mut().append_pair("code", &code).append_pair("state", state).append_pair("iss", &s.issuer);
+        to.query_pairs_mut().append_pair("code", &code).append_pair("state", state);
+        // RFC 9207's `iss`, while the ID tokens carry the base URL too (Entra's per-tenant
+        // issuers come without it).
+        if s.iss_claim.lock().expect("fake provider").is_none() {
+            to.query_pairs_mut().append_pair("iss", &s.issuer);
+        }
     }
     (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
 }
@@ -254,6 +273,9 @@ async fn token(s: &Shared, f: HashMap<String, String>) -> Response {
         if let Some(v) = v {
             claims[k] = Value::String(v);
         }
+    }
+    for (k, v) in person.extra {
+        claims[k] = v;
     }
     let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("k1".into());

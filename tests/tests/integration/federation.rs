@@ -214,6 +214,16 @@ async fn bad_callbacks_are_refused_and_none_makes_a_session() {
     assert_eq!(mixed.status, 400, "{}", mixed.body);
     assert!(!session_set(&mixed));
 
+    // An RFC 9207 `iss` that names another issuer.
+    let b = Browser::new(&s.base);
+    let login = follow(&b, b.authorize(&params()).await).await;
+    let to_provider = b.get(&href(&login, "/federation/partner/start").unwrap()).await;
+    let callback = b.get(to_provider.location.as_ref().unwrap()).await.location.unwrap();
+    assert!(callback.contains("iss="), "{callback}");
+    let page = b.get(&callback.replace("iss=", "iss=https%3A%2F%2Fevil.example%2F")).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(!session_set(&page));
+
     // Oversized parameters.
     let big = format!("{}/federation/partner/callback?code={}&state=s", s.base, "a".repeat(9000));
     assert_eq!(b.get(&big).await.status, 400);
@@ -240,7 +250,7 @@ async fn bad_callbacks_are_refused_and_none_makes_a_session() {
     for _ in 0..100 {
         failures =
             events(&s).await.into_iter().filter(|e| matches!(e, AuditEvent::FederatedLoginFailed { .. })).count();
-        if failures >= 6 {
+        if failures >= 7 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -253,9 +263,9 @@ async fn bad_callbacks_are_refused_and_none_makes_a_session() {
             _ => None,
         })
         .collect();
-    // State, mix-up, oversized, nonce, audience, 500 (the replays find no flow: nothing to
-    // attribute them to).
-    assert_eq!(failures, 6, "{reasons:?}");
+    // State, mix-up, iss, oversized, nonce, audience, 500 (the replays find no flow: nothing
+    // to attribute them to).
+    assert_eq!(failures, 7, "{reasons:?}");
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod discovery;
 mod durability;
 mod examples;
 mod federation;
+mod federation_entra;
 mod federation_github;
 mod hardening;
 mod instances;
