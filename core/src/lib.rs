@@ -8,7 +8,9 @@
 //! - `http`: the only module that imports axum.
 //! - [`oauth`]: protocol logic (authorization requests, token endpoint and grants, PKCE,
 //!   introspection, revocation, verify).
-//! - [`oidc`]: discovery, the login flow, sessions, ID tokens, userinfo, logout.
+//! - [`oidc`]: discovery, the login flow, federated sign-in, the account page, sessions, ID
+//!   tokens, userinfo, logout. [`outbound`]: the one outbound HTTP client and its address
+//!   policy.
 //!   [`ui`]: page templates. [`tokens`]: keys, JWS, access tokens.
 //! - [`store`]: persistence traits, sled and memory backends, group commit, backups.
 //! - [`users`]: accounts, normalisation, argon2id hashing on a bounded pool.
@@ -27,6 +29,7 @@ pub mod metrics;
 pub mod notify;
 pub mod oauth;
 pub mod oidc;
+pub mod outbound;
 pub mod plugins;
 pub mod ratelimit;
 pub mod reload;

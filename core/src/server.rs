@@ -136,7 +136,8 @@ impl Server {
         let db = Db::with_flush_histogram(store, flush_latency);
         plugins.attach_store(db.plugin_kv());
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), clock.now(), config.key_retention()).await?);
-        let clients = ClientRegistry::new(&config.clients, db.clone()).map_err(StartError::Other)?;
+        let clients =
+            ClientRegistry::new(&config.clients, db.clone(), config.server.dev_mode).map_err(StartError::Other)?;
         let stored_clients = db.clients().list_clients().await?;
         let cors = crate::oauth::cors::CorsPolicy::new(
             &config.cors_origins,

@@ -105,7 +105,7 @@ impl Harness {
         plugins.attach_store(db.plugin_kv());
         let now = clock.now();
         let keys = Arc::new(KeyManager::load_or_create(db.clone(), now, config.key_retention()).await.expect("keys"));
-        let clients = ClientRegistry::new(&config.clients, db.clone()).expect("clients");
+        let clients = ClientRegistry::new(&config.clients, db.clone(), config.server.dev_mode).expect("clients");
         let audit = AuditLog::start(&db).await.expect("audit");
         let passwords = Passwords::new(&config.password_hashing).expect("passwords");
         crate::users::bootstrap(&db, &passwords, &config.users, now).await.expect("users");

@@ -48,6 +48,7 @@ struct AssertionClaims {
 /// Verifies client assertions; caches remote JWKS.
 pub struct AssertionVerifier {
     http: reqwest::Client,
+    policy: Arc<crate::outbound::AddressPolicy>,
     remote: Mutex<HashMap<String, (Arc<JwkSet>, std::time::Instant)>>,
 }
 
@@ -69,14 +70,13 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
 }
 
 impl AssertionVerifier {
-    /// A verifier with its own HTTP client for `jwks_uri`.
-    pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self { http, remote: Mutex::new(HashMap::new()) }
+    /// A verifier whose `jwks_uri` fetches go through the server's outbound client (https,
+    /// public addresses; loopback over http too with `allow_loopback_http`, dev mode).
+    pub fn new(allow_loopback_http: bool) -> Result<Self, String> {
+        let policy = Arc::new(crate::outbound::AddressPolicy::public(allow_loopback_http));
+        let agent = concat!("gatehouse/", env!("CARGO_PKG_VERSION"));
+        let http = crate::outbound::client(Arc::clone(&policy), agent, Some(Duration::from_secs(5)))?;
+        Ok(Self { http, policy, remote: Mutex::new(HashMap::new()) })
     }
 
     /// Checks `assertion` for `client`; the error is a reason for the log. The caller marks
@@ -147,7 +147,12 @@ impl AssertionVerifier {
     }
 
     async fn fetch(&self, uri: &str) -> Result<JwkSet, &'static str> {
-        let resp = self.http.get(uri).send().await.map_err(|_| "jwks_uri unreachable")?;
+        let url = url::Url::parse(uri).map_err(|_| "jwks_uri is not a URL")?;
+        if let Err(why) = self.policy.check_url(&url) {
+            tracing::warn!(%why, "a client's jwks_uri is refused");
+            return Err("jwks_uri refused (https on a public address only)");
+        }
+        let resp = self.http.get(url).send().await.map_err(|_| "jwks_uri unreachable")?;
         if !resp.status().is_success() {
             return Err("jwks_uri answered with an error");
         }
@@ -159,12 +164,6 @@ impl AssertionVerifier {
             return Err("jwks_uri document too large");
         }
         serde_json::from_slice(&body).map_err(|_| "jwks_uri is not a JWKS")
-    }
-}
-
-impl Default for AssertionVerifier {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -237,13 +237,14 @@ pub struct ClientRegistry {
 }
 
 impl ClientRegistry {
-    /// Builds the registry; config clients shadow stored ones with the same id.
-    pub fn new(configured: &[ClientRecord], db: Db) -> Result<Self, String> {
+    /// Builds the registry; config clients shadow stored ones with the same id. A client's
+    /// `jwks_uri` must be https on a public address, or (`dev_mode`) loopback over http.
+    pub fn new(configured: &[ClientRecord], db: Db, dev_mode: bool) -> Result<Self, String> {
         let configured = configured
             .iter()
             .map(|r| Ok((r.id.clone(), Arc::new(Client::from_record(r.clone())?))))
             .collect::<Result<_, String>>()?;
-        Ok(Self { configured, db, assertions: AssertionVerifier::new() })
+        Ok(Self { configured, db, assertions: AssertionVerifier::new(dev_mode)? })
     }
 
     /// Looks a client up.
