@@ -72,3 +72,30 @@ async fn chromium_passes_a_login_step_page_before_the_session_starts() {
     browser.wait_for_text("Signed in as <strong>alice</strong>").await;
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_to_the_example_app_through_a_federated_provider() {
+    if !available() {
+        return;
+    }
+    use gatehouse_tests::fake_oidc::{FakeOidc, Person};
+    let p = FakeOidc::start(Person {
+        preferred_username: Some("chromie".into()),
+        ..Person::verified("chrome-sub", "chromie@partner.example")
+    })
+    .await;
+    let extra =
+        format!("{}\n[plugin_runtime]\nallow_loopback_http = true\n", p.connector_entry("partner-sso", "partner", ""));
+    let rp = RelyingParty::start_with(&extra).await;
+    let browser = Chromium::start().await;
+    browser.goto(&format!("{}/", rp.base)).await;
+    browser.click("#login").await;
+    browser.wait_for_url(&format!("{}/login?flow=", rp.idp.base)).await;
+    browser.wait_for_text("Sign in with partner SSO").await;
+    // The provider answers at once; the browser comes back through the callback to the app.
+    browser.click("a.provider").await;
+    browser.wait_for_url(&format!("{}/claims", rp.base)).await;
+    let claims = browser.wait_for_text("Signed in as <strong>chromie</strong>").await;
+    assert!(claims.contains("\"fed\""), "{claims}");
+    browser.quit().await;
+}
