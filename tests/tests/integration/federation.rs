@@ -458,3 +458,23 @@ async fn a_provider_found_by_discovery_with_two_issuer_spellings_and_a_workspace
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(s.state.db.links().find_link(&p.base, "g-2").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_connector_that_traps_fails_that_sign_in_only() {
+    let p = FakeOidc::start(Person::verified("sub-ok", "ok@partner.example")).await;
+    for trap in ["begin", "complete"] {
+        let entry = gatehouse_tests::plugins::plugin_entry(
+            "trap",
+            "idp-connector",
+            "test_trap_connector",
+            "",
+            &format!("trap = \"{trap}\""),
+        );
+        let s = TestServer::start_with(&format!("{}{entry}", config(&p, ""))).await;
+        let page = federated(&Browser::new(&s.base), "trap").await;
+        assert_eq!(page.status, 503, "{trap}: {}", page.body);
+        assert!(page.body.contains("Back to sign-in") && !session_set(&page), "{trap}");
+        // The server and the other provider carry on.
+        code_of(&s, &federated(&Browser::new(&s.base), "partner").await).await;
+    }
+}
