@@ -98,8 +98,13 @@ pub struct FakeOidc {
 }
 
 impl FakeOidc {
-    /// Starts one asserting `person`.
+    /// Starts one asserting `person` on a free loopback port.
     pub async fn start(person: Person) -> Self {
+        Self::start_on("127.0.0.1:0", person).await
+    }
+
+    /// Starts one asserting `person` on `addr` (the benchmark's fixed port).
+    pub async fn start_on(addr: &str, person: Person) -> Self {
         let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
             .expect("fake provider");
         let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).expect("fake provider");
@@ -108,7 +113,7 @@ impl FakeOidc {
             "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
         }]});
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("fake provider");
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("fake provider");
         let base = format!("http://{}", listener.local_addr().expect("fake provider"));
         let shared = Shared {
             issuer: base.clone(),

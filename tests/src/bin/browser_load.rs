@@ -4,6 +4,9 @@
 //! browser-load login   BASE SECONDS CONCURRENCY   full sign-ins: authorize → login → token
 //! browser-load refresh BASE SECONDS CONCURRENCY   refresh grants with rotation
 //! browser-load token   BASE                       prints a user access token (for wrk)
+//! browser-load provider PORT                      runs a fake OpenID provider (federation.sh)
+//! browser-load federated BASE SECONDS CONCURRENCY federated sign-ins through it:
+//!                                                 authorize → login page → provider → callback → token
 //! ```
 //!
 //! Prints one line: `name req/s p50_ms p99_ms errors`.
@@ -27,6 +30,20 @@ async fn sign_in(base: &str, scope: &str) -> Result<serde_json::Value, String> {
     let code = query_param(&to, "code").ok_or("no code")?;
     let (status, tokens) = redeem(&b.http, base, CLIENT, &code, CB, None).await;
     if status == 200 { Ok(tokens) } else { Err(format!("token: {status}")) }
+}
+
+/// One federated sign-in through the login page's first provider button.
+async fn federated(base: &str) -> Result<(), String> {
+    use gatehouse_tests::browser::{follow, href};
+    let b = Browser::new(base);
+    let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
+    let login = follow(&b, b.authorize(&params).await).await;
+    let start = href(&login, "/federation/").ok_or("no provider button")?;
+    let end = follow(&b, b.get(&start).await).await;
+    let to = end.location.ok_or_else(|| format!("federated sign-in failed: {}", end.status))?;
+    let code = query_param(&to, "code").ok_or("no code")?;
+    let (status, _) = redeem(&b.http, base, CLIENT, &code, CB, None).await;
+    if status == 200 { Ok(()) } else { Err(format!("token: {status}")) }
 }
 
 async fn sign_in_owned(base: String) -> Result<String, String> {
@@ -58,6 +75,11 @@ async fn main() {
     };
     // Several bases (instances on one database): chain i signs in at base i, and each
     // rotation goes to the next base, so every chain rotates across all of them.
+    if arg(1) == "provider" {
+        let person = gatehouse_tests::fake_oidc::Person::verified("bench-person", "bench@partner.example");
+        let _provider = gatehouse_tests::fake_oidc::FakeOidc::start_on(&format!("127.0.0.1:{}", arg(2)), person).await;
+        std::future::pending::<()>().await;
+    }
     let (mode, bases) = (arg(1), arg(2));
     let bases: Vec<String> = bases.split(',').map(str::to_owned).collect();
     let base = bases[0].clone();
@@ -91,10 +113,15 @@ async fn main() {
         let first = chains.get(i).cloned().unwrap_or_default();
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors) = (Vec::new(), 0usize);
-            if mode == "login" {
+            if mode == "login" || mode == "federated" {
                 while gatehouse::clock::monotonic() < until {
                     let t = gatehouse::clock::monotonic();
-                    match sign_in(&base, "openid").await {
+                    let done = if mode == "login" {
+                        sign_in(&base, "openid").await.map(|_| ())
+                    } else {
+                        federated(&base).await
+                    };
+                    match done {
                         Ok(_) => lat.push(t.elapsed()),
                         Err(_) => errors += 1,
                     }
