@@ -44,6 +44,26 @@ fn unavailable(what: &str, e: &StoreError) -> Resolved {
     }
 }
 
+/// `identity_linked` of `link`.
+pub(super) fn linked_event(link: &LinkRecord) -> AuditEvent {
+    AuditEvent::IdentityLinked {
+        connector_id: link.connector_id.clone(),
+        issuer: link.issuer.clone(),
+        subject: link.subject.clone(),
+        user_id: link.user_id.clone(),
+    }
+}
+
+/// `federated_login` through `link`.
+pub(super) fn login_event(link: &LinkRecord) -> AuditEvent {
+    AuditEvent::FederatedLogin {
+        connector_id: link.connector_id.clone(),
+        issuer: link.issuer.clone(),
+        subject: link.subject.clone(),
+        user_id: link.user_id.clone(),
+    }
+}
+
 fn refused(reason: &str, kind: ErrorKind, title: &'static str, message: &'static str) -> Resolved {
     Resolved::Refused { reason: reason.to_owned(), kind, title, message }
 }
@@ -134,13 +154,7 @@ async fn linked(svc: &SignIn, link: &LinkRecord, meta: &RequestMeta, now: Offset
         tracing::warn!(error = %e, "recording the use of a link failed");
     }
     svc.metrics.federated_login(&link.connector_id, "signed_in");
-    let event = AuditEvent::FederatedLogin {
-        connector_id: link.connector_id.clone(),
-        issuer: link.issuer.clone(),
-        subject: link.subject.clone(),
-        user_id: user.id.clone(),
-    };
-    svc.audit.emit(meta.actor(format!("user:{}", user.id)), event, now);
+    svc.audit.emit(meta.actor(format!("user:{}", user.id)), login_event(link), now);
     Resolved::User(user)
 }
 
@@ -188,14 +202,7 @@ async fn provision_user(
         }
         let mut user = new_user(name, email.clone(), String::new(), now);
         user.email_verified = email.is_some() && identity.email_verified;
-        let link = LinkRecord {
-            connector_id: connector.to_owned(),
-            issuer: identity.issuer.clone(),
-            subject: identity.subject.clone(),
-            user_id: user.id.clone(),
-            linked_at: t,
-            last_used: t,
-        };
+        let link = LinkRecord::new(connector, &identity.issuer, &identity.subject, &user.id, t);
         match svc.links.create_linked_user(&user, &link).await {
             Ok(()) => {
                 let actor = meta.actor(format!("user:{}", user.id));

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 
-use super::federated_user::{Resolved, resolve};
+use super::federated_user::{Resolved, linked_event, login_event, resolve};
 use super::flow::{
     BrowserCookies, CookieChange, ErrorKind, Provider, Reply, client_error, error, error_back, expired, load,
     login_url, redirect, unavailable,
@@ -30,6 +30,7 @@ use crate::oauth::params::Params;
 use crate::plugins::{BeginRequest, CompleteRequest, ConnectorError};
 use crate::secret::{ct_eq, random_token, sha256};
 use crate::store::browser::{FederationState, FlowRecord, Step};
+use crate::store::links::LinkRecord;
 
 /// Most parameters a provider's callback may carry.
 const MAX_CALLBACK_PARAMS: usize = 32;
@@ -388,15 +389,7 @@ async fn link_flow(
         Ok(None) => {}
         Err(e) => return unavailable("link lookup failed", &e),
     }
-    let t = now.unix_timestamp();
-    let link = crate::store::links::LinkRecord {
-        connector_id: connector.to_owned(),
-        issuer: identity.issuer.clone(),
-        subject: identity.subject.clone(),
-        user_id: user_id.to_owned(),
-        linked_at: t,
-        last_used: t,
-    };
+    let link = LinkRecord::new(connector, &identity.issuer, &identity.subject, user_id, now.unix_timestamp());
     match svc.links.add_link(&link).await {
         Ok(()) => {}
         Err(crate::store::StoreError::Conflict(_)) => {
@@ -410,13 +403,7 @@ async fn link_flow(
         Err(e) => return unavailable("storing a link failed", &e),
     }
     svc.metrics.federated_login(connector, "linked");
-    let event = AuditEvent::IdentityLinked {
-        connector_id: link.connector_id,
-        issuer: link.issuer,
-        subject: link.subject,
-        user_id: user_id.to_owned(),
-    };
-    if let Err(e) = svc.audit.record(meta.actor(format!("user:{user_id}")), event, now).await {
+    if let Err(e) = svc.audit.record(meta.actor(format!("user:{user_id}")), linked_event(&link), now).await {
         return unavailable("recording a link failed", &e);
     }
     redirect(account)
@@ -431,33 +418,13 @@ pub async fn link_after_password(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) {
-    let t = now.unix_timestamp();
-    let link = crate::store::links::LinkRecord {
-        connector_id: pending.connector.clone(),
-        issuer: pending.issuer.clone(),
-        subject: pending.subject.clone(),
-        user_id: user.id.clone(),
-        linked_at: t,
-        last_used: t,
-    };
+    let link = LinkRecord::new(&pending.connector, &pending.issuer, &pending.subject, &user.id, now.unix_timestamp());
     match svc.links.add_link(&link).await {
         Ok(()) => {
             svc.metrics.federated_login(&pending.connector, "linked");
             let actor = meta.actor(format!("user:{}", user.id));
-            let linked = AuditEvent::IdentityLinked {
-                connector_id: link.connector_id.clone(),
-                issuer: link.issuer.clone(),
-                subject: link.subject.clone(),
-                user_id: user.id.clone(),
-            };
-            svc.audit.emit(actor.clone(), linked, now);
-            let login = AuditEvent::FederatedLogin {
-                connector_id: link.connector_id,
-                issuer: link.issuer,
-                subject: link.subject,
-                user_id: user.id.clone(),
-            };
-            svc.audit.emit(actor, login, now);
+            svc.audit.emit(actor.clone(), linked_event(&link), now);
+            svc.audit.emit(actor, login_event(&link), now);
         }
         Err(e) => tracing::warn!(request_id = %meta.request_id, error = %e, "the identity could not be linked"),
     }

@@ -26,6 +26,20 @@ pub struct LinkRecord {
     pub last_used: i64,
 }
 
+impl LinkRecord {
+    /// A link of `(issuer, subject)` through `connector` to `user_id`, made (and used) at `now`.
+    pub fn new(connector: &str, issuer: &str, subject: &str, user_id: &str, now: i64) -> Self {
+        Self {
+            connector_id: connector.to_owned(),
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            user_id: user_id.to_owned(),
+            linked_at: now,
+            last_used: now,
+        }
+    }
+}
+
 /// The link store of a synchronous backend.
 pub trait SyncLinks {
     /// The link of `(issuer, subject)`.
