@@ -23,9 +23,8 @@
 use gatehouse_plugin::config;
 use gatehouse_plugin::connector::{
     BeginRequest, BeginResponse, CompleteRequest, Connector, ExternalIdentity, Info, PluginError, VerifyOptions,
-    verify_jwt,
+    post_token_form, verify_jwt,
 };
-use gatehouse_plugin::http::Request;
 
 struct Entra;
 
@@ -104,19 +103,7 @@ impl Connector for Entra {
             .append_pair("code_verifier", &req.code_verifier)
             .append_pair("scope", &scopes().join(" "))
             .finish();
-        let resp = Request::post(&format!("{}/{}/oauth2/v2.0/token", login_url(), tenant_segment()))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(form)
-            .send()
-            .map_err(|e| PluginError::Unavailable(format!("token endpoint: {e:?}")))?;
-        if resp.status >= 500 {
-            return Err(PluginError::Unavailable(format!("token endpoint answered {}", resp.status)));
-        }
-        if resp.status != 200 {
-            return Err(PluginError::Invalid(format!("token endpoint answered {}", resp.status)));
-        }
-        let body: serde_json::Value = resp.json().map_err(PluginError::Invalid)?;
+        let body = post_token_form(&format!("{}/{}/oauth2/v2.0/token", login_url(), tenant_segment()), form)?;
         let id_token = body["id_token"].as_str().ok_or_else(|| PluginError::Invalid("no id_token".into()))?;
         let jwks = config::get("jwks_uri").unwrap_or_else(|| format!("{}/common/discovery/v2.0/keys", login_url()));
         // Each allowed tenant's issuer in turn: a token of any other tenant verifies against none.

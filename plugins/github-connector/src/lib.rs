@@ -21,7 +21,7 @@
 
 use gatehouse_plugin::config;
 use gatehouse_plugin::connector::{
-    BeginRequest, BeginResponse, CompleteRequest, Connector, ExternalIdentity, Info, PluginError,
+    BeginRequest, BeginResponse, CompleteRequest, Connector, ExternalIdentity, Info, PluginError, post_token_form,
 };
 use gatehouse_plugin::http::{Request, Response};
 use serde::Deserialize;
@@ -124,18 +124,8 @@ impl Connector for GitHub {
             .append_pair("redirect_uri", &req.redirect_uri)
             .append_pair("code_verifier", &req.code_verifier)
             .finish();
-        let resp = Request::post(&format!("{}/login/oauth/access_token", web_url()))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .header("user-agent", "gatehouse")
-            .body(form)
-            .send()
-            .map_err(|e| PluginError::Unavailable(format!("token endpoint: {e:?}")))?;
-        if resp.status >= 500 {
-            return Err(PluginError::Unavailable(format!("token endpoint answered {}", resp.status)));
-        }
         // GitHub answers errors with 200 and an `error` member.
-        let body: serde_json::Value = resp.json().map_err(PluginError::Invalid)?;
+        let body = post_token_form(&format!("{}/login/oauth/access_token", web_url()), form)?;
         if let Some(error) = body["error"].as_str() {
             return Err(PluginError::Invalid(format!("token endpoint: {error}")));
         }

@@ -31,7 +31,7 @@
 use gatehouse_plugin::config;
 use gatehouse_plugin::connector::{
     BeginRequest, BeginResponse, CompleteRequest, Connector, ExternalIdentity, Info, PluginError, VerifyOptions,
-    verify_jwt,
+    post_token_form, verify_jwt,
 };
 use gatehouse_plugin::http::Request;
 
@@ -153,19 +153,7 @@ impl Connector for Oidc {
             .append_pair("client_secret", &secret)
             .finish();
         let endpoints = endpoints()?;
-        let resp = Request::post(&endpoints.token)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(form)
-            .send()
-            .map_err(|e| PluginError::Unavailable(format!("token endpoint: {e:?}")))?;
-        if resp.status >= 500 {
-            return Err(PluginError::Unavailable(format!("token endpoint answered {}", resp.status)));
-        }
-        if resp.status != 200 {
-            return Err(PluginError::Invalid(format!("token endpoint answered {}", resp.status)));
-        }
-        let body: serde_json::Value = resp.json().map_err(PluginError::Invalid)?;
+        let body = post_token_form(&endpoints.token, form)?;
         let id_token = body["id_token"].as_str().ok_or_else(|| PluginError::Invalid("no id_token".into()))?;
         let issuer = setting("issuer")?;
         let spellings = config::get_as::<Vec<String>>("issuers").map_err(PluginError::Invalid)?.unwrap_or_default();

@@ -30,6 +30,24 @@ pub fn verify_jwt(token: &str, opts: &VerifyOptions) -> Result<serde_json::Map<S
     }
 }
 
+/// POSTs the form-encoded `form` to a token endpoint with `Accept: application/json` and
+/// returns the JSON body. No answer or a 5xx is `unavailable` (the person may try again);
+/// any other status but 200, or a body that is not JSON, is `invalid`.
+pub fn post_token_form(url: &str, form: String) -> Result<serde_json::Value, PluginError> {
+    let resp = crate::http::Request::post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .header("user-agent", "gatehouse")
+        .body(form)
+        .send()
+        .map_err(|e| PluginError::Unavailable(format!("token endpoint: {e:?}")))?;
+    match resp.status {
+        200 => resp.json().map_err(PluginError::Invalid),
+        s if s >= 500 => Err(PluginError::Unavailable(format!("token endpoint answered {s}"))),
+        s => Err(PluginError::Invalid(format!("token endpoint answered {s}"))),
+    }
+}
+
 impl CompleteRequest {
     /// A callback parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
