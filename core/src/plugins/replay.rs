@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use super::bindings::exports::gatehouse::plugin::policy as wit;
-use super::bindings::gatehouse::plugin::types::{Kv, Subject};
 use super::engine::Runtime;
 use super::policy::{Answer, ask};
 use super::registry::{self, Exports, LoadedPlugin};
+use super::{PolicyRequest, PolicyStage, SubjectFacts};
 use crate::audit::PolicyInputRecord;
 use crate::config::{PluginConfig, PluginKind, PluginRuntimeConfig};
 
@@ -82,33 +82,36 @@ impl Candidate {
     }
 }
 
-/// A recorded input as the WIT `policy-input` the plugin saw.
+/// A recorded input as the WIT `policy-input` the plugin saw (built as for a live call).
 fn wit_input(r: &PolicyInputRecord, request_id: &str) -> wit::PolicyInput {
     let stage = match r.stage.as_str() {
-        "authorize" => wit::Stage::Authorize,
-        "refresh" => wit::Stage::Refresh,
-        "userinfo" => wit::Stage::Userinfo,
-        _ => wit::Stage::Token,
+        "authorize" => PolicyStage::Authorize,
+        "refresh" => PolicyStage::Refresh,
+        "userinfo" => PolicyStage::Userinfo,
+        _ => PolicyStage::Token,
     };
     let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.now_ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let remote_ip = r.remote_ip.as_deref().and_then(|ip| ip.parse().ok());
-    wit::PolicyInput {
+    let attributes: Vec<(&str, String)> = r.attributes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let req = PolicyRequest {
         stage,
-        ctx: super::convert::context(request_id, Some(&r.client_id), remote_ip, r.user_agent.as_deref(), now),
-        subject: r.subject.as_ref().map(|s| Subject {
-            id: s.id.clone(),
-            username: Some(s.username.clone()),
-            email: s.email.clone(),
+        request_id,
+        client_id: &r.client_id,
+        remote_ip: r.remote_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        user_agent: r.user_agent.as_deref(),
+        now,
+        subject: r.subject.as_ref().map(|s| SubjectFacts {
+            id: &s.id,
+            username: &s.username,
+            email: s.email.as_deref(),
             email_verified: s.email_verified,
-            groups: s.groups.clone(),
-            amr: s.amr.clone(),
-            attributes: "{}".to_owned(),
+            groups: &s.groups,
+            amr: &s.amr,
         }),
-        client_id: r.client_id.clone(),
-        grant_type: r.grant_type.clone(),
-        requested_scopes: r.scopes.clone(),
-        requested_audience: r.audiences.clone(),
-        attributes: r.attributes.iter().map(|(k, v)| Kv { key: k.clone(), value: v.clone() }).collect(),
-    }
+        grant_type: r.grant_type.as_deref(),
+        scopes: &r.scopes,
+        audiences: &r.audiences,
+        attributes: &attributes,
+    };
+    super::convert::input(&req)
 }
