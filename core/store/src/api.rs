@@ -17,6 +17,7 @@ use crate::backup::Summary;
 use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
 };
+use crate::factors::FactorsRecord;
 use crate::links::LinkRecord;
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
@@ -77,6 +78,16 @@ pub trait LinkStore: Send + Sync {
 }
 
 /// The signing key set.
+/// Second factors (`factors.rs`), replaced by compare-and-swap.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// The user's factors; `None` when nothing was ever stored.
+    async fn get_factors(&self, user_id: &str) -> Result<Option<FactorsRecord>, StoreError>;
+    /// Stores `record` with version `expected + 1` if the stored version is `expected`
+    /// (`0`: none); `false` when another write came first; `Refused` for an unknown user.
+    async fn put_factors(&self, record: &FactorsRecord, expected: u64) -> Result<bool, StoreError>;
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// The key set (active and retired-but-published keys) and its version.
@@ -284,6 +295,7 @@ pub trait Backend:
     ClientStore
     + UserStore
     + LinkStore
+    + FactorStore
     + KeyStore
     + Coordination
     + RevocationStore
@@ -301,6 +313,7 @@ impl<T> Backend for T where
     T: ClientStore
         + UserStore
         + LinkStore
+        + FactorStore
         + KeyStore
         + Coordination
         + RevocationStore

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::api::{
-    AuditStore, BrowserStore, ClientStore, Coordination, KeyStore, LinkStore, LoginAttempts, Maintenance, NotifyQueue,
-    PluginKv, RevocationStore, UserStore,
+    AuditStore, BrowserStore, ClientStore, Coordination, FactorStore, KeyStore, LinkStore, LoginAttempts, Maintenance,
+    NotifyQueue, PluginKv, RevocationStore, UserStore,
 };
 use crate::audit_chain::{AuditRecord, ChainStart};
 use crate::audit_checkpoints::CheckpointRecord;
@@ -17,6 +17,7 @@ use crate::backup::Summary;
 use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
 };
+use crate::factors::{FactorsRecord, SyncFactors};
 use crate::links::{LinkRecord, SyncLinks};
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
@@ -322,6 +323,16 @@ impl<T: SyncBackend> PluginKv for Embedded<T> {
     }
     async fn kv_incr_value(&self, ns: &str, key: &str, delta: i64, ttl_secs: u32, now: i64) -> Result<i64, KvError> {
         crate::plugin_kv::SyncKv::kv_incr_value(&*self.0, ns, key, delta, ttl_secs, now)
+    }
+}
+
+#[async_trait]
+impl<T: SyncBackend> FactorStore for Embedded<T> {
+    async fn get_factors(&self, user_id: &str) -> Result<Option<FactorsRecord>, StoreError> {
+        SyncFactors::get_factors(&*self.0, user_id)
+    }
+    async fn put_factors(&self, record: &FactorsRecord, expected: u64) -> Result<bool, StoreError> {
+        SyncFactors::put_factors(&*self.0, record, expected)
     }
 }
 

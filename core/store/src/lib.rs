@@ -20,6 +20,7 @@ mod commit;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod embedded;
+pub mod factors;
 mod leases;
 pub mod links;
 pub mod login_attempts;
@@ -39,6 +40,7 @@ mod records;
 mod sled;
 mod sled_backup;
 mod sled_browser;
+mod sled_factors;
 mod sled_links;
 mod sled_security;
 mod sled_transfer;
@@ -53,8 +55,8 @@ use std::sync::Arc;
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 pub use api::{
-    AuditStore, Backend, BrowserStore, ClientStore, Coordination, KeyStore, LinkStore, LoginAttempts, Maintenance,
-    NotifyQueue, PluginKv, RevocationStore, UserStore,
+    AuditStore, Backend, BrowserStore, ClientStore, Coordination, FactorStore, KeyStore, LinkStore, LoginAttempts,
+    Maintenance, NotifyQueue, PluginKv, RevocationStore, UserStore,
 };
 pub use commit::GroupCommit;
 pub use embedded::{Embedded, SyncBackend};
@@ -105,6 +107,7 @@ pub trait SyncStore:
     + login_attempts::SyncAttempts
     + audit_checkpoints::SyncCheckpoints
     + links::SyncLinks
+    + factors::SyncFactors
     + Send
     + Sync
     + 'static

@@ -28,6 +28,8 @@ pub struct MemoryStore {
     /// Links by `(issuer, subject)`; written under the users lock, so a user and its first
     /// link appear together.
     links: RwLock<BTreeMap<(String, String), super::links::LinkRecord>>,
+    /// Second factors by user.
+    factors: std::sync::Mutex<BTreeMap<String, super::factors::FactorsRecord>>,
 }
 
 impl MemoryStore {
@@ -413,5 +415,24 @@ impl super::links::SyncLinks for MemoryStore {
     fn touch_link(&self, issuer: &str, subject: &str, now: i64) -> Result<bool, StoreError> {
         let mut map = self.links.write().map_err(|_| poisoned())?;
         Ok(map.get_mut(&(issuer.to_owned(), subject.to_owned())).map(|l| l.last_used = now).is_some())
+    }
+}
+
+impl super::factors::SyncFactors for MemoryStore {
+    fn get_factors(&self, user_id: &str) -> Result<Option<super::factors::FactorsRecord>, StoreError> {
+        Ok(self.factors.lock().map_err(|_| poisoned())?.get(user_id).cloned())
+    }
+
+    fn put_factors(&self, record: &super::factors::FactorsRecord, expected: u64) -> Result<bool, StoreError> {
+        let record = super::factors::next(record, expected)?;
+        if !self.users.read().map_err(|_| poisoned())?.contains_key(&record.user_id) {
+            return Err(super::factors::no_user(&record.user_id));
+        }
+        let mut map = self.factors.lock().map_err(|_| poisoned())?;
+        if map.get(&record.user_id).map_or(0, |r| r.version) != expected {
+            return Ok(false);
+        }
+        map.insert(record.user_id.clone(), record);
+        Ok(true)
     }
 }

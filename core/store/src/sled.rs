@@ -39,6 +39,8 @@ pub struct SledStore {
     /// Links by issuer and subject (`links.rs`), and the per-user index of them.
     pub(super) links: sled::Tree,
     pub(super) user_links: sled::Tree,
+    /// Second factors by user (`factors.rs`).
+    pub(super) factors: sled::Tree,
     audit: Mutex<AuditFile>,
     audit_index: Mutex<AuditIndex>,
     browser: BrowserTrees,
@@ -101,6 +103,7 @@ impl SledStore {
             user_emails: tree(USER_EMAILS)?,
             links: tree(super::sled_links::LINKS)?,
             user_links: tree(super::sled_links::USER_LINKS)?,
+            factors: tree(super::sled_factors::FACTORS)?,
             // After sled's open: sled's lock guarantees a single writer of this file too.
             audit: Mutex::new(AuditFile::open(path)?),
             audit_index: Mutex::new(AuditIndex::default()),

@@ -39,6 +39,10 @@ impl SledStore {
             let (_, v) = entry.map_err(io)?;
             out.push(Item::Link { record: decode(super::sled_links::LINKS, &v)? });
         }
+        for entry in self.factors.iter() {
+            let (_, v) = entry.map_err(io)?;
+            out.push(Item::Factors { record: decode(super::sled_factors::FACTORS, &v)? });
+        }
         for entry in self.revocations.iter() {
             let (k, v) = entry.map_err(io)?;
             let expires_at: i64 = decode("revocations", &v)?;

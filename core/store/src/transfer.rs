@@ -25,6 +25,7 @@ use crate::audit_chain::{AuditRecord, ChainStart};
 use crate::audit_checkpoints::CheckpointRecord;
 use crate::backup::{End, FORMAT, Header, Summary};
 use crate::browser::{CodeRecord, Digest, FamilyRecord, FlowRecord, RefreshRecord, SessionRecord};
+use crate::factors::FactorsRecord;
 use crate::links::LinkRecord;
 use crate::login_attempts::AttemptRecord;
 use crate::notify_queue::{DeadLetter, Queued};
@@ -46,6 +47,8 @@ pub enum Item {
     User { record: UserRecord },
     /// A federated identity linked to a user.
     Link { record: LinkRecord },
+    /// A user's second factors.
+    Factors { record: FactorsRecord },
     /// A revoked token.
     Revocation { jti: String, expires_at: i64 },
     /// A used single-use key (client assertion ids).
@@ -198,6 +201,7 @@ pub async fn import(target: &dyn Backend, items: Vec<Item>) -> Result<Summary, S
     let (mut cursor, mut queued) = (None, Vec::new());
     // Links after every user they may name.
     let mut links = Vec::new();
+    let mut factors = Vec::new();
     for item in items {
         match item {
             Item::KeySet { record } => {
@@ -206,6 +210,7 @@ pub async fn import(target: &dyn Backend, items: Vec<Item>) -> Result<Summary, S
             Item::Client { record } => target.create_client(&record).await?,
             Item::User { record } => target.create_user(&record).await?,
             Item::Link { record } => links.push(record),
+            Item::Factors { record } => factors.push(record),
             Item::Revocation { jti, expires_at } => target.revoke_token(&jti, expires_at).await?,
             Item::UsedOnce { key, expires_at } => {
                 target.use_once(&key, expires_at, i64::MIN).await?;
@@ -236,6 +241,9 @@ pub async fn import(target: &dyn Backend, items: Vec<Item>) -> Result<Summary, S
     target.append_audit(&audit).await?;
     for link in &links {
         target.add_link(link).await?;
+    }
+    for record in &factors {
+        target.put_factors(record, 0).await?;
     }
     // A token is written with its family (a family without tokens grants nothing).
     for (hash, record) in tokens {

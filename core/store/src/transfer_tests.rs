@@ -33,6 +33,11 @@ async fn fill(s: &dyn Backend) {
     };
     s.create_user(&alice).await.unwrap();
     s.add_link(&conformance::link("https://accounts.example", "alice-1", "u1")).await.unwrap();
+    let factors = crate::factors::FactorsRecord {
+        recovery_codes: vec!["c0ffee".into()],
+        ..crate::factors::FactorsRecord::empty("u1")
+    };
+    assert!(s.put_factors(&factors, 0).await.unwrap());
     s.revoke_token("jti-1", FAR).await.unwrap();
     assert!(s.use_once("assertion-1", FAR, 0).await.unwrap());
     s.put_flow(&[1; 32], &FlowRecord { expires_at: FAR, ..FlowRecord::default() }).await.unwrap();
@@ -97,7 +102,7 @@ async fn a_store_moves_from_sled_to_postgres_and_back_unchanged() {
     let exported = first.export().await.unwrap();
     let kinds: std::collections::BTreeSet<String> =
         exported.iter().map(|i| serde_json::to_value(i).unwrap()["kind"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(kinds.len(), 21, "every kind is exported: {kinds:?}");
+    assert_eq!(kinds.len(), 22, "every kind is exported: {kinds:?}");
 
     let pg = postgres(&cluster.fresh_url().await).await;
     let counts = transfer::import(&*pg, exported.clone()).await.unwrap();
@@ -115,6 +120,7 @@ async fn a_store_moves_from_sled_to_postgres_and_back_unchanged() {
     assert!(pg.is_revoked("jti-1").await.unwrap());
     assert_eq!(pg.find_link("https://accounts.example", "alice-1").await.unwrap().unwrap().user_id, "u1");
     assert_eq!(pg.notify_cursor().await.unwrap(), Some(42));
+    assert_eq!(pg.get_factors("u1").await.unwrap().unwrap().recovery_codes, ["c0ffee"]);
 
     let second: Arc<dyn Backend> = Arc::new(Embedded::new(SledStore::open(d2.path()).unwrap()));
     transfer::import(&*second, from_pg).await.unwrap();

@@ -6,6 +6,7 @@
 
 mod audit;
 mod browser;
+mod factors;
 mod identity;
 mod links;
 mod pair;
@@ -29,6 +30,7 @@ pub async fn all(s: Arc<dyn Backend>) {
     identity::single_use_and_leases(&*s).await;
     links::links_are_unique_and_listed_by_user(&*s).await;
     links::a_user_made_with_its_link_is_made_whole_or_not_at_all(&*s).await;
+    factors::factors_swap_by_version(&*s).await;
     audit::audit_appends_in_order(&*s).await;
     audit::audit_key_and_checkpoints(&*s).await;
     queue::notify_queue_orders_settles_and_revives(&*s).await;

@@ -212,4 +212,5 @@ async fn queue(a: &Arc<dyn Backend>, b: &Arc<dyn Backend>) {
     assert_eq!(a.notify_queued(100).await.unwrap(), vec![], "every claim settled");
 
     super::links::one_user_per_new_identity_under_a_race(a, b).await;
+    super::factors::a_code_is_spent_once_under_a_race(a, b).await;
 }

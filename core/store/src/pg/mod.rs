@@ -14,6 +14,7 @@
 
 mod audit;
 mod browser;
+mod factors;
 mod identity;
 mod links;
 mod lookups;

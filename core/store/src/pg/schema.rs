@@ -8,7 +8,7 @@ use super::{PgStore, col, pg};
 use crate::StoreError;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `(version, SQL)`, in order. Times are unix seconds unless the name ends in `_ms`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -102,6 +102,16 @@ CREATE TABLE user_links (
     PRIMARY KEY (issuer, subject)
 );
 CREATE INDEX user_links_user ON user_links (user_id);
+"#,
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE user_factors (
+    user_id text PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    version bigint NOT NULL,
+    record text NOT NULL
+);
 "#,
     ),
 ];

@@ -36,6 +36,9 @@ impl PgStore {
         for r in rows("SELECT record FROM user_links ORDER BY issuer, subject").await? {
             out.push(Item::Link { record: json(&r, 0, "user_links")? });
         }
+        for r in rows("SELECT record FROM user_factors ORDER BY user_id").await? {
+            out.push(Item::Factors { record: json(&r, 0, "user_factors")? });
+        }
         for r in rows("SELECT jti, expires_at FROM revocations ORDER BY jti").await? {
             out.push(Item::Revocation { jti: col(&r, 0, "revocations")?, expires_at: col(&r, 1, "revocations")? });
         }

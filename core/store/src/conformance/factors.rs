@@ -1,0 +1,74 @@
+//! Second factors: swapped by version, refused for unknown users, and a code spent once
+//! under a race of two handles.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "a test suite: a failed step fails the test")]
+
+use std::sync::Arc;
+
+use super::identity::user;
+use crate::factors::{FactorsRecord, TotpFactor};
+use crate::{Backend, StoreError};
+
+fn totp(last_step: u64) -> TotpFactor {
+    TotpFactor { secret: "JBSWY3DPEHPK3PXP".into(), created_at: 5, last_step, last_used: 0 }
+}
+
+pub async fn factors_swap_by_version(s: &dyn Backend) {
+    s.create_user(&user("f1", "fay", None)).await.unwrap();
+    assert_eq!(s.get_factors("f1").await.unwrap(), None);
+    let mut r = FactorsRecord {
+        totp: Some(totp(1)),
+        recovery_codes: vec!["aa".into(), "bb".into()],
+        ..FactorsRecord::empty("f1")
+    };
+    // Nothing stored: only `expected = 0` writes.
+    assert!(!s.put_factors(&r, 3).await.unwrap());
+    assert!(s.put_factors(&r, 0).await.unwrap());
+    let stored = s.get_factors("f1").await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.totp.clone(), stored.recovery_codes.len()), (1, Some(totp(1)), 2));
+    // A writer that read version 1 wins once; a second with the same view loses.
+    r.totp = Some(totp(2));
+    assert!(s.put_factors(&r, 1).await.unwrap());
+    r.totp = Some(totp(9));
+    assert!(!s.put_factors(&r, 1).await.unwrap());
+    assert!(!s.put_factors(&r, 0).await.unwrap(), "a record exists: creating again loses");
+    assert_eq!(s.get_factors("f1").await.unwrap().unwrap().totp, Some(totp(2)));
+    // Removing every factor is a write of an empty record: stale writers still lose.
+    assert!(s.put_factors(&FactorsRecord::empty("f1"), 2).await.unwrap());
+    let empty = s.get_factors("f1").await.unwrap().unwrap();
+    assert_eq!((empty.version, empty.totp, empty.recovery_codes.len()), (3, None, 0));
+    assert!(!s.put_factors(&r, 2).await.unwrap());
+    for bad in ["nobody", "", "a\0b"] {
+        let refused = s.put_factors(&FactorsRecord::empty(bad), 0).await;
+        assert!(matches!(refused, Err(StoreError::Refused(_))), "{bad:?}: {refused:?}");
+    }
+}
+
+/// Eight attempts at once to spend one recovery code, on two handles: one succeeds.
+pub async fn a_code_is_spent_once_under_a_race(a: &Arc<dyn Backend>, b: &Arc<dyn Backend>) {
+    a.create_user(&user("fr", "fred", None)).await.unwrap();
+    let r = FactorsRecord { recovery_codes: vec!["one".into(), "two".into()], ..FactorsRecord::empty("fr") };
+    assert!(a.put_factors(&r, 0).await.unwrap());
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        set.spawn(async move {
+            // Read, check, swap: the way the server spends a code.
+            loop {
+                let cur = s.get_factors("fr").await.unwrap().unwrap();
+                if !cur.recovery_codes.iter().any(|c| c == "one") {
+                    return false;
+                }
+                let spent = FactorsRecord { recovery_codes: vec!["two".into()], ..cur.clone() };
+                if s.put_factors(&spent, cur.version).await.unwrap() {
+                    return true;
+                }
+            }
+        });
+    }
+    let mut won = 0;
+    while let Some(ok) = set.join_next().await {
+        won += usize::from(ok.unwrap());
+    }
+    assert_eq!(won, 1, "one code, one use");
+    assert_eq!(b.get_factors("fr").await.unwrap().unwrap().recovery_codes, ["two"]);
+}
