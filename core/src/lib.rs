@@ -13,7 +13,8 @@
 //!   policy.
 //!   [`ui`]: page templates. [`tokens`]: keys, JWS, access tokens.
 //! - [`store`]: persistence traits, sled and memory backends, group commit, backups.
-//! - [`users`]: accounts, normalisation, argon2id hashing on a bounded pool.
+//! - [`users`]: accounts, normalisation, argon2id hashing on a bounded pool. [`mfa`]: TOTP
+//!   and recovery codes, spent by compare-and-swap.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`ratelimit`]: governor limiters. [`secret`]: redaction, digests, randomness.
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod config;
 mod http;
 pub mod logctx;
 pub mod metrics;
+pub mod mfa;
 pub mod notify;
 pub mod oauth;
 pub mod oidc;

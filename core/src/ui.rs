@@ -20,6 +20,9 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("select_account.html", include_str!("../templates/select_account.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("mfa.html", include_str!("../templates/mfa.html")),
+    ("mfa_enrol.html", include_str!("../templates/mfa_enrol.html")),
+    ("recovery_codes.html", include_str!("../templates/recovery_codes.html")),
 ];
 const STYLE: &str = include_str!("../templates/style.css");
 

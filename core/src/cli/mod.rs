@@ -210,6 +210,12 @@ enum UsersCommand {
         /// The provider's subject.
         subject: String,
     },
+    /// Remove every second factor of a user (authenticator app, recovery codes), e.g. after a
+    /// lost phone; with `[mfa] require = "always"` they enrol again at their next sign-in.
+    ResetMfa {
+        /// Username or email.
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -107,6 +107,11 @@ pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) ->
             println!("status\t{}", if u.disabled { "disabled" } else { "enabled" });
             println!("password\t{}", if u.password_hash.is_empty() { "none" } else { "set" });
             println!("groups\t{}", if u.groups.is_empty() { "-".to_owned() } else { u.groups.join(",") });
+            let factors = db.shared_factors().get_factors(&u.id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+            match &factors.totp {
+                Some(_) => println!("mfa\ttotp, {} recovery codes left", factors.recovery_codes.len()),
+                None => println!("mfa\tnone"),
+            }
             for l in db.links().user_links(&u.id).await.map_err(|e| e.to_string())? {
                 let at = |t: i64| crate::audit::format_time_ms(t.saturating_mul(1000));
                 println!(
@@ -137,6 +142,16 @@ pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) ->
             };
             audited(db, event).await?;
             println!("unlinked {subject} at {issuer} from `{}`", u.username);
+        }
+        UsersCommand::ResetMfa { user } => {
+            let u = find_user(store, &user).await?;
+            let mfa = crate::mfa::Mfa::new(db.shared_factors(), config.mfa.clone());
+            if mfa.remove_all(&u.id, now.unix_timestamp()).await.map_err(|e| e.to_string())? {
+                audited(db, AuditEvent::MfaRemoved { user_id: u.id.clone(), by: "admin".to_owned() }).await?;
+                println!("removed the second factors of `{}`", u.username);
+            } else {
+                println!("`{}` has no second factor; nothing changed", u.username);
+            }
         }
         UsersCommand::SetPassword { user } => {
             let u = find_user(store, &user).await?;

@@ -191,6 +191,7 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
         post_logout_redirect_uris: cl.post_logout_redirect_uris,
         id_token_signed_response_alg: cl.id_token_signed_response_alg,
         allowed_origins: cl.allowed_origins,
+        require_mfa: cl.require_mfa,
         created_at: 0,
     })
 }
@@ -300,6 +301,7 @@ pub(super) fn check_record(record: &ClientRecord, dev_mode: bool) -> Vec<super::
         post_logout_redirect_uris: record.post_logout_redirect_uris.clone(),
         id_token_signed_response_alg: record.id_token_signed_response_alg.clone(),
         allowed_origins: record.allowed_origins.clone(),
+        require_mfa: record.require_mfa,
         ..ClientSection::default()
     };
     check_client(&mut c, "client", section, dev_mode);

@@ -25,6 +25,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub oauth: OAuthSection,
     #[serde(default)]
+    pub mfa: MfaSection,
+    #[serde(default)]
     pub ui: UiSection,
     #[serde(default)]
     pub telemetry: TelemetrySection,
@@ -154,6 +156,13 @@ pub(crate) struct LoginSection {
 }
 
 #[derive(Debug, Default, Deserialize)]
+pub(crate) struct MfaSection {
+    pub require: Option<String>,
+    pub totp_issuer: Option<String>,
+    pub reauthenticate_after: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub(crate) struct ClientSection {
     #[serde(default)]
     pub id: String,
@@ -182,6 +191,8 @@ pub(crate) struct ClientSection {
     pub id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

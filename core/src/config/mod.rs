@@ -66,6 +66,8 @@ pub struct Config {
     pub password_login: bool,
     /// `[oauth]`.
     pub oauth: OAuthConfig,
+    /// `[mfa]`.
+    pub mfa: MfaConfig,
     /// Browser origins allowed to call the token, userinfo, JWKS and discovery endpoints
     /// (`[cors] origins`); `["*"]` allows any origin. Credentials are never allowed.
     pub cors_origins: Vec<String>,
@@ -155,6 +157,29 @@ pub struct TokensConfig {
 pub struct OAuthConfig {
     /// PKCE for every client, confidential ones too.
     pub require_pkce: bool,
+}
+
+/// When a sign-in asks for a second factor (`[mfa] require`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MfaRequire {
+    /// Never (factors stay enrolled but are not asked for).
+    Never,
+    /// When the person has a factor.
+    #[default]
+    Enrolled,
+    /// Always: people without a factor enrol one while signing in.
+    Always,
+}
+
+/// `[mfa]`.
+#[derive(Debug, Clone)]
+pub struct MfaConfig {
+    /// `require`.
+    pub require: MfaRequire,
+    /// `totp_issuer`: the name authenticator apps show beside the account.
+    pub totp_issuer: String,
+    /// `reauthenticate_after`: account changes older sign-ins must confirm again.
+    pub reauthenticate_after: Duration,
 }
 
 /// Limits on failed browser sign-ins (`[login]`): only failures count.

@@ -219,6 +219,33 @@ fn page_html(state: &AppState, page: Page) -> String {
             let carry: Vec<Field<'_>> = carry.iter().map(|(n, v)| Field { name: n, value: v }).collect();
             pages.render("logout.html", minijinja::context! { action => super::paths::LOGOUT, csrf, username, carry })
         }
+        Page::Factor { flow, csrf, client_name, error } => {
+            pages.render("mfa.html", minijinja::context! { action, flow, csrf, client_name, error })
+        }
+        Page::FactorEnrol { flow, csrf, client_name, enrolment, error } => {
+            let e = *enrolment;
+            pages.render(
+                "mfa_enrol.html",
+                minijinja::context! {
+                    action, flow, csrf, client_name, error, submit_action => "enrol",
+                    qr_svg => svg_element(&e.qr_svg), secret => e.secret_text, uri => e.uri,
+                },
+            )
+        }
+        Page::AccountTotp { csrf, enrolment, error, password_needed } => {
+            let e = *enrolment;
+            pages.render(
+                "mfa_enrol.html",
+                minijinja::context! {
+                    action => super::paths::ACCOUNT, csrf, error, password_needed, submit_action => "totp_confirm",
+                    qr_svg => svg_element(&e.qr_svg), secret => e.secret_text, uri => e.uri,
+                },
+            )
+        }
+        Page::RecoveryCodes { flow, csrf, codes } => {
+            let action = if flow.is_some() { action } else { super::paths::ACCOUNT };
+            pages.render("recovery_codes.html", minijinja::context! { action, flow, csrf, codes })
+        }
         Page::LoggedOut => pages.render("logged_out.html", ()),
         Page::Account(a) => {
             let links: Vec<LinkRow<'_>> = a
@@ -238,10 +265,21 @@ fn page_html(state: &AppState, page: Page) -> String {
                 minijinja::context! {
                     action => super::paths::ACCOUNT, logout => super::paths::LOGOUT, csrf => a.csrf, username => a.username, email => a.email,
                     links, available, notice => a.notice,
+                    security => minijinja::context! {
+                        enrolled => a.security.enrolled, totp_added => a.security.totp_added,
+                        codes_left => a.security.codes_left, removable => a.security.removable,
+                        password_needed => a.security.password_needed,
+                    },
                 },
             )
         }
     }
+}
+
+/// The `<svg>` element of a generated SVG document (its XML declaration dropped), inlined in
+/// a page: no request for an image, nothing the CSP has to allow.
+fn svg_element(document: &str) -> String {
+    document.find("<svg").map_or_else(String::new, |i| document[i..].to_owned())
 }
 
 /// An error page.

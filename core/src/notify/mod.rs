@@ -29,6 +29,10 @@ pub const EVENTS: &[&str] = &[
     "keys.rotated",
     "plugin.reload_failed",
     "audit.checkpoint",
+    "mfa.enrolled",
+    "mfa.removed",
+    "mfa.recovery_code_used",
+    "mfa.recovery_codes_regenerated",
 ];
 
 /// Audit event type (`AuditEvent::name`) → the notification event it raises; types not
@@ -50,6 +54,10 @@ const BY_TYPE: &[(&str, &str)] = &[
     ("keys_rotated", "keys.rotated"),
     ("plugin_reload_failed", "plugin.reload_failed"),
     ("audit_checkpoint", "audit.checkpoint"),
+    ("mfa_enrolled", "mfa.enrolled"),
+    ("mfa_removed", "mfa.removed"),
+    ("recovery_code_used", "mfa.recovery_code_used"),
+    ("recovery_codes_regenerated", "mfa.recovery_codes_regenerated"),
 ];
 
 /// The notification event raised by audit events of type `audit_type`, if any (the queue
@@ -80,7 +88,11 @@ fn who(e: &AuditEvent) -> (Option<&str>, Option<&str>) {
         | AuditEvent::SessionEnded { user_id, .. }
         | AuditEvent::ConsentGranted { user_id, .. }
         | AuditEvent::CodeReplayed { user_id, .. }
-        | AuditEvent::RefreshTokenReused { user_id, .. } => (Some(user_id), None),
+        | AuditEvent::RefreshTokenReused { user_id, .. }
+        | AuditEvent::MfaEnrolled { user_id, .. }
+        | AuditEvent::MfaRemoved { user_id, .. }
+        | AuditEvent::RecoveryCodeUsed { user_id, .. }
+        | AuditEvent::RecoveryCodesRegenerated { user_id } => (Some(user_id), None),
         _ => (None, None),
     }
 }
@@ -107,6 +119,17 @@ fn summary(e: &AuditEvent, username: Option<&str>) -> String {
         }
         AuditEvent::CodeReplayed { client_id, .. } | AuditEvent::RefreshTokenReused { client_id, .. } => {
             format!("A spent code or refresh token of {client_id} was presented again; its tokens were revoked.")
+        }
+        AuditEvent::MfaEnrolled { .. } => format!("An authenticator app was added to {user}."),
+        AuditEvent::MfaRemoved { by, .. } => format!(
+            "Two-step verification was turned off for {user}{}.",
+            if by == "admin" { " by an administrator" } else { "" }
+        ),
+        AuditEvent::RecoveryCodeUsed { remaining, .. } => {
+            format!("A recovery code of {user} was used to sign in; {remaining} remain.")
+        }
+        AuditEvent::RecoveryCodesRegenerated { .. } => {
+            format!("New recovery codes were made for {user}; the old ones no longer work.")
         }
         AuditEvent::KeysRotated { trigger, .. } => format!("The signing keys were rotated ({trigger})."),
         AuditEvent::PluginReloadFailed { .. } => "A plugin reload failed; the previous plugins stay.".to_owned(),
@@ -204,6 +227,10 @@ mod tests {
             AuditEvent::KeysRotated { trigger: s(), active: vec![] },
             AuditEvent::PluginReloadFailed { reason: s() },
             AuditEvent::AuditCheckpoint { through_seq: 1, hash: s(), key_id: s(), signature: s() },
+            AuditEvent::MfaEnrolled { user_id: s(), method: s() },
+            AuditEvent::MfaRemoved { user_id: s(), by: s() },
+            AuditEvent::RecoveryCodeUsed { user_id: s(), remaining: 3 },
+            AuditEvent::RecoveryCodesRegenerated { user_id: s() },
             AuditEvent::TokenIssued { client_id: s(), grant_type: s(), jti: s(), scope: None },
             AuditEvent::ServerStopped,
             AuditEvent::AdminAuthFailed,

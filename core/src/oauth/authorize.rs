@@ -170,6 +170,8 @@ pub fn validate(client: &Client, params: &Params, require_pkce: bool) -> Result<
     if max_age == Some(0) {
         force_login = true;
     }
+    // Voluntary (OpenID Connect Core §3.1.2.1); the one value that asks for more is honoured.
+    let mfa_requested = one("acr_values")?.is_some_and(|v| v.split(' ').any(|a| a == crate::mfa::ACR_MFA));
 
     let challenge = one("code_challenge")?;
     let method = one("code_challenge_method")?;
@@ -197,6 +199,7 @@ pub fn validate(client: &Client, params: &Params, require_pkce: bool) -> Result<
         no_prompt,
         select_account,
         max_age,
+        mfa_requested,
         login_hint: login_hint.map(str::to_owned),
         idp_hint: idp_hint.map(str::to_owned),
     })

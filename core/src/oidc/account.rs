@@ -2,7 +2,8 @@
 //! account, with a way to link another one and to unlink one as long as one way to sign in
 //! remains (a password, or another link). Linking runs the federated sign-in in a flow of its
 //! own (`link_for`): the callback records the link for the signed-in user and comes back here.
-//! The forms carry the session's CSRF token. The MFA issue grows this page.
+//! The forms carry the session's CSRF token. Two-step verification has its section
+//! (`account_security.rs`).
 
 use time::OffsetDateTime;
 
@@ -45,6 +46,8 @@ pub struct AccountPage {
     pub available: Vec<(String, String)>,
     /// A message above the lists.
     pub notice: Option<&'static str>,
+    /// Two-step verification.
+    pub security: super::account_security::SecurityView,
 }
 
 fn not_signed_in() -> Reply {
@@ -62,14 +65,23 @@ fn time_of(t: i64) -> String {
 /// `GET /account`.
 pub async fn show(svc: &SignIn, cookies: &BrowserCookies, now: OffsetDateTime) -> Reply {
     match session::lookup(svc.sessions(), cookies.session.as_deref(), &svc.session_config, now).await {
-        Ok(Some(live)) => render(svc, &live, None).await,
+        Ok(Some(live)) => render(svc, &live, None, now).await,
         Ok(None) => not_signed_in(),
         Err(e) => unavailable("session lookup failed", &e),
     }
 }
 
 /// The page of `live`'s user, with `notice` above the lists.
-async fn render(svc: &SignIn, live: &session::Live, notice: Option<&'static str>) -> Reply {
+pub(super) async fn render(
+    svc: &SignIn,
+    live: &session::Live,
+    notice: Option<&'static str>,
+    now: OffsetDateTime,
+) -> Reply {
+    let security = match super::account_security::view(svc, live, now).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
     let links = match svc.links.user_links(&live.user.id).await {
         Ok(l) => l,
         Err(e) => return unavailable("reading links failed", &e),
@@ -101,6 +113,7 @@ async fn render(svc: &SignIn, live: &session::Live, notice: Option<&'static str>
         links: views,
         available,
         notice,
+        security,
     }))))
     .into()
 }
@@ -131,7 +144,11 @@ pub async fn submit(
     match field("action") {
         "unlink" => unlink(svc, &live, field("issuer"), field("subject"), meta, now).await,
         "link" => start_link(svc, &live, field("connector"), cookies, meta, now).await,
-        _ => error(ErrorKind::BadRequest, "Invalid request", "The form asked for nothing this page does."),
+        "cancel" => redirect(svc.urls.account.clone()),
+        other => match super::account_security::submit(svc, &live, other, params, meta, now).await {
+            Some(reply) => reply,
+            None => error(ErrorKind::BadRequest, "Invalid request", "The form asked for nothing this page does."),
+        },
     }
 }
 
@@ -148,11 +165,11 @@ async fn unlink(
         Err(e) => return unavailable("reading links failed", &e),
     };
     let Some(link) = links.iter().find(|l| l.issuer == issuer && l.subject == subject) else {
-        return render(svc, live, Some("That provider is not linked to this account.")).await;
+        return render(svc, live, Some("That provider is not linked to this account."), now).await;
     };
     let has_password = svc.password_login && !live.user.password_hash.is_empty();
     if !has_password && links.len() <= 1 {
-        return render(svc, live, Some("This is your only way to sign in: link another provider first.")).await;
+        return render(svc, live, Some("This is your only way to sign in: link another provider first."), now).await;
     }
     match svc.links.remove_link(&live.user.id, issuer, subject).await {
         Ok(_) => {}

@@ -20,6 +20,8 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "azp",
     "sid",
     "amr",
+    "acr",
+    "idp",
     "preferred_username",
     "updated_at",
     "email",

@@ -27,6 +27,7 @@ pub fn document(issuer: &str, urls: &Urls) -> Result<Vec<u8>, serde_json::Error>
         "subject_types_supported": ["public"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": CLAIMS_SUPPORTED,
+        "acr_values_supported": crate::mfa::ACR_VALUES,
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -23,7 +23,6 @@ use super::flow::{
 };
 use super::login::{Next, flow_client, proceed};
 use super::service::SignIn;
-use super::steps;
 use crate::audit::AuditEvent;
 use crate::oauth::RequestMeta;
 use crate::oauth::params::Params;
@@ -258,7 +257,13 @@ async fn check_and_complete(
             flow.amr = vec!["fed".to_owned()];
             flow.idp = Some(connector.to_owned());
             flow.pending.remove(0);
-            steps::schedule(svc, flow);
+            let client_requires = match svc.clients.get(&flow.request.client_id).await {
+                Ok(c) => c.is_some_and(|c| c.record.require_mfa) || flow.request.mfa_requested,
+                Err(e) => return Ok(Some(super::flow::unavailable("client lookup failed", &e))),
+            };
+            if let Err(reply) = super::factor::schedule(svc, flow, client_requires).await {
+                return Ok(Some(reply));
+            }
             svc.metrics.login("success");
             Ok(None)
         }

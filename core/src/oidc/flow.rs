@@ -142,6 +142,50 @@ pub enum Page {
         /// Request parameters carried through the form.
         carry: Vec<(String, String)>,
     },
+    /// The second-factor step: a code (field `code`).
+    Factor {
+        /// Flow id.
+        flow: String,
+        /// CSRF token.
+        csrf: String,
+        /// The client's display name.
+        client_name: String,
+        /// A failure message.
+        error: Option<String>,
+    },
+    /// Enrolling an authenticator app while signing in.
+    FactorEnrol {
+        /// Flow id.
+        flow: String,
+        /// CSRF token.
+        csrf: String,
+        /// The client's display name.
+        client_name: String,
+        /// The QR code, URI and secret to show.
+        enrolment: Box<crate::mfa::totp::Enrolment>,
+        /// A failure message.
+        error: Option<String>,
+    },
+    /// New recovery codes, shown once; `codes` is `None` when the page is shown again.
+    RecoveryCodes {
+        /// The flow to continue (`None`: back to the account page).
+        flow: Option<String>,
+        /// CSRF token (the flow's or the session's).
+        csrf: String,
+        /// The codes.
+        codes: Option<Vec<String>>,
+    },
+    /// The account page's authenticator enrolment.
+    AccountTotp {
+        /// The session's CSRF token.
+        csrf: String,
+        /// The QR code, URI and secret to show.
+        enrolment: Box<crate::mfa::totp::Enrolment>,
+        /// A failure message.
+        error: Option<String>,
+        /// The form also asks for the current password (the sign-in is not recent).
+        password_needed: bool,
+    },
     /// Signed out, nowhere to go.
     LoggedOut,
     /// The signed-in person's account page.

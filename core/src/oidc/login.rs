@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::factor::{self, Submitted};
 use super::flow::{
     Action, BrowserCookies, ErrorKind, Page, Reply, SignedIn, client_error, current_step, describe_scope, error,
     expired, issue_code, load, login_url, redirect, unavailable,
@@ -60,6 +61,18 @@ pub async fn authorize(
     };
     let t = now.unix_timestamp();
     let fresh = |l: &session::Live| !req.force_login && req.max_age.is_none_or(|m| t - l.record.auth_time <= m);
+    // A session with one factor does not satisfy a sign-in that now needs two.
+    let live = match live {
+        Some(l) if !factor::has_mfa(&l.record.amr) => {
+            let needs = client.record.require_mfa || req.mfa_requested;
+            match factor::session_short(svc, &l.user.id, needs).await {
+                Ok(true) => None,
+                Ok(false) => Some(l),
+                Err(e) => return unavailable("reading factors failed", &e),
+            }
+        }
+        other => other,
+    };
     let Some(mut live) = live.filter(fresh) else {
         if req.no_prompt {
             return client_error(svc, &req, "login_required", "the user is not signed in");
@@ -151,7 +164,8 @@ pub(super) struct Next<'a> {
 pub(super) async fn proceed(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, render: bool) -> Reply {
     let mut new_session = None;
     let mut reply = loop {
-        let signed_in = !matches!(flow.pending.first(), Some(Step::Password | Step::Plugin));
+        let signed_in =
+            !matches!(flow.pending.first(), Some(Step::Password | Step::Plugin | Step::Factor | Step::FactorEnrol));
         if signed_in && flow.session.is_none() && flow.user_id.is_some() {
             match start_session(svc, &mut flow, n).await {
                 Ok(s) => new_session = Some(s),
@@ -188,7 +202,7 @@ pub(super) async fn proceed(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, re
 async fn store_and_show(svc: &SignIn, n: &Next<'_>, flow: &FlowRecord, step: Step) -> Reply {
     // Update only: a flow finished meanwhile (a second tab, another instance) stays finished.
     match svc.browser.update_flow(n.key, flow).await {
-        Ok(true) => page(svc, step, n.flow_id, flow, n.client, None).await,
+        Ok(true) => page(svc, step, n.flow_id, flow, n.client, None, n.now).await,
         Ok(false) => expired(),
         Err(e) => unavailable("storing a login flow failed", &e),
     }
@@ -232,9 +246,13 @@ async fn page(
     flow: &FlowRecord,
     client: &Client,
     failure: Option<(&str, &str)>,
+    now: OffsetDateTime,
 ) -> Reply {
     let client_name = client.record.client_name.clone().unwrap_or_else(|| client.id().to_owned());
     match step {
+        Step::Factor => factor::page(flow_id, flow, client_name, failure.map(|(m, _)| m)),
+        Step::FactorEnrol => factor::enrol_page(svc, flow_id, flow, client_name, failure.map(|(m, _)| m), now).await,
+        Step::RecoveryCodes => recovery_codes(flow_id, flow, None),
         Step::Plugin => {
             let Some(mut form) = flow.step_form.clone() else { return expired() };
             if let Some((message, _)) = failure {
@@ -321,6 +339,7 @@ pub async fn submit(
                 &flow,
                 &client,
                 Some(("Sign in with one of the providers above.", "")),
+                now,
             )
             .await;
         }
@@ -329,7 +348,7 @@ pub async fn submit(
                 Ok(u) => u,
                 Err(Refused::Credentials) => {
                     let typed = params.one("username").ok().flatten().unwrap_or("");
-                    return page(svc, Step::Password, flow_id, &flow, &client, Some((LOGIN_FAILED, typed))).await;
+                    return page(svc, Step::Password, flow_id, &flow, &client, Some((LOGIN_FAILED, typed)), now).await;
                 }
                 Err(Refused::Reply(reply)) => return reply,
             };
@@ -343,7 +362,34 @@ pub async fn submit(
                 flow.idp = Some(pending.connector);
             }
             flow.pending.remove(0);
-            steps::schedule(svc, &mut flow);
+            let needs = client.record.require_mfa || flow.request.mfa_requested;
+            if let Err(reply) = factor::schedule(svc, &mut flow, needs).await {
+                return reply;
+            }
+        }
+        Some(Step::Factor) => match factor::submit(svc, params, &client, &key, &mut flow, meta, now).await {
+            Submitted::Passed => {}
+            Submitted::Again(message) => {
+                return page(svc, Step::Factor, flow_id, &flow, &client, Some((message, "")), now).await;
+            }
+            Submitted::Reply(reply) => return reply,
+        },
+        Some(Step::FactorEnrol) => match factor::submit_enrolment(svc, params, &client, &mut flow, meta, now).await {
+            // Shown once, in this answer: the codes are kept nowhere but as digests.
+            Ok(codes) => {
+                let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
+                return show_codes(svc, &next, flow, codes).await;
+            }
+            Err(Ok(message)) => {
+                return page(svc, Step::FactorEnrol, flow_id, &flow, &client, Some((message, "")), now).await;
+            }
+            Err(Err(reply)) => return reply,
+        },
+        Some(Step::RecoveryCodes) => {
+            if action != "continue" {
+                return page(svc, Step::RecoveryCodes, flow_id, &flow, &client, None, now).await;
+            }
+            flow.pending.remove(0);
         }
         Some(Step::Plugin) => {
             let Some(form) = flow.step_form.clone() else {
@@ -353,13 +399,15 @@ pub async fn submit(
             };
             let values = match form.values(|name| params.one(name).ok().flatten().map(str::to_owned)) {
                 Ok(v) => v,
-                Err(message) => return page(svc, Step::Plugin, flow_id, &flow, &client, Some((&message, ""))).await,
+                Err(message) => {
+                    return page(svc, Step::Plugin, flow_id, &flow, &client, Some((&message, "")), now).await;
+                }
             };
             match steps::run(svc, &key, &mut flow, &client, meta, now, Some(&values)).await {
                 StepRun::Advanced => {}
                 StepRun::Show => {
                     return match svc.browser.update_flow(&key, &flow).await {
-                        Ok(true) => page(svc, Step::Plugin, flow_id, &flow, &client, None).await,
+                        Ok(true) => page(svc, Step::Plugin, flow_id, &flow, &client, None, now).await,
                         Ok(false) => expired(),
                         Err(e) => unavailable("storing a login flow failed", &e),
                     };
@@ -379,11 +427,11 @@ pub async fn submit(
                 flow.amr.clear();
                 flow.session = None;
             }
-            _ => return page(svc, Step::SelectAccount, flow_id, &flow, &client, None).await,
+            _ => return page(svc, Step::SelectAccount, flow_id, &flow, &client, None, now).await,
         },
         Some(Step::Consent) => {
             if action != "approve" {
-                return page(svc, Step::Consent, flow_id, &flow, &client, None).await;
+                return page(svc, Step::Consent, flow_id, &flow, &client, None, now).await;
             }
             let Some(user_id) = flow.user_id.clone() else { return expired() };
             if let Err(e) = svc.browser.put_consent(&user_id, client.id(), &flow.request.scopes).await {
@@ -401,6 +449,29 @@ pub async fn submit(
     }
     let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
     proceed(svc, &next, flow, false).await
+}
+
+/// The recovery codes page of a flow: `codes` once, right after enrolment; later a note
+/// that they were shown.
+fn recovery_codes(flow_id: &str, flow: &FlowRecord, codes: Option<Vec<String>>) -> Reply {
+    Action::Page(Box::new(Page::RecoveryCodes { flow: Some(flow_id.to_owned()), csrf: flow.csrf.clone(), codes }))
+        .into()
+}
+
+/// Stores the flow at its recovery-codes step (starting the session: both factors are done)
+/// and shows the codes.
+async fn show_codes(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, codes: Vec<String>) -> Reply {
+    let session = match start_session(svc, &mut flow, n).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    let mut reply = match svc.browser.update_flow(n.key, &flow).await {
+        Ok(true) => recovery_codes(n.flow_id, &flow, Some(codes)),
+        Ok(false) => return expired(),
+        Err(e) => return unavailable("storing a login flow failed", &e),
+    };
+    reply.set_session = Some(session);
+    reply
 }
 
 /// Ends a flow whose steps are all done: the flow's session (made by its password step, or

@@ -2,8 +2,10 @@
 //! pages, userinfo and RP-initiated logout.
 
 pub mod account;
+mod account_security;
 pub mod claims;
 pub mod discovery;
+pub mod factor;
 pub mod federated_user;
 pub mod federation;
 pub mod flow;

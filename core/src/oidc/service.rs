@@ -58,6 +58,8 @@ pub struct SignIn {
     pub(crate) clients: Arc<ClientRegistry>,
     /// Signing keys (to read an `id_token_hint`).
     pub(crate) keys: Arc<KeyManager>,
+    /// Second factors.
+    pub(crate) mfa: crate::mfa::Mfa,
 }
 
 impl SignIn {

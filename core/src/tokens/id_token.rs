@@ -45,6 +45,10 @@ pub struct IdClaims {
     /// Authentication methods.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// Authentication context class: `urn:gatehouse:acr:mfa` for two factors, else
+    /// `urn:gatehouse:acr:pwd` (one factor: a password or a provider).
+    #[serde(default)]
+    pub acr: String,
     /// The identity provider (connector id) of a federated sign-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp: Option<String>,
@@ -103,6 +107,7 @@ pub fn sign(keys: &KeyManager, issuer: &str, input: IdTokenInput<'_>, now: Offse
         azp: input.client_id.to_owned(),
         sid: input.sid.to_owned(),
         amr: input.amr.to_vec(),
+        acr: crate::mfa::acr(input.amr).to_owned(),
         idp: input.idp.map(str::to_owned),
         extra: {
             let mut extra = input.released;

@@ -269,6 +269,50 @@ pub enum AuditEvent {
         /// The local user.
         user_id: String,
     },
+    /// A second factor was added to an account (`method`: `totp`).
+    MfaEnrolled {
+        /// User.
+        user_id: String,
+        /// The factor.
+        method: String,
+    },
+    /// Every second factor of an account was removed (by its owner, or an operator).
+    MfaRemoved {
+        /// User.
+        user_id: String,
+        /// `self` (the account page) or `admin`.
+        by: String,
+    },
+    /// A sign-in passed its second-factor step.
+    MfaPassed {
+        /// User.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// `totp` or `recovery_code`.
+        method: String,
+    },
+    /// A second-factor code was refused (wrong, replayed, or the account is locked).
+    MfaFailed {
+        /// User.
+        user_id: String,
+        /// Client.
+        client_id: String,
+        /// `bad_code`, `locked`, `rate_limited`, `flow_attempts`.
+        reason: String,
+    },
+    /// A recovery code was used (it is spent).
+    RecoveryCodeUsed {
+        /// User.
+        user_id: String,
+        /// Codes left.
+        remaining: u64,
+    },
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated {
+        /// User.
+        user_id: String,
+    },
     /// A user was created at their first federated sign-in.
     UserProvisioned {
         /// The connector.
@@ -432,6 +476,12 @@ impl AuditEvent {
             Self::IdentityLinked { .. } => "identity_linked",
             Self::IdentityUnlinked { .. } => "identity_unlinked",
             Self::UserProvisioned { .. } => "user_provisioned",
+            Self::MfaEnrolled { .. } => "mfa_enrolled",
+            Self::MfaRemoved { .. } => "mfa_removed",
+            Self::MfaPassed { .. } => "mfa_passed",
+            Self::MfaFailed { .. } => "mfa_failed",
+            Self::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Self::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
             Self::PolicyDecision { .. } => "policy_decision",
             Self::PolicyShadowDecision { .. } => "policy_shadow_decision",
             Self::PolicyReplayed { .. } => "policy_replayed",

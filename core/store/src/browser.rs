@@ -24,6 +24,12 @@ pub enum Step {
     /// `prompt=select_account` with a session: continue as the signed-in person, or sign
     /// in with another account (then [`Step::Password`] replaces this step).
     SelectAccount,
+    /// A second factor: a code from the authenticator app, or a recovery code.
+    Factor,
+    /// Enrolling an authenticator app while signing in (`[mfa] require = "always"`).
+    FactorEnrol,
+    /// The recovery codes made at enrolment, shown once.
+    RecoveryCodes,
 }
 
 /// A validated authorization request, as the flow and the code keep it.
@@ -54,6 +60,8 @@ pub struct AuthRequest {
     pub select_account: bool,
     /// `max_age`, seconds.
     pub max_age: Option<i64>,
+    /// `acr_values` asked for two factors (`urn:gatehouse:acr:mfa`).
+    pub mfa_requested: bool,
     /// `login_hint`, to prefill the username.
     pub login_hint: Option<String>,
     /// `idp_hint`: sign in with this connector at once, without the login page.

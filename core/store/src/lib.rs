@@ -315,6 +315,11 @@ impl Db {
         self.backend.clone()
     }
 
+    /// The second-factor capability, shared (a service holds it).
+    pub fn shared_factors(&self) -> Arc<dyn FactorStore> {
+        self.backend.clone()
+    }
+
     /// The browser-grant capability, shared (a service holds it).
     pub fn shared_browser(&self) -> Arc<dyn BrowserStore> {
         self.backend.clone()

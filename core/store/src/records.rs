@@ -40,6 +40,8 @@ pub struct ClientRecord {
     /// Browser origins this client may call the token, revocation and userinfo endpoints
     /// from (CORS), besides `[cors] origins`.
     pub allowed_origins: Vec<String>,
+    /// Sign-ins for this client need a second factor, whatever `[mfa] require` says.
+    pub require_mfa: bool,
     /// Creation time, unix seconds.
     pub created_at: i64,
 }

@@ -1,0 +1,209 @@
+//! The account page's security section: two-step verification. A signed-in person adds an
+//! authenticator app (QR code, then one code from it; the session counts as two factors
+//! from then on), makes new recovery codes, or turns two-step verification off (refused
+//! while `[mfa] require = "always"`). These changes need a recent sign-in
+//! (`[mfa] reauthenticate_after`, default 5 minutes); after that the forms also ask for the
+//! current password, which is counted against the sign-in limits like any other attempt.
+
+use time::OffsetDateTime;
+
+use super::flow::{Action, Page, Reply, unavailable};
+use super::service::SignIn;
+use super::session;
+use crate::audit::AuditEvent;
+use crate::config::MfaRequire;
+use crate::oauth::RequestMeta;
+use crate::oauth::params::Params;
+use crate::ratelimit::AttemptKeys;
+use crate::secret::Secret;
+use crate::store::login_attempts::Outcome;
+
+/// What the security section shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecurityView {
+    /// An authenticator app is active.
+    pub enrolled: bool,
+    /// When it was added, RFC 3339.
+    pub totp_added: Option<String>,
+    /// Unused recovery codes.
+    pub codes_left: usize,
+    /// Two-step verification may be turned off.
+    pub removable: bool,
+    /// Changes also ask for the current password (the sign-in is not recent).
+    pub password_needed: bool,
+}
+
+/// Whether `live` signed in recently enough for a sensitive change.
+fn recent(svc: &SignIn, live: &session::Live, now: OffsetDateTime) -> bool {
+    now.unix_timestamp() - live.record.auth_time <= svc.mfa.reauthenticate_after()
+}
+
+/// The section for `live`'s user.
+pub(super) async fn view(svc: &SignIn, live: &session::Live, now: OffsetDateTime) -> Result<SecurityView, Reply> {
+    let f = svc.mfa.factors(&live.user.id).await.map_err(|e| unavailable("reading factors failed", &e))?;
+    Ok(SecurityView {
+        enrolled: f.enrolled(),
+        totp_added: f.totp.as_ref().map(|t| crate::audit::format_time_ms(t.created_at.saturating_mul(1000))),
+        codes_left: f.recovery_codes.len(),
+        removable: svc.mfa.require() != MfaRequire::Always,
+        password_needed: !recent(svc, live, now),
+    })
+}
+
+/// The message shown when the current password is needed but wrong or missing.
+const CONFIRM_FAILED: &str = "Enter your current password to make this change.";
+
+/// Checks that the person at the keyboard signed in recently or knows the password now.
+/// `Err(Ok(message))` for the page, `Err(Err(reply))` when the attempt cannot be made.
+async fn confirm(
+    svc: &SignIn,
+    live: &session::Live,
+    params: &Params,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), Result<&'static str, Reply>> {
+    if recent(svc, live, now) {
+        return Ok(());
+    }
+    if live.user.password_hash.is_empty() || !svc.password_login {
+        return Err(Ok("Sign out and sign in again to make this change."));
+    }
+    let typed = params.one("current_password").ok().flatten().unwrap_or("");
+    if typed.is_empty() || typed.len() > crate::users::MAX_PASSWORD_LEN {
+        return Err(Ok(CONFIRM_FAILED));
+    }
+    let keys =
+        AttemptKeys { ip: meta.ip, account: format!("u:{}", live.user.id), flow: format!("s:{}", live.record.sid) };
+    let t = now.unix_timestamp();
+    let attempt = match svc.limiter.begin_login(&*svc.attempts, keys, t).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(_)) => return Err(Ok("Too many failed attempts. Wait a few minutes and try again.")),
+        Err(e) => return Err(Err(unavailable("counting a sign-in attempt failed", &e))),
+    };
+    let verified = svc.passwords.verify(Secret::new(typed), live.user.password_hash.clone()).await;
+    let outcome = match verified {
+        Ok(true) => Outcome::Success,
+        Ok(false) => Outcome::Failure,
+        Err(_) => Outcome::Cancelled,
+    };
+    if let Err(e) = svc.limiter.settle_login(&*svc.attempts, attempt, outcome, t).await {
+        return Err(Err(unavailable("settling a sign-in attempt failed", &e)));
+    }
+    match verified {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let event = AuditEvent::LoginFailed {
+                user_id: Some(live.user.id.clone()),
+                client_id: "account".to_owned(),
+                reason: "bad_credentials".to_owned(),
+            };
+            svc.audit.emit(meta.actor(format!("user:{}", live.user.id)), event, now);
+            Err(Ok(CONFIRM_FAILED))
+        }
+        Err(e) => Err(Err(unavailable("password check failed", &e))),
+    }
+}
+
+/// The enrolment page of the account.
+async fn enrol_page(svc: &SignIn, live: &session::Live, error: Option<&str>, now: OffsetDateTime) -> Reply {
+    let account = live.user.email.clone().unwrap_or_else(|| live.user.username.clone());
+    match svc.mfa.begin_totp(&live.user.id, &account, now.unix_timestamp()).await {
+        Ok(enrolment) => Action::Page(Box::new(Page::AccountTotp {
+            csrf: live.record.csrf.clone(),
+            enrolment: Box::new(enrolment),
+            error: error.map(str::to_owned),
+            password_needed: !recent(svc, live, now),
+        }))
+        .into(),
+        Err(e) => unavailable("starting an enrolment failed", &e),
+    }
+}
+
+fn codes_page(live: &session::Live, codes: Vec<String>) -> Reply {
+    Action::Page(Box::new(Page::RecoveryCodes { flow: None, csrf: live.record.csrf.clone(), codes: Some(codes) }))
+        .into()
+}
+
+/// Runs a security `action` of the account form; `None` when the action is not one of them.
+pub(super) async fn submit(
+    svc: &SignIn,
+    live: &session::Live,
+    action: &str,
+    params: &Params,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Option<Reply> {
+    let t = now.unix_timestamp();
+    let user_id = &live.user.id;
+    let actor = || meta.actor(format!("user:{user_id}"));
+    Some(match action {
+        "totp_begin" => enrol_page(svc, live, None, now).await,
+        "totp_confirm" => {
+            if let Err(refused) = confirm(svc, live, params, meta, now).await {
+                return Some(match refused {
+                    Ok(message) => enrol_page(svc, live, Some(message), now).await,
+                    Err(reply) => reply,
+                });
+            }
+            let code = params.one("code").ok().flatten().unwrap_or("");
+            let codes = match svc.mfa.confirm_totp(user_id, code, t).await {
+                Ok(Some(codes)) => codes,
+                Ok(None) => return Some(enrol_page(svc, live, Some(super::factor::WRONG_CODE), now).await),
+                Err(e) => return Some(unavailable("confirming an enrolment failed", &e)),
+            };
+            let event = AuditEvent::MfaEnrolled { user_id: user_id.clone(), method: "totp".to_owned() };
+            if let Err(e) = svc.audit.record(actor(), event, now).await {
+                return Some(unavailable("recording an enrolment failed", &e));
+            }
+            // The person holds the session and just used the new authenticator: two factors.
+            let mut record = live.record.clone();
+            for m in ["otp", "mfa"] {
+                if !record.amr.iter().any(|a| a == m) {
+                    record.amr.push(m.to_owned());
+                }
+            }
+            if let Err(e) = svc.browser.update_session(&live.key, &record).await {
+                return Some(unavailable("updating a session failed", &e));
+            }
+            codes_page(live, codes)
+        }
+        "codes_regenerate" | "mfa_remove" => {
+            if let Err(refused) = confirm(svc, live, params, meta, now).await {
+                return Some(match refused {
+                    Ok(message) => super::account::render(svc, live, Some(message), now).await,
+                    Err(reply) => reply,
+                });
+            }
+            if action == "codes_regenerate" {
+                match svc.mfa.regenerate_codes(user_id, t).await {
+                    Ok(Some(codes)) => {
+                        let event = AuditEvent::RecoveryCodesRegenerated { user_id: user_id.clone() };
+                        if let Err(e) = svc.audit.record(actor(), event, now).await {
+                            return Some(unavailable("recording new recovery codes failed", &e));
+                        }
+                        codes_page(live, codes)
+                    }
+                    Ok(None) => {
+                        super::account::render(svc, live, Some("Turn on two-step verification first."), now).await
+                    }
+                    Err(e) => unavailable("making recovery codes failed", &e),
+                }
+            } else if svc.mfa.require() == MfaRequire::Always {
+                super::account::render(svc, live, Some("Two-step verification is required here."), now).await
+            } else {
+                match svc.mfa.remove_all(user_id, t).await {
+                    Ok(true) => {
+                        let event = AuditEvent::MfaRemoved { user_id: user_id.clone(), by: "self".to_owned() };
+                        if let Err(e) = svc.audit.record(actor(), event, now).await {
+                            return Some(unavailable("recording a removal failed", &e));
+                        }
+                        super::account::render(svc, live, Some("Two-step verification is off."), now).await
+                    }
+                    Ok(false) => super::account::render(svc, live, None, now).await,
+                    Err(e) => unavailable("removing factors failed", &e),
+                }
+            }
+        }
+        _ => return None,
+    })
+}
