@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 pub mod browser;
 pub mod fake_github;
 pub mod fake_oidc;
+pub mod mfa;
 pub mod pg;
 pub mod plugins;
 pub mod webdriver;

@@ -28,6 +28,7 @@ mod keys;
 mod limits;
 mod login_limits;
 mod metrics;
+mod mfa;
 mod operator;
 mod plugin_connector;
 mod plugin_kv;

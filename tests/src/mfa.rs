@@ -1,0 +1,61 @@
+//! Two-step verification as a person does it: an authenticator app (the TOTP secret read off
+//! the enrolment page, codes computed for the server's clock) and recovery codes read off
+//! the page that shows them once.
+
+use gatehouse::clock::Clock as _;
+
+use crate::TestServer;
+use crate::browser::{Browser, Page, hidden};
+
+/// The code an authenticator app shows at unix time `t` for the base32 `secret`.
+pub fn code_at(secret: &str, t: i64) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32 secret");
+    let totp = totp_rs::Builder::new().with_secret(bytes).build().expect("an RFC 6238 TOTP");
+    totp.generate(u64::try_from(t).expect("after 1970")).to_string()
+}
+
+/// The server's clock, unix seconds.
+pub fn now(s: &TestServer) -> i64 {
+    s.clock.now().unix_timestamp()
+}
+
+/// The code for the server's clock now.
+pub fn code_now(s: &TestServer, secret: &str) -> String {
+    code_at(secret, s.clock.now().unix_timestamp())
+}
+
+/// The setup key an enrolment page shows (spaces removed).
+pub fn secret_of(page: &Page) -> String {
+    let at = page.body.find("id=\"totp-secret\">").expect("the setup key is shown") + 17;
+    let rest = &page.body[at..];
+    rest[..rest.find("</code>").expect("end of the key")].replace(' ', "")
+}
+
+/// The recovery codes a page shows.
+pub fn codes_of(page: &Page) -> Vec<String> {
+    let Some(at) = page.body.find("id=\"recovery-codes\"") else { return Vec::new() };
+    let list = &page.body[at..page.body[at..].find("</ul>").map_or(page.body.len(), |e| at + e)];
+    list.split("<code>").skip(1).filter_map(|c| c.split("</code>").next()).map(str::to_owned).collect()
+}
+
+/// Posts the account form with the session's CSRF token (read from `/account`).
+pub async fn account_post(b: &Browser, fields: &[(&str, &str)]) -> Page {
+    let account = b.get("/account").await;
+    let csrf = hidden(&account.body, "csrf").expect("the account page's csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    b.post("/account", &form).await
+}
+
+/// Adds an authenticator on the account page of a signed-in browser: its secret, and the
+/// recovery codes shown once.
+pub async fn enrol(b: &Browser, s: &TestServer) -> (String, Vec<String>) {
+    let page = account_post(b, &[("action", "totp_begin")]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let secret = secret_of(&page);
+    let shown = account_post(b, &[("action", "totp_confirm"), ("code", &code_now(s, &secret))]).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let codes = codes_of(&shown);
+    assert_eq!(codes.len(), 10, "{}", shown.body);
+    (secret, codes)
+}
