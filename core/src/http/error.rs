@@ -45,7 +45,7 @@ impl IntoResponse for ApiError {
             | OAuthError::InvalidScope
             | OAuthError::InvalidTarget => StatusCode::BAD_REQUEST,
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
-            OAuthError::AccessDenied => StatusCode::FORBIDDEN,
+            OAuthError::AccessDenied | OAuthError::InteractionRequired => StatusCode::FORBIDDEN,
             OAuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             OAuthError::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -39,6 +39,11 @@ pub enum OAuthError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// A policy needs the person to sign in again with more factors (OpenID Connect Core
+    /// §3.1.2.6's code, at the token endpoint: the client sends them through `/authorize`
+    /// with `acr_values=urn:gatehouse:acr:mfa`).
+    #[error("interaction_required")]
+    InteractionRequired,
     /// The body is larger than allowed.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -65,6 +70,7 @@ impl OAuthError {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
+            Self::InteractionRequired => "interaction_required",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
             Self::ServerError => "server_error",
@@ -80,6 +86,9 @@ impl OAuthError {
             Self::InvalidScope => "a requested scope is not allowed for this client",
             Self::InvalidTarget => "a requested audience or resource is not allowed for this client",
             Self::AccessDenied => "the request was denied by policy",
+            Self::InteractionRequired => {
+                "policy requires a second factor: sign the user in again with acr_values=urn:gatehouse:acr:mfa"
+            }
             Self::TooManyRequests { .. } => "too many requests; retry later",
             Self::PayloadTooLarge => "the request body is too large",
             Self::TemporarilyUnavailable { .. } => "the server is temporarily unable to handle the request",

@@ -26,10 +26,15 @@ pub(crate) struct Allowed {
 }
 
 /// Why the policies did not allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// A plugin denied (or asked for a step-up that cannot be done yet).
+    /// A plugin denied.
     Denied,
+    /// A plugin asked for these authentication methods (RFC 8176 `amr` values) first.
+    StepUp {
+        /// The methods, as the plugin named them.
+        methods: Vec<String>,
+    },
     /// A plugin failed (trap, timeout, memory, busy, open breaker): fail closed.
     Unavailable {
         /// When to try again.
@@ -42,6 +47,8 @@ impl Refusal {
     pub(crate) fn oauth_error(self) -> OAuthError {
         match self {
             Self::Denied => OAuthError::AccessDenied,
+            // No browser here to ask: the client sends the person through /authorize again.
+            Self::StepUp { .. } => OAuthError::InteractionRequired,
             Self::Unavailable { retry_after } => OAuthError::TemporarilyUnavailable { retry_after },
         }
     }
@@ -123,14 +130,24 @@ impl Policies {
                 tracing::info!(request_id = req.request_id, client_id = req.client_id, stage = req.stage.as_str(), %reason, "policy denied");
                 Err(Refusal::Denied)
             }
-            Ok(PolicyVerdict::StepUp { methods }) => {
-                tracing::warn!(
+            // Nobody to ask for another factor (client_credentials): a deny.
+            Ok(PolicyVerdict::StepUp { .. }) if req.subject.is_none() => {
+                tracing::info!(
                     request_id = req.request_id,
                     client_id = req.client_id,
-                    methods = %methods.join(" "),
-                    "policy asked for a step-up, but this server has no MFA yet: denied"
+                    "policy asked a client for a step-up: denied"
                 );
                 Err(Refusal::Denied)
+            }
+            Ok(PolicyVerdict::StepUp { methods }) => {
+                tracing::info!(
+                    request_id = req.request_id,
+                    client_id = req.client_id,
+                    stage = req.stage.as_str(),
+                    methods = %methods.join(" "),
+                    "policy asked for a step-up"
+                );
+                Err(Refusal::StepUp { methods })
             }
             Err(f) => {
                 tracing::warn!(

@@ -77,6 +77,11 @@ pub(super) async fn session_short(svc: &SignIn, user_id: &str, needs: bool) -> R
     Ok(required(svc.mfa.require(), false, factors.enrolled()))
 }
 
+/// The step that gives `user_id` a second factor: the code step, or enrolment.
+pub(super) async fn step_for(svc: &SignIn, user_id: &str) -> Result<Step, crate::store::StoreError> {
+    Ok(if svc.mfa.factors(user_id).await?.enrolled() { Step::Factor } else { Step::FactorEnrol })
+}
+
 /// The factor step's page.
 pub(super) fn page(flow_id: &str, flow: &FlowRecord, client_name: String, error: Option<&str>) -> Reply {
     Action::Page(Box::new(Page::Factor {

@@ -11,6 +11,7 @@ use crate::audit::Actor;
 use crate::oauth::authorize::{ErrorRedirect, code_url, error_url};
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
+use crate::oauth::policy::Refusal;
 use crate::oidc::service::SignIn;
 use crate::plugins::{PolicyRequest, PolicyStage};
 use crate::secret::{random_token, sha256};
@@ -384,31 +385,43 @@ pub async fn load(
     Ok((key, flow))
 }
 
+/// What [`issue_code`] came to.
+#[derive(Debug)]
+pub enum Issued {
+    /// The redirect to the client: a code, or `access_denied` when a policy refused.
+    Redirect(String),
+    /// A policy asked for a second factor first (the sign-in has one factor).
+    StepUp,
+}
+
 /// Issues a code for a finished sign-in (durable before the redirect) and returns the
 /// redirect to the client. The policy plugins decide first: they may narrow the scopes the
 /// code carries; a deny or a plugin failure sends the browser back with `access_denied`
-/// (the reason stays in the log and audit log).
+/// (the reason stays in the log and audit log); a step-up that a second factor satisfies,
+/// asked of a one-factor sign-in, is [`Issued::StepUp`] (any other is a deny).
 pub async fn issue_code(
     svc: &SignIn,
     req: &AuthRequest,
     signed_in: &SignedIn<'_>,
     ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
-) -> Result<String, OAuthError> {
+) -> Result<Issued, OAuthError> {
     let SignedIn { user_id, sid, auth_time, amr, idp } = *signed_in;
     let mut request = req.clone();
     if svc.policies.any() {
+        let denied = || {
+            let e = ErrorRedirect {
+                redirect_uri: req.redirect_uri.clone(),
+                error: "access_denied",
+                description: "the request was denied by policy",
+                state: req.state.clone(),
+            };
+            Ok(Issued::Redirect(error_url(&e, &svc.issuer)))
+        };
         match authorize_policy(svc, req, user_id, amr, ip, now).await? {
-            Some(scopes) => request.scopes = scopes,
-            None => {
-                let e = ErrorRedirect {
-                    redirect_uri: req.redirect_uri.clone(),
-                    error: "access_denied",
-                    description: "the request was denied by policy",
-                    state: req.state.clone(),
-                };
-                return Ok(error_url(&e, &svc.issuer));
-            }
+            Ok(scopes) => request.scopes = scopes,
+            Err(Refusal::StepUp { methods }) if step_up_possible(&methods, amr) => return Ok(Issued::StepUp),
+            Err(_) => return denied(),
         }
     }
     let code = random_token().map_err(|e| crate::oauth::error::internal("no randomness for a code", &e))?;
@@ -427,7 +440,14 @@ pub async fn issue_code(
     let unavailable = |e: &dyn std::fmt::Display| crate::oauth::error::unavailable("storing a code failed", e);
     svc.browser.put_code(&sha256(code.as_bytes()), &record).await.map_err(|e| unavailable(&e))?;
     svc.group_commit.commit().await.map_err(|e| unavailable(&e))?;
-    Ok(code_url(req, &code, &svc.issuer))
+    Ok(Issued::Redirect(code_url(req, &code, &svc.issuer)))
+}
+
+/// Whether a step-up asking for `methods` can be met by a second factor here: the sign-in
+/// has one factor and the methods include one a TOTP code gives (`otp`, `mfa`). Asked of a
+/// sign-in that has two already, or for methods this server has no factor for, it is a deny.
+fn step_up_possible(methods: &[String], amr: &[String]) -> bool {
+    !super::factor::has_mfa(amr) && methods.iter().any(|m| m == "otp" || m == "mfa")
 }
 
 /// Who a code is for: the user and their session.
@@ -445,7 +465,7 @@ pub struct SignedIn<'a> {
     pub idp: Option<&'a str>,
 }
 
-/// Runs the policies at `authorize`; `None` when they refuse.
+/// Runs the policies at `authorize`: the scopes they allow, or why not.
 async fn authorize_policy(
     svc: &SignIn,
     req: &AuthRequest,
@@ -453,10 +473,10 @@ async fn authorize_policy(
     amr: &[String],
     ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
-) -> Result<Option<Vec<String>>, OAuthError> {
+) -> Result<Result<Vec<String>, Refusal>, OAuthError> {
     let user = match svc.users.get_user(user_id).await {
         Ok(Some(u)) => u,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(Err(Refusal::Denied)),
         Err(e) => return Err(crate::oauth::error::unavailable("user lookup failed", &e)),
     };
     let request_id = crate::logctx::current();
@@ -477,7 +497,7 @@ async fn authorize_policy(
     };
     let actor =
         Actor { who: format!("user:{user_id}"), ip: ip.map(|i| i.to_string()), request_id: Some(request_id.clone()) };
-    Ok(svc.policies.decide(&ask, actor).await.ok().map(|allowed| allowed.scopes))
+    Ok(svc.policies.decide(&ask, actor).await.map(|allowed| allowed.scopes))
 }
 
 /// The pending step of a flow after skipping a consent that is not needed.

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use super::factor::{self, Submitted};
 use super::flow::{
-    Action, BrowserCookies, ErrorKind, Page, Reply, SignedIn, client_error, current_step, describe_scope, error,
-    expired, issue_code, load, login_url, redirect, unavailable,
+    Action, BrowserCookies, ErrorKind, Issued, Page, Reply, SignedIn, client_error, current_step, describe_scope,
+    error, expired, issue_code, load, login_url, redirect, unavailable,
 };
 use super::password::{Refused, check_password};
 use super::session;
@@ -113,7 +113,25 @@ pub async fn authorize(
             idp: r.idp.as_deref(),
         };
         return match issue_code(svc, &req, &who, Some(meta.ip), now).await {
-            Ok(url) => redirect(url),
+            Ok(Issued::Redirect(url)) => redirect(url),
+            Ok(Issued::StepUp) => {
+                // The policy wants a second factor: a flow that asks for it, on this session.
+                let step = match factor::step_for(svc, &live.user.id).await {
+                    Ok(s) => s,
+                    Err(e) => return unavailable("reading factors failed", &e),
+                };
+                let flow = FlowRecord {
+                    request: req,
+                    pending: vec![step],
+                    user_id: Some(live.user.id.clone()),
+                    auth_time: Some(live.record.auth_time),
+                    amr: live.record.amr.clone(),
+                    idp: live.record.idp.clone(),
+                    session: Some(live.key),
+                    ..Default::default()
+                };
+                super::flow::start(svc, flow, cookies, meta.ip, now).await
+            }
             Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
         };
     }
@@ -177,7 +195,7 @@ pub(super) async fn proceed(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, re
             Err(_) => break error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
         };
         match step {
-            None => break finish(svc, n.key, flow, n.meta, n.now).await,
+            None => break finish(svc, n, flow).await,
             Some(Step::Plugin) if render && flow.step_form.is_none() => {
                 match steps::run(svc, n.key, &mut flow, n.client, n.meta, n.now, None).await {
                     StepRun::Advanced => {}
@@ -475,8 +493,11 @@ async fn show_codes(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord, codes: Vec
 }
 
 /// Ends a flow whose steps are all done: the flow's session (made by its password step, or
-/// the one the browser had) records the client, and the client gets a code.
-async fn finish(svc: &SignIn, key: &Digest, flow: FlowRecord, meta: &RequestMeta, now: OffsetDateTime) -> Reply {
+/// the one the browser had, which gains the factors this flow added) records the client,
+/// and the client gets a code; or a policy asks for a second factor, and the flow goes on
+/// with that step.
+async fn finish(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord) -> Reply {
+    let (key, meta, now) = (n.key, n.meta, n.now);
     // Taking the stored flow makes finishing single-use even if the form is posted twice.
     match svc.browser.take_flow(key).await {
         Ok(Some(_)) => {}
@@ -489,6 +510,12 @@ async fn finish(svc: &SignIn, key: &Digest, flow: FlowRecord, meta: &RequestMeta
         Ok(_) => return expired(),
         Err(e) => return unavailable("session lookup failed", &e),
     };
+    // A factor this flow added (a step-up on an existing session) is the session's now.
+    for m in &flow.amr {
+        if !live.record.amr.contains(m) {
+            live.record.amr.push(m.clone());
+        }
+    }
     match session::touch(&*svc.browser, &mut live, &flow.request.client_id, now).await {
         Ok(true) => {}
         Ok(false) => return expired(),
@@ -497,7 +524,19 @@ async fn finish(svc: &SignIn, key: &Digest, flow: FlowRecord, meta: &RequestMeta
     let r = &live.record;
     let who = SignedIn { user_id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr, idp: r.idp.as_deref() };
     match issue_code(svc, &flow.request, &who, Some(meta.ip), now).await {
-        Ok(url) => redirect(url),
+        Ok(Issued::Redirect(url)) => redirect(url),
+        Ok(Issued::StepUp) => {
+            let step = match factor::step_for(svc, user_id).await {
+                Ok(s) => s,
+                Err(e) => return unavailable("reading factors failed", &e),
+            };
+            flow.pending = vec![step];
+            // Put back (it was taken above): this browser goes on with the factor step.
+            match svc.browser.put_flow(key, &flow).await {
+                Ok(()) => redirect(login_url(svc, n.flow_id)),
+                Err(e) => unavailable("storing a login flow failed", &e),
+            }
+        }
         Err(_) => error(ErrorKind::Unavailable, "Temporarily unavailable", "Please try again in a moment."),
     }
 }

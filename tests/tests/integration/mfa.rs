@@ -334,3 +334,97 @@ async fn an_operator_resets_the_factors_of_a_stopped_server() {
     let names = s.audit_events(&["mfa_removed"]).await;
     assert!(names.contains(&"mfa_removed"), "{names:?}");
 }
+
+const ADMIN: &str = "admin-token-for-mfa-tests-0123456";
+
+/// The browser config, an admin token, a `pay` client that may ask for `payments`, and
+/// `plugins` (TOML).
+fn step_up_config(plugins: &str) -> String {
+    format!(
+        "{}\n[admin]\ntoken_sha256 = \"{}\"\n\n[[clients]]\nid = \"pay\"\nsecret = \"pay-secret-0123456789abcdefghijklm\"\n\
+         redirect_uris = [\"https://pay.example/cb\"]\ngrant_types = [\"authorization_code\", \"refresh_token\"]\n\
+         scopes = [\"payments\"]\ntrusted = true\n{plugins}",
+        browser_config(),
+        gatehouse::secret::sha256_hex(ADMIN.as_bytes())
+    )
+}
+
+#[tokio::test]
+async fn a_policy_step_up_asks_for_the_second_factor_in_the_browser_and_is_interaction_required_at_the_token_endpoint()
+{
+    let policy = |scopes: &str| {
+        gatehouse_tests::plugins::policy_entry("mfa-for-payments", "require_mfa", "", &format!("scopes = {scopes}"))
+    };
+    let s = TestServer::start_with(&step_up_config(&policy("[]"))).await;
+    let pay = |scope: &'static str| {
+        vec![
+            ("response_type", "code"),
+            ("client_id", "pay"),
+            ("redirect_uri", "https://pay.example/cb"),
+            ("scope", scope),
+        ]
+    };
+    let redeem_pay = |cb: String| {
+        let s = &s;
+        async move {
+            let code = query_param(&cb, "code").expect("a code");
+            let form =
+                [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://pay.example/cb")];
+            let resp = s.post_basic(paths::TOKEN, "pay", "pay-secret-0123456789abcdefghijklm", &form).await;
+            let body: Value = resp.json().await.unwrap();
+            body
+        }
+    };
+    // Before the policy: a one-factor refresh token with the payments scope.
+    let b = Browser::new(&s.base);
+    let cb = b.sign_in(&pay("openid offline_access payments"), ALICE, ALICE_PASSWORD).await;
+    let old = redeem_pay(cb).await;
+    let refresh = old["refresh_token"].as_str().expect("a refresh token").to_owned();
+
+    // The operator puts the payments scope under the policy.
+    std::fs::write(s.dir.path().join("gatehouse.toml"), step_up_config(&policy("[\"payments\"]"))).unwrap();
+    let resp = s.http.post(s.url(paths::ADMIN_PLUGINS_RELOAD)).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+
+    // At the token endpoint there is nobody to ask: interaction_required.
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let resp = s.post_basic(paths::TOKEN, "pay", "pay-secret-0123456789abcdefghijklm", &form).await;
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "interaction_required", "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("acr_values=urn:gatehouse:acr:mfa"), "{body}");
+
+    // Without the sensitive scope the one-factor session still signs in (SSO)...
+    let plain = b.authorize(&pay("openid")).await;
+    assert!(plain.location.as_deref().unwrap().starts_with("https://pay.example/cb"), "{plain:?}");
+    // ...with it, the same session is asked for a second factor first: alice has none, so
+    // she sets up an authenticator app, and the session is two-factor afterwards.
+    let start = b.authorize(&pay("openid offline_access payments")).await;
+    let to = start.location.expect("to the login page");
+    assert!(to.contains("/login?flow="), "{to}");
+    let page = b.get(&to).await;
+    assert!(page.body.contains("Set up two-step verification"), "{}", page.body);
+    let secret = secret_of(&page);
+    let flow = hidden(&page.body, "flow").unwrap();
+    let csrf = hidden(&page.body, "csrf").unwrap();
+    let code = code_now(&s, &secret);
+    b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("code", &code), ("action", "enrol")]).await;
+    let done = b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("action", "continue")]).await;
+    let cb = done.location.expect("to the client");
+    assert!(cb.starts_with("https://pay.example/cb") && cb.contains("code="), "{cb}");
+    let tokens = redeem_pay(cb).await;
+    assert_eq!(jwt_parts(tokens["id_token"].as_str().unwrap()).1["amr"], json!(["pwd", "otp", "mfa"]));
+    // The session now has both factors: no further question, and its refresh tokens work.
+    assert!(b.authorize(&pay("openid payments")).await.location.unwrap().starts_with("https://pay.example/cb"));
+    let form = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
+    let resp = s.post_basic(paths::TOKEN, "pay", "pay-secret-0123456789abcdefghijklm", &form).await;
+    assert_eq!(resp.status(), 200);
+
+    // Next time, with a factor enrolled, a fresh sign-in asks for the code after the password.
+    s.clock.advance(STEP);
+    let other = Browser::new(&s.base);
+    let step = password_step(&other, &pay("openid payments"), ALICE, ALICE_PASSWORD).await;
+    assert!(step.body.contains("Code from your authenticator app"), "{}", step.body);
+    let ok = submit_code(&other, &step, &code_now(&s, &secret)).await;
+    assert!(ok.location.as_deref().is_some_and(|l| l.starts_with("https://pay.example/cb")), "{ok:?}");
+}

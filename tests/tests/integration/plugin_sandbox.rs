@@ -95,7 +95,8 @@ async fn a_deny_is_403_access_denied_and_the_reason_stays_in_the_audit_log() {
 }
 
 #[tokio::test]
-async fn a_step_up_is_denied_until_mfa_exists() {
+async fn a_step_up_asked_of_a_client_acting_for_itself_is_a_deny() {
+    // Nobody to ask for a second factor: access_denied, not interaction_required.
     let s = TestServer::start_with(&hostile("step-up", "", "")).await;
     let (status, _, body) = cc(&s).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")));

@@ -40,7 +40,11 @@ async fn code(h: &Harness, scopes: &[&str]) -> (String, String) {
     let alice = h.db.users().find_user(ALICE.0).await.expect("store").expect("alice");
     let amr = vec!["pwd".to_owned()];
     let who = SignedIn { user_id: &alice.id, sid: "sid-1", auth_time: h.now().unix_timestamp(), amr: &amr, idp: None };
-    let url = issue_code(&h.sign_in, &req, &who, None, h.now()).await.expect("code");
+    let crate::oidc::flow::Issued::Redirect(url) =
+        issue_code(&h.sign_in, &req, &who, None, h.now()).await.expect("code")
+    else {
+        panic!("no policy here asks for a step-up")
+    };
     let code =
         url::Url::parse(&url).expect("url").query_pairs().find(|(k, _)| k == "code").expect("code").1.into_owned();
     (code, verifier)
