@@ -268,7 +268,7 @@ fn page_html(state: &AppState, page: Page) -> String {
                     security => minijinja::context! {
                         enrolled => a.security.enrolled, totp_added => a.security.totp_added,
                         codes_left => a.security.codes_left, removable => a.security.removable,
-                        password_needed => a.security.password_needed,
+                        password_needed => a.security.password_needed, has_password => a.security.has_password,
                     },
                 },
             )

@@ -45,7 +45,7 @@ pub struct AccountPage {
     /// Loaded connectors not linked yet: `(id, display name)`.
     pub available: Vec<(String, String)>,
     /// A message above the lists.
-    pub notice: Option<&'static str>,
+    pub notice: Option<String>,
     /// Two-step verification.
     pub security: super::account_security::SecurityView,
 }
@@ -72,12 +72,7 @@ pub async fn show(svc: &SignIn, cookies: &BrowserCookies, now: OffsetDateTime) -
 }
 
 /// The page of `live`'s user, with `notice` above the lists.
-pub(super) async fn render(
-    svc: &SignIn,
-    live: &session::Live,
-    notice: Option<&'static str>,
-    now: OffsetDateTime,
-) -> Reply {
+pub(super) async fn render(svc: &SignIn, live: &session::Live, notice: Option<&str>, now: OffsetDateTime) -> Reply {
     let security = match super::account_security::view(svc, live, now).await {
         Ok(s) => s,
         Err(reply) => return reply,
@@ -112,7 +107,7 @@ pub(super) async fn render(
         email: live.user.email.clone(),
         links: views,
         available,
-        notice,
+        notice: notice.map(str::to_owned),
         security,
     }))))
     .into()

@@ -31,6 +31,8 @@ pub struct SecurityView {
     pub removable: bool,
     /// Changes also ask for the current password (the sign-in is not recent).
     pub password_needed: bool,
+    /// The account has a password (it can be changed here).
+    pub has_password: bool,
 }
 
 /// Whether `live` signed in recently enough for a sensitive change.
@@ -47,6 +49,7 @@ pub(super) async fn view(svc: &SignIn, live: &session::Live, now: OffsetDateTime
         codes_left: f.recovery_codes.len(),
         removable: svc.mfa.require() != MfaRequire::Always,
         password_needed: !recent(svc, live, now),
+        has_password: svc.password_login && !live.user.password_hash.is_empty(),
     })
 }
 
@@ -68,6 +71,17 @@ async fn confirm(
     if live.user.password_hash.is_empty() || !svc.password_login {
         return Err(Ok("Sign out and sign in again to make this change."));
     }
+    check_password(svc, live, params, meta, now).await
+}
+
+/// Checks the form's `current_password`, counted against the sign-in limits.
+async fn check_password(
+    svc: &SignIn,
+    live: &session::Live,
+    params: &Params,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), Result<&'static str, Reply>> {
     let typed = params.one("current_password").ok().flatten().unwrap_or("");
     if typed.is_empty() || typed.len() > crate::users::MAX_PASSWORD_LEN {
         return Err(Ok(CONFIRM_FAILED));
@@ -167,6 +181,7 @@ pub(super) async fn submit(
             }
             codes_page(live, codes)
         }
+        "password_change" => change_password(svc, live, params, meta, now).await,
         "codes_regenerate" | "mfa_remove" => {
             if let Err(refused) = confirm(svc, live, params, meta, now).await {
                 return Some(match refused {
@@ -206,4 +221,44 @@ pub(super) async fn submit(
         }
         _ => return None,
     })
+}
+
+/// `password_change`: the current password (always, however recent the sign-in) and the new
+/// one, checked like any new password.
+async fn change_password(
+    svc: &SignIn,
+    live: &session::Live,
+    params: &Params,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Reply {
+    if live.user.password_hash.is_empty() || !svc.password_login {
+        return super::account::render(svc, live, Some("This account signs in without a password."), now).await;
+    }
+    if let Err(refused) = check_password(svc, live, params, meta, now).await {
+        return match refused {
+            Ok(message) => super::account::render(svc, live, Some(message), now).await,
+            Err(reply) => reply,
+        };
+    }
+    let new = params.one("new_password").ok().flatten().unwrap_or("");
+    if let Err(why) = crate::users::check_new_password(new) {
+        // "the password must have ..." as a sentence.
+        let sentence = format!("T{}.", why.strip_prefix('t').unwrap_or(&why));
+        return super::account::render(svc, live, Some(&sentence), now).await;
+    }
+    let hash = match svc.passwords.hash(Secret::new(new)).await {
+        Ok(h) => h,
+        Err(e) => return unavailable("hashing a password failed", &e),
+    };
+    match svc.users.set_user_password(&live.user.id, &hash, now.unix_timestamp()).await {
+        Ok(true) => {}
+        Ok(false) => return super::flow::expired(),
+        Err(e) => return unavailable("storing a password failed", &e),
+    }
+    let event = AuditEvent::PasswordChanged { username: live.user.username.clone() };
+    if let Err(e) = svc.audit.record(meta.actor(format!("user:{}", live.user.id)), event, now).await {
+        return unavailable("recording a password change failed", &e);
+    }
+    super::account::render(svc, live, Some("Your password was changed."), now).await
 }

@@ -428,3 +428,32 @@ async fn a_policy_step_up_asks_for_the_second_factor_in_the_browser_and_is_inter
     let ok = submit_code(&other, &step, &code_now(&s, &secret)).await;
     assert!(ok.location.as_deref().is_some_and(|l| l.starts_with("https://pay.example/cb")), "{ok:?}");
 }
+
+#[tokio::test]
+async fn the_password_is_changed_on_the_account_page_with_the_current_one() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let me = Browser::new(&s.base);
+    me.sign_in(&params(&[]), ALICE, ALICE_PASSWORD).await;
+    let page = me.get("/account").await;
+    assert!(page.body.contains("value=\"password_change\""), "{}", page.body);
+    let change = |current: &'static str, new: &'static str| {
+        let me = &me;
+        async move {
+            account_post(me, &[("action", "password_change"), ("current_password", current), ("new_password", new)])
+                .await
+        }
+    };
+    // Recent or not, the current password is needed, and is counted like a sign-in.
+    assert!(change("not it", "a new password 1").await.body.contains("Enter your current password"));
+    assert!(change(ALICE_PASSWORD, "short").await.body.contains("The password must have at least 8 characters."));
+    assert!(change(ALICE_PASSWORD, "a new password 1").await.body.contains("Your password was changed."));
+    let old = Browser::new(&s.base);
+    let start = old.authorize(&params(&[])).await;
+    let login = old.get(start.location.as_deref().unwrap()).await;
+    assert_eq!(old.submit_login(&login, ALICE, ALICE_PASSWORD).await.status, 200, "the old password fails");
+    assert!(Browser::new(&s.base).sign_in(&params(&[]), ALICE, "a new password 1").await.starts_with(WEB_CB));
+    let names = s.audit_events(&["password_changed"]).await;
+    assert!(names.contains(&"password_changed"), "{names:?}");
+    let all = gatehouse::audit::all_records(s.state.db.audit(), 0).await.expect("records");
+    assert!(!serde_json::to_string(&all).unwrap().contains("a new password 1"), "no password in the audit log");
+}
