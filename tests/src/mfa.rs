@@ -26,8 +26,13 @@ pub fn code_now(s: &TestServer, secret: &str) -> String {
 
 /// The setup key an enrolment page shows (spaces removed).
 pub fn secret_of(page: &Page) -> String {
-    let at = page.body.find("id=\"totp-secret\">").expect("the setup key is shown") + 17;
-    let rest = &page.body[at..];
+    secret_in(&page.body)
+}
+
+/// The setup key in an enrolment page's HTML.
+pub fn secret_in(html: &str) -> String {
+    let at = html.find("id=\"totp-secret\">").expect("the setup key is shown") + 17;
+    let rest = &html[at..];
     rest[..rest.find("</code>").expect("end of the key")].replace(' ', "")
 }
 

@@ -143,6 +143,13 @@ impl Chromium {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
     }
 
+    /// The rendered size of the element matching `css`: `(width, height)` in CSS pixels.
+    pub async fn size(&self, css: &str) -> (f64, f64) {
+        let el = self.find(css).await;
+        let r = self.call(reqwest::Method::GET, &format!("/element/{el}/rect"), None).await;
+        (r["width"].as_f64().unwrap_or(0.0), r["height"].as_f64().unwrap_or(0.0))
+    }
+
     /// Types into an element.
     pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;

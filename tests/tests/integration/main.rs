@@ -10,6 +10,7 @@ mod browser_durability;
 mod browser_logs;
 mod browser_session;
 mod chromium;
+mod chromium_mfa;
 mod cli;
 mod client_auth;
 mod connections;
