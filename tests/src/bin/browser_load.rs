@@ -7,9 +7,14 @@
 //! browser-load provider PORT                      runs a fake OpenID provider (federation.sh)
 //! browser-load federated BASE SECONDS CONCURRENCY federated sign-ins through it:
 //!                                                 authorize → login page → provider → callback → token
+//! browser-load mfa-users N                        prints N [[users]] (mfa0..) sharing one password hash
+//! browser-load totp BASE SECONDS CONCURRENCY N    sets up an authenticator for each of them (not
+//!                                                 timed), then sign-ins with password + TOTP code, each
+//!                                                 user once (a code's time step is accepted once)
 //! ```
 //!
-//! Prints one line: `name req/s p50_ms p99_ms errors`.
+//! Prints one line: `name req/s p50_ms p99_ms errors` (`totp`: a second line for the code
+//! step alone).
 #![allow(clippy::expect_used, clippy::panic, reason = "a load tool: setup failures end it loudly")]
 
 use std::time::Duration;
@@ -52,6 +57,86 @@ async fn sign_in_owned(base: String) -> Result<String, String> {
     t["refresh_token"].as_str().map(str::to_owned).ok_or_else(|| "no refresh token".to_owned())
 }
 
+/// The code an authenticator shows for `secret` at `offset` seconds from now (wall clock:
+/// the server runs on it too).
+fn totp_code(secret: &str, offset: i64) -> String {
+    gatehouse_tests::mfa::code_at(secret, gatehouse::clock::system_now().unix_timestamp() + offset)
+}
+
+/// Signs `user` in and sets up an authenticator on the account page: its secret.
+async fn enrol(base: String, user: String) -> Result<String, String> {
+    use gatehouse_tests::mfa::{account_post, secret_of};
+    let b = Browser::new(&base);
+    let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
+    b.sign_in(&params, &user, USER.1).await;
+    let secret = secret_of(&account_post(&b, &[("action", "totp_begin")]).await);
+    let done = account_post(&b, &[("action", "totp_confirm"), ("code", &totp_code(&secret, 0))]).await;
+    if done.body.contains("recovery-codes") { Ok(secret) } else { Err(format!("enrolment of {user} failed")) }
+}
+
+/// A sign-in with password and code: the whole round trip, and the code step alone.
+async fn sign_in_totp(base: &str, user: &str, secret: &str) -> Result<(Duration, Duration), String> {
+    let started = gatehouse::clock::monotonic();
+    let b = Browser::new(base);
+    let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
+    let start = b.authorize(&params).await;
+    let login = b.get(start.location.as_deref().ok_or("no redirect")?).await;
+    let done = b.submit_login(&login, user, USER.1).await;
+    let step = b.get(done.location.as_deref().ok_or("login failed")?).await;
+    let flow = gatehouse_tests::browser::hidden(&step.body, "flow").ok_or("no code step")?;
+    let csrf = gatehouse_tests::browser::hidden(&step.body, "csrf").ok_or("no csrf")?;
+    // The next step's code (one step of skew is allowed): the enrolment spent the current one.
+    let code = totp_code(secret, 30);
+    let t = gatehouse::clock::monotonic();
+    let passed = b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("code", &code), ("action", "verify")]).await;
+    let factor = t.elapsed();
+    let to = passed.location.ok_or_else(|| format!("code refused: {}", passed.status))?;
+    let code = query_param(&to, "code").ok_or("no code")?;
+    let (status, _) = redeem(&b.http, base, CLIENT, &code, CB, None).await;
+    if status == 200 { Ok((started.elapsed(), factor)) } else { Err(format!("token: {status}")) }
+}
+
+/// `totp`: the timed part.
+async fn totp_workload(base: String, secs: u64, conc: usize, secrets: Vec<String>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let secrets = std::sync::Arc::new(secrets);
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let until = gatehouse::clock::monotonic() + Duration::from_secs(secs);
+    let started = gatehouse::clock::monotonic();
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (base, secrets, next) = (base.clone(), secrets.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut whole, mut factor, mut errors) = (Vec::new(), Vec::new(), 0usize);
+            while gatehouse::clock::monotonic() < until {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(secret) = secrets.get(i) else { break };
+                match sign_in_totp(&base, &format!("mfa{i}"), secret).await {
+                    Ok((w, f)) => {
+                        whole.push(w);
+                        factor.push(f);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (whole, factor, errors)
+        }));
+    }
+    let (mut whole, mut factor, mut errors) = (Vec::new(), Vec::new(), 0);
+    for t in tasks {
+        let (w, f, e) = t.await.expect("worker");
+        whole.extend(w);
+        factor.extend(f);
+        errors += e;
+    }
+    let took = started.elapsed();
+    if next.load(Ordering::Relaxed) >= secrets.len() {
+        eprintln!("browser-load: every user signed in before the time was up; give more users");
+    }
+    report("totp", whole, errors, took);
+    report("factor", factor, errors, took);
+}
+
 fn report(name: &str, mut lat: Vec<Duration>, errors: usize, took: Duration) {
     lat.sort();
     let pct = |p: f64| {
@@ -80,6 +165,20 @@ async fn main() {
         let _provider = gatehouse_tests::fake_oidc::FakeOidc::start_on(&format!("127.0.0.1:{}", arg(2)), person).await;
         std::future::pending::<()>().await;
     }
+    if arg(1) == "mfa-users" {
+        let n: usize = arg(2).parse().expect("a count");
+        // OWASP's cost, the server's default (the hash carries its parameters).
+        let cfg =
+            gatehouse::config::PasswordHashing { memory_kib: 19456, iterations: 2, parallelism: 1, concurrency: 1 };
+        let hash = gatehouse::users::Passwords::new(&cfg)
+            .expect("hashing")
+            .hash_blocking(&gatehouse::secret::Secret::new(USER.1))
+            .expect("a hash");
+        for i in 0..n {
+            println!("[[users]]\nusername = \"mfa{i}\"\npassword_hash = \"{hash}\"\n");
+        }
+        return;
+    }
     let (mode, bases) = (arg(1), arg(2));
     let bases: Vec<String> = bases.split(',').map(str::to_owned).collect();
     let base = bases[0].clone();
@@ -90,6 +189,18 @@ async fn main() {
     }
     let secs: u64 = arg(3).parse().expect("seconds");
     let conc: usize = arg(4).parse().expect("concurrency");
+    if mode == "totp" {
+        let n: usize = arg(5).parse().expect("a count of users");
+        let mut secrets = Vec::with_capacity(n);
+        for batch in (0..n).collect::<Vec<_>>().chunks(4) {
+            let setup: Vec<_> = batch.iter().map(|i| tokio::spawn(enrol(base.clone(), format!("mfa{i}")))).collect();
+            for s in setup {
+                secrets.push(s.await.expect("setup").expect("enrol"));
+            }
+        }
+        totp_workload(base, secs, conc, secrets).await;
+        return;
+    }
     // Refresh workers each start from their own sign-in, done before the clock starts, four
     // at a time: more password checks of one account at once than its lockout threshold (5)
     // are refused as the lockout counts them before they finish.

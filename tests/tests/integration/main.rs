@@ -32,6 +32,7 @@ mod metrics;
 mod mfa;
 mod operator;
 mod plugin_connector;
+mod plugin_email_sms;
 mod plugin_kv;
 mod plugin_login_steps;
 mod plugin_net;
