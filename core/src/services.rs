@@ -97,7 +97,7 @@ impl Parts {
             policies: self.policies(),
             clients: self.clients.clone(),
             keys: self.keys.clone(),
-            mfa: crate::mfa::Mfa::new(self.db.shared_factors(), config.mfa.clone()),
+            mfa: crate::mfa::Mfa::new(self.db.shared_factors(), config.mfa.clone(), &self.issuer),
         }
     }
 }

@@ -145,7 +145,7 @@ pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) ->
         }
         UsersCommand::ResetMfa { user } => {
             let u = find_user(store, &user).await?;
-            let mfa = crate::mfa::Mfa::new(db.shared_factors(), config.mfa.clone());
+            let mfa = crate::mfa::Mfa::new(db.shared_factors(), config.mfa.clone(), "");
             if mfa.remove_all(&u.id, now.unix_timestamp()).await.map_err(|e| e.to_string())? {
                 audited(db, AuditEvent::MfaRemoved { user_id: u.id.clone(), by: "admin".to_owned() }).await?;
                 println!("removed the second factors of `{}`", u.username);

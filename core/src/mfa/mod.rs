@@ -5,13 +5,16 @@
 //! factors. Who must use a factor, and when, is the login flow's business (`oidc/factor.rs`);
 //! counting failures against the sign-in limits is the caller's.
 
+pub mod passkey;
 pub mod recovery;
 pub mod totp;
 
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use crate::config::{MfaConfig, MfaRequire};
-use crate::store::factors::{FactorsRecord, TotpFactor};
+use crate::store::factors::{FactorsRecord, PasskeyFactor, PendingCeremony, TotpFactor};
 use crate::store::{FactorStore, StoreError};
 
 /// The `acr` of a sign-in with two factors.
@@ -57,6 +60,9 @@ pub enum MfaError {
     /// Writers kept winning (should not happen outside a storm of writes to one user).
     #[error("the factors of this user are being changed; try again")]
     Contended,
+    /// A passkey ceremony failed.
+    #[error(transparent)]
+    Passkey(#[from] passkey::PasskeyError),
 }
 
 impl From<crate::secret::RandomError> for MfaError {
@@ -70,12 +76,19 @@ impl From<crate::secret::RandomError> for MfaError {
 pub struct Mfa {
     store: Arc<dyn FactorStore>,
     config: Arc<MfaConfig>,
+    rp: passkey::RelyingParty,
 }
 
 impl Mfa {
-    /// Over `store` with `config`.
-    pub fn new(store: Arc<dyn FactorStore>, config: MfaConfig) -> Self {
-        Self { store, config: Arc::new(config) }
+    /// Over `store` with `config`; passkeys for `issuer` (none when it is not a host name).
+    pub fn new(store: Arc<dyn FactorStore>, config: MfaConfig, issuer: &str) -> Self {
+        let rp = passkey::RelyingParty::new(issuer, &config.totp_issuer);
+        Self { store, config: Arc::new(config), rp }
+    }
+
+    /// The WebAuthn relying party.
+    pub fn passkeys(&self) -> &passkey::RelyingParty {
+        &self.rp
     }
 
     /// `[mfa] require`.
@@ -218,6 +231,124 @@ impl Mfa {
                     return None;
                 }
                 *r = FactorsRecord { updated_at: now, version: r.version, ..FactorsRecord::empty(user_id) };
+                Some(true)
+            },
+            false,
+        )
+        .await
+    }
+
+    /// Starts registering a passkey named `name` for `user_id` (shown as `display`): the
+    /// options for the browser. The ceremony waits in the factor record.
+    pub async fn begin_passkey(&self, user_id: &str, name: &str, display: &str, now: i64) -> Result<Value, MfaError> {
+        let existing: Vec<String> = self.factors(user_id).await?.credential_ids().map(str::to_owned).collect();
+        let (options, state) = self.rp.begin_registration(user_id, display, display, &existing)?;
+        let pending = PendingCeremony { state, name: name.to_owned(), created_at: now };
+        self.update(
+            user_id,
+            |r| {
+                r.pending_passkey = Some(pending.clone());
+                r.updated_at = now;
+                Some(())
+            },
+            (),
+        )
+        .await?;
+        Ok(options)
+    }
+
+    /// Checks the browser's answer to the pending registration (spent either way) and adds
+    /// the passkey; the new recovery codes to show once when the account had none.
+    pub async fn finish_passkey(
+        &self,
+        user_id: &str,
+        credential: &Value,
+        now: i64,
+    ) -> Result<Option<Vec<String>>, MfaError> {
+        let (shown, stored) = recovery::generate()?;
+        let mut verdict = Err(passkey::PasskeyError::Expired);
+        let written = self
+            .update(
+                user_id,
+                |r| {
+                    let pending = r.pending_passkey.take()?;
+                    verdict = if now - pending.created_at >= passkey::CEREMONY_TTL_SECS {
+                        Err(passkey::PasskeyError::Expired)
+                    } else {
+                        self.rp.finish_registration(&pending.state, credential).map(|(key, id)| (pending.name, key, id))
+                    };
+                    if let Ok((name, key, id)) = &verdict {
+                        r.passkeys.push(PasskeyFactor {
+                            name: name.clone(),
+                            credential_id: id.clone(),
+                            passkey: key.clone(),
+                            created_at: now,
+                            last_used: 0,
+                        });
+                    }
+                    let new_codes = verdict.is_ok() && r.recovery_codes.is_empty();
+                    if new_codes {
+                        r.recovery_codes = stored.clone();
+                        r.recovery_created_at = now;
+                    }
+                    r.updated_at = now;
+                    Some(new_codes)
+                },
+                false,
+            )
+            .await;
+        let new_codes = match written {
+            Err(MfaError::Store(StoreError::Conflict(_))) => return Err(passkey::PasskeyError::Taken.into()),
+            other => other?,
+        };
+        verdict?;
+        Ok(new_codes.then_some(shown))
+    }
+
+    /// Checks a passkey sign-in answer for `user_id` against the ceremony `state` and
+    /// records the use (the signature counter moves on, in the same swap).
+    pub async fn use_passkey(
+        &self,
+        user_id: &str,
+        state: &str,
+        discoverable: bool,
+        credential: &Value,
+        now: i64,
+    ) -> Result<(), MfaError> {
+        let id = passkey::RelyingParty::credential_id(credential).ok_or(passkey::PasskeyError::Refused)?;
+        let mut verdict = Err(passkey::PasskeyError::Refused);
+        self.update(
+            user_id,
+            |r| {
+                let key = r.passkeys.iter_mut().find(|p| p.credential_id == id)?;
+                verdict = self.rp.finish_authentication(state, discoverable, &key.passkey, credential);
+                let updated = verdict.as_ref().ok()?;
+                key.passkey = updated.clone();
+                key.last_used = now;
+                r.updated_at = now;
+                Some(())
+            },
+            (),
+        )
+        .await?;
+        verdict.map(|_| ()).map_err(Into::into)
+    }
+
+    /// Removes the passkey `credential_id`; with it the recovery codes when no factor is
+    /// left. `false` when there was none such.
+    pub async fn remove_passkey(&self, user_id: &str, credential_id: &str, now: i64) -> Result<bool, MfaError> {
+        self.update(
+            user_id,
+            |r| {
+                let before = r.passkeys.len();
+                r.passkeys.retain(|p| p.credential_id != credential_id);
+                if r.passkeys.len() == before {
+                    return None;
+                }
+                if !r.enrolled() {
+                    r.recovery_codes.clear();
+                }
+                r.updated_at = now;
                 Some(true)
             },
             false,

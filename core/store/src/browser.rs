@@ -32,6 +32,18 @@ pub enum Step {
     RecoveryCodes,
 }
 
+/// A passkey sign-in's WebAuthn ceremony, kept in its flow until the browser answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PasskeyChallenge {
+    /// The library's ceremony state (JSON); it holds the challenge.
+    pub state: String,
+    /// Usernameless (the passkey names the user) rather than a second factor.
+    pub discoverable: bool,
+    /// When it started, unix seconds.
+    pub created_at: i64,
+}
+
 /// A validated authorization request, as the flow and the code keep it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -139,6 +151,8 @@ pub struct FlowRecord {
     /// A flow that only links an identity to this signed-in user (from the account page):
     /// no client, no code; the callback records the link and returns to the account page.
     pub link_for: Option<String>,
+    /// A passkey sign-in under way: its WebAuthn ceremony, one-shot.
+    pub passkey: Option<Box<PasskeyChallenge>>,
     /// Creation time and expiry, unix seconds.
     pub created_at: i64,
     /// Past this, the flow is gone.

@@ -315,6 +315,11 @@ impl Db {
         self.backend.clone()
     }
 
+    /// Single-use keys and leases, shared (a service holds it).
+    pub fn shared_coordination(&self) -> Arc<dyn Coordination> {
+        self.backend.clone()
+    }
+
     /// The second-factor capability, shared (a service holds it).
     pub fn shared_factors(&self) -> Arc<dyn FactorStore> {
         self.backend.clone()

@@ -432,6 +432,13 @@ impl super::factors::SyncFactors for MemoryStore {
         if map.get(&record.user_id).map_or(0, |r| r.version) != expected {
             return Ok(false);
         }
+        let taken = map
+            .values()
+            .filter(|r| r.user_id != record.user_id)
+            .any(|r| r.credential_ids().any(|id| record.credential_ids().any(|mine| mine == id)));
+        if taken {
+            return Err(super::factors::credential_taken());
+        }
         map.insert(record.user_id.clone(), record);
         Ok(true)
     }

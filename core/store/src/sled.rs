@@ -41,6 +41,7 @@ pub struct SledStore {
     pub(super) user_links: sled::Tree,
     /// Second factors by user (`factors.rs`).
     pub(super) factors: sled::Tree,
+    pub(super) passkey_ids: sled::Tree,
     audit: Mutex<AuditFile>,
     audit_index: Mutex<AuditIndex>,
     browser: BrowserTrees,
@@ -104,6 +105,7 @@ impl SledStore {
             links: tree(super::sled_links::LINKS)?,
             user_links: tree(super::sled_links::USER_LINKS)?,
             factors: tree(super::sled_factors::FACTORS)?,
+            passkey_ids: tree(super::sled_factors::PASSKEY_IDS)?,
             // After sled's open: sled's lock guarantees a single writer of this file too.
             audit: Mutex::new(AuditFile::open(path)?),
             audit_index: Mutex::new(AuditIndex::default()),

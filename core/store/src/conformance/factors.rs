@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::identity::user;
-use crate::factors::{FactorsRecord, TotpFactor};
+use crate::factors::{FactorsRecord, PasskeyFactor, TotpFactor};
 use crate::{Backend, StoreError};
 
 fn totp(last_step: u64) -> TotpFactor {
@@ -41,6 +41,39 @@ pub async fn factors_swap_by_version(s: &dyn Backend) {
         let refused = s.put_factors(&FactorsRecord::empty(bad), 0).await;
         assert!(matches!(refused, Err(StoreError::Refused(_))), "{bad:?}: {refused:?}");
     }
+}
+
+fn passkey(id: &str) -> PasskeyFactor {
+    PasskeyFactor {
+        name: format!("key {id}"),
+        credential_id: id.into(),
+        passkey: "{}".into(),
+        created_at: 1,
+        last_used: 0,
+    }
+}
+
+pub async fn a_credential_id_belongs_to_one_user(s: &dyn Backend) {
+    s.create_user(&user("p1", "pia", None)).await.unwrap();
+    s.create_user(&user("p2", "pat", None)).await.unwrap();
+    let mine = FactorsRecord { passkeys: vec![passkey("cred-a"), passkey("cred-b")], ..FactorsRecord::empty("p1") };
+    assert!(s.put_factors(&mine, 0).await.unwrap());
+    assert!(s.get_factors("p1").await.unwrap().unwrap().enrolled(), "a passkey is a factor");
+    // Another user cannot have it, with or without other keys; nothing of that write stays.
+    for ids in [vec!["cred-a"], vec!["cred-z", "cred-b"]] {
+        let theirs = FactorsRecord { passkeys: ids.iter().map(|i| passkey(i)).collect(), ..FactorsRecord::empty("p2") };
+        let refused = s.put_factors(&theirs, 0).await;
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{ids:?}: {refused:?}");
+        assert_eq!(s.get_factors("p2").await.unwrap(), None);
+    }
+    // Its owner keeps it across writes; once removed, it is free for someone else.
+    let kept = FactorsRecord { passkeys: vec![passkey("cred-a")], ..mine.clone() };
+    assert!(s.put_factors(&kept, 1).await.unwrap());
+    let theirs = FactorsRecord { passkeys: vec![passkey("cred-b")], ..FactorsRecord::empty("p2") };
+    assert!(s.put_factors(&theirs, 0).await.unwrap(), "cred-b was given up by p1");
+    let again = FactorsRecord { passkeys: vec![passkey("cred-a"), passkey("cred-b")], ..mine };
+    assert!(matches!(s.put_factors(&again, 2).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.get_factors("p1").await.unwrap().unwrap().passkeys.len(), 1);
 }
 
 /// Eight attempts at once to spend one recovery code, on two handles: one succeeds.

@@ -20,29 +20,56 @@ impl FactorStore for PgStore {
 
     async fn put_factors(&self, record: &FactorsRecord, expected: u64) -> Result<bool, StoreError> {
         let record = factors::next(record, expected)?;
-        let c = self.client().await?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
         let (version, value) = (big(record.version), enc(&record)?);
         let written = if expected == 0 {
-            let st = c
+            let st = tx
                 .prepare_cached(
                     "INSERT INTO user_factors (user_id, version, record) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
                 .await
                 .map_err(pg)?;
-            c.execute(&st, &[&record.user_id, &version, &value]).await
+            tx.execute(&st, &[&record.user_id, &version, &value]).await
         } else {
-            let st = c
+            let st = tx
                 .prepare_cached("UPDATE user_factors SET version = $2, record = $3 WHERE user_id = $1 AND version = $4")
                 .await
                 .map_err(pg)?;
-            c.execute(&st, &[&record.user_id, &version, &value, &big(expected)]).await
+            tx.execute(&st, &[&record.user_id, &version, &value, &big(expected)]).await
         };
         match written {
-            Ok(n) => Ok(n == 1),
+            Ok(1) => {}
+            // Another write came first: nothing of this one happens.
+            Ok(_) => return Ok(false),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
-                Err(factors::no_user(&record.user_id))
+                return Err(factors::no_user(&record.user_id));
             }
-            Err(e) => Err(pg(e)),
+            Err(e) => return Err(pg(e)),
         }
+        // The credential index follows the record, in the same transaction.
+        let ids: Vec<&str> = record.credential_ids().collect();
+        let drop = tx
+            .prepare_cached("DELETE FROM passkey_credentials WHERE user_id = $1 AND NOT (credential_id = ANY($2))")
+            .await
+            .map_err(pg)?;
+        tx.execute(&drop, &[&record.user_id, &ids]).await.map_err(pg)?;
+        let add = tx
+            .prepare_cached(
+                "INSERT INTO passkey_credentials (credential_id, user_id) SELECT unnest($2::text[]), $1 \
+                 ON CONFLICT (credential_id) DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(&add, &[&record.user_id, &ids]).await.map_err(pg)?;
+        let foreign = tx
+            .prepare_cached("SELECT 1 FROM passkey_credentials WHERE credential_id = ANY($2) AND user_id <> $1 LIMIT 1")
+            .await
+            .map_err(pg)?;
+        if tx.query_opt(&foreign, &[&record.user_id, &ids]).await.map_err(pg)?.is_some() {
+            return Err(factors::credential_taken());
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(true)
     }
 }

@@ -8,7 +8,7 @@ use super::{PgStore, col, pg};
 use crate::StoreError;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// `(version, SQL)`, in order. Times are unix seconds unless the name ends in `_ms`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -112,6 +112,16 @@ CREATE TABLE user_factors (
     version bigint NOT NULL,
     record text NOT NULL
 );
+"#,
+    ),
+    (
+        4,
+        r#"
+CREATE TABLE passkey_credentials (
+    credential_id text PRIMARY KEY,
+    user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE
+);
+CREATE INDEX passkey_credentials_user ON passkey_credentials (user_id);
 "#,
     ),
 ];
