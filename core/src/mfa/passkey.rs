@@ -85,7 +85,7 @@ impl RelyingParty {
         existing: &[String],
     ) -> Result<(Value, String), PasskeyError> {
         let uuid = Uuid::parse_str(user_id).map_err(|_| PasskeyError::NoHandle)?;
-        let exclude = existing.iter().filter_map(|id| URL_SAFE_NO_PAD.decode(id).ok()).map(Into::into).collect();
+        let exclude = existing.iter().filter_map(|id| URL_SAFE_NO_PAD.decode(id).ok()).collect();
         let (ccr, state) = self
             .webauthn()?
             .start_passkey_registration(uuid, name, display_name, Some(exclude))
