@@ -98,6 +98,7 @@ impl Parts {
             clients: self.clients.clone(),
             keys: self.keys.clone(),
             mfa: crate::mfa::Mfa::new(self.db.shared_factors(), config.mfa.clone(), &self.issuer),
+            once: self.db.shared_coordination(),
         }
     }
 }

@@ -254,6 +254,8 @@ pub struct RelyingParty {
     pub base: String,
     /// The Gatehouse server.
     pub idp: crate::TestServer,
+    /// Its issuer (the URL browsers use).
+    pub issuer: String,
 }
 
 /// The RP's client id.
@@ -267,18 +269,33 @@ impl RelyingParty {
         Self::start_with("").await
     }
 
+    /// Like [`Self::start`], with Gatehouse's issuer on `http://localhost:PORT` (a host name:
+    /// WebAuthn refuses IP addresses, so passkeys need this) and `extra` appended.
+    pub async fn start_on_localhost(extra: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let server = format!("bind = \"127.0.0.1:{port}\"\nissuer = \"http://localhost:{port}\"");
+        let config = browser_config().replace("bind = \"127.0.0.1:0\"", &server);
+        Self::start_config(config, extra, &format!("http://localhost:{port}")).await
+    }
+
     /// Like [`Self::start`], with `extra` appended to Gatehouse's config (plugins).
     pub async fn start_with(extra: &str) -> Self {
+        Self::start_config(browser_config(), extra, "").await
+    }
+
+    /// Gatehouse with `config` and `extra`, its issuer `issuer` (its bound address when
+    /// empty), and the RP registered at it.
+    async fn start_config(config: String, extra: &str, issuer: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let config = format!(
-            "{}\n[[clients]]\nid = \"{RP_ID}\"\nsecret = \"{RP_SECRET}\"\nredirect_uris = [\"{base}/callback\"]\n\
+        let full = format!(
+            "{config}\n[[clients]]\nid = \"{RP_ID}\"\nsecret = \"{RP_SECRET}\"\nredirect_uris = [\"{base}/callback\"]\n\
              post_logout_redirect_uris = [\"{base}/\"]\ngrant_types = [\"authorization_code\"]\ntrusted = true\n",
-            browser_config()
         );
-        let idp = crate::TestServer::start_with(&format!("{config}{extra}")).await;
+        let idp = crate::TestServer::start_with(&format!("{full}{extra}")).await;
+        let issuer = if issuer.is_empty() { idp.base.clone() } else { issuer.to_owned() };
         let settings = relying_party::Settings {
-            issuer: idp.base.clone(),
+            issuer: issuer.clone(),
             client_id: RP_ID.into(),
             client_secret: RP_SECRET.into(),
             base_url: base.clone(),
@@ -287,7 +304,7 @@ impl RelyingParty {
         tokio::spawn(async move {
             let _ = axum::serve(listener, relying_party::router(app)).await;
         });
-        Self { base, idp }
+        Self { base, idp, issuer }
     }
 }
 

@@ -143,6 +143,35 @@ impl Chromium {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
     }
 
+    /// Adds a W3C WebAuthn virtual authenticator (CTAP2, internal, resident keys, user
+    /// verification as `verified` says); its id.
+    pub async fn add_authenticator(&self, verified: bool) -> String {
+        let options = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": verified,
+        });
+        let v = self.call(reqwest::Method::POST, "/webauthn/authenticator", Some(options)).await;
+        v.as_str().expect("an authenticator id").to_owned()
+    }
+
+    /// Whether the virtual authenticator `id` verifies the user from now on.
+    pub async fn set_user_verified(&self, id: &str, verified: bool) {
+        let body = json!({ "isUserVerified": verified });
+        self.call(reqwest::Method::POST, &format!("/webauthn/authenticator/{id}/uv"), Some(body)).await;
+    }
+
+    /// The credentials the virtual authenticator `id` holds.
+    pub async fn credentials(&self, id: &str) -> Vec<Value> {
+        let v = self.call(reqwest::Method::GET, &format!("/webauthn/authenticator/{id}/credentials"), None).await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Runs `script` in the page as an async function (its last argument is the callback
+    /// that ends it) and returns what it passed to the callback.
+    pub async fn run_async(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/async", Some(json!({ "script": script, "args": [] }))).await
+    }
+
     /// The rendered size of the element matching `css`: `(width, height)` in CSS pixels.
     pub async fn size(&self, css: &str) -> (f64, f64) {
         let el = self.find(css).await;

@@ -16,6 +16,7 @@ mod login;
 mod middleware;
 mod oidc;
 mod pages;
+mod passkeys;
 pub mod paths;
 pub mod serve;
 mod token;
@@ -58,6 +59,11 @@ pub fn router(state: AppState) -> Router {
         .route(paths::FEDERATION_CALLBACK, get(login::federation_callback))
         .route(paths::LOGOUT, get(login::logout_get).post(login::logout_post))
         .route(paths::STYLESHEET, get(login::stylesheet))
+        .route(paths::PASSKEY_SCRIPT, get(passkeys::script_get))
+        .route(paths::LOGIN_PASSKEY_BEGIN, post(passkeys::login_begin))
+        .route(paths::LOGIN_PASSKEY_FINISH, post(passkeys::login_finish))
+        .route(paths::PASSKEY_REGISTER_BEGIN, post(passkeys::register_begin))
+        .route(paths::PASSKEY_REGISTER_FINISH, post(passkeys::register_finish))
         .route(paths::HOME, get(login::home_get))
         .merge(cross_origin);
     if state.config.server.dev_mode {

@@ -15,11 +15,12 @@ use crate::oidc::flow::{Action, BrowserCookies, CookieChange, ErrorKind, ErrorPa
 use crate::oidc::session::{browser_cookie, federation_cookie, session_cookie};
 use crate::state::AppState;
 
-/// The CSP of our pages: our stylesheet only, no scripts, no framing; images also over https
-/// (sign-in providers' icons). (No `form-action`:
-/// Chromium applies it to the redirect that follows a form post, which goes to the client.)
-const PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' data: https:; base-uri 'none'; frame-ancestors 'none'";
+/// The CSP of our pages: our stylesheet and our one script (passkeys) only, no inline
+/// script, no framing; images also over https (sign-in providers' icons); `connect-src
+/// 'self'` for the passkey script's calls. (No `form-action`: Chromium applies it to the
+/// redirect that follows a form post, which goes to the client.)
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+     img-src 'self' data: https:; base-uri 'none'; frame-ancestors 'none'";
 
 /// Reads the sign-in cookies.
 pub fn cookies(headers: &HeaderMap, secure: bool) -> BrowserCookies {
@@ -186,14 +187,19 @@ fn page_html(state: &AppState, page: Page) -> String {
     let pages = &state.pages;
     let action = super::paths::LOGIN;
     match page {
-        Page::Password { flow, csrf, client_name, username, error, password, providers, link_provider } => {
+        Page::Password { flow, csrf, client_name, username, error, password, providers, link_provider, passkeys } => {
             let providers: Vec<ProviderView<'_>> = providers
                 .iter()
                 .map(|p| ProviderView { start: &p.start, name: &p.name, icon: p.icon.as_deref() })
                 .collect();
             pages.render(
                 "login.html",
-                minijinja::context! { action, flow, csrf, client_name, username, error, password, providers, link_provider },
+                minijinja::context! {
+                    action, flow, csrf, client_name, username, error, password, providers, link_provider, passkeys,
+                    script => super::paths::PASSKEY_SCRIPT,
+                    passkey_begin => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_BEGIN),
+                    passkey_finish => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_FINISH),
+                },
             )
         }
         Page::Step { flow, csrf, client_name, form } => {
@@ -219,9 +225,15 @@ fn page_html(state: &AppState, page: Page) -> String {
             let carry: Vec<Field<'_>> = carry.iter().map(|(n, v)| Field { name: n, value: v }).collect();
             pages.render("logout.html", minijinja::context! { action => super::paths::LOGOUT, csrf, username, carry })
         }
-        Page::Factor { flow, csrf, client_name, error } => {
-            pages.render("mfa.html", minijinja::context! { action, flow, csrf, client_name, error })
-        }
+        Page::Factor { flow, csrf, client_name, error, totp, passkey } => pages.render(
+            "mfa.html",
+            minijinja::context! {
+                action, flow, csrf, client_name, error, totp, passkey,
+                script => super::paths::PASSKEY_SCRIPT,
+                passkey_begin => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_BEGIN),
+                passkey_finish => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_FINISH),
+            },
+        ),
         Page::FactorEnrol { flow, csrf, client_name, enrolment, error } => {
             let e = *enrolment;
             pages.render(
@@ -269,7 +281,14 @@ fn page_html(state: &AppState, page: Page) -> String {
                         enrolled => a.security.enrolled, totp_added => a.security.totp_added,
                         codes_left => a.security.codes_left, removable => a.security.removable,
                         password_needed => a.security.password_needed, has_password => a.security.has_password,
+                        has_totp => a.security.has_totp, passkeys_enabled => a.security.passkeys_enabled,
+                        passkeys => a.security.passkeys.iter().map(|(name, id, added, used)| minijinja::context! {
+                            name, id, added, used,
+                        }).collect::<Vec<_>>(),
                     },
+                    script => super::paths::PASSKEY_SCRIPT,
+                    passkey_begin => super::paths::PASSKEY_REGISTER_BEGIN,
+                    passkey_finish => super::paths::PASSKEY_REGISTER_FINISH,
                 },
             )
         }

@@ -12,6 +12,16 @@ pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
 /// Login pages (the flow's steps).
 pub const LOGIN: &str = "/login";
+/// The passkey page script.
+pub const PASSKEY_SCRIPT: &str = "/assets/passkeys.js";
+/// Passkey sign-in: the options (`?flow=`).
+pub const LOGIN_PASSKEY_BEGIN: &str = "/login/passkey/begin";
+/// Passkey sign-in: the browser's answer (`?flow=`).
+pub const LOGIN_PASSKEY_FINISH: &str = "/login/passkey/finish";
+/// Passkey registration on the account page: the options.
+pub const PASSKEY_REGISTER_BEGIN: &str = "/account/passkeys/register/begin";
+/// Passkey registration: the browser's answer.
+pub const PASSKEY_REGISTER_FINISH: &str = "/account/passkeys/register/finish";
 /// The signed-in person's account page (linked providers).
 pub const ACCOUNT: &str = "/account";
 /// Federated sign-in: `{FEDERATION}/{id}/start` and `{FEDERATION}/{id}/callback`.

@@ -56,6 +56,7 @@ const BY_TYPE: &[(&str, &str)] = &[
     ("audit_checkpoint", "audit.checkpoint"),
     ("mfa_enrolled", "mfa.enrolled"),
     ("mfa_removed", "mfa.removed"),
+    ("passkey_removed", "mfa.removed"),
     ("recovery_code_used", "mfa.recovery_code_used"),
     ("recovery_codes_regenerated", "mfa.recovery_codes_regenerated"),
 ];
@@ -91,6 +92,7 @@ fn who(e: &AuditEvent) -> (Option<&str>, Option<&str>) {
         | AuditEvent::RefreshTokenReused { user_id, .. }
         | AuditEvent::MfaEnrolled { user_id, .. }
         | AuditEvent::MfaRemoved { user_id, .. }
+        | AuditEvent::PasskeyRemoved { user_id, .. }
         | AuditEvent::RecoveryCodeUsed { user_id, .. }
         | AuditEvent::RecoveryCodesRegenerated { user_id } => (Some(user_id), None),
         _ => (None, None),
@@ -125,6 +127,7 @@ fn summary(e: &AuditEvent, username: Option<&str>) -> String {
             "Two-step verification was turned off for {user}{}.",
             if by == "admin" { " by an administrator" } else { "" }
         ),
+        AuditEvent::PasskeyRemoved { name, .. } => format!("The passkey \"{name}\" was removed from {user}."),
         AuditEvent::RecoveryCodeUsed { remaining, .. } => {
             format!("A recovery code of {user} was used to sign in; {remaining} remain.")
         }
@@ -229,6 +232,7 @@ mod tests {
             AuditEvent::AuditCheckpoint { through_seq: 1, hash: s(), key_id: s(), signature: s() },
             AuditEvent::MfaEnrolled { user_id: s(), method: s() },
             AuditEvent::MfaRemoved { user_id: s(), by: s() },
+            AuditEvent::PasskeyRemoved { user_id: s(), name: s() },
             AuditEvent::RecoveryCodeUsed { user_id: s(), remaining: 3 },
             AuditEvent::RecoveryCodesRegenerated { user_id: s() },
             AuditEvent::TokenIssued { client_id: s(), grant_type: s(), jti: s(), scope: None },

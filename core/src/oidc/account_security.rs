@@ -21,8 +21,14 @@ use crate::store::login_attempts::Outcome;
 /// What the security section shows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecurityView {
-    /// An authenticator app is active.
+    /// A second factor is active (an authenticator app or a passkey).
     pub enrolled: bool,
+    /// An authenticator app is active.
+    pub has_totp: bool,
+    /// Passkeys: `(name, credential id, added, last used)`.
+    pub passkeys: Vec<(String, String, String, Option<String>)>,
+    /// Passkeys work on this server (the issuer is a host name).
+    pub passkeys_enabled: bool,
     /// When it was added, RFC 3339.
     pub totp_added: Option<String>,
     /// Unused recovery codes.
@@ -43,8 +49,18 @@ fn recent(svc: &SignIn, live: &session::Live, now: OffsetDateTime) -> bool {
 /// The section for `live`'s user.
 pub(super) async fn view(svc: &SignIn, live: &session::Live, now: OffsetDateTime) -> Result<SecurityView, Reply> {
     let f = svc.mfa.factors(&live.user.id).await.map_err(|e| unavailable("reading factors failed", &e))?;
+    let at = |t: i64| crate::audit::format_time_ms(t.saturating_mul(1000));
     Ok(SecurityView {
         enrolled: f.enrolled(),
+        has_totp: f.totp.is_some(),
+        passkeys: f
+            .passkeys
+            .iter()
+            .map(|p| {
+                (p.name.clone(), p.credential_id.clone(), at(p.created_at), (p.last_used > 0).then(|| at(p.last_used)))
+            })
+            .collect(),
+        passkeys_enabled: svc.mfa.passkeys().enabled(),
         totp_added: f.totp.as_ref().map(|t| crate::audit::format_time_ms(t.created_at.saturating_mul(1000))),
         codes_left: f.recovery_codes.len(),
         removable: svc.mfa.require() != MfaRequire::Always,
@@ -65,24 +81,34 @@ async fn confirm(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), Result<&'static str, Reply>> {
+    confirm_with(svc, live, params.one("current_password").ok().flatten().unwrap_or(""), meta, now).await
+}
+
+/// [`confirm`] with the password as typed (the passkey endpoints' JSON).
+pub(super) async fn confirm_with(
+    svc: &SignIn,
+    live: &session::Live,
+    typed: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), Result<&'static str, Reply>> {
     if recent(svc, live, now) {
         return Ok(());
     }
     if live.user.password_hash.is_empty() || !svc.password_login {
         return Err(Ok("Sign out and sign in again to make this change."));
     }
-    check_password(svc, live, params, meta, now).await
+    check_password(svc, live, typed, meta, now).await
 }
 
-/// Checks the form's `current_password`, counted against the sign-in limits.
+/// Checks the typed current password, counted against the sign-in limits.
 async fn check_password(
     svc: &SignIn,
     live: &session::Live,
-    params: &Params,
+    typed: &str,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), Result<&'static str, Reply>> {
-    let typed = params.one("current_password").ok().flatten().unwrap_or("");
     if typed.is_empty() || typed.len() > crate::users::MAX_PASSWORD_LEN {
         return Err(Ok(CONFIRM_FAILED));
     }
@@ -182,6 +208,7 @@ pub(super) async fn submit(
             codes_page(live, codes)
         }
         "password_change" => change_password(svc, live, params, meta, now).await,
+        "passkey_remove" => remove_passkey(svc, live, params, meta, now).await,
         "codes_regenerate" | "mfa_remove" => {
             if let Err(refused) = confirm(svc, live, params, meta, now).await {
                 return Some(match refused {
@@ -235,7 +262,8 @@ async fn change_password(
     if live.user.password_hash.is_empty() || !svc.password_login {
         return super::account::render(svc, live, Some("This account signs in without a password."), now).await;
     }
-    if let Err(refused) = check_password(svc, live, params, meta, now).await {
+    let typed = params.one("current_password").ok().flatten().unwrap_or("");
+    if let Err(refused) = check_password(svc, live, typed, meta, now).await {
         return match refused {
             Ok(message) => super::account::render(svc, live, Some(message), now).await,
             Err(reply) => reply,
@@ -261,4 +289,47 @@ async fn change_password(
         return unavailable("recording a password change failed", &e);
     }
     super::account::render(svc, live, Some("Your password was changed."), now).await
+}
+
+/// `passkey_remove` with `credential_id`: needs a recent sign-in or the password; the last
+/// factor stays while `[mfa] require = "always"`.
+async fn remove_passkey(
+    svc: &SignIn,
+    live: &session::Live,
+    params: &Params,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Reply {
+    if let Err(refused) = confirm(svc, live, params, meta, now).await {
+        return match refused {
+            Ok(message) => super::account::render(svc, live, Some(message), now).await,
+            Err(reply) => reply,
+        };
+    }
+    let id = params.one("credential_id").ok().flatten().unwrap_or("");
+    let factors = match svc.mfa.factors(&live.user.id).await {
+        Ok(f) => f,
+        Err(e) => return unavailable("reading factors failed", &e),
+    };
+    let last = factors.totp.is_none() && factors.passkeys.len() == 1;
+    if last && svc.mfa.require() == MfaRequire::Always {
+        return super::account::render(svc, live, Some("Two-step verification is required here."), now).await;
+    }
+    match svc.mfa.remove_passkey(&live.user.id, id, now.unix_timestamp()).await {
+        Ok(true) => {
+            let by = "self".to_owned();
+            let name = factors.passkeys.iter().find(|p| p.credential_id == id).map(|p| p.name.clone());
+            let event = if last {
+                AuditEvent::MfaRemoved { user_id: live.user.id.clone(), by }
+            } else {
+                AuditEvent::PasskeyRemoved { user_id: live.user.id.clone(), name: name.unwrap_or_default() }
+            };
+            if let Err(e) = svc.audit.record(meta.actor(format!("user:{}", live.user.id)), event, now).await {
+                return unavailable("recording a removal failed", &e);
+            }
+            super::account::render(svc, live, Some("The passkey was removed."), now).await
+        }
+        Ok(false) => super::account::render(svc, live, Some("That passkey is not on this account."), now).await,
+        Err(e) => unavailable("removing a passkey failed", &e),
+    }
 }

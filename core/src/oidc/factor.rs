@@ -82,13 +82,26 @@ pub(super) async fn step_for(svc: &SignIn, user_id: &str) -> Result<Step, crate:
     Ok(if svc.mfa.factors(user_id).await?.enrolled() { Step::Factor } else { Step::FactorEnrol })
 }
 
-/// The factor step's page.
-pub(super) fn page(flow_id: &str, flow: &FlowRecord, client_name: String, error: Option<&str>) -> Reply {
+/// The factor step's page: the code field, and a passkey button when the person has one.
+pub(super) async fn page(
+    svc: &SignIn,
+    flow_id: &str,
+    flow: &FlowRecord,
+    client_name: String,
+    error: Option<&str>,
+) -> Reply {
+    let Some(user_id) = flow.user_id.as_deref() else { return super::flow::expired() };
+    let factors = match svc.mfa.factors(user_id).await {
+        Ok(f) => f,
+        Err(e) => return unavailable("reading factors failed", &e),
+    };
     Action::Page(Box::new(Page::Factor {
         flow: flow_id.to_owned(),
         csrf: flow.csrf.clone(),
         client_name,
         error: error.map(str::to_owned),
+        totp: factors.totp.is_some(),
+        passkey: !factors.passkeys.is_empty() && svc.mfa.passkeys().enabled(),
     }))
     .into()
 }

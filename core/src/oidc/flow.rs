@@ -98,6 +98,8 @@ pub enum Page {
         providers: Vec<Provider>,
         /// An identity waits to be linked: the provider's display name.
         link_provider: Option<String>,
+        /// "Sign in with a passkey" is offered (the issuer is a host name).
+        passkeys: bool,
     },
     /// A login-step plugin's form.
     Step {
@@ -143,7 +145,7 @@ pub enum Page {
         /// Request parameters carried through the form.
         carry: Vec<(String, String)>,
     },
-    /// The second-factor step: a code (field `code`).
+    /// The second-factor step: a code (field `code`), or a passkey.
     Factor {
         /// Flow id.
         flow: String,
@@ -153,6 +155,10 @@ pub enum Page {
         client_name: String,
         /// A failure message.
         error: Option<String>,
+        /// The person has an authenticator app.
+        totp: bool,
+        /// The person has a passkey (and passkeys work here).
+        passkey: bool,
     },
     /// Enrolling an authenticator app while signing in.
     FactorEnrol {

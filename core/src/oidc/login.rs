@@ -268,7 +268,7 @@ async fn page(
 ) -> Reply {
     let client_name = client.record.client_name.clone().unwrap_or_else(|| client.id().to_owned());
     match step {
-        Step::Factor => factor::page(flow_id, flow, client_name, failure.map(|(m, _)| m)),
+        Step::Factor => factor::page(svc, flow_id, flow, client_name, failure.map(|(m, _)| m)).await,
         Step::FactorEnrol => factor::enrol_page(svc, flow_id, flow, client_name, failure.map(|(m, _)| m), now).await,
         Step::RecoveryCodes => recovery_codes(flow_id, flow, None),
         Step::Plugin => {
@@ -281,6 +281,7 @@ async fn page(
         }
         Step::Password => Action::Page(Box::new(Page::Password {
             password: svc.password_login,
+            passkeys: svc.mfa.passkeys().enabled(),
             providers: super::federation::providers(svc, flow_id),
             link_provider: flow.pending_link.as_ref().map(|l| l.display_name.clone()),
             flow: flow_id.to_owned(),

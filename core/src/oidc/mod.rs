@@ -11,6 +11,7 @@ pub mod federation;
 pub mod flow;
 pub mod login;
 pub mod logout;
+pub mod passkeys;
 mod password;
 pub mod service;
 pub mod session;

@@ -14,7 +14,7 @@ use crate::oauth::policy::Policies;
 use crate::plugins::PluginHost;
 use crate::ratelimit::Limiter;
 use crate::state::Urls;
-use crate::store::{BrowserStore, GroupCommit, LinkStore, LoginAttempts, UserStore};
+use crate::store::{BrowserStore, Coordination, GroupCommit, LinkStore, LoginAttempts, UserStore};
 use crate::tokens::keys::KeyManager;
 use crate::users::Passwords;
 
@@ -60,6 +60,8 @@ pub struct SignIn {
     pub(crate) keys: Arc<KeyManager>,
     /// Second factors.
     pub(crate) mfa: crate::mfa::Mfa,
+    /// Single-use keys (passkey challenges, across instances).
+    pub(crate) once: Arc<dyn Coordination>,
 }
 
 impl SignIn {

@@ -283,6 +283,13 @@ pub enum AuditEvent {
         /// `self` (the account page) or `admin`.
         by: String,
     },
+    /// One passkey of several was removed from an account.
+    PasskeyRemoved {
+        /// User.
+        user_id: String,
+        /// The name it had.
+        name: String,
+    },
     /// A sign-in passed its second-factor step.
     MfaPassed {
         /// User.
@@ -479,6 +486,7 @@ impl AuditEvent {
             Self::MfaEnrolled { .. } => "mfa_enrolled",
             Self::MfaRemoved { .. } => "mfa_removed",
             Self::MfaPassed { .. } => "mfa_passed",
+            Self::PasskeyRemoved { .. } => "passkey_removed",
             Self::MfaFailed { .. } => "mfa_failed",
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
             Self::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",

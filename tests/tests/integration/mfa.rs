@@ -457,3 +457,41 @@ async fn the_password_is_changed_on_the_account_page_with_the_current_one() {
     let all = gatehouse::audit::all_records(s.state.db.audit(), 0).await.expect("records");
     assert!(!serde_json::to_string(&all).unwrap().contains("a new password 1"), "no password in the audit log");
 }
+
+#[tokio::test]
+async fn the_passkey_endpoints_refuse_bad_input_plainly() {
+    let s = TestServer::start_with(&browser_config()).await;
+    let b = Browser::new(&s.base);
+    let start = b.authorize(&params(&[])).await;
+    let login = b.get(start.location.as_deref().unwrap()).await;
+    assert!(!login.body.contains("passkey-signin"), "an IP issuer has no passkeys: no button");
+    let flow = hidden(&login.body, "flow").unwrap();
+    let csrf = hidden(&login.body, "csrf").unwrap();
+    let url = |path: &str| format!("{}{path}?flow={flow}", s.base);
+    let json = |body: Value| b.http.post(url("/login/passkey/begin")).json(&body);
+    let answer = |r: reqwest::Response| async move { (r.status().as_u16(), r.json::<Value>().await.unwrap()) };
+    // Not JSON (a cross-site form could send this): refused before anything else.
+    let form = b.http.post(url("/login/passkey/begin")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(answer(form).await.0, 400);
+    let (status, body) = answer(json(json!({ "csrf": "forged" })).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("csrf")));
+    let (status, body) = answer(json(json!({ "csrf": csrf })).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("unavailable")), "{body}");
+    let (status, body) = answer(json(json!([1, 2])).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    let finish = b.http.post(url("/login/passkey/finish")).json(&json!({ "csrf": csrf, "credential": {} }));
+    let (status, body) = answer(finish.send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("expired")), "no ceremony was started: {body}");
+    let stranger = Browser::new(&s.base);
+    let (status, body) = answer(
+        stranger
+            .http
+            .post(format!("{}/account/passkeys/register/begin", s.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("login_required")));
+}
