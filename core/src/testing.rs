@@ -135,7 +135,12 @@ impl Harness {
 
 /// A request from 192.0.2.1.
 pub(crate) fn meta() -> RequestMeta {
-    RequestMeta { ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), request_id: "test".into(), origin: None }
+    RequestMeta {
+        ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        request_id: "test".into(),
+        origin: None,
+        user_agent: None,
+    }
 }
 
 /// Form parameters.

@@ -4,8 +4,10 @@
 
 use gatehouse::clock::Clock as _;
 
-use crate::TestServer;
-use crate::browser::{Browser, Page, hidden};
+use serde_json::Value;
+
+use crate::browser::{Browser, Page, WEB_CB, WEB_ID, WEB_SECRET, hidden, query_param, redeem};
+use crate::{TestServer, jwt_parts};
 
 /// The code an authenticator app shows at unix time `t` for the base32 `secret`.
 pub fn code_at(secret: &str, t: i64) -> String {
@@ -63,4 +65,38 @@ pub async fn enrol(b: &Browser, s: &TestServer) -> (String, Vec<String>) {
     let codes = codes_of(&shown);
     assert_eq!(codes.len(), 10, "{}", shown.body);
     (secret, codes)
+}
+
+/// An authorization request of the web client (plus `extra`).
+pub fn params(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut p = vec![("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    p.extend_from_slice(extra);
+    p
+}
+
+/// authorize → password: the page that follows (the factor step, if one is asked for).
+pub async fn password_step(b: &Browser, p: &[(&str, &str)], user: &str, password: &str) -> Page {
+    let start = b.authorize(p).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let login = b.get(start.location.as_deref().expect("to the login page")).await;
+    let after = b.submit_login(&login, user, password).await;
+    assert_eq!(after.status, 303, "{}", after.body);
+    let to = after.location.expect("location");
+    assert!(to.contains("/login?flow="), "no second step: {to}");
+    b.get(&to).await
+}
+
+/// Submits `code` on a factor page.
+pub async fn submit_code(b: &Browser, page: &Page, code: &str) -> Page {
+    let flow = hidden(&page.body, "flow").expect("flow");
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("code", code), ("action", "verify")]).await
+}
+
+/// The ID token claims of the code in `cb`.
+pub async fn id_claims(s: &TestServer, cb: &str) -> Value {
+    let code = query_param(cb, "code").expect("a code");
+    let (status, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
+    assert_eq!(status, 200, "{tokens}");
+    jwt_parts(tokens["id_token"].as_str().expect("an ID token")).1
 }

@@ -115,6 +115,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
             .and_then(|v| v.to_str().ok())
             .filter(|o| o.len() <= 256)
             .map(str::to_owned);
-        Ok(Self(RequestMeta { ip, request_id, origin }))
+        // Shown to the person on the account page (their sessions); capped, printable only.
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(200).collect());
+        Ok(Self(RequestMeta { ip, request_id, origin, user_agent }))
     }
 }

@@ -286,6 +286,10 @@ fn page_html(state: &AppState, page: Page) -> String {
                             name, id, added, used,
                         }).collect::<Vec<_>>(),
                     },
+                    sessions => a.sessions.iter().map(|v| minijinja::context! {
+                        sid => v.sid, current => v.current, device => v.device, ip => v.ip,
+                        signed_in => v.signed_in, last_seen => v.last_seen, methods => v.methods,
+                    }).collect::<Vec<_>>(),
                     script => super::paths::PASSKEY_SCRIPT,
                     passkey_begin => super::paths::PASSKEY_REGISTER_BEGIN,
                     passkey_finish => super::paths::PASSKEY_REGISTER_FINISH,

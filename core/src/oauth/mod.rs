@@ -35,6 +35,8 @@ pub struct RequestMeta {
     pub request_id: String,
     /// The browser's `Origin` header, if any (CORS checks per client).
     pub origin: Option<String>,
+    /// The `User-Agent` (at most 200 printable characters), if any.
+    pub user_agent: Option<String>,
 }
 
 impl RequestMeta {

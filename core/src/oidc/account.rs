@@ -48,6 +48,8 @@ pub struct AccountPage {
     pub notice: Option<String>,
     /// Two-step verification.
     pub security: super::account_security::SecurityView,
+    /// Where the person is signed in.
+    pub sessions: Vec<super::account_sessions::SessionView>,
 }
 
 fn not_signed_in() -> Reply {
@@ -74,6 +76,10 @@ pub async fn show(svc: &SignIn, cookies: &BrowserCookies, now: OffsetDateTime) -
 /// The page of `live`'s user, with `notice` above the lists.
 pub(super) async fn render(svc: &SignIn, live: &session::Live, notice: Option<&str>, now: OffsetDateTime) -> Reply {
     let security = match super::account_security::view(svc, live, now).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    let sessions = match super::account_sessions::view(svc, live, now).await {
         Ok(s) => s,
         Err(reply) => return reply,
     };
@@ -109,6 +115,7 @@ pub(super) async fn render(svc: &SignIn, live: &session::Live, notice: Option<&s
         available,
         notice: notice.map(str::to_owned),
         security,
+        sessions,
     }))))
     .into()
 }
@@ -140,9 +147,12 @@ pub async fn submit(
         "unlink" => unlink(svc, &live, field("issuer"), field("subject"), meta, now).await,
         "link" => start_link(svc, &live, field("connector"), cookies, meta, now).await,
         "cancel" => redirect(svc.urls.account.clone()),
-        other => match super::account_security::submit(svc, &live, other, params, meta, now).await {
+        other => match super::account_sessions::submit(svc, &live, other, params, meta, now).await {
             Some(reply) => reply,
-            None => error(ErrorKind::BadRequest, "Invalid request", "The form asked for nothing this page does."),
+            None => match super::account_security::submit(svc, &live, other, params, meta, now).await {
+                Some(reply) => reply,
+                None => error(ErrorKind::BadRequest, "Invalid request", "The form asked for nothing this page does."),
+            },
         },
     }
 }

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 
 use super::factor::{self, Submitted};
 use super::flow::{
-    Action, BrowserCookies, ErrorKind, Issued, Page, Reply, SignedIn, client_error, current_step, describe_scope,
-    error, expired, issue_code, load, login_url, redirect, unavailable,
+    BrowserCookies, ErrorKind, Issued, Reply, SignedIn, client_error, current_step, error, expired, issue_code, load,
+    login_url, redirect, unavailable,
 };
+use super::login_pages::{page, recovery_codes};
 use super::password::{Refused, check_password};
 use super::session;
 use super::steps::{self, StepRun};
@@ -238,7 +239,7 @@ async fn start_session(
     }
     let cfg = &svc.session_config;
     let methods = (flow.amr.as_slice(), flow.idp.as_deref());
-    match session::create(&*svc.browser, user_id, auth_time, methods, n.client.id(), cfg, n.now).await {
+    match session::create(&*svc.browser, user_id, auth_time, methods, (n.client.id(), n.meta), cfg, n.now).await {
         Ok((cookie, _)) => {
             flow.session = Some(sha256(cookie.as_bytes()));
             Ok((cookie, cfg.lifetime))
@@ -247,74 +248,8 @@ async fn start_session(
     }
 }
 
-/// The username of the flow's user, for pages ("" when unknown).
-async fn username_of(svc: &SignIn, flow: &FlowRecord) -> String {
-    let Some(id) = flow.user_id.as_deref() else { return String::new() };
-    svc.users.get_user(id).await.ok().flatten().map(|u| u.username).unwrap_or_default()
-}
-
 pub(super) async fn flow_client(svc: &SignIn, flow: &FlowRecord) -> Option<Arc<Client>> {
     svc.clients.get(&flow.request.client_id).await.ok().flatten()
-}
-
-async fn page(
-    svc: &SignIn,
-    step: Step,
-    flow_id: &str,
-    flow: &FlowRecord,
-    client: &Client,
-    failure: Option<(&str, &str)>,
-    now: OffsetDateTime,
-) -> Reply {
-    let client_name = client.record.client_name.clone().unwrap_or_else(|| client.id().to_owned());
-    match step {
-        Step::Factor => factor::page(svc, flow_id, flow, client_name, failure.map(|(m, _)| m)).await,
-        Step::FactorEnrol => factor::enrol_page(svc, flow_id, flow, client_name, failure.map(|(m, _)| m), now).await,
-        Step::RecoveryCodes => recovery_codes(flow_id, flow, None),
-        Step::Plugin => {
-            let Some(mut form) = flow.step_form.clone() else { return expired() };
-            if let Some((message, _)) = failure {
-                form.error = Some(message.to_owned());
-            }
-            Action::Page(Box::new(Page::Step { flow: flow_id.to_owned(), csrf: flow.csrf.clone(), client_name, form }))
-                .into()
-        }
-        Step::Password => Action::Page(Box::new(Page::Password {
-            password: svc.password_login,
-            passkeys: svc.mfa.passkeys().enabled(),
-            providers: super::federation::providers(svc, flow_id),
-            link_provider: flow.pending_link.as_ref().map(|l| l.display_name.clone()),
-            flow: flow_id.to_owned(),
-            csrf: flow.csrf.clone(),
-            client_name,
-            // After a failure the name as typed stays in the field (capped like the input).
-            username: failure.map_or_else(
-                || flow.request.login_hint.clone().unwrap_or_default(),
-                |(_, typed)| typed.chars().take(254).collect(),
-            ),
-            error: failure.map(|(message, _)| message.to_owned()),
-        }))
-        .into(),
-        Step::SelectAccount => Action::Page(Box::new(Page::SelectAccount {
-            flow: flow_id.to_owned(),
-            csrf: flow.csrf.clone(),
-            client_name,
-            username: username_of(svc, flow).await,
-        }))
-        .into(),
-        Step::Consent => {
-            let username = username_of(svc, flow).await;
-            let scopes = flow.request.scopes.iter().map(|s| (s.clone(), describe_scope(s))).collect();
-            Action::Page(Box::new(Page::Consent {
-                flow: flow_id.to_owned(),
-                csrf: flow.csrf.clone(),
-                client_name,
-                username,
-                scopes,
-            }))
-            .into()
-        }
-    }
 }
 
 /// `POST /login`: runs the current step.
@@ -468,13 +403,6 @@ pub async fn submit(
     }
     let next = Next { key: &key, flow_id, client: &client, cookies, meta, now };
     proceed(svc, &next, flow, false).await
-}
-
-/// The recovery codes page of a flow: `codes` once, right after enrolment; later a note
-/// that they were shown.
-fn recovery_codes(flow_id: &str, flow: &FlowRecord, codes: Option<Vec<String>>) -> Reply {
-    Action::Page(Box::new(Page::RecoveryCodes { flow: Some(flow_id.to_owned()), csrf: flow.csrf.clone(), codes }))
-        .into()
 }
 
 /// Stores the flow at its recovery-codes step (starting the session: both factors are done)

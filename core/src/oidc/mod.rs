@@ -3,6 +3,7 @@
 
 pub mod account;
 mod account_security;
+mod account_sessions;
 pub mod claims;
 pub mod discovery;
 pub mod factor;
@@ -10,7 +11,9 @@ pub mod federated_user;
 pub mod federation;
 pub mod flow;
 pub mod login;
+mod login_pages;
 pub mod logout;
+pub mod page;
 pub mod passkeys;
 mod password;
 pub mod service;

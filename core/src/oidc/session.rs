@@ -84,7 +84,7 @@ pub async fn create(
     user_id: &str,
     auth_time: i64,
     (amr, idp): (&[String], Option<&str>),
-    client_id: &str,
+    (client_id, device): (&str, &crate::oauth::RequestMeta),
     cfg: &SessionConfig,
     now: OffsetDateTime,
 ) -> Result<(String, SessionRecord), CreateError> {
@@ -101,6 +101,8 @@ pub async fn create(
         last_seen: t,
         expires_at: t.saturating_add(i64::try_from(cfg.lifetime.as_secs()).unwrap_or(i64::MAX)),
         clients: vec![client_id.to_owned()],
+        user_agent: device.user_agent.clone(),
+        ip: Some(device.ip.to_string()),
     };
     store.put_session(&sha256(cookie.as_bytes()), &record).await?;
     Ok((cookie, record))

@@ -142,6 +142,8 @@ pub trait BrowserStore: Send + Sync {
     async fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError>;
     /// Sessions still open at `now` (a scan: for metrics, not for request paths).
     async fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError>;
+    /// A user's sessions not past their absolute end at `now`, with their keys, oldest first.
+    async fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError>;
     /// Stores a new code.
     async fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError>;
     /// A code, if present.

@@ -183,6 +183,10 @@ pub struct SessionRecord {
     pub expires_at: i64,
     /// Clients that received a code in this session.
     pub clients: Vec<String>,
+    /// The browser's `User-Agent` at sign-in (shown to the person).
+    pub user_agent: Option<String>,
+    /// The address it signed in from (shown to the person).
+    pub ip: Option<String>,
 }
 
 /// What a redeemed code produced, so a replay can revoke it.
@@ -313,6 +317,8 @@ pub trait SyncBrowser {
     /// Sessions still open at `now`: before their absolute end and used at or after
     /// `idle_since` (a scan: for metrics, not for request paths).
     fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError>;
+    /// A user's sessions not past their absolute end at `now`, with their keys, oldest first.
+    fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError>;
 
     /// Stores a new code.
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError>;

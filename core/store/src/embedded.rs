@@ -183,6 +183,9 @@ impl<T: SyncBackend> BrowserStore for Embedded<T> {
     async fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError> {
         self.blocking(move |b| crate::browser::SyncBrowser::count_open_sessions(b, now, idle_since)).await
     }
+    async fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError> {
+        crate::browser::SyncBrowser::user_sessions(&*self.0, user_id, now)
+    }
     async fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
         crate::browser::SyncBrowser::put_code(&*self.0, code, record)
     }

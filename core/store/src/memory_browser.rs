@@ -67,6 +67,19 @@ impl SyncBrowser for MemoryStore {
         self.with(|m| m.sessions.remove(id))
     }
 
+    fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError> {
+        self.with(|m| {
+            let mut out: Vec<_> = m
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.user_id == user_id && s.expires_at > now)
+                .map(|(k, s)| (*k, s.clone()))
+                .collect();
+            out.sort_by_key(|(_, s)| s.created_at);
+            out
+        })
+    }
+
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
         self.with(|m| {
             m.codes.insert(*code, record.clone());

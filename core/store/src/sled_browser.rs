@@ -20,6 +20,15 @@ use super::{StoreError, decode, encode};
 
 const FLOWS: &str = "flows";
 const SESSIONS: &str = "sessions";
+/// `user id \0 session key` → nothing: a user's sessions.
+const USER_SESSIONS: &str = "user_sessions";
+
+fn user_session_key(user_id: &str, id: &Digest) -> Vec<u8> {
+    let mut k = user_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(id);
+    k
+}
 const CODES: &str = "codes";
 const REFRESH: &str = "refresh";
 const FAMILIES: &str = "refresh (families)";
@@ -29,6 +38,7 @@ const CONSENTS: &str = "consents";
 pub(super) struct BrowserTrees {
     pub(super) flows: sled::Tree,
     pub(super) sessions: sled::Tree,
+    pub(super) user_sessions: sled::Tree,
     pub(super) codes: sled::Tree,
     pub(super) refresh: sled::Tree,
     pub(super) consents: sled::Tree,
@@ -63,6 +73,7 @@ impl BrowserTrees {
         Ok(Self {
             flows: tree(FLOWS)?,
             sessions: tree(SESSIONS)?,
+            user_sessions: tree(USER_SESSIONS)?,
             codes: tree(CODES)?,
             refresh: tree(REFRESH)?,
             consents: tree(CONSENTS)?,
@@ -152,6 +163,8 @@ impl SyncBrowser for SledStore {
 
     fn put_session(&self, id: &Digest, session: &SessionRecord) -> Result<(), StoreError> {
         let _w = self.writing()?;
+        // The index first: a listing skips an entry whose session is gone, never misses one.
+        self.browser().user_sessions.insert(user_session_key(&session.user_id, id), &[][..]).map_err(io)?;
         self.browser().sessions.insert(id, encode(session)?).map_err(io)?;
         Ok(())
     }
@@ -180,9 +193,35 @@ impl SyncBrowser for SledStore {
     fn delete_session(&self, id: &Digest) -> Result<Option<SessionRecord>, StoreError> {
         let _w = self.writing()?;
         match self.browser().sessions.remove(id).map_err(io)? {
-            Some(v) => decode(SESSIONS, &v).map(Some),
+            Some(v) => {
+                let s: SessionRecord = decode(SESSIONS, &v)?;
+                self.browser().user_sessions.remove(user_session_key(&s.user_id, id)).map_err(io)?;
+                Ok(Some(s))
+            }
             None => Ok(None),
         }
+    }
+
+    fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError> {
+        let t = self.browser();
+        let mut prefix = user_id.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for entry in t.user_sessions.scan_prefix(&prefix) {
+            let (k, _) = entry.map_err(io)?;
+            let Ok(id) = Digest::try_from(&k[prefix.len()..]) else { continue };
+            match get::<SessionRecord>(&t.sessions, SESSIONS, &id)? {
+                Some(s) if s.user_id == user_id && s.expires_at > now => out.push((id, s)),
+                Some(s) if s.user_id == user_id => {}
+                // Purged or ended: the index entry goes too.
+                _ => {
+                    let _w = self.writing()?;
+                    t.user_sessions.remove(&k).map_err(io)?;
+                }
+            }
+        }
+        out.sort_by_key(|(_, s)| s.created_at);
+        Ok(out)
     }
 
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {

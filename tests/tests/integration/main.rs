@@ -1,6 +1,7 @@
 //! The one integration test binary: every test starts real servers on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
+mod account_pages;
 mod audit;
 mod audit_checkpoints;
 mod backup;

@@ -6,47 +6,14 @@
 use std::time::Duration;
 
 use gatehouse::paths;
-use gatehouse_tests::browser::{
-    ALICE, ALICE_PASSWORD, Browser, Page, WEB_CB, WEB_ID, WEB_SECRET, browser_config, hidden, href, query_param, redeem,
+use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, Browser, WEB_CB, browser_config, hidden, href, query_param};
+use gatehouse_tests::mfa::{
+    account_post, code_at, code_now, codes_of, enrol, id_claims, now, params, password_step, secret_of, submit_code,
 };
-use gatehouse_tests::mfa::{account_post, code_at, code_now, codes_of, enrol, now, secret_of};
 use gatehouse_tests::{TestServer, jwt_parts};
 use serde_json::{Value, json};
 
 const STEP: Duration = Duration::from_secs(30);
-
-fn params(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-    let mut p = vec![("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
-    p.extend_from_slice(extra);
-    p
-}
-
-/// authorize → password: the page that follows (the factor step, if one is asked for).
-async fn password_step(b: &Browser, p: &[(&str, &str)], user: &str, password: &str) -> Page {
-    let start = b.authorize(p).await;
-    assert_eq!(start.status, 303, "{}", start.body);
-    let login = b.get(start.location.as_deref().expect("to the login page")).await;
-    let after = b.submit_login(&login, user, password).await;
-    assert_eq!(after.status, 303, "{}", after.body);
-    let to = after.location.expect("location");
-    assert!(to.contains("/login?flow="), "no second step: {to}");
-    b.get(&to).await
-}
-
-/// Submits `code` on a factor page.
-async fn submit_code(b: &Browser, page: &Page, code: &str) -> Page {
-    let flow = hidden(&page.body, "flow").expect("flow");
-    let csrf = hidden(&page.body, "csrf").expect("csrf");
-    b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("code", code), ("action", "verify")]).await
-}
-
-/// The ID token claims of the code in `cb`.
-async fn id_claims(s: &TestServer, cb: &str) -> Value {
-    let code = query_param(cb, "code").expect("a code");
-    let (status, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
-    assert_eq!(status, 200, "{tokens}");
-    jwt_parts(tokens["id_token"].as_str().expect("an ID token")).1
-}
 
 #[tokio::test]
 async fn an_authenticator_added_on_the_account_page_is_asked_for_at_sign_in_and_codes_work_once() {
@@ -427,71 +394,4 @@ async fn a_policy_step_up_asks_for_the_second_factor_in_the_browser_and_is_inter
     assert!(step.body.contains("Code from your authenticator app"), "{}", step.body);
     let ok = submit_code(&other, &step, &code_now(&s, &secret)).await;
     assert!(ok.location.as_deref().is_some_and(|l| l.starts_with("https://pay.example/cb")), "{ok:?}");
-}
-
-#[tokio::test]
-async fn the_password_is_changed_on_the_account_page_with_the_current_one() {
-    let s = TestServer::start_with(&browser_config()).await;
-    let me = Browser::new(&s.base);
-    me.sign_in(&params(&[]), ALICE, ALICE_PASSWORD).await;
-    let page = me.get("/account").await;
-    assert!(page.body.contains("value=\"password_change\""), "{}", page.body);
-    let change = |current: &'static str, new: &'static str| {
-        let me = &me;
-        async move {
-            account_post(me, &[("action", "password_change"), ("current_password", current), ("new_password", new)])
-                .await
-        }
-    };
-    // Recent or not, the current password is needed, and is counted like a sign-in.
-    assert!(change("not it", "a new password 1").await.body.contains("Enter your current password"));
-    assert!(change(ALICE_PASSWORD, "short").await.body.contains("The password must have at least 8 characters."));
-    assert!(change(ALICE_PASSWORD, "a new password 1").await.body.contains("Your password was changed."));
-    let old = Browser::new(&s.base);
-    let start = old.authorize(&params(&[])).await;
-    let login = old.get(start.location.as_deref().unwrap()).await;
-    assert_eq!(old.submit_login(&login, ALICE, ALICE_PASSWORD).await.status, 200, "the old password fails");
-    assert!(Browser::new(&s.base).sign_in(&params(&[]), ALICE, "a new password 1").await.starts_with(WEB_CB));
-    let names = s.audit_events(&["password_changed"]).await;
-    assert!(names.contains(&"password_changed"), "{names:?}");
-    let all = gatehouse::audit::all_records(s.state.db.audit(), 0).await.expect("records");
-    assert!(!serde_json::to_string(&all).unwrap().contains("a new password 1"), "no password in the audit log");
-}
-
-#[tokio::test]
-async fn the_passkey_endpoints_refuse_bad_input_plainly() {
-    let s = TestServer::start_with(&browser_config()).await;
-    let b = Browser::new(&s.base);
-    let start = b.authorize(&params(&[])).await;
-    let login = b.get(start.location.as_deref().unwrap()).await;
-    assert!(!login.body.contains("passkey-signin"), "an IP issuer has no passkeys: no button");
-    let flow = hidden(&login.body, "flow").unwrap();
-    let csrf = hidden(&login.body, "csrf").unwrap();
-    let url = |path: &str| format!("{}{path}?flow={flow}", s.base);
-    let json = |body: Value| b.http.post(url("/login/passkey/begin")).json(&body);
-    let answer = |r: reqwest::Response| async move { (r.status().as_u16(), r.json::<Value>().await.unwrap()) };
-    // Not JSON (a cross-site form could send this): refused before anything else.
-    let form = b.http.post(url("/login/passkey/begin")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
-    assert_eq!(answer(form).await.0, 400);
-    let (status, body) = answer(json(json!({ "csrf": "forged" })).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("csrf")));
-    let (status, body) = answer(json(json!({ "csrf": csrf })).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("unavailable")), "{body}");
-    let (status, body) = answer(json(json!([1, 2])).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
-    let finish = b.http.post(url("/login/passkey/finish")).json(&json!({ "csrf": csrf, "credential": {} }));
-    let (status, body) = answer(finish.send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("expired")), "no ceremony was started: {body}");
-    let stranger = Browser::new(&s.base);
-    let (status, body) = answer(
-        stranger
-            .http
-            .post(format!("{}/account/passkeys/register/begin", s.base))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("login_required")));
 }

@@ -32,6 +32,24 @@ pub async fn sessions_round_trip(s: &dyn Backend) {
     assert_eq!(s.get_session(&[2; 32]).await.unwrap(), None);
     assert!(!s.update_session(&[2; 32], &touched).await.unwrap(), "a touch after logout does not revive");
     assert_eq!(s.get_session(&[2; 32]).await.unwrap(), None);
+
+    // A user's sessions, oldest first; not another user's, not an ended or expired one.
+    let mine = |n: u8, created_at: i64, expires_at: i64| SessionRecord {
+        sid: format!("s{n}"),
+        user_id: "lister".into(),
+        created_at,
+        expires_at,
+        ..Default::default()
+    };
+    s.put_session(&[20; 32], &mine(20, 5, 100)).await.unwrap();
+    s.put_session(&[21; 32], &mine(21, 3, 100)).await.unwrap();
+    s.put_session(&[22; 32], &mine(22, 4, 40)).await.unwrap();
+    s.put_session(&[23; 32], &SessionRecord { user_id: "other".into(), ..mine(23, 1, 100) }).await.unwrap();
+    s.put_session(&[24; 32], &mine(24, 6, 100)).await.unwrap();
+    s.delete_session(&[24; 32]).await.unwrap();
+    let listed: Vec<_> = s.user_sessions("lister", 50).await.unwrap().into_iter().map(|(k, r)| (k[0], r.sid)).collect();
+    assert_eq!(listed, [(21, "s21".to_owned()), (20, "s20".to_owned())]);
+    assert_eq!(s.user_sessions("nobody", 0).await.unwrap(), vec![]);
 }
 
 pub async fn codes_redeem_once(s: &dyn Backend) {

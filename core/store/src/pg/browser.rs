@@ -56,13 +56,15 @@ impl BrowserStore for PgStore {
         let c = self.client().await?;
         let st = c
             .prepare_cached(
-                "INSERT INTO sessions (id, record, last_seen, expires_at) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO sessions (id, record, last_seen, expires_at, user_id) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (id) DO UPDATE SET record = excluded.record, last_seen = excluded.last_seen, \
-                 expires_at = excluded.expires_at",
+                 expires_at = excluded.expires_at, user_id = excluded.user_id",
             )
             .await
             .map_err(pg)?;
-        c.execute(&st, &[&&id[..], &enc(session)?, &session.last_seen, &session.expires_at]).await.map_err(pg)?;
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&&id[..], &enc(session)?, &session.last_seen, &session.expires_at, &session.user_id];
+        c.execute(&st, &values).await.map_err(pg)?;
         Ok(())
     }
 
@@ -87,6 +89,23 @@ impl BrowserStore for PgStore {
         let c = self.client().await?;
         let st = c.prepare_cached("DELETE FROM sessions WHERE id = $1 RETURNING record").await.map_err(pg)?;
         c.query_opt(&st, &[&&id[..]]).await.map_err(pg)?.map(|r| json(&r, 0, "sessions")).transpose()
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError> {
+        let Some(user_id) = super::text(user_id) else { return Ok(Vec::new()) };
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached("SELECT id, record FROM sessions WHERE user_id = $1 AND expires_at > $2")
+            .await
+            .map_err(pg)?;
+        let mut out = Vec::new();
+        for row in c.query(&st, &[&user_id, &now]).await.map_err(pg)? {
+            let id: Vec<u8> = super::col(&row, 0, "sessions")?;
+            let Ok(id) = Digest::try_from(id.as_slice()) else { continue };
+            out.push((id, json::<SessionRecord>(&row, 1, "sessions")?));
+        }
+        out.sort_by_key(|(_, s)| s.created_at);
+        Ok(out)
     }
 
     async fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError> {

@@ -8,7 +8,7 @@ use super::{PgStore, col, pg};
 use crate::StoreError;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// `(version, SQL)`, in order. Times are unix seconds unless the name ends in `_ms`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -122,6 +122,14 @@ CREATE TABLE passkey_credentials (
     user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE
 );
 CREATE INDEX passkey_credentials_user ON passkey_credentials (user_id);
+"#,
+    ),
+    (
+        5,
+        r#"
+ALTER TABLE sessions ADD COLUMN user_id text;
+UPDATE sessions SET user_id = record::jsonb ->> 'user_id';
+CREATE INDEX sessions_user ON sessions (user_id);
 "#,
     ),
 ];
