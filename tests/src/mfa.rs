@@ -100,3 +100,18 @@ pub async fn id_claims(s: &TestServer, cb: &str) -> Value {
     assert_eq!(status, 200, "{tokens}");
     jwt_parts(tokens["id_token"].as_str().expect("an ID token")).1
 }
+
+/// Sets up an authenticator on a sign-in's enrolment page (`[mfa] require = "always"`, a
+/// client's `require_mfa`, a step-up) and continues past the recovery codes: the secret,
+/// and the answer that follows (the redirect to the client).
+pub async fn enrol_at_sign_in(b: &Browser, s: &TestServer, page: &Page) -> (String, Page) {
+    assert!(page.body.contains("Set up two-step verification"), "{}", page.body);
+    let secret = secret_of(page);
+    let flow = hidden(&page.body, "flow").expect("flow");
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let code = code_now(s, &secret);
+    let shown = b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("code", &code), ("action", "enrol")]).await;
+    assert_eq!(codes_of(&shown).len(), 10, "{}", shown.body);
+    let done = b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("action", "continue")]).await;
+    (secret, done)
+}

@@ -143,6 +143,22 @@ impl Chromium {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
     }
 
+    /// Fills the login page's username and password and submits them.
+    pub async fn submit_password(&self, username: &str, password: &str) {
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("button[value=login]").await;
+    }
+
+    /// Saves a screenshot as the test artefact `DIR/NAME.png` (a test passes its
+    /// `CARGO_TARGET_TMPDIR`).
+    pub async fn keep(&self, dir: &str, name: &str) {
+        let png = self.screenshot().await;
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let out = std::path::Path::new(dir).join(format!("{name}.png"));
+        std::fs::write(out, png).expect("the artefact is written");
+    }
+
     /// Adds a W3C WebAuthn virtual authenticator (CTAP2, internal, resident keys, user
     /// verification as `verified` says); its id.
     pub async fn add_authenticator(&self, verified: bool) -> String {

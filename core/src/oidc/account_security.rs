@@ -144,6 +144,21 @@ async fn check_password(
     }
 }
 
+/// The answer when a change was not confirmed: the account page with the message, or the
+/// reply (unavailable); `None` when it was.
+async fn unconfirmed(
+    svc: &SignIn,
+    live: &session::Live,
+    confirmed: Result<(), Result<&'static str, Reply>>,
+    now: OffsetDateTime,
+) -> Option<Reply> {
+    match confirmed {
+        Ok(()) => None,
+        Err(Ok(message)) => Some(super::account::render(svc, live, Some(message), now).await),
+        Err(Err(reply)) => Some(reply),
+    }
+}
+
 /// The enrolment page of the account.
 async fn enrol_page(svc: &SignIn, live: &session::Live, error: Option<&str>, now: OffsetDateTime) -> Reply {
     let account = live.user.email.clone().unwrap_or_else(|| live.user.username.clone());
@@ -210,11 +225,8 @@ pub(super) async fn submit(
         "password_change" => change_password(svc, live, params, meta, now).await,
         "passkey_remove" => remove_passkey(svc, live, params, meta, now).await,
         "codes_regenerate" | "mfa_remove" => {
-            if let Err(refused) = confirm(svc, live, params, meta, now).await {
-                return Some(match refused {
-                    Ok(message) => super::account::render(svc, live, Some(message), now).await,
-                    Err(reply) => reply,
-                });
+            if let Some(reply) = unconfirmed(svc, live, confirm(svc, live, params, meta, now).await, now).await {
+                return Some(reply);
             }
             if action == "codes_regenerate" {
                 match svc.mfa.regenerate_codes(user_id, t).await {
@@ -263,11 +275,8 @@ async fn change_password(
         return super::account::render(svc, live, Some("This account signs in without a password."), now).await;
     }
     let typed = params.one("current_password").ok().flatten().unwrap_or("");
-    if let Err(refused) = check_password(svc, live, typed, meta, now).await {
-        return match refused {
-            Ok(message) => super::account::render(svc, live, Some(message), now).await,
-            Err(reply) => reply,
-        };
+    if let Some(reply) = unconfirmed(svc, live, check_password(svc, live, typed, meta, now).await, now).await {
+        return reply;
     }
     let new = params.one("new_password").ok().flatten().unwrap_or("");
     if let Err(why) = crate::users::check_new_password(new) {
@@ -300,11 +309,8 @@ async fn remove_passkey(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Reply {
-    if let Err(refused) = confirm(svc, live, params, meta, now).await {
-        return match refused {
-            Ok(message) => super::account::render(svc, live, Some(message), now).await,
-            Err(reply) => reply,
-        };
+    if let Some(reply) = unconfirmed(svc, live, confirm(svc, live, params, meta, now).await, now).await {
+        return reply;
     }
     let id = params.one("credential_id").ok().flatten().unwrap_or("");
     let factors = match svc.mfa.factors(&live.user.id).await {

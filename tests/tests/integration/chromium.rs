@@ -59,9 +59,7 @@ async fn chromium_passes_a_login_step_page_before_the_session_starts() {
     browser.goto(&format!("{}/", rp.base)).await;
     browser.click("#login").await;
     browser.wait_for_text("example-app").await;
-    browser.type_into("#username", ALICE).await;
-    browser.type_into("#password", ALICE_PASSWORD).await;
-    browser.click("button[value=login]").await;
+    browser.submit_password(ALICE, ALICE_PASSWORD).await;
     let page = browser.wait_for_text("Terms of service").await;
     assert!(page.contains("Be nice &lt;b&gt;always&lt;/b&gt;."), "the plugin's text is escaped: {page}");
     let png = browser.screenshot().await;

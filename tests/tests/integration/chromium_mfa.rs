@@ -9,12 +9,6 @@ use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, RelyingParty};
 use gatehouse_tests::mfa::{code_now, secret_in};
 use gatehouse_tests::webdriver::{Chromium, available};
 
-async fn keep(browser: &Chromium, name: &str) {
-    let png = browser.screenshot().await;
-    assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mfa-{name}.png")), &png).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_sets_up_an_authenticator_at_sign_in_and_uses_it_next_time() {
     if !available() {
@@ -25,21 +19,19 @@ async fn chromium_sets_up_an_authenticator_at_sign_in_and_uses_it_next_time() {
     browser.goto(&format!("{}/", rp.base)).await;
     browser.click("#login").await;
     browser.wait_for_text("example-app").await;
-    browser.type_into("#username", ALICE).await;
-    browser.type_into("#password", ALICE_PASSWORD).await;
-    browser.click("button[value=login]").await;
+    browser.submit_password(ALICE, ALICE_PASSWORD).await;
 
     // The enrolment page: the QR code is drawn (inline SVG, under the page's CSP).
     let html = browser.wait_for_text("Set up two-step verification").await;
     let (w, h) = browser.size(".qr svg").await;
     assert!(w >= 150.0 && h >= 150.0, "the QR code is rendered: {w}x{h}");
-    keep(&browser, "enrol").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "mfa-enrol").await;
     let secret = secret_in(&html);
     browser.type_into("#code", &code_now(&rp.idp, &secret)).await;
     browser.click("button[value=enrol]").await;
     let html = browser.wait_for_text("Recovery codes").await;
     assert_eq!(html.matches("<li><code>").count(), 10, "{html}");
-    keep(&browser, "recovery-codes").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "mfa-recovery-codes").await;
     browser.click("button[value=continue]").await;
     browser.wait_for_url(&format!("{}/claims", rp.base)).await;
     let claims = browser.wait_for_text("Signed in as <strong>alice</strong>").await;
@@ -47,7 +39,7 @@ async fn chromium_sets_up_an_authenticator_at_sign_in_and_uses_it_next_time() {
 
     browser.goto(&format!("{}/account", rp.idp.base)).await;
     browser.wait_for_text("On: an authenticator app").await;
-    keep(&browser, "account").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "mfa-account").await;
 
     // Signed out, then in again: the code step after the password.
     browser.goto(&format!("{}/", rp.base)).await;
@@ -56,11 +48,9 @@ async fn chromium_sets_up_an_authenticator_at_sign_in_and_uses_it_next_time() {
     rp.idp.clock.advance(Duration::from_secs(30));
     browser.click("#login").await;
     browser.wait_for_text("example-app").await;
-    browser.type_into("#username", ALICE).await;
-    browser.type_into("#password", ALICE_PASSWORD).await;
-    browser.click("button[value=login]").await;
+    browser.submit_password(ALICE, ALICE_PASSWORD).await;
     browser.wait_for_text("Code from your authenticator app").await;
-    keep(&browser, "code").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "mfa-code").await;
     browser.type_into("#code", "000000").await;
     browser.click("button[value=verify]").await;
     browser.wait_for_text("not right").await;

@@ -7,20 +7,12 @@
 use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, RelyingParty};
 use gatehouse_tests::webdriver::{Chromium, available};
 
-async fn keep(browser: &Chromium, name: &str) {
-    let png = browser.screenshot().await;
-    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("passkey-{name}.png")), &png)
-        .unwrap();
-}
-
 /// Signs alice in with her password through the RP, then adds a passkey on the account page.
 async fn with_a_passkey(rp: &RelyingParty, browser: &Chromium) {
     browser.goto(&format!("{}/", rp.base)).await;
     browser.click("#login").await;
     browser.wait_for_text("example-app").await;
-    browser.type_into("#username", ALICE).await;
-    browser.type_into("#password", ALICE_PASSWORD).await;
-    browser.click("button[value=login]").await;
+    browser.submit_password(ALICE, ALICE_PASSWORD).await;
     browser.wait_for_url(&format!("{}/claims", rp.base)).await;
 
     browser.goto(&format!("{}/account", rp.issuer)).await;
@@ -29,11 +21,11 @@ async fn with_a_passkey(rp: &RelyingParty, browser: &Chromium) {
     browser.click("#passkey-register").await;
     let html = browser.wait_for_text("Passkey added").await;
     assert_eq!(html.matches("<li><code>").count(), 10, "the recovery codes, once: {html}");
-    keep(browser, "registered").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "passkey-registered").await;
     browser.goto(&format!("{}/account", rp.issuer)).await;
     let html = browser.wait_for_text("1 passkey").await;
     assert!(html.contains("Test laptop"), "{html}");
-    keep(browser, "account").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "passkey-account").await;
     // Signed out of the RP and of Gatehouse.
     browser.goto(&format!("{}/", rp.base)).await;
     browser.click("#logout").await;
@@ -55,7 +47,7 @@ async fn chromium_registers_a_passkey_and_signs_in_with_it_without_a_password() 
 
     browser.click("#login").await;
     browser.wait_for_text("Sign in with a passkey").await;
-    keep(&browser, "login").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "passkey-login").await;
     browser.click("#passkey-signin").await;
     browser.wait_for_url(&format!("{}/claims", rp.base)).await;
     let claims = browser.wait_for_text("Signed in as <strong>alice</strong>").await;
@@ -79,11 +71,9 @@ async fn chromium_uses_a_passkey_as_the_second_factor_and_refuses_one_without_us
     // The password first: alice now has a factor, so the passkey is asked for next.
     browser.click("#login").await;
     browser.wait_for_text("example-app").await;
-    browser.type_into("#username", ALICE).await;
-    browser.type_into("#password", ALICE_PASSWORD).await;
-    browser.click("button[value=login]").await;
+    browser.submit_password(ALICE, ALICE_PASSWORD).await;
     browser.wait_for_text("Use a passkey").await;
-    keep(&browser, "factor").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "passkey-factor").await;
     browser.click("#passkey-signin").await;
     browser.wait_for_url(&format!("{}/claims", rp.base)).await;
     let claims = browser.wait_for_text("Signed in as <strong>alice</strong>").await;
@@ -98,7 +88,7 @@ async fn chromium_uses_a_passkey_as_the_second_factor_and_refuses_one_without_us
     browser.click("#passkey-signin").await;
     // The script shows why (the status line loses its `hidden`).
     let html = browser.wait_for_text("id=\"passkey-status\">").await;
-    keep(&browser, "refused").await;
+    browser.keep(env!("CARGO_TARGET_TMPDIR"), "passkey-refused").await;
     assert!(browser.url().await.contains("/login?flow="), "still on the sign-in page");
     assert!(!html.contains("Signed in as"), "{html}");
     browser.quit().await;

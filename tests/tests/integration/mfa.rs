@@ -8,7 +8,8 @@ use std::time::Duration;
 use gatehouse::paths;
 use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, Browser, WEB_CB, browser_config, hidden, href, query_param};
 use gatehouse_tests::mfa::{
-    account_post, code_at, code_now, codes_of, enrol, id_claims, now, params, password_step, secret_of, submit_code,
+    account_post, code_at, code_now, codes_of, enrol, enrol_at_sign_in, id_claims, now, params, password_step,
+    secret_of, submit_code,
 };
 use gatehouse_tests::{TestServer, jwt_parts};
 use serde_json::{Value, json};
@@ -195,13 +196,7 @@ async fn a_client_or_acr_values_can_require_two_factors_and_one_factor_sessions_
         ("scope", "openid"),
     ];
     let page = password_step(&b, &bank, ALICE, ALICE_PASSWORD).await;
-    assert!(page.body.contains("Set up two-step verification"), "{}", page.body);
-    let secret = secret_of(&page);
-    let flow = hidden(&page.body, "flow").unwrap();
-    let csrf = hidden(&page.body, "csrf").unwrap();
-    let code = code_now(&s, &secret);
-    b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("code", &code), ("action", "enrol")]).await;
-    let done = b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("action", "continue")]).await;
+    let (_, done) = enrol_at_sign_in(&b, &s, &page).await;
     assert!(done.location.as_deref().is_some_and(|l| l.starts_with("https://bank.example/cb")), "{done:?}");
     // The two-factor session now serves both clients without asking again.
     assert!(b.authorize(&bank).await.location.unwrap().starts_with("https://bank.example/cb"));
@@ -369,14 +364,7 @@ async fn a_policy_step_up_asks_for_the_second_factor_in_the_browser_and_is_inter
     let start = b.authorize(&pay("openid offline_access payments")).await;
     let to = start.location.expect("to the login page");
     assert!(to.contains("/login?flow="), "{to}");
-    let page = b.get(&to).await;
-    assert!(page.body.contains("Set up two-step verification"), "{}", page.body);
-    let secret = secret_of(&page);
-    let flow = hidden(&page.body, "flow").unwrap();
-    let csrf = hidden(&page.body, "csrf").unwrap();
-    let code = code_now(&s, &secret);
-    b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("code", &code), ("action", "enrol")]).await;
-    let done = b.post("/login", &[("flow", &flow), ("csrf", &csrf), ("action", "continue")]).await;
+    let (secret, done) = enrol_at_sign_in(&b, &s, &b.get(&to).await).await;
     let cb = done.location.expect("to the client");
     assert!(cb.starts_with("https://pay.example/cb") && cb.contains("code="), "{cb}");
     let tokens = redeem_pay(cb).await;
