@@ -71,11 +71,14 @@ impl BrowserStore for PgStore {
     async fn update_session(&self, id: &Digest, session: &SessionRecord) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let st = c
-            .prepare_cached("UPDATE sessions SET record = $2, last_seen = $3, expires_at = $4 WHERE id = $1")
+            .prepare_cached(
+                "UPDATE sessions SET record = $2, last_seen = $3, expires_at = $4, user_id = $5 WHERE id = $1",
+            )
             .await
             .map_err(pg)?;
-        let n =
-            c.execute(&st, &[&&id[..], &enc(session)?, &session.last_seen, &session.expires_at]).await.map_err(pg)?;
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&&id[..], &enc(session)?, &session.last_seen, &session.expires_at, &session.user_id];
+        let n = c.execute(&st, &values).await.map_err(pg)?;
         Ok(n == 1)
     }
 
