@@ -383,3 +383,34 @@ async fn a_policy_step_up_asks_for_the_second_factor_in_the_browser_and_is_inter
     let ok = submit_code(&other, &step, &code_now(&s, &secret)).await;
     assert!(ok.location.as_deref().is_some_and(|l| l.starts_with("https://pay.example/cb")), "{ok:?}");
 }
+
+#[tokio::test]
+async fn a_federated_sign_in_asks_for_the_second_factor_too() {
+    use gatehouse_tests::browser::{follow, href};
+    use gatehouse_tests::fake_oidc::{FakeOidc, Person};
+    let p = FakeOidc::start(Person::verified("sub-fed", "fed@partner.example")).await;
+    let config = format!(
+        "{}{}\n[plugin_runtime]\nallow_loopback_http = true\n[mfa]\nrequire = \"always\"\n",
+        browser_config(),
+        p.connector_entry("partner-sso", "partner", "")
+    );
+    let s = TestServer::start_with(&config).await;
+    let sign_in = |b: Browser| async move {
+        let login = follow(&b, b.authorize(&params(&[])).await).await;
+        let start = href(&login, "/federation/partner/start").expect("the provider's button");
+        let page = follow(&b, b.get(&start).await).await;
+        (b, page)
+    };
+    // A new person made just in time, with no factor: enrolment right after the provider.
+    let (b, page) = sign_in(Browser::new(&s.base)).await;
+    let (secret, done) = enrol_at_sign_in(&b, &s, &page).await;
+    let claims = id_claims(&s, done.location.as_deref().expect("to the client")).await;
+    assert_eq!(claims["amr"], json!(["fed", "otp", "mfa"]), "{claims}");
+    // Next time: the provider, then the code.
+    s.clock.advance(STEP);
+    let (b, page) = sign_in(Browser::new(&s.base)).await;
+    assert!(page.body.contains("Code from your authenticator app"), "{}", page.body);
+    let ok = submit_code(&b, &page, &code_now(&s, &secret)).await;
+    let claims = id_claims(&s, ok.location.as_deref().expect("to the client")).await;
+    assert_eq!((claims["amr"].clone(), claims["idp"].clone()), (json!(["fed", "otp", "mfa"]), json!("partner")));
+}
