@@ -4,6 +4,7 @@
 
 mod entries;
 mod file;
+mod mfa;
 mod notifications;
 mod plugins;
 mod store;

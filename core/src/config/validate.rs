@@ -11,8 +11,8 @@ use super::LogFormat;
 use super::entries::{check_client, check_user};
 use super::file::FileConfig;
 use super::{
-    Config, LoginLimits, MfaConfig, MfaRequire, OAuthConfig, PasswordHashing, Problem, Rate, RateLimits, ServerConfig,
-    SessionConfig, TokensConfig,
+    Config, LoginLimits, OAuthConfig, PasswordHashing, Problem, Rate, RateLimits, ServerConfig, SessionConfig,
+    TokensConfig,
 };
 use crate::ratelimit::LockoutPolicy;
 use crate::secret::{parse_sha256_hex, sha256_hex};
@@ -272,7 +272,7 @@ pub(crate) fn validate(
             365 * day,
         ),
     };
-    let mfa = check_mfa(&mut c, &f.mfa, issuer.as_deref().unwrap_or_default());
+    let mfa = super::mfa::check(&mut c, &f.mfa, issuer.as_deref().unwrap_or_default());
     let login_limits = LoginLimits {
         failed_per_ip: c.rate("login.failed_per_ip", f.login.failed_per_ip.as_deref()).unwrap_or(default_rate(30, 60)),
         failed_per_user: c
@@ -464,36 +464,6 @@ pub(crate) fn validate(
     } else {
         Err(c.problems)
     }
-}
-
-fn check_mfa(c: &mut Check<'_>, m: &super::file::MfaSection, issuer: &str) -> MfaConfig {
-    let require = match m.require.as_deref() {
-        None | Some("enrolled") => MfaRequire::Enrolled,
-        Some("never") => MfaRequire::Never,
-        Some("always") => MfaRequire::Always,
-        Some(other) => {
-            c.problem("mfa.require", format!("`{other}` is not one of \"never\", \"enrolled\", \"always\""));
-            MfaRequire::Enrolled
-        }
-    };
-    // Authenticator apps show this beside the account name; a colon would split the label.
-    let default_issuer = url::Url::parse(issuer).ok().and_then(|u| u.host_str().map(str::to_owned));
-    let totp_issuer = match m.totp_issuer.as_deref() {
-        Some(name) if name.trim().is_empty() || name.contains(':') || name.len() > 64 => {
-            c.problem("mfa.totp_issuer", format!("`{name}` must be 1 to 64 characters without a colon"));
-            String::new()
-        }
-        Some(name) => name.trim().to_owned(),
-        None => default_issuer.unwrap_or_else(|| "Gatehouse".to_owned()),
-    };
-    let reauthenticate_after = c.duration(
-        "mfa.reauthenticate_after",
-        m.reauthenticate_after.as_deref(),
-        Duration::from_secs(300),
-        Duration::from_secs(30),
-        Duration::from_secs(24 * 3600),
-    );
-    MfaConfig { require, totp_issuer, reauthenticate_after }
 }
 
 fn check_issuer(c: &mut Check<'_>, raw: &str, dev_mode: bool) -> String {

@@ -1,9 +1,8 @@
 //! The passkey JSON endpoints (`oidc/passkeys.rs`) and the page script they serve. Bodies
 //! must be `application/json` (so a cross-site form cannot post one), at most 64 KiB.
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -31,18 +30,25 @@ fn answer(reply: JsonReply) -> Response {
     r
 }
 
-/// The JSON object of a request, or the answer to a malformed one.
-async fn json_body(headers: &HeaderMap, body: Body) -> Result<Value, Response> {
-    let bad = |d: &str| {
-        answer(JsonReply { status: 400, body: json!({ "error": "invalid_request", "error_description": d }) })
-    };
-    if !has_content_type(headers, "application/json") {
-        return Err(bad("the body must be application/json"));
-    }
-    let bytes = read_body(body, MAX_BODY).await.map_err(|_| bad("the body is too large or unreadable"))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(bad("the body is not a JSON object")),
+/// The JSON object of a request; a malformed one is answered here.
+pub struct JsonObject(Value);
+
+impl axum::extract::FromRequest<AppState> for JsonObject {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let bad = |d: &str| {
+            answer(JsonReply { status: 400, body: json!({ "error": "invalid_request", "error_description": d }) })
+        };
+        if !has_content_type(req.headers(), "application/json") {
+            return Err(bad("the body must be application/json"));
+        }
+        let bytes =
+            read_body(req.into_body(), MAX_BODY).await.map_err(|_| bad("the body is too large or unreadable"))?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v @ Value::Object(_)) => Ok(Self(v)),
+            _ => Err(bad("the body is not a JSON object")),
+        }
     }
 }
 
@@ -51,13 +57,8 @@ pub async fn login_begin(
     State(state): State<AppState>,
     Query(q): Query<FlowQuery>,
     Cookies(cookies): Cookies,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(body): JsonObject,
 ) -> Response {
-    let body = match json_body(&headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let now = state.clock.now();
     answer(passkeys::login_begin(&state.sign_in, q.flow.as_deref(), &body, &cookies, now).await)
 }
@@ -68,13 +69,8 @@ pub async fn login_finish(
     Query(q): Query<FlowQuery>,
     Meta(meta): Meta,
     Cookies(cookies): Cookies,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(body): JsonObject,
 ) -> Response {
-    let body = match json_body(&headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let now = state.clock.now();
     answer(passkeys::login_finish(&state.sign_in, q.flow.as_deref(), &body, &cookies, &meta, now).await)
 }
@@ -84,13 +80,8 @@ pub async fn register_begin(
     State(state): State<AppState>,
     Meta(meta): Meta,
     Cookies(cookies): Cookies,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(body): JsonObject,
 ) -> Response {
-    let body = match json_body(&headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let now = state.clock.now();
     answer(passkeys::register_begin(&state.sign_in, &body, &cookies, &meta, now).await)
 }
@@ -100,13 +91,8 @@ pub async fn register_finish(
     State(state): State<AppState>,
     Meta(meta): Meta,
     Cookies(cookies): Cookies,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(body): JsonObject,
 ) -> Response {
-    let body = match json_body(&headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let now = state.clock.now();
     answer(passkeys::register_finish(&state.sign_in, &body, &cookies, &meta, now).await)
 }

@@ -60,7 +60,8 @@ fn not_signed_in() -> Reply {
     )
 }
 
-fn time_of(t: i64) -> String {
+/// A unix time in seconds as the account page shows it (RFC 3339).
+pub(super) fn time_of(t: i64) -> String {
     crate::audit::format_time_ms(t.saturating_mul(1000))
 }
 

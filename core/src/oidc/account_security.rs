@@ -49,7 +49,7 @@ fn recent(svc: &SignIn, live: &session::Live, now: OffsetDateTime) -> bool {
 /// The section for `live`'s user.
 pub(super) async fn view(svc: &SignIn, live: &session::Live, now: OffsetDateTime) -> Result<SecurityView, Reply> {
     let f = svc.mfa.factors(&live.user.id).await.map_err(|e| unavailable("reading factors failed", &e))?;
-    let at = |t: i64| crate::audit::format_time_ms(t.saturating_mul(1000));
+    let at = super::account::time_of;
     Ok(SecurityView {
         enrolled: f.enrolled(),
         has_totp: f.totp.is_some(),
@@ -212,11 +212,7 @@ pub(super) async fn submit(
             }
             // The person holds the session and just used the new authenticator: two factors.
             let mut record = live.record.clone();
-            for m in ["otp", "mfa"] {
-                if !record.amr.iter().any(|a| a == m) {
-                    record.amr.push(m.to_owned());
-                }
-            }
+            super::factor::add_methods(&mut record.amr, &super::factor::OTP);
             if let Err(e) = svc.browser.update_session(&live.key, &record).await {
                 return Some(unavailable("updating a session failed", &e));
             }

@@ -39,7 +39,7 @@ pub(super) async fn view(svc: &SignIn, live: &session::Live, now: OffsetDateTime
         .await
         .map_err(|e| unavailable("listing sessions failed", &e))?;
     let idle = i64::try_from(svc.session_config.idle_timeout.as_secs()).unwrap_or(i64::MAX);
-    let at = |t: i64| crate::audit::format_time_ms(t.saturating_mul(1000));
+    let at = super::account::time_of;
     Ok(all
         .into_iter()
         .filter(|(_, s)| now.unix_timestamp() < s.last_seen.saturating_add(idle))

@@ -8,7 +8,7 @@
 
 use time::OffsetDateTime;
 
-use super::flow::{Action, ErrorKind, Page, Reply, error, unavailable};
+use super::flow::{Action, Page, Reply, unavailable};
 use super::steps;
 use crate::audit::AuditEvent;
 use crate::config::MfaRequire;
@@ -17,7 +17,7 @@ use crate::oauth::RequestMeta;
 use crate::oauth::client::Client;
 use crate::oauth::params::Params;
 use crate::oidc::service::SignIn;
-use crate::ratelimit::{AttemptKeys, Refusal};
+use crate::ratelimit::AttemptKeys;
 use crate::store::browser::{Digest, FlowRecord, Step};
 use crate::store::login_attempts::Outcome;
 
@@ -40,14 +40,17 @@ pub fn has_mfa(amr: &[String]) -> bool {
     amr.iter().any(|m| m == "mfa")
 }
 
-/// Adds the second factor's methods to a sign-in's `amr`.
-fn add_otp(amr: &mut Vec<String>) {
-    for m in ["otp", "mfa"] {
-        if !amr.iter().any(|a| a == m) {
-            amr.push(m.to_owned());
+/// Adds `methods` (RFC 8176 values) to a sign-in's `amr`, each once.
+pub(super) fn add_methods<S: AsRef<str>>(amr: &mut Vec<String>, methods: &[S]) {
+    for m in methods {
+        if !amr.iter().any(|a| a == m.as_ref()) {
+            amr.push(m.as_ref().to_owned());
         }
     }
 }
+
+/// The methods a passed code step adds.
+pub(super) const OTP: [&str; 2] = ["otp", "mfa"];
 
 /// After the first factor: the login-step plugins, preceded by the factor step when this
 /// sign-in needs one.
@@ -170,10 +173,9 @@ pub(super) async fn submit(
     let attempt = match svc.limiter.begin_login(&*svc.attempts, keys, t).await {
         Ok(Ok(a)) => a,
         Ok(Err(refusal)) => {
-            let (reason, reply) = refused(refusal);
             svc.metrics.rate_limited("failed_login");
-            svc.audit.emit(actor(), failed(reason), now);
-            return Submitted::Reply(reply);
+            svc.audit.emit(actor(), failed(super::password::refusal_reason(refusal)), now);
+            return Submitted::Reply(super::password::refusal_page(refusal));
         }
         Err(e) => return Submitted::Reply(unavailable("counting a sign-in attempt failed", &e)),
     };
@@ -213,34 +215,9 @@ pub(super) async fn submit(
         method: method.to_owned(),
     };
     svc.audit.emit(actor(), event, now);
-    add_otp(&mut flow.amr);
+    add_methods(&mut flow.amr, &OTP);
     flow.pending.remove(0);
     Submitted::Passed
-}
-
-/// The reason recorded and the page shown for an attempt refused before it was checked.
-fn refused(refusal: Refusal) -> (&'static str, Reply) {
-    match refusal {
-        Refusal::FlowExhausted => (
-            "flow_attempts",
-            error(
-                ErrorKind::TooMany,
-                "Too many attempts",
-                "This sign-in has had too many attempts. Go back to the application and start again.",
-            ),
-        ),
-        Refusal::RateLimited(_) | Refusal::Locked(_) => (
-            if matches!(refusal, Refusal::Locked(_)) { "locked" } else { "rate_limited" },
-            error(
-                ErrorKind::TooMany,
-                "Too many attempts",
-                "Too many failed sign-in attempts. Wait a few minutes and try again.",
-            ),
-        ),
-        Refusal::Busy(_) => {
-            ("busy", error(ErrorKind::TooMany, "Busy", "Too many sign-ins at once. Please try again in a moment."))
-        }
-    }
 }
 
 /// Confirms the authenticator being enrolled during sign-in with its first code; the new
@@ -269,7 +246,7 @@ pub(super) async fn submit_enrolment(
     }
     let passed = AuditEvent::MfaPassed { user_id, client_id: client.id().to_owned(), method: "totp".to_owned() };
     svc.audit.emit(actor, passed, now);
-    add_otp(&mut flow.amr);
+    add_methods(&mut flow.amr, &OTP);
     flow.pending[0] = Step::RecoveryCodes;
     Ok(codes)
 }

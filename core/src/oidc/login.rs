@@ -440,11 +440,7 @@ async fn finish(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord) -> Reply {
         Err(e) => return unavailable("session lookup failed", &e),
     };
     // A factor this flow added (a step-up on an existing session) is the session's now.
-    for m in &flow.amr {
-        if !live.record.amr.contains(m) {
-            live.record.amr.push(m.clone());
-        }
-    }
+    factor::add_methods(&mut live.record.amr, &flow.amr);
     match session::touch(&*svc.browser, &mut live, &flow.request.client_id, now).await {
         Ok(true) => {}
         Ok(false) => return expired(),

@@ -189,11 +189,7 @@ pub async fn login_finish(
         svc.audit.emit(actor, event, now);
         super::steps::schedule(svc, &mut flow);
     } else {
-        for m in ["pop", "mfa"] {
-            if !flow.amr.iter().any(|a| a == m) {
-                flow.amr.push(m.to_owned());
-            }
-        }
+        super::factor::add_methods(&mut flow.amr, &["pop", "mfa"]);
         flow.pending.remove(0);
     }
     match svc.browser.update_flow(&key, &flow).await {

@@ -140,12 +140,7 @@ fn refused(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Reply {
-    let reason = match refusal {
-        Refusal::FlowExhausted => "flow_attempts",
-        Refusal::RateLimited(_) => "rate_limited",
-        Refusal::Locked(_) => "locked",
-        Refusal::Busy(_) => "busy",
-    };
+    let reason = refusal_reason(refusal);
     svc.metrics.rate_limited("failed_login");
     let event = AuditEvent::LoginFailed {
         user_id: user.map(|u| u.id.clone()),
@@ -153,6 +148,21 @@ fn refused(
         reason: reason.to_owned(),
     };
     svc.audit.emit(meta.actor("anonymous"), event, now);
+    refusal_page(refusal)
+}
+
+/// The reason an attempt refused before it was checked is recorded with.
+pub(super) fn refusal_reason(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::FlowExhausted => "flow_attempts",
+        Refusal::RateLimited(_) => "rate_limited",
+        Refusal::Locked(_) => "locked",
+        Refusal::Busy(_) => "busy",
+    }
+}
+
+/// The page for an attempt (a password, a code) refused before it was checked.
+pub(super) fn refusal_page(refusal: Refusal) -> Reply {
     match refusal {
         Refusal::FlowExhausted => error(
             ErrorKind::TooMany,
