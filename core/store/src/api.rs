@@ -19,6 +19,7 @@ use crate::browser::{
 };
 use crate::factors::FactorsRecord;
 use crate::links::LinkRecord;
+use crate::tickets::TicketRecord;
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
 use crate::plugin_kv::KvError;
@@ -56,6 +57,9 @@ pub trait UserStore: Send + Sync {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     async fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
+    /// Marks the user's email address verified if it is still `email` (atomically); `false`
+    /// when there is no such user or the address changed.
+    async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError>;
 }
 
 /// Federated identities linked to users (`links.rs`).
@@ -144,6 +148,12 @@ pub trait BrowserStore: Send + Sync {
     async fn count_open_sessions(&self, now: i64, idle_since: i64) -> Result<usize, StoreError>;
     /// A user's sessions not past their absolute end at `now`, with their keys, oldest first.
     async fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError>;
+    /// Stores a new ticket under the hash of its token.
+    async fn put_ticket(&self, id: &Digest, ticket: &TicketRecord) -> Result<(), StoreError>;
+    /// A ticket, if present (expiry is the caller's check).
+    async fn get_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError>;
+    /// Removes a ticket and returns it: exactly one caller, on any instance, gets it.
+    async fn take_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError>;
     /// Stores a new code.
     async fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError>;
     /// A code, if present.

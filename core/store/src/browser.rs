@@ -320,6 +320,13 @@ pub trait SyncBrowser {
     /// A user's sessions not past their absolute end at `now`, with their keys, oldest first.
     fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError>;
 
+    /// Stores a new ticket under the hash of its token.
+    fn put_ticket(&self, id: &Digest, ticket: &crate::tickets::TicketRecord) -> Result<(), StoreError>;
+    /// A ticket, if present (expiry is the caller's check).
+    fn get_ticket(&self, id: &Digest) -> Result<Option<crate::tickets::TicketRecord>, StoreError>;
+    /// Removes a ticket and returns it: exactly one caller can use a ticket.
+    fn take_ticket(&self, id: &Digest) -> Result<Option<crate::tickets::TicketRecord>, StoreError>;
+
     /// Stores a new code.
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError>;
     /// A code, if present.
@@ -350,7 +357,7 @@ pub trait SyncBrowser {
     /// Remembers approved scopes (replacing earlier ones).
     fn put_consent(&self, user_id: &str, client_id: &str, scopes: &[String]) -> Result<(), StoreError>;
 
-    /// Drops flows, sessions, codes and refresh tokens that expired before `now`.
+    /// Drops flows, sessions, codes, refresh tokens and tickets that expired before `now`.
     fn purge_browser(&self, now: i64) -> Result<usize, StoreError>;
 }
 

@@ -22,6 +22,7 @@ use crate::links::{LinkRecord, SyncLinks};
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
 use crate::plugin_kv::KvError;
+use crate::tickets::TicketRecord;
 use crate::{ClientRecord, KeyRecord, KeySetRecord, StoreError, UserRecord};
 
 /// The synchronous backends underneath (sled, memory): all of the `Sync*` traits.
@@ -116,6 +117,9 @@ impl<T: SyncBackend> UserStore for Embedded<T> {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_user_disabled(&*self.0, id, disabled, now)
     }
+    async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
+        crate::SyncStore::set_email_verified(&*self.0, id, email, now)
+    }
     async fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_user_groups(&*self.0, id, groups, now)
     }
@@ -185,6 +189,15 @@ impl<T: SyncBackend> BrowserStore for Embedded<T> {
     }
     async fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<(Digest, SessionRecord)>, StoreError> {
         crate::browser::SyncBrowser::user_sessions(&*self.0, user_id, now)
+    }
+    async fn put_ticket(&self, id: &Digest, ticket: &TicketRecord) -> Result<(), StoreError> {
+        crate::browser::SyncBrowser::put_ticket(&*self.0, id, ticket)
+    }
+    async fn get_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        crate::browser::SyncBrowser::get_ticket(&*self.0, id)
+    }
+    async fn take_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        crate::browser::SyncBrowser::take_ticket(&*self.0, id)
     }
     async fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
         crate::browser::SyncBrowser::put_code(&*self.0, code, record)

@@ -46,6 +46,7 @@ mod sled_security;
 mod sled_transfer;
 #[cfg(test)]
 mod tests;
+pub mod tickets;
 pub mod transfer;
 #[cfg(test)]
 mod transfer_tests;
@@ -157,6 +158,9 @@ pub trait SyncStore:
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
+    /// Marks the user's email address verified if it is still `email` (atomically); `false`
+    /// when there is no such user or the address changed.
+    fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Appends audit records (consecutive `seq`) in one write, only right after the stored
     /// head (the first record's `seq` and `prev` follow the last stored record): otherwise
@@ -401,6 +405,12 @@ pub async fn open_postgres(opts: &pg::PgOptions, wait: std::time::Duration) -> R
 /// A new, empty in-memory store (tests).
 pub fn memory() -> Arc<dyn Backend> {
     Arc::new(Embedded::new(MemoryStore::new()))
+}
+
+/// Marks `user`'s address verified at `now`.
+pub(crate) fn verify_email(user: &mut UserRecord, now: i64) {
+    user.email_verified = true;
+    user.updated_at = now;
 }
 
 /// SHA-256 (aws-lc-rs), for digests the store computes itself (audit record hashes, lock

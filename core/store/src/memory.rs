@@ -162,6 +162,11 @@ impl SyncStore for MemoryStore {
             .is_some())
     }
 
+    fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
+        let mut map = self.users.write().map_err(|_| poisoned())?;
+        Ok(map.get_mut(id).filter(|u| u.email.as_deref() == Some(email)).map(|u| crate::verify_email(u, now)).is_some())
+    }
+
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         let mut map = self.users.write().map_err(|_| poisoned())?;
         Ok(map

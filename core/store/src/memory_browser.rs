@@ -8,6 +8,7 @@ use super::browser::{
     SyncBrowser, code_keep_until, consent_key, redeem, rotate,
 };
 use super::memory::{MemoryStore, poisoned};
+use super::tickets::TicketRecord;
 
 /// The maps behind the lock.
 #[derive(Default)]
@@ -18,6 +19,7 @@ pub(super) struct BrowserMaps {
     refresh: HashMap<Digest, RefreshRecord>,
     families: HashMap<String, FamilyRecord>,
     consents: BTreeMap<Vec<u8>, Vec<String>>,
+    tickets: HashMap<Digest, TicketRecord>,
 }
 
 impl MemoryStore {
@@ -78,6 +80,20 @@ impl SyncBrowser for MemoryStore {
             out.sort_by_key(|(_, s)| s.created_at);
             out
         })
+    }
+
+    fn put_ticket(&self, id: &Digest, ticket: &TicketRecord) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.tickets.insert(*id, ticket.clone());
+        })
+    }
+
+    fn get_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        self.with(|m| m.tickets.get(id).cloned())
+    }
+
+    fn take_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        self.with(|m| m.tickets.remove(id))
     }
 
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
@@ -146,13 +162,17 @@ impl SyncBrowser for MemoryStore {
 
     fn purge_browser(&self, now: i64) -> Result<usize, StoreError> {
         self.with(|m| {
-            let before = m.flows.len() + m.sessions.len() + m.codes.len() + m.refresh.len() + m.families.len();
+            let size = |m: &BrowserMaps| {
+                m.flows.len() + m.sessions.len() + m.codes.len() + m.refresh.len() + m.families.len() + m.tickets.len()
+            };
+            let before = size(m);
             m.flows.retain(|_, f| f.expires_at >= now);
             m.sessions.retain(|_, s| s.expires_at >= now);
             m.codes.retain(|_, c| code_keep_until(c) >= now);
             m.refresh.retain(|_, r| r.expires_at >= now);
             m.families.retain(|_, f| f.expires_at.max(f.last_access_exp) >= now);
-            before - (m.flows.len() + m.sessions.len() + m.codes.len() + m.refresh.len() + m.families.len())
+            m.tickets.retain(|_, t| t.expires_at >= now);
+            before - size(m)
         })
     }
 }

@@ -373,6 +373,19 @@ impl SyncStore for SledStore {
         })
     }
 
+    fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
+        let matched = std::sync::atomic::AtomicBool::new(false);
+        self.update_user(id, |u| {
+            let same = u.email.as_deref() == Some(email);
+            matched.store(same, std::sync::atomic::Ordering::Relaxed);
+            if same {
+                crate::verify_email(u, now);
+            }
+        })?;
+        Ok(matched.into_inner())
+    }
+
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         let _w = self.writing()?;
         self.update_user(id, |u| {

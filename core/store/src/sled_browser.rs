@@ -16,6 +16,7 @@ use super::browser::{
     SyncBrowser, code_keep_until, consent_key, redeem, rotate,
 };
 use super::sled::SledStore;
+use super::tickets::TicketRecord;
 use super::{StoreError, decode, encode};
 
 const FLOWS: &str = "flows";
@@ -33,6 +34,7 @@ const CODES: &str = "codes";
 const REFRESH: &str = "refresh";
 const FAMILIES: &str = "refresh (families)";
 const CONSENTS: &str = "consents";
+const TICKETS: &str = "tickets";
 
 /// The trees of the browser aggregates.
 pub(super) struct BrowserTrees {
@@ -42,6 +44,7 @@ pub(super) struct BrowserTrees {
     pub(super) codes: sled::Tree,
     pub(super) refresh: sled::Tree,
     pub(super) consents: sled::Tree,
+    pub(super) tickets: sled::Tree,
     /// Serialises check-and-write of one refresh family (striped by family id).
     family_locks: Vec<std::sync::Mutex<()>>,
 }
@@ -77,6 +80,7 @@ impl BrowserTrees {
             codes: tree(CODES)?,
             refresh: tree(REFRESH)?,
             consents: tree(CONSENTS)?,
+            tickets: tree(TICKETS)?,
             family_locks: (0..LOCK_STRIPES).map(|_| std::sync::Mutex::new(())).collect(),
         })
     }
@@ -224,6 +228,24 @@ impl SyncBrowser for SledStore {
         Ok(out)
     }
 
+    fn put_ticket(&self, id: &Digest, ticket: &TicketRecord) -> Result<(), StoreError> {
+        let _w = self.writing()?;
+        self.browser().tickets.insert(id, encode(ticket)?).map_err(io)?;
+        Ok(())
+    }
+
+    fn get_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        get(&self.browser().tickets, TICKETS, id)
+    }
+
+    fn take_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        let _w = self.writing()?;
+        match self.browser().tickets.remove(id).map_err(io)? {
+            Some(v) => decode(TICKETS, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
         let _w = self.writing()?;
         self.browser().codes.insert(code, encode(record)?).map_err(io)?;
@@ -329,6 +351,7 @@ impl SyncBrowser for SledStore {
             + purge::<SessionRecord>(&t.sessions, b"", SESSIONS, now, |s| s.expires_at)?
             + purge::<CodeRecord>(&t.codes, b"", CODES, now, code_keep_until)?
             + purge::<RefreshRecord>(&t.refresh, b"r", REFRESH, now, |r| r.expires_at)?
-            + purge::<FamilyRecord>(&t.refresh, b"f", FAMILIES, now, |f| f.expires_at.max(f.last_access_exp))?)
+            + purge::<FamilyRecord>(&t.refresh, b"f", FAMILIES, now, |f| f.expires_at.max(f.last_access_exp))?
+            + purge::<TicketRecord>(&t.tickets, b"", TICKETS, now, |t| t.expires_at)?)
     }
 }

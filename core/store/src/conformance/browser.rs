@@ -1,4 +1,4 @@
-//! Flows, sessions, codes, refresh families and consent.
+//! Flows, sessions, codes, refresh families, consent and tickets.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "a test suite: a failed step fails the test")]
 
 use crate::Backend;
@@ -135,4 +135,25 @@ pub async fn consent_is_remembered(s: &dyn Backend) {
     assert_eq!(s.get_consent("u", "c2").await.unwrap(), None);
     assert_eq!(s.get_consent("u\0c", "").await.unwrap(), None);
     assert_eq!(s.get_consent("u", "c\0").await.unwrap(), None);
+}
+
+pub async fn tickets_are_taken_once(s: &dyn Backend) {
+    use crate::tickets::{TicketPurpose, TicketRecord};
+    let ticket = |user: &str, expires_at| TicketRecord {
+        purpose: TicketPurpose::EmailVerification,
+        user_id: user.into(),
+        stamp: "ab".into(),
+        created_at: 1,
+        expires_at,
+    };
+    s.put_ticket(&[30; 32], &ticket("t1", 10_000)).await.unwrap();
+    s.put_ticket(&[31; 32], &ticket("t2", 20_000)).await.unwrap();
+    assert_eq!(s.get_ticket(&[30; 32]).await.unwrap(), Some(ticket("t1", 10_000)), "looking does not use it");
+    assert_eq!(s.take_ticket(&[30; 32]).await.unwrap(), Some(ticket("t1", 10_000)));
+    assert_eq!(s.take_ticket(&[30; 32]).await.unwrap(), None, "a ticket is used once");
+    assert_eq!(s.get_ticket(&[30; 32]).await.unwrap(), None);
+    s.put_ticket(&[32; 32], &ticket("t3", 10_000)).await.unwrap();
+    s.purge_browser(15_000).await.unwrap();
+    assert_eq!(s.get_ticket(&[32; 32]).await.unwrap(), None, "an expired ticket is purged");
+    assert_eq!(s.take_ticket(&[31; 32]).await.unwrap(), Some(ticket("t2", 20_000)), "a live one is kept");
 }

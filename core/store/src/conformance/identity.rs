@@ -99,3 +99,13 @@ pub async fn users_are_unique_by_name_and_email(s: &dyn Backend) {
     assert_eq!((bob.password_hash.as_str(), bob.disabled, bob.updated_at), ("$argon2id$new", true, 6));
     assert!(!s.set_user_disabled("nobody", true, 7).await.unwrap());
 }
+
+pub async fn an_address_is_verified_only_while_it_is_kept(s: &dyn Backend) {
+    s.create_user(&user("v1", "verifier", Some("v@example.com"))).await.unwrap();
+    assert!(!s.set_email_verified("v1", "old@example.com", 5).await.unwrap(), "another address");
+    assert!(!s.get_user("v1").await.unwrap().unwrap().email_verified);
+    assert!(s.set_email_verified("v1", "v@example.com", 6).await.unwrap());
+    let u = s.get_user("v1").await.unwrap().unwrap();
+    assert_eq!((u.email_verified, u.updated_at), (true, 6));
+    assert!(!s.set_email_verified("nobody", "v@example.com", 7).await.unwrap());
+}

@@ -25,6 +25,7 @@ pub use pair::pair;
 pub async fn all(s: Arc<dyn Backend>) {
     identity::clients_round_trip(&*s).await;
     identity::users_are_unique_by_name_and_email(&*s).await;
+    identity::an_address_is_verified_only_while_it_is_kept(&*s).await;
     identity::keys_replace_atomically(&*s).await;
     identity::revocations_expire(&*s).await;
     identity::single_use_and_leases(&*s).await;
@@ -43,5 +44,6 @@ pub async fn all(s: Arc<dyn Backend>) {
     browser::codes_redeem_once(&*s).await;
     browser::refresh_rotates_and_detects_reuse(&*s).await;
     browser::consent_is_remembered(&*s).await;
+    browser::tickets_are_taken_once(&*s).await;
     s.flush().await.unwrap();
 }

@@ -40,6 +40,12 @@ pub async fn pair(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
         expires_at: 100,
         ..Default::default()
     };
+    // 8 uses of one emailed link: one gets the ticket.
+    let ticket = crate::tickets::TicketRecord { user_id: "u".into(), expires_at: 100, ..Default::default() };
+    a.put_ticket(&[8; 32], &ticket).await.unwrap();
+    let taken = race(&a, &b, 8, |s, _| async move { s.take_ticket(&[8; 32]).await.unwrap() }).await;
+    assert_eq!(taken.iter().flatten().collect::<Vec<_>>(), [&ticket], "one use of a ticket");
+
     a.put_code(&[7; 32], &code).await.unwrap();
     let outcomes = race(&a, &b, 16, |s, i| async move {
         let r = Redemption { jti: format!("j{i}"), access_exp: 600, family: None };

@@ -1,4 +1,4 @@
-//! Flows, sessions, codes, refresh families and consent. The single-use rules are the shared
+//! Flows, sessions, codes, refresh families, consent and tickets. The single-use rules are the shared
 //! ones (`browser::redeem`, `browser::rotate`), applied to rows locked `FOR UPDATE` in one
 //! transaction: of two racing redemptions, the second waits for the first's commit and then
 //! sees its redemption.
@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use super::{PgStore, count, enc, json, pg, text};
 use crate::StoreError;
 use crate::api::BrowserStore;
+use crate::tickets::TicketRecord;
 use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
     code_keep_until, redeem, rotate,
@@ -118,6 +119,31 @@ impl BrowserStore for PgStore {
             .await
             .map_err(pg)?;
         Ok(count(super::unbig(super::col(&row, 0, "sessions")?)))
+    }
+
+    async fn put_ticket(&self, id: &Digest, ticket: &TicketRecord) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "INSERT INTO tickets (id, record, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at",
+            )
+            .await
+            .map_err(pg)?;
+        c.execute(&st, &[&&id[..], &enc(ticket)?, &ticket.expires_at]).await.map_err(pg)?;
+        Ok(())
+    }
+
+    async fn get_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        let c = self.client().await?;
+        let st = c.prepare_cached("SELECT record FROM tickets WHERE id = $1").await.map_err(pg)?;
+        c.query_opt(&st, &[&&id[..]]).await.map_err(pg)?.map(|r| json(&r, 0, "tickets")).transpose()
+    }
+
+    async fn take_ticket(&self, id: &Digest) -> Result<Option<TicketRecord>, StoreError> {
+        let c = self.client().await?;
+        let st = c.prepare_cached("DELETE FROM tickets WHERE id = $1 RETURNING record").await.map_err(pg)?;
+        c.query_opt(&st, &[&&id[..]]).await.map_err(pg)?.map(|r| json(&r, 0, "tickets")).transpose()
     }
 
     async fn put_code(&self, code: &Digest, record: &CodeRecord) -> Result<(), StoreError> {
@@ -266,6 +292,7 @@ impl BrowserStore for PgStore {
             "DELETE FROM auth_codes WHERE keep_until < $1",
             "DELETE FROM refresh_tokens WHERE expires_at < $1",
             "DELETE FROM refresh_families WHERE keep_until < $1",
+            "DELETE FROM tickets WHERE expires_at < $1",
         ] {
             n += c.execute(sql, &[&now]).await.map_err(pg)?;
         }

@@ -121,6 +121,19 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
+        let matched = std::sync::atomic::AtomicBool::new(false);
+        self.update_user(id, |u| {
+            let same = u.email.as_deref() == Some(email);
+            matched.store(same, std::sync::atomic::Ordering::Relaxed);
+            if same {
+                crate::verify_email(u, now);
+            }
+        })
+        .await?;
+        Ok(matched.into_inner())
+    }
+
     async fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError> {
         let groups = groups.to_vec();
         self.update_user(id, |u| {

@@ -8,7 +8,7 @@ use super::{PgStore, col, pg};
 use crate::StoreError;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// `(version, SQL)`, in order. Times are unix seconds unless the name ends in `_ms`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -130,6 +130,13 @@ CREATE INDEX passkey_credentials_user ON passkey_credentials (user_id);
 ALTER TABLE sessions ADD COLUMN user_id text;
 UPDATE sessions SET user_id = record::jsonb ->> 'user_id';
 CREATE INDEX sessions_user ON sessions (user_id);
+"#,
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE tickets (id bytea PRIMARY KEY, record text NOT NULL, expires_at bigint NOT NULL);
+CREATE INDEX tickets_expiry ON tickets (expires_at);
 "#,
     ),
 ];
