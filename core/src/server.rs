@@ -197,6 +197,7 @@ impl Server {
             metrics: metrics.clone(),
             plugins: plugins.clone(),
             passwords: passwords.clone(),
+            clock: clock.clone(),
         };
         let state = AppState::new(Inner {
             tokens: parts.token_service(&config),

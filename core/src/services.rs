@@ -47,6 +47,8 @@ pub(crate) struct Parts {
     pub plugins: PluginHost,
     /// Password hashing.
     pub passwords: Passwords,
+    /// The clock.
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Parts {
@@ -99,6 +101,11 @@ impl Parts {
             keys: self.keys.clone(),
             mfa: crate::mfa::Mfa::new(self.db.shared_factors(), config.mfa.clone(), &self.issuer),
             once: self.db.shared_coordination(),
+            outbox: crate::notify::transactional::Outbox::new(
+                self.plugins.clone(),
+                self.metrics.clone(),
+                self.clock.clone(),
+            ),
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct Urls {
     pub federation: String,
     /// The account page.
     pub account: String,
+    /// Where a password reset link leads.
+    pub password_reset: String,
+    /// Where an address verification link leads.
+    pub email_verify: String,
 }
 
 impl Urls {
@@ -59,6 +63,8 @@ impl Urls {
             logout: at(paths::LOGOUT),
             federation: at(paths::FEDERATION),
             account: at(paths::ACCOUNT),
+            password_reset: at(paths::PASSWORD_RESET),
+            email_verify: at(paths::EMAIL_VERIFY),
         }
     }
 }

@@ -123,6 +123,7 @@ impl Harness {
             metrics,
             plugins,
             passwords,
+            clock: Arc::new(clock.clone()),
         };
         Self { tokens: parts.token_service(&config), sign_in: parts.sign_in(&config), clock, db }
     }

@@ -23,6 +23,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("mfa.html", include_str!("../templates/mfa.html")),
     ("mfa_enrol.html", include_str!("../templates/mfa_enrol.html")),
     ("recovery_codes.html", include_str!("../templates/recovery_codes.html")),
+    ("password_forgot.html", include_str!("../templates/password_forgot.html")),
+    ("password_reset.html", include_str!("../templates/password_reset.html")),
+    ("email_verify.html", include_str!("../templates/email_verify.html")),
+    ("link_done.html", include_str!("../templates/link_done.html")),
 ];
 const STYLE: &str = include_str!("../templates/style.css");
 

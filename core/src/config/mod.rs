@@ -192,6 +192,8 @@ pub struct LoginLimits {
     pub failed_per_user: Rate,
     /// New login flows per source IP (each is a stored record).
     pub flows_per_ip: Rate,
+    /// Emailed links (password reset, address verification) asked for per source IP.
+    pub emails_per_ip: Rate,
     /// Lockout with back-off after consecutive failures.
     pub lockout: crate::ratelimit::LockoutPolicy,
     /// Password attempts one login flow may make; then the flow must start again.

@@ -447,10 +447,26 @@ fn check_route(
         let known = crate::notify::EVENTS.join(", ");
         c.problem(format!("{key}.events"), format!("is required: the events to deliver (\"*\" or some of {known})"));
     }
+    let links = crate::notify::transactional::TRANSACTIONAL;
     for (i, e) in events.iter().enumerate() {
-        if e != "*" && !crate::notify::EVENTS.contains(&e.as_str()) {
-            let known = crate::notify::EVENTS.join(", ");
+        if e != "*" && !crate::notify::EVENTS.contains(&e.as_str()) && !links.contains(&e.as_str()) {
+            let known = [crate::notify::EVENTS, links].concat().join(", ");
             c.problem(format!("{key}.events[{i}]"), format!("`{e}` is not an event (\"*\" or one of {known})"));
+        }
+    }
+    // A link for a person goes to their own address (email without a fixed recipient) or to
+    // the operator's webhook, never by SMS or to someone else's address.
+    if let Some(e) = events.iter().find(|e| links.contains(&e.as_str())) {
+        match (channel.as_deref(), recipient.is_some()) {
+            (Some("sms"), _) => c.problem(
+                format!("{key}.events"),
+                format!("`{e}` carries a link for the person's email: not for channel = \"sms\""),
+            ),
+            (Some("email"), true) => c.problem(
+                format!("{key}.recipient"),
+                format!("`{e}` goes to the person's own address: remove recipient, or subscribe another notifier"),
+            ),
+            _ => {}
         }
     }
     if let Some(ch) = &channel

@@ -279,6 +279,9 @@ pub(crate) fn validate(
             .rate("login.failed_per_user", f.login.failed_per_user.as_deref())
             .unwrap_or(default_rate(10, 60)),
         flows_per_ip: c.rate("login.flows_per_ip", f.login.flows_per_ip.as_deref()).unwrap_or(default_rate(600, 60)),
+        emails_per_ip: c
+            .rate("login.emails_per_ip", f.login.emails_per_ip.as_deref())
+            .unwrap_or(default_rate(20, 3600)),
         lockout: LockoutPolicy {
             threshold: match f.login.lockout_threshold {
                 None => 5,

@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 pub(crate) mod health;
 mod introspect;
+mod links;
 pub mod listener;
 mod login;
 mod middleware;
@@ -55,6 +56,9 @@ pub fn router(state: AppState) -> Router {
         .route(paths::AUTHORIZE, get(login::authorize).post(login::authorize))
         .route(paths::LOGIN, get(login::login_get).post(login::login_post))
         .route(paths::ACCOUNT, get(login::account_get).post(login::account_post))
+        .route(paths::PASSWORD_FORGOT, get(links::forgot_get).post(links::forgot_post))
+        .route(paths::PASSWORD_RESET, get(links::reset_get).post(links::reset_post))
+        .route(paths::EMAIL_VERIFY, get(links::verify_get).post(links::verify_post))
         .route(paths::FEDERATION_START, get(login::federation_start))
         .route(paths::FEDERATION_CALLBACK, get(login::federation_callback))
         .route(paths::LOGOUT, get(login::logout_get).post(login::logout_post))

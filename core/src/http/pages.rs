@@ -12,6 +12,7 @@ use super::extract::{has_content_type, read_body};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::{MAX_FORM_BYTES, Params};
 use crate::oidc::flow::{Action, BrowserCookies, CookieChange, ErrorKind, ErrorPage, Page, Reply};
+use crate::oidc::page::LinkPage;
 use crate::oidc::session::{browser_cookie, federation_cookie, session_cookie};
 use crate::state::AppState;
 
@@ -199,6 +200,7 @@ fn page_html(state: &AppState, page: Page) -> String {
                     script => super::paths::PASSKEY_SCRIPT,
                     passkey_begin => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_BEGIN),
                     passkey_finish => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_FINISH),
+                    forgot => format!("{}?flow={flow}", super::paths::PASSWORD_FORGOT),
                 },
             )
         }
@@ -276,6 +278,7 @@ fn page_html(state: &AppState, page: Page) -> String {
                 "account.html",
                 minijinja::context! {
                     action => super::paths::ACCOUNT, logout => super::paths::LOGOUT, csrf => a.csrf, username => a.username, email => a.email,
+                    email_verified => a.email_verified,
                     links, available, notice => a.notice,
                     security => minijinja::context! {
                         enrolled => a.security.enrolled, totp_added => a.security.totp_added,
@@ -295,6 +298,33 @@ fn page_html(state: &AppState, page: Page) -> String {
                     passkey_finish => super::paths::PASSKEY_REGISTER_FINISH,
                 },
             )
+        }
+        Page::Link(page) => link_page(state, page),
+    }
+}
+
+/// The pages of emailed links.
+fn link_page(state: &AppState, page: LinkPage) -> String {
+    use super::paths::{LOGIN, PASSWORD_FORGOT, PASSWORD_RESET};
+    let pages = &state.pages;
+    match page {
+        LinkPage::Forgot { csrf, flow, sent, error } => {
+            let back = flow.as_ref().map(|f| format!("{LOGIN}?flow={f}"));
+            pages.render(
+                "password_forgot.html",
+                minijinja::context! { action => PASSWORD_FORGOT, csrf, flow, sent, error, back },
+            )
+        }
+        LinkPage::Reset { csrf, token, error } => {
+            pages.render("password_reset.html", minijinja::context! { action => PASSWORD_RESET, csrf, token, error })
+        }
+        LinkPage::Verify { csrf, token, email } => pages.render(
+            "email_verify.html",
+            minijinja::context! { action => super::paths::EMAIL_VERIFY, csrf, token, email },
+        ),
+        LinkPage::Done { title, message, ask_again } => {
+            let forgot = ask_again.then_some(PASSWORD_FORGOT);
+            pages.render("link_done.html", minijinja::context! { title, message, forgot })
         }
     }
 }

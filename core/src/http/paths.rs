@@ -24,6 +24,12 @@ pub const PASSKEY_REGISTER_BEGIN: &str = "/account/passkeys/register/begin";
 pub const PASSKEY_REGISTER_FINISH: &str = "/account/passkeys/register/finish";
 /// The signed-in person's account page (linked providers).
 pub const ACCOUNT: &str = "/account";
+/// "Forgot password?": ask for a reset link by email.
+pub const PASSWORD_FORGOT: &str = "/password/forgot";
+/// Where a reset link leads (`?token=...`): choose a new password.
+pub const PASSWORD_RESET: &str = "/password/reset";
+/// Where an address verification link leads (`?token=...`).
+pub const EMAIL_VERIFY: &str = "/email/verify";
 /// Federated sign-in: `{FEDERATION}/{id}/start` and `{FEDERATION}/{id}/callback`.
 pub const FEDERATION: &str = "/federation";
 /// The routes under [`FEDERATION`].

@@ -4,9 +4,12 @@
 //! durably in the store together with the audit cursor (`store/notify_queue.rs`), so a
 //! crash neither loses nor duplicates a message. `dispatch.rs` delivers with retry and
 //! back-off, then dead-letters; the message id (audit sequence number and notifier) is the
-//! idempotency key a receiver can deduplicate on.
+//! idempotency key a receiver can deduplicate on. Links a person asked for (a password
+//! reset, an address to verify) take a path of their own that stores nothing
+//! (`transactional.rs`).
 
 pub mod dispatch;
+pub mod transactional;
 
 use serde_json::json;
 
@@ -33,6 +36,7 @@ pub const EVENTS: &[&str] = &[
     "mfa.removed",
     "mfa.recovery_code_used",
     "mfa.recovery_codes_regenerated",
+    "password.reset",
 ];
 
 /// Audit event type (`AuditEvent::name`) → the notification event it raises; types not
@@ -59,6 +63,7 @@ const BY_TYPE: &[(&str, &str)] = &[
     ("passkey_removed", "mfa.removed"),
     ("recovery_code_used", "mfa.recovery_code_used"),
     ("recovery_codes_regenerated", "mfa.recovery_codes_regenerated"),
+    ("password_reset", "password.reset"),
 ];
 
 /// The notification event raised by audit events of type `audit_type`, if any (the queue
@@ -95,6 +100,7 @@ fn who(e: &AuditEvent) -> (Option<&str>, Option<&str>) {
         | AuditEvent::PasskeyRemoved { user_id, .. }
         | AuditEvent::RecoveryCodeUsed { user_id, .. }
         | AuditEvent::RecoveryCodesRegenerated { user_id } => (Some(user_id), None),
+        AuditEvent::PasswordReset { user_id, username, .. } => (Some(user_id), Some(username)),
         _ => (None, None),
     }
 }
@@ -134,6 +140,10 @@ fn summary(e: &AuditEvent, username: Option<&str>) -> String {
         AuditEvent::RecoveryCodesRegenerated { .. } => {
             format!("New recovery codes were made for {user}; the old ones no longer work.")
         }
+        AuditEvent::PasswordReset { username, sessions_ended, .. } => format!(
+            "The password of {username} was reset through an emailed link; {sessions_ended} session{} ended.",
+            if *sessions_ended == 1 { "" } else { "s" }
+        ),
         AuditEvent::KeysRotated { trigger, .. } => format!("The signing keys were rotated ({trigger})."),
         AuditEvent::PluginReloadFailed { .. } => "A plugin reload failed; the previous plugins stay.".to_owned(),
         AuditEvent::AuditCheckpoint { through_seq, .. } => {
@@ -235,6 +245,10 @@ mod tests {
             AuditEvent::PasskeyRemoved { user_id: s(), name: s() },
             AuditEvent::RecoveryCodeUsed { user_id: s(), remaining: 3 },
             AuditEvent::RecoveryCodesRegenerated { user_id: s() },
+            AuditEvent::PasswordReset { user_id: s(), username: s(), sessions_ended: 2 },
+            AuditEvent::PasswordResetRequested { user_id: s(), messages: 1 },
+            AuditEvent::EmailVerificationRequested { user_id: s(), messages: 1 },
+            AuditEvent::EmailVerified { user_id: s() },
             AuditEvent::TokenIssued { client_id: s(), grant_type: s(), jti: s(), scope: None },
             AuditEvent::ServerStopped,
             AuditEvent::AdminAuthFailed,

@@ -40,6 +40,8 @@ pub struct AccountPage {
     pub username: String,
     /// Email, if any.
     pub email: Option<String>,
+    /// Whether the address is verified.
+    pub email_verified: bool,
     /// Linked providers.
     pub links: Vec<LinkView>,
     /// Loaded connectors not linked yet: `(id, display name)`.
@@ -112,6 +114,7 @@ pub(super) async fn render(svc: &SignIn, live: &session::Live, notice: Option<&s
         csrf: live.record.csrf.clone(),
         username: live.user.username.clone(),
         email: live.user.email.clone(),
+        email_verified: live.user.email_verified,
         links: views,
         available,
         notice: notice.map(str::to_owned),
@@ -152,7 +155,12 @@ pub async fn submit(
             Some(reply) => reply,
             None => match super::account_security::submit(svc, &live, other, params, meta, now).await {
                 Some(reply) => reply,
-                None => error(ErrorKind::BadRequest, "Invalid request", "The form asked for nothing this page does."),
+                None => match super::email_verify::submit(svc, &live, other, meta, now).await {
+                    Some(reply) => reply,
+                    None => {
+                        error(ErrorKind::BadRequest, "Invalid request", "The form asked for nothing this page does.")
+                    }
+                },
             },
         },
     }

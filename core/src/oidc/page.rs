@@ -121,6 +121,53 @@ pub enum Page {
     LoggedOut,
     /// The signed-in person's account page.
     Account(Box<super::account::AccountPage>),
+    /// The pages of emailed links (password reset, address verification).
+    Link(LinkPage),
+}
+
+/// The pages of emailed links. Their forms carry a CSRF token bound to the browser
+/// (`tickets::form_csrf`): there is no session or flow to hold one.
+#[derive(Debug)]
+pub enum LinkPage {
+    /// "Forgot password?": ask for a link (`sent`: the answer, whether or not the address is
+    /// known).
+    Forgot {
+        /// CSRF token.
+        csrf: String,
+        /// The login flow to go back to.
+        flow: Option<String>,
+        /// The request was taken.
+        sent: bool,
+        /// A failure message.
+        error: Option<String>,
+    },
+    /// Choose a new password (field `new_password`).
+    Reset {
+        /// CSRF token.
+        csrf: String,
+        /// The link's token (hidden field `token`).
+        token: String,
+        /// A failure message.
+        error: Option<String>,
+    },
+    /// Confirm an address.
+    Verify {
+        /// CSRF token.
+        csrf: String,
+        /// The link's token (hidden field `token`).
+        token: String,
+        /// The address.
+        email: String,
+    },
+    /// The outcome of a link: a heading and a sentence.
+    Done {
+        /// Heading.
+        title: &'static str,
+        /// What happened.
+        message: String,
+        /// Offer to ask for a new link (the one used was expired or spent).
+        ask_again: bool,
+    },
 }
 
 /// A sign-in provider's button.

@@ -62,6 +62,8 @@ pub struct SignIn {
     pub(crate) mfa: crate::mfa::Mfa,
     /// Single-use keys (passkey challenges, across instances).
     pub(crate) once: Arc<dyn Coordination>,
+    /// Emailed links (password reset, address verification).
+    pub(crate) outbox: crate::notify::transactional::Outbox,
 }
 
 impl SignIn {

@@ -90,6 +90,7 @@ pub struct Limiter {
     failed_login_ip: Reserving<IpAddr>,
     failed_login_user: Reserving<String>,
     flows_ip: Keyed<IpAddr>,
+    emails_ip: Keyed<IpAddr>,
     lockout: LockoutPolicy,
     flow_policy: LockoutPolicy,
 }
@@ -109,6 +110,7 @@ impl Limiter {
             failed_login_ip: Reserving::new(login.failed_per_ip),
             failed_login_user: Reserving::new(login.failed_per_user),
             flows_ip: Keyed::new(login.flows_per_ip),
+            emails_ip: Keyed::new(login.emails_per_ip),
             lockout: login.lockout,
             // A flow that used its attempts stays refused for longer than a flow lives.
             flow_policy: LockoutPolicy {
@@ -159,6 +161,11 @@ impl Limiter {
         self.flows_ip.hit(&ip)
     }
 
+    /// Counts an emailed link asked for from `ip` (a password reset, an address to verify).
+    pub fn email_requested(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.emails_ip.hit(&ip)
+    }
+
     /// Counts a token request of `client` when a limit is configured.
     pub fn token_request(&self, client: &str) -> Result<(), Duration> {
         self.token_client.as_ref().map_or(Ok(()), |l| l.hit(&client.to_owned()))
@@ -184,6 +191,7 @@ impl Limiter {
         self.failed_login_ip.housekeeping();
         self.failed_login_user.housekeeping();
         self.flows_ip.housekeeping();
+        self.emails_ip.housekeeping();
         for l in [&self.token_client, &self.introspect_client].into_iter().flatten() {
             l.housekeeping();
         }

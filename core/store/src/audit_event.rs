@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::audit_actor::Actor;
 pub use crate::audit_input::{PolicyInputRecord, PolicySubjectRecord};
 
 /// What happened. `type` is the record's event name in exports and queries.
@@ -441,90 +442,32 @@ pub enum AuditEvent {
         /// The family id.
         family: String,
     },
-}
-
-impl AuditEvent {
-    /// The event name (the serde tag).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::ServerStarted { .. } => "server_started",
-            Self::ServerStopped => "server_stopped",
-            Self::AuditTruncated { .. } => "audit_truncated",
-            Self::AuditCheckpoint { .. } => "audit_checkpoint",
-            Self::TokenIssued { .. } => "token_issued",
-            Self::TokenRevoked { .. } => "token_revoked",
-            Self::ClientAuthFailed { .. } => "client_auth_failed",
-            Self::AdminAuthFailed => "admin_auth_failed",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::KeysRotated { .. } => "keys_rotated",
-            Self::ClientCreated { .. } => "client_created",
-            Self::ClientRemoved { .. } => "client_removed",
-            Self::ClientSecretRotated { .. } => "client_secret_rotated",
-            Self::UserCreated { .. } => "user_created",
-            Self::UserStatusChanged { .. } => "user_status_changed",
-            Self::UserGroupsChanged { .. } => "user_groups_changed",
-            Self::PasswordChanged { .. } => "password_changed",
-            Self::LoginSucceeded { .. } => "login_succeeded",
-            Self::LoginFailed { .. } => "login_failed",
-            Self::UserLocked { .. } => "user_locked",
-            Self::LoginStepPassed { .. } => "login_step_passed",
-            Self::LoginStepFailed { .. } => "login_step_failed",
-            Self::NotificationDeadLettered { .. } => "notification_dead_lettered",
-            Self::NotificationRetried { .. } => "notification_retried",
-            Self::SessionEnded { .. } => "session_ended",
-            Self::ConsentGranted { .. } => "consent_granted",
-            Self::CodeReplayed { .. } => "code_replayed",
-            Self::RefreshTokenReused { .. } => "refresh_token_reused",
-            Self::RefreshTokenRevoked { .. } => "refresh_token_revoked",
-            Self::BackupCreated { .. } => "backup_created",
-            Self::StoreRestored { .. } => "store_restored",
-            Self::FederatedLogin { .. } => "federated_login",
-            Self::FederatedLoginFailed { .. } => "federated_login_failed",
-            Self::IdentityLinked { .. } => "identity_linked",
-            Self::IdentityUnlinked { .. } => "identity_unlinked",
-            Self::UserProvisioned { .. } => "user_provisioned",
-            Self::MfaEnrolled { .. } => "mfa_enrolled",
-            Self::MfaRemoved { .. } => "mfa_removed",
-            Self::MfaPassed { .. } => "mfa_passed",
-            Self::PasskeyRemoved { .. } => "passkey_removed",
-            Self::MfaFailed { .. } => "mfa_failed",
-            Self::RecoveryCodeUsed { .. } => "recovery_code_used",
-            Self::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
-            Self::PolicyDecision { .. } => "policy_decision",
-            Self::PolicyShadowDecision { .. } => "policy_shadow_decision",
-            Self::PolicyReplayed { .. } => "policy_replayed",
-            Self::PluginsLoaded { .. } => "plugins_loaded",
-            Self::PluginReloadFailed { .. } => "plugin_reload_failed",
-        }
-    }
-}
-
-/// Who or what caused an event, and from where.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    /// `client:<id>`, `admin`, `cli`, `system`, or `anonymous`.
-    pub who: String,
-    /// Source IP, for requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    /// Request id, for requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
-
-impl Actor {
-    /// The server itself.
-    pub fn system() -> Self {
-        Self { who: "system".into(), ..Self::default() }
-    }
-
-    /// An operator at the command line.
-    pub fn cli() -> Self {
-        Self { who: "cli".into(), ..Self::default() }
-    }
-
-    /// A request from `ip`, acting as `who`.
-    pub fn request(who: impl Into<String>, ip: std::net::IpAddr) -> Self {
-        Self { who: who.into(), ip: Some(ip.to_string()), request_id: None }
-    }
+    /// A password reset link was asked for (the link itself is never recorded).
+    PasswordResetRequested {
+        /// User.
+        user_id: String,
+        /// Notifiers the message was handed to (0: none subscribes to it).
+        messages: u32,
+    },
+    /// A password was set through a reset link; every session of the user ended.
+    PasswordReset {
+        /// User.
+        user_id: String,
+        /// Username.
+        username: String,
+        /// Sessions ended.
+        sessions_ended: u32,
+    },
+    /// A link to verify the user's address was asked for (never recorded itself).
+    EmailVerificationRequested {
+        /// User.
+        user_id: String,
+        /// Notifiers the message was handed to (0: none subscribes to it).
+        messages: u32,
+    },
+    /// The user's address was verified through its link.
+    EmailVerified {
+        /// User.
+        user_id: String,
+    },
 }

@@ -10,7 +10,9 @@
 pub mod api;
 pub mod audit_chain;
 pub mod audit_checkpoints;
+pub mod audit_actor;
 pub mod audit_event;
+mod audit_names;
 mod audit_file;
 mod audit_index;
 mod audit_input;
