@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 pub mod browser;
 pub mod fake_github;
+pub mod fake_mail;
 pub mod fake_oidc;
 pub mod mfa;
 pub mod pg;

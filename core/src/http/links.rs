@@ -10,7 +10,11 @@ use crate::oidc::{email_verify, password_reset};
 use crate::state::AppState;
 
 /// "Forgot password?".
-pub async fn forgot_get(State(state): State<AppState>, Cookies(cookies): Cookies, PageParams(params): PageParams) -> Response {
+pub async fn forgot_get(
+    State(state): State<AppState>,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
     respond(&state, password_reset::forgot_show(&state.sign_in, &params, &cookies).await)
 }
 
@@ -26,7 +30,11 @@ pub async fn forgot_post(
 }
 
 /// A reset link's form.
-pub async fn reset_get(State(state): State<AppState>, Cookies(cookies): Cookies, PageParams(params): PageParams) -> Response {
+pub async fn reset_get(
+    State(state): State<AppState>,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
     let now = state.clock.now();
     respond(&state, password_reset::reset_show(&state.sign_in, &params, &cookies, now).await)
 }
@@ -43,7 +51,11 @@ pub async fn reset_post(
 }
 
 /// A verification link's confirmation page.
-pub async fn verify_get(State(state): State<AppState>, Cookies(cookies): Cookies, PageParams(params): PageParams) -> Response {
+pub async fn verify_get(
+    State(state): State<AppState>,
+    Cookies(cookies): Cookies,
+    PageParams(params): PageParams,
+) -> Response {
     let now = state.clock.now();
     respond(&state, email_verify::show(&state.sign_in, &params, &cookies, now).await)
 }

@@ -41,7 +41,9 @@ pub(super) async fn submit(
                 ));
             }
             match svc.links().send(PURPOSE, &live.user, meta.actor(format!("user:{}", live.user.id)), now).await {
-                Ok(Sent::To(0)) => "This service cannot send email; ask its administrator to verify your address.".into(),
+                Ok(Sent::To(0)) => {
+                    "This service cannot send email; ask its administrator to verify your address.".into()
+                }
                 Ok(Sent::To(_)) => format!("A link was sent to {email}. It works once, for 30 minutes."),
                 Ok(Sent::TooSoon) => "A link was sent a moment ago; wait a minute before asking for another.".into(),
                 Err(e) => return Some(unavailable("sending a verification link failed", &e)),

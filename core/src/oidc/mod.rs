@@ -21,7 +21,7 @@ pub mod password_reset;
 pub mod service;
 pub mod session;
 pub mod steps;
-mod tickets;
 #[cfg(test)]
 mod tests;
+mod tickets;
 pub mod userinfo;

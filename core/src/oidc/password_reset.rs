@@ -119,7 +119,9 @@ async fn request(
         return Ok(());
     }
     match links.send(PURPOSE, &user, actor, now).await? {
-        Sent::To(0) => tracing::warn!("a password reset link was asked for, but no notifier takes password.reset_requested"),
+        Sent::To(0) => {
+            tracing::warn!("a password reset link was asked for, but no notifier takes password.reset_requested")
+        }
         Sent::To(_) | Sent::TooSoon => {}
     }
     Ok(())

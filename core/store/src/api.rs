@@ -19,10 +19,10 @@ use crate::browser::{
 };
 use crate::factors::FactorsRecord;
 use crate::links::LinkRecord;
-use crate::tickets::TicketRecord;
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
 use crate::plugin_kv::KvError;
+use crate::tickets::TicketRecord;
 use crate::{ClientRecord, KeyRecord, KeySetRecord, StoreError, UserRecord};
 
 /// Clients registered through the CLI or the admin API (config-file clients are not stored).

@@ -8,14 +8,14 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit_actor;
 pub mod audit_chain;
 pub mod audit_checkpoints;
-pub mod audit_actor;
 pub mod audit_event;
-mod audit_names;
 mod audit_file;
 mod audit_index;
 mod audit_input;
+mod audit_names;
 pub mod backup;
 pub mod browser;
 mod commit;

@@ -33,6 +33,7 @@ mod login_limits;
 mod metrics;
 mod mfa;
 mod operator;
+mod password_reset;
 mod plugin_connector;
 mod plugin_email_sms;
 mod plugin_kv;

@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use super::{PgStore, count, enc, json, pg, text};
 use crate::StoreError;
 use crate::api::BrowserStore;
-use crate::tickets::TicketRecord;
 use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
     code_keep_until, redeem, rotate,
 };
+use crate::tickets::TicketRecord;
 
 /// How long a family is kept: while a member can be valid or its last access token lives.
 fn family_keep(f: &FamilyRecord) -> i64 {
