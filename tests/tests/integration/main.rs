@@ -11,6 +11,7 @@ mod browser_durability;
 mod browser_logs;
 mod browser_session;
 mod chromium;
+mod chromium_links;
 mod chromium_mfa;
 mod chromium_passkeys;
 mod cli;
