@@ -25,6 +25,7 @@ pub mod fake_oidc;
 pub mod mfa;
 pub mod pg;
 pub mod plugins;
+pub mod soft_passkey;
 pub mod webdriver;
 
 /// Name of the ignored test that child processes run (see `child_entry` in the tests).

@@ -34,6 +34,7 @@ mod login_limits;
 mod metrics;
 mod mfa;
 mod operator;
+mod passkeys_soft;
 mod password_reset;
 mod plugin_connector;
 mod plugin_email_sms;

@@ -1,0 +1,93 @@
+//! Passkeys without a browser: a software authenticator (`gatehouse_tests::soft_passkey`)
+//! registers on the account page through the JSON ceremony endpoints and signs in without a
+//! password; an answer claiming no user verification, one from a copy of the authenticator
+//! whose counter went back, and a credential nobody registered are refused.
+
+use gatehouse::paths;
+use gatehouse_tests::TestServer;
+use gatehouse_tests::browser::{
+    ALICE, ALICE_PASSWORD, Browser, WEB_CB, WEB_ID, WEB_SECRET, browser_config, query_param, redeem,
+};
+use gatehouse_tests::jwt_parts;
+use gatehouse_tests::soft_passkey::{SoftPasskey, register, sign_in};
+
+const PARAMS: &[(&str, &str)] =
+    &[("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+
+/// A server whose issuer is `http://localhost:PORT` (WebAuthn refuses IP addresses).
+async fn on_localhost() -> (TestServer, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+    let issuer = format!("http://localhost:{port}");
+    let server = format!("bind = \"127.0.0.1:{port}\"\nissuer = \"{issuer}\"");
+    let s = TestServer::start_with(&browser_config().replace("bind = \"127.0.0.1:0\"", &server)).await;
+    (s, issuer)
+}
+
+/// A fresh browser's login page.
+async fn login_page(s: &TestServer, issuer: &str) -> (Browser, gatehouse_tests::browser::Page) {
+    let b = Browser::with_issuer(&s.base, issuer);
+    let start = b.authorize(PARAMS).await;
+    let page = b.get(&start.location.expect("to the login page")).await;
+    assert!(page.body.contains("Sign in with a passkey"), "{}", page.body);
+    (b, page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_software_passkey_registers_and_signs_in_without_a_password() {
+    let (s, issuer) = on_localhost().await;
+    let b = Browser::with_issuer(&s.base, &issuer);
+    b.sign_in(PARAMS, ALICE, ALICE_PASSWORD).await;
+    let mut pk = SoftPasskey::new(&issuer);
+    let done = register(&b, &mut pk, "Soft key").await;
+    assert_eq!(done["recovery_codes"].as_array().map(Vec::len), Some(10), "first factor: codes once: {done}");
+    assert!(b.get(paths::ACCOUNT).await.body.contains("Soft key"));
+
+    let (fresh, page) = login_page(&s, &issuer).await;
+    let (status, answer) = sign_in(&fresh, &page, &mut pk).await;
+    assert_eq!(status, 200, "{answer}");
+    let to = answer["redirect"].as_str().expect("where to go next").to_owned();
+    let to = if to.starts_with(WEB_CB) { to } else { fresh.get(&to).await.location.expect("to the client") };
+    let code = query_param(&to, "code").expect("a code");
+    let (status, tokens) = redeem(&fresh.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    let amr: Vec<_> = claims["amr"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(amr.contains(&"mfa"), "a passkey counts as two factors: {amr:?}");
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
+    let alice = s.state.db.shared_users().find_user(ALICE).await.unwrap().unwrap();
+    assert_eq!(claims["sub"], alice.id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unverified_cloned_and_unknown_passkeys_are_refused() {
+    let (s, issuer) = on_localhost().await;
+    let b = Browser::with_issuer(&s.base, &issuer);
+    b.sign_in(PARAMS, ALICE, ALICE_PASSWORD).await;
+    let mut pk = SoftPasskey::new(&issuer);
+    register(&b, &mut pk, "Soft key").await;
+
+    // User verification is required.
+    pk.verified = false;
+    let (b1, page1) = login_page(&s, &issuer).await;
+    let (status, answer) = sign_in(&b1, &page1, &mut pk).await;
+    assert_eq!(status, 400, "without user verification: {answer}");
+    pk.verified = true;
+
+    // A signature counter that went back means a copied key.
+    let (b2, page2) = login_page(&s, &issuer).await;
+    assert_eq!(sign_in(&b2, &page2, &mut pk).await.0, 200);
+    pk.counter = 1;
+    let (b3, page3) = login_page(&s, &issuer).await;
+    let (status, answer) = sign_in(&b3, &page3, &mut pk).await;
+    assert_eq!(status, 400, "a counter that went back: {answer}");
+    // The same key with its counter ahead again is fine: the counter was the only fault.
+    pk.counter = 100;
+    let (b5, page5) = login_page(&s, &issuer).await;
+    assert_eq!(sign_in(&b5, &page5, &mut pk).await.0, 200);
+
+    // A credential this server never registered.
+    let mut stranger = SoftPasskey::new(&issuer);
+    let (b4, page4) = login_page(&s, &issuer).await;
+    let (status, answer) = sign_in(&b4, &page4, &mut stranger).await;
+    assert_eq!(status, 400, "unknown credential: {answer}");
+}
