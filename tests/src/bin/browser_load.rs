@@ -7,26 +7,41 @@
 //! browser-load provider PORT                      runs a fake OpenID provider (federation.sh)
 //! browser-load federated BASE SECONDS CONCURRENCY federated sign-ins through it:
 //!                                                 authorize → login page → provider → callback → token
-//! browser-load mfa-users N                        prints N [[users]] (mfa0..) sharing one password hash
+//! browser-load mfa-users N                        prints N [[users]] (mfa0..), and pk0..pk31, sharing one
+//!                                                 password hash
 //! browser-load totp BASE SECONDS CONCURRENCY N    sets up an authenticator for each of them (not
 //!                                                 timed), then sign-ins with password + TOTP code, each
 //!                                                 user once (a code's time step is accepted once)
+//! browser-load passkey BASE SECONDS CONCURRENCY   registers a software passkey for pk0.. (one per
+//!                                                 worker, not timed), then passwordless sign-ins with it
 //! ```
 //!
-//! Prints one line: `name req/s p50_ms p99_ms errors` (`totp`: a second line for the code
-//! step alone).
+//! Prints one line: `name req/s p50_ms p99_ms errors` (`totp`, `passkey`: a second line for
+//! the factor step alone). `ISSUER` set: the server's issuer when it is not BASE (passkeys
+//! need a host name, `http://localhost:PORT`).
 #![allow(clippy::expect_used, clippy::panic, reason = "a load tool: setup failures end it loudly")]
 
 use std::time::Duration;
 
 use gatehouse_tests::browser::{Browser, query_param, redeem};
+use gatehouse_tests::soft_passkey::SoftPasskey;
 
 const CLIENT: (&str, &str) = ("bench-web", "bench-web-secret-0123456789abcdef");
 const CB: &str = "https://bench.example/cb";
 const USER: (&str, &str) = ("bench", "bench password 0123");
+/// Users `pk0..` that `mfa-users` adds for the passkey workload.
+const PASSKEY_USERS: usize = 32;
+
+/// A browser for `base`, knowing the issuer when `ISSUER` names one.
+fn browser(base: &str) -> Browser {
+    match std::env::var("ISSUER") {
+        Ok(issuer) => Browser::with_issuer(base, &issuer),
+        Err(_) => Browser::new(base),
+    }
+}
 
 async fn sign_in(base: &str, scope: &str) -> Result<serde_json::Value, String> {
-    let b = Browser::new(base);
+    let b = browser(base);
     let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", scope)];
     let start = b.authorize(&params).await;
     let login = b.get(start.location.as_deref().ok_or("no redirect")?).await;
@@ -40,7 +55,7 @@ async fn sign_in(base: &str, scope: &str) -> Result<serde_json::Value, String> {
 /// One federated sign-in through the login page's first provider button.
 async fn federated(base: &str) -> Result<(), String> {
     use gatehouse_tests::browser::{follow, href};
-    let b = Browser::new(base);
+    let b = browser(base);
     let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
     let login = follow(&b, b.authorize(&params).await).await;
     let start = href(&login, "/federation/").ok_or("no provider button")?;
@@ -66,7 +81,7 @@ fn totp_code(secret: &str, offset: i64) -> String {
 /// Signs `user` in and sets up an authenticator on the account page: its secret.
 async fn enrol(base: String, user: String) -> Result<String, String> {
     use gatehouse_tests::mfa::{account_post, secret_of};
-    let b = Browser::new(&base);
+    let b = browser(&base);
     let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
     b.sign_in(&params, &user, USER.1).await;
     let secret = secret_of(&account_post(&b, &[("action", "totp_begin")]).await);
@@ -77,7 +92,7 @@ async fn enrol(base: String, user: String) -> Result<String, String> {
 /// A sign-in with password and code: the whole round trip, and the code step alone.
 async fn sign_in_totp(base: &str, user: &str, secret: &str) -> Result<(Duration, Duration), String> {
     let started = gatehouse::clock::monotonic();
-    let b = Browser::new(base);
+    let b = browser(base);
     let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
     let start = b.authorize(&params).await;
     let login = b.get(start.location.as_deref().ok_or("no redirect")?).await;
@@ -94,6 +109,74 @@ async fn sign_in_totp(base: &str, user: &str, secret: &str) -> Result<(Duration,
     let code = query_param(&to, "code").ok_or("no code")?;
     let (status, _) = redeem(&b.http, base, CLIENT, &code, CB, None).await;
     if status == 200 { Ok((started.elapsed(), factor)) } else { Err(format!("token: {status}")) }
+}
+
+/// Signs `user` in with the password and registers a software passkey on the account page.
+async fn enrol_passkey(base: String, user: String) -> Result<SoftPasskey, String> {
+    let b = browser(&base);
+    let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
+    b.sign_in(&params, &user, USER.1).await;
+    let mut pk = SoftPasskey::new(&std::env::var("ISSUER").map_err(|_| "passkeys need ISSUER")?);
+    gatehouse_tests::soft_passkey::register(&b, &mut pk, "bench").await;
+    Ok(pk)
+}
+
+/// A passwordless sign-in with `pk`: the whole round trip, and the passkey step alone.
+async fn sign_in_passkey(base: &str, pk: &mut SoftPasskey) -> Result<(Duration, Duration), String> {
+    let started = gatehouse::clock::monotonic();
+    let b = browser(base);
+    let params = [("response_type", "code"), ("client_id", CLIENT.0), ("redirect_uri", CB), ("scope", "openid")];
+    let start = b.authorize(&params).await;
+    let login = b.get(start.location.as_deref().ok_or("no redirect")?).await;
+    let t = gatehouse::clock::monotonic();
+    let (status, done) = gatehouse_tests::soft_passkey::sign_in(&b, &login, pk).await;
+    let factor = t.elapsed();
+    let mut to = done["redirect"].as_str().ok_or_else(|| format!("passkey refused: {status}"))?.to_owned();
+    // The flow finishes at the login page, which sends the browser on to the client.
+    if !to.starts_with(CB) {
+        to = b.get(&to).await.location.ok_or("no redirect to the client")?;
+    }
+    let code = query_param(&to, "code").ok_or("no code")?;
+    let (status, _) = redeem(&b.http, base, CLIENT, &code, CB, None).await;
+    if status == 200 { Ok((started.elapsed(), factor)) } else { Err(format!("token: {status}")) }
+}
+
+/// `passkey`: one software passkey per worker, signing in again and again.
+async fn passkey_workload(base: String, secs: u64, keys: Vec<SoftPasskey>) {
+    let until = gatehouse::clock::monotonic() + Duration::from_secs(secs);
+    let started = gatehouse::clock::monotonic();
+    let mut tasks = Vec::new();
+    for mut pk in keys {
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut whole, mut factor, mut errors) = (Vec::new(), Vec::new(), 0usize);
+            while gatehouse::clock::monotonic() < until {
+                match sign_in_passkey(&base, &mut pk).await {
+                    Ok((w, f)) => {
+                        whole.push(w);
+                        factor.push(f);
+                    }
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("browser-load: a passkey sign-in failed: {e}");
+                        }
+                        errors += 1;
+                    }
+                }
+            }
+            (whole, factor, errors)
+        }));
+    }
+    let (mut whole, mut factor, mut errors) = (Vec::new(), Vec::new(), 0);
+    for t in tasks {
+        let (w, f, e) = t.await.expect("worker");
+        whole.extend(w);
+        factor.extend(f);
+        errors += e;
+    }
+    let took = started.elapsed();
+    report("passkey", whole, errors, took);
+    report("factor", factor, errors, took);
 }
 
 /// `totp`: the timed part.
@@ -177,6 +260,10 @@ async fn main() {
         for i in 0..n {
             println!("[[users]]\nusername = \"mfa{i}\"\npassword_hash = \"{hash}\"\n");
         }
+        // The passkey workload's users (one per worker), apart from the TOTP ones.
+        for i in 0..PASSKEY_USERS {
+            println!("[[users]]\nusername = \"pk{i}\"\npassword_hash = \"{hash}\"\n");
+        }
         return;
     }
     let (mode, bases) = (arg(1), arg(2));
@@ -189,6 +276,15 @@ async fn main() {
     }
     let secs: u64 = arg(3).parse().expect("seconds");
     let conc: usize = arg(4).parse().expect("concurrency");
+    if mode == "passkey" {
+        assert!(conc <= PASSKEY_USERS, "at most {PASSKEY_USERS} passkey workers");
+        let mut keys = Vec::with_capacity(conc);
+        for i in 0..conc {
+            keys.push(enrol_passkey(base.clone(), format!("pk{i}")).await.expect("enrol a passkey"));
+        }
+        passkey_workload(base, secs, keys).await;
+        return;
+    }
     if mode == "totp" {
         let n: usize = arg(5).parse().expect("a count of users");
         let mut secrets = Vec::with_capacity(n);
