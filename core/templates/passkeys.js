@@ -49,8 +49,10 @@
     const csrf = button.dataset.csrf;
     const name = document.getElementById("passkey-name");
     const password = document.getElementById("passkey-password");
+    const code = document.getElementById("passkey-code");
     const options = await post(button.dataset.begin, {
       csrf, name: name ? name.value : "", current_password: password ? password.value : "",
+      current_code: code ? code.value : "",
     });
     const pk = options.publicKey;
     pk.challenge = dec(pk.challenge);

@@ -246,12 +246,12 @@ fn page_html(state: &AppState, page: Page) -> String {
                 },
             )
         }
-        Page::AccountTotp { csrf, enrolment, error, password_needed } => {
+        Page::AccountTotp { csrf, enrolment, error, reauth } => {
             let e = *enrolment;
             pages.render(
                 "mfa_enrol.html",
                 minijinja::context! {
-                    action => super::paths::ACCOUNT, csrf, error, password_needed, submit_action => "totp_confirm",
+                    action => super::paths::ACCOUNT, csrf, error, reauth, submit_action => "totp_confirm",
                     qr_svg => svg_element(&e.qr_svg), secret => e.secret_text, uri => e.uri,
                 },
             )
@@ -283,7 +283,7 @@ fn page_html(state: &AppState, page: Page) -> String {
                     security => minijinja::context! {
                         enrolled => a.security.enrolled, totp_added => a.security.totp_added,
                         codes_left => a.security.codes_left, removable => a.security.removable,
-                        password_needed => a.security.password_needed, has_password => a.security.has_password,
+                        reauth => a.security.reauth, has_password => a.security.has_password,
                         has_totp => a.security.has_totp, passkeys_enabled => a.security.passkeys_enabled,
                         passkeys => a.security.passkeys.iter().map(|(name, id, added, used)| minijinja::context! {
                             name, id, added, used,

@@ -1,12 +1,12 @@
 //! The account page's security section: two-step verification. A signed-in person adds an
 //! authenticator app (QR code, then one code from it; the session counts as two factors
 //! from then on), makes new recovery codes, or turns two-step verification off (refused
-//! while `[mfa] require = "always"`). These changes need a recent sign-in
-//! (`[mfa] reauthenticate_after`, default 5 minutes); after that the forms also ask for the
-//! current password, which is counted against the sign-in limits like any other attempt.
+//! while `[mfa] require = "always"`). These changes need a recent sign-in or a
+//! re-authentication with the strongest factor (`account_reauth.rs`).
 
 use time::OffsetDateTime;
 
+use super::account_reauth::{Typed, check, confirm, needed, recent, unconfirmed};
 use super::flow::{Action, Page, Reply, unavailable};
 use super::service::SignIn;
 use super::session;
@@ -14,9 +14,7 @@ use crate::audit::AuditEvent;
 use crate::config::MfaRequire;
 use crate::oauth::RequestMeta;
 use crate::oauth::params::Params;
-use crate::ratelimit::AttemptKeys;
 use crate::secret::Secret;
-use crate::store::login_attempts::Outcome;
 
 /// What the security section shows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -35,15 +33,10 @@ pub struct SecurityView {
     pub codes_left: usize,
     /// Two-step verification may be turned off.
     pub removable: bool,
-    /// Changes also ask for the current password (the sign-in is not recent).
-    pub password_needed: bool,
+    /// What a change needs beyond the session (`account_reauth::Reauth::name`).
+    pub reauth: &'static str,
     /// The account has a password (it can be changed here).
     pub has_password: bool,
-}
-
-/// Whether `live` signed in recently enough for a sensitive change.
-fn recent(svc: &SignIn, live: &session::Live, now: OffsetDateTime) -> bool {
-    now.unix_timestamp() - live.record.auth_time <= svc.mfa.reauthenticate_after()
 }
 
 /// The section for `live`'s user.
@@ -64,110 +57,24 @@ pub(super) async fn view(svc: &SignIn, live: &session::Live, now: OffsetDateTime
         totp_added: f.totp.as_ref().map(|t| crate::audit::format_time_ms(t.created_at.saturating_mul(1000))),
         codes_left: f.recovery_codes.len(),
         removable: svc.mfa.require() != MfaRequire::Always,
-        password_needed: !recent(svc, live, now),
+        reauth: super::account_reauth::needed(svc, live, &f, now).name(),
         has_password: svc.password_login && !live.user.password_hash.is_empty(),
     })
-}
-
-/// The message shown when the current password is needed but wrong or missing.
-const CONFIRM_FAILED: &str = "Enter your current password to make this change.";
-
-/// Checks that the person at the keyboard signed in recently or knows the password now.
-/// `Err(Ok(message))` for the page, `Err(Err(reply))` when the attempt cannot be made.
-async fn confirm(
-    svc: &SignIn,
-    live: &session::Live,
-    params: &Params,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), Result<&'static str, Reply>> {
-    confirm_with(svc, live, params.one("current_password").ok().flatten().unwrap_or(""), meta, now).await
-}
-
-/// [`confirm`] with the password as typed (the passkey endpoints' JSON).
-pub(super) async fn confirm_with(
-    svc: &SignIn,
-    live: &session::Live,
-    typed: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), Result<&'static str, Reply>> {
-    if recent(svc, live, now) {
-        return Ok(());
-    }
-    if live.user.password_hash.is_empty() || !svc.password_login {
-        return Err(Ok("Sign out and sign in again to make this change."));
-    }
-    check_password(svc, live, typed, meta, now).await
-}
-
-/// Checks the typed current password, counted against the sign-in limits.
-async fn check_password(
-    svc: &SignIn,
-    live: &session::Live,
-    typed: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), Result<&'static str, Reply>> {
-    if typed.is_empty() || typed.len() > crate::users::MAX_PASSWORD_LEN {
-        return Err(Ok(CONFIRM_FAILED));
-    }
-    let keys =
-        AttemptKeys { ip: meta.ip, account: format!("u:{}", live.user.id), flow: format!("s:{}", live.record.sid) };
-    let t = now.unix_timestamp();
-    let attempt = match svc.limiter.begin_login(&*svc.attempts, keys, t).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(_)) => return Err(Ok("Too many failed attempts. Wait a few minutes and try again.")),
-        Err(e) => return Err(Err(unavailable("counting a sign-in attempt failed", &e))),
-    };
-    let verified = svc.passwords.verify(Secret::new(typed), live.user.password_hash.clone()).await;
-    let outcome = match verified {
-        Ok(true) => Outcome::Success,
-        Ok(false) => Outcome::Failure,
-        Err(_) => Outcome::Cancelled,
-    };
-    if let Err(e) = svc.limiter.settle_login(&*svc.attempts, attempt, outcome, t).await {
-        return Err(Err(unavailable("settling a sign-in attempt failed", &e)));
-    }
-    match verified {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            let event = AuditEvent::LoginFailed {
-                user_id: Some(live.user.id.clone()),
-                client_id: "account".to_owned(),
-                reason: "bad_credentials".to_owned(),
-            };
-            svc.audit.emit(meta.actor(format!("user:{}", live.user.id)), event, now);
-            Err(Ok(CONFIRM_FAILED))
-        }
-        Err(e) => Err(Err(unavailable("password check failed", &e))),
-    }
-}
-
-/// The answer when a change was not confirmed: the account page with the message, or the
-/// reply (unavailable); `None` when it was.
-async fn unconfirmed(
-    svc: &SignIn,
-    live: &session::Live,
-    confirmed: Result<(), Result<&'static str, Reply>>,
-    now: OffsetDateTime,
-) -> Option<Reply> {
-    match confirmed {
-        Ok(()) => None,
-        Err(Ok(message)) => Some(super::account::render(svc, live, Some(message), now).await),
-        Err(Err(reply)) => Some(reply),
-    }
 }
 
 /// The enrolment page of the account.
 async fn enrol_page(svc: &SignIn, live: &session::Live, error: Option<&str>, now: OffsetDateTime) -> Reply {
     let account = live.user.email.clone().unwrap_or_else(|| live.user.username.clone());
+    let factors = match svc.mfa.factors(&live.user.id).await {
+        Ok(f) => f,
+        Err(e) => return unavailable("reading factors failed", &e),
+    };
     match svc.mfa.begin_totp(&live.user.id, &account, now.unix_timestamp()).await {
         Ok(enrolment) => Action::Page(Box::new(Page::AccountTotp {
             csrf: live.record.csrf.clone(),
             enrolment: Box::new(enrolment),
             error: error.map(str::to_owned),
-            password_needed: !recent(svc, live, now),
+            reauth: needed(svc, live, &factors, now).name(),
         }))
         .into(),
         Err(e) => unavailable("starting an enrolment failed", &e),
@@ -194,7 +101,7 @@ pub(super) async fn submit(
     Some(match action {
         "totp_begin" => enrol_page(svc, live, None, now).await,
         "totp_confirm" => {
-            if let Err(refused) = confirm(svc, live, params, meta, now).await {
+            if let Err(refused) = confirm(svc, live, Typed::of(params), meta, now).await {
                 return Some(match refused {
                     Ok(message) => enrol_page(svc, live, Some(message), now).await,
                     Err(reply) => reply,
@@ -221,7 +128,9 @@ pub(super) async fn submit(
         "password_change" => change_password(svc, live, params, meta, now).await,
         "passkey_remove" => remove_passkey(svc, live, params, meta, now).await,
         "codes_regenerate" | "mfa_remove" => {
-            if let Some(reply) = unconfirmed(svc, live, confirm(svc, live, params, meta, now).await, now).await {
+            if let Some(reply) =
+                unconfirmed(svc, live, confirm(svc, live, Typed::of(params), meta, now).await, now).await
+            {
                 return Some(reply);
             }
             if action == "codes_regenerate" {
@@ -270,8 +179,14 @@ async fn change_password(
     if live.user.password_hash.is_empty() || !svc.password_login {
         return super::account::render(svc, live, Some("This account signs in without a password."), now).await;
     }
-    let typed = params.one("current_password").ok().flatten().unwrap_or("");
-    if let Some(reply) = unconfirmed(svc, live, check_password(svc, live, typed, meta, now).await, now).await {
+    // The current password always; after a while also what `confirm` asks for.
+    let typed = Typed::of(params);
+    let confirmed = if recent(svc, live, now) {
+        check(svc, live, typed.password, None, meta, now).await
+    } else {
+        confirm(svc, live, typed, meta, now).await
+    };
+    if let Some(reply) = unconfirmed(svc, live, confirmed, now).await {
         return reply;
     }
     let new = params.one("new_password").ok().flatten().unwrap_or("");
@@ -305,7 +220,7 @@ async fn remove_passkey(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Reply {
-    if let Some(reply) = unconfirmed(svc, live, confirm(svc, live, params, meta, now).await, now).await {
+    if let Some(reply) = unconfirmed(svc, live, confirm(svc, live, Typed::of(params), meta, now).await, now).await {
         return reply;
     }
     let id = params.one("credential_id").ok().flatten().unwrap_or("");

@@ -2,6 +2,7 @@
 //! pages, userinfo and RP-initiated logout.
 
 pub mod account;
+mod account_reauth;
 mod account_security;
 mod account_sessions;
 pub mod claims;

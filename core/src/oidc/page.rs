@@ -114,8 +114,8 @@ pub enum Page {
         enrolment: Box<crate::mfa::totp::Enrolment>,
         /// A failure message.
         error: Option<String>,
-        /// The form also asks for the current password (the sign-in is not recent).
-        password_needed: bool,
+        /// What confirming needs beyond the session (`account_reauth::Reauth::name`).
+        reauth: &'static str,
     },
     /// Signed out, nowhere to go.
     LoggedOut,

@@ -217,7 +217,8 @@ async fn account_session(
     Ok(live)
 }
 
-/// `POST /account/passkeys/register/begin` with `{"csrf", "name", "current_password"?}`.
+/// `POST /account/passkeys/register/begin` with `{"csrf", "name", "current_password"?,
+/// "current_code"?}`.
 pub async fn register_begin(
     svc: &SignIn,
     body: &Value,
@@ -229,8 +230,9 @@ pub async fn register_begin(
         Ok(l) => l,
         Err(r) => return r,
     };
-    let password = body["current_password"].as_str().unwrap_or("");
-    if let Err(refused) = super::account_security::confirm_with(svc, &live, password, meta, now).await {
+    let field = |k: &str| body[k].as_str().unwrap_or("");
+    let typed = super::account_reauth::Typed { password: field("current_password"), code: field("current_code") };
+    if let Err(refused) = super::account_reauth::confirm(svc, &live, typed, meta, now).await {
         return match refused {
             Ok(message) => fail(403, "reauthentication_required", message),
             Err(_) => fail(503, "temporarily_unavailable", "please try again in a moment"),

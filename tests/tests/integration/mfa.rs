@@ -210,25 +210,30 @@ async fn a_client_or_acr_values_can_require_two_factors_and_one_factor_sessions_
 }
 
 #[tokio::test]
-async fn account_changes_need_a_recent_sign_in_or_the_password_and_a_csrf_token() {
+async fn account_changes_need_a_recent_sign_in_or_the_strongest_factor_and_a_csrf_token() {
     let s = TestServer::start_with(&browser_config()).await;
     let me = Browser::new(&s.base);
     me.sign_in(&params(&[]), ALICE, ALICE_PASSWORD).await;
-    let (_, first) = enrol(&me, &s).await;
+    let (secret, first) = enrol(&me, &s).await;
     // Without the form's token: refused.
     let forged = me.post("/account", &[("action", "codes_regenerate")]).await;
     assert_eq!(forged.status, 403);
     let forged = me.post("/account", &[("csrf", "not-the-token"), ("action", "mfa_remove")]).await;
     assert_eq!(forged.status, 403);
-    // Ten minutes later the sign-in is not recent: the password is asked for.
+    // Ten minutes later the sign-in is not recent: the password and an authenticator code.
     s.clock.advance(Duration::from_secs(600));
     let account = me.get("/account").await;
-    assert!(account.body.contains("name=\"current_password\""), "{}", account.body);
+    assert!(account.body.contains("name=\"current_password\"") && account.body.contains("name=\"current_code\""));
     let refused = account_post(&me, &[("action", "codes_regenerate")]).await;
-    assert!(refused.body.contains("current password"), "{}", refused.body);
-    let refused = account_post(&me, &[("action", "codes_regenerate"), ("current_password", "wrong!")]).await;
-    assert!(refused.body.contains("current password") && codes_of(&refused).is_empty());
-    let renewed = account_post(&me, &[("action", "codes_regenerate"), ("current_password", ALICE_PASSWORD)]).await;
+    assert!(refused.body.contains("current password and a code"), "{}", refused.body);
+    let password_only = [("action", "codes_regenerate"), ("current_password", ALICE_PASSWORD)];
+    let refused = account_post(&me, &password_only).await;
+    assert!(refused.body.contains("a code from your authenticator app") && codes_of(&refused).is_empty());
+    let code = code_now(&s, &secret);
+    let wrong = [("action", "codes_regenerate"), ("current_password", "wrong!"), ("current_code", &code)];
+    assert!(codes_of(&account_post(&me, &wrong).await).is_empty(), "a wrong password with a right code");
+    let right = [("action", "codes_regenerate"), ("current_password", ALICE_PASSWORD), ("current_code", &code)];
+    let renewed = account_post(&me, &right).await;
     let second = codes_of(&renewed);
     assert_eq!(second.len(), 10, "{}", renewed.body);
     assert!(second.iter().all(|c| !first.contains(c)), "a new set");
@@ -238,11 +243,16 @@ async fn account_changes_need_a_recent_sign_in_or_the_password_and_a_csrf_token(
     let step = password_step(&b, &params(&[]), ALICE, ALICE_PASSWORD).await;
     assert!(submit_code(&b, &step, &first[0]).await.body.contains("not right"));
     assert_eq!(submit_code(&b, &step, &second[0]).await.status, 303);
-    // Turned off (with the password): sign-in is one step again.
-    let off = account_post(&me, &[("action", "mfa_remove"), ("current_password", ALICE_PASSWORD)]).await;
+    // Turned off (with the password and a recovery code): sign-in is one step again.
+    let off = [("action", "mfa_remove"), ("current_password", ALICE_PASSWORD), ("current_code", second[1].as_str())];
+    let off = account_post(&me, &off).await;
     assert!(off.body.contains("Two-step verification is off"), "{}", off.body);
     let plain = Browser::new(&s.base);
     assert!(plain.sign_in(&params(&[]), ALICE, ALICE_PASSWORD).await.starts_with(WEB_CB));
+    // Without a second factor, the password alone.
+    s.clock.advance(Duration::from_secs(600));
+    let page = me.get("/account").await;
+    assert!(page.body.contains("name=\"current_password\"") && !page.body.contains("name=\"current_code\""));
     let names = s.audit_events(&["recovery_codes_regenerated", "mfa_removed"]).await;
     assert!(names.contains(&"recovery_codes_regenerated") && names.contains(&"mfa_removed"), "{names:?}");
 }

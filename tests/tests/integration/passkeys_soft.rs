@@ -56,6 +56,31 @@ async fn a_software_passkey_registers_and_signs_in_without_a_password() {
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
     let alice = s.state.db.shared_users().find_user(ALICE).await.unwrap().unwrap();
     assert_eq!(claims["sub"], alice.id.as_str());
+
+    // A while later a change needs the strongest factor, a passkey: a new sign-in, not the
+    // password.
+    s.clock.advance(std::time::Duration::from_secs(600));
+    let page = b.get(paths::ACCOUNT).await;
+    assert!(page.body.contains("reauth-note") && !page.body.contains("id=\"current_password\""), "{}", page.body);
+    let csrf = gatehouse_tests::browser::hidden(&page.body, "csrf").unwrap();
+    let form = [("csrf", csrf.as_str()), ("action", "codes_regenerate"), ("current_password", ALICE_PASSWORD)];
+    let refused = b.post(paths::ACCOUNT, &form).await;
+    assert!(refused.body.contains("Sign out and sign in again"), "{}", refused.body);
+    // The passkey sign-in is recent: the change goes through.
+    let (status, answer) = sign_in(&fresh, &login_page_of(&fresh).await, &mut pk).await;
+    assert_eq!(status, 200, "{answer}");
+    let page = fresh.get(paths::ACCOUNT).await;
+    let csrf = gatehouse_tests::browser::hidden(&page.body, "csrf").unwrap();
+    let renewed = fresh.post(paths::ACCOUNT, &[("csrf", csrf.as_str()), ("action", "codes_regenerate")]).await;
+    assert!(renewed.body.contains("recovery-codes"), "{}", renewed.body);
+}
+
+/// A login page in browser `b` (which may be signed in already: `prompt=login`).
+async fn login_page_of(b: &Browser) -> gatehouse_tests::browser::Page {
+    let mut params = PARAMS.to_vec();
+    params.push(("prompt", "login"));
+    let start = b.authorize(&params).await;
+    b.get(&start.location.expect("to the login page")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
