@@ -227,10 +227,10 @@ fn page_html(state: &AppState, page: Page) -> String {
             let carry: Vec<Field<'_>> = carry.iter().map(|(n, v)| Field { name: n, value: v }).collect();
             pages.render("logout.html", minijinja::context! { action => super::paths::LOGOUT, csrf, username, carry })
         }
-        Page::Factor { flow, csrf, client_name, error, totp, passkey } => pages.render(
+        Page::Factor { flow, csrf, client_name, error, totp, passkey, codes } => pages.render(
             "mfa.html",
             minijinja::context! {
-                action, flow, csrf, client_name, error, totp, passkey,
+                action, flow, csrf, client_name, error, totp, passkey, codes,
                 script => super::paths::PASSKEY_SCRIPT,
                 passkey_begin => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_BEGIN),
                 passkey_finish => format!("{}?flow={flow}", super::paths::LOGIN_PASSKEY_FINISH),

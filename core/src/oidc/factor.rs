@@ -105,6 +105,7 @@ pub(super) async fn page(
         error: error.map(str::to_owned),
         totp: factors.totp.is_some(),
         passkey: !factors.passkeys.is_empty() && svc.mfa.passkeys().enabled(),
+        codes: !flow.passkey_only,
     }))
     .into()
 }
@@ -159,6 +160,9 @@ pub(super) async fn submit(
 ) -> Submitted {
     let Some(user_id) = flow.user_id.clone() else { return Submitted::Reply(super::flow::expired()) };
     let code = params.one("code").ok().flatten().unwrap_or("").trim();
+    if flow.passkey_only {
+        return Submitted::Again("This application asks for your passkey: use it to go on.");
+    }
     if code.is_empty() {
         return Submitted::Again("Enter the code from your authenticator app, or a recovery code.");
     }

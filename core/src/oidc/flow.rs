@@ -265,15 +265,18 @@ pub async fn load(
 pub enum Issued {
     /// The redirect to the client: a code, or `access_denied` when a policy refused.
     Redirect(String),
-    /// A policy asked for a second factor first (the sign-in has one factor).
-    StepUp,
+    /// A policy asked for a further factor first: any second factor, or a passkey.
+    StepUp {
+        /// Only a passkey does (the policy named `pop`, `hwk` or `swk`).
+        passkey_only: bool,
+    },
 }
 
 /// Issues a code for a finished sign-in (durable before the redirect) and returns the
 /// redirect to the client. The policy plugins decide first: they may narrow the scopes the
 /// code carries; a deny or a plugin failure sends the browser back with `access_denied`
-/// (the reason stays in the log and audit log); a step-up that a second factor satisfies,
-/// asked of a one-factor sign-in, is [`Issued::StepUp`] (any other is a deny).
+/// (the reason stays in the log and audit log); a step-up that a factor of this person
+/// satisfies is [`Issued::StepUp`] (any other is a deny; see [`step_up`]).
 pub async fn issue_code(
     svc: &SignIn,
     req: &AuthRequest,
@@ -295,7 +298,10 @@ pub async fn issue_code(
         };
         match authorize_policy(svc, req, user_id, amr, ip, now).await? {
             Ok(scopes) => request.scopes = scopes,
-            Err(Refusal::StepUp { methods }) if step_up_possible(&methods, amr) => return Ok(Issued::StepUp),
+            Err(Refusal::StepUp { methods }) => match step_up(svc, &methods, user_id, amr).await? {
+                Some(passkey_only) => return Ok(Issued::StepUp { passkey_only }),
+                None => return denied(),
+            },
             Err(_) => return denied(),
         }
     }
@@ -318,11 +324,22 @@ pub async fn issue_code(
     Ok(Issued::Redirect(code_url(req, &code, &svc.issuer)))
 }
 
-/// Whether a step-up asking for `methods` can be met by a second factor here: the sign-in
-/// has one factor and the methods include one a TOTP code gives (`otp`, `mfa`). Asked of a
-/// sign-in that has two already, or for methods this server has no factor for, it is a deny.
-fn step_up_possible(methods: &[String], amr: &[String]) -> bool {
-    !super::factor::has_mfa(amr) && methods.iter().any(|m| m == "otp" || m == "mfa")
+/// How a step-up asking for one of `methods` can be met here, if it can: `Some(false)` by
+/// any second factor (`otp`, `mfa`, asked of a one-factor sign-in), `Some(true)` by a passkey
+/// only (`pop`, `hwk`, `swk`, asked of a sign-in without one, of a person who has one, where
+/// passkeys work). Anything else (a sign-in that has what is asked already, a method no
+/// factor here gives, a passkey the person lacks) is a deny.
+async fn step_up(svc: &SignIn, methods: &[String], user_id: &str, amr: &[String]) -> Result<Option<bool>, OAuthError> {
+    let named = |set: &[&str]| methods.iter().any(|m| set.contains(&m.as_str()));
+    if named(&["otp", "mfa"]) && !super::factor::has_mfa(amr) {
+        return Ok(Some(false));
+    }
+    if !named(&["pop", "hwk", "swk"]) || amr.iter().any(|m| m == "pop") || !svc.mfa.passkeys().enabled() {
+        return Ok(None);
+    }
+    let factors =
+        svc.mfa.factors(user_id).await.map_err(|e| crate::oauth::error::unavailable("reading factors failed", &e))?;
+    Ok((!factors.passkeys.is_empty()).then_some(true))
 }
 
 /// Who a code is for: the user and their session.

@@ -115,8 +115,8 @@ pub async fn authorize(
         };
         return match issue_code(svc, &req, &who, Some(meta.ip), now).await {
             Ok(Issued::Redirect(url)) => redirect(url),
-            Ok(Issued::StepUp) => {
-                // The policy wants a second factor: a flow that asks for it, on this session.
+            Ok(Issued::StepUp { passkey_only }) => {
+                // The policy wants a further factor: a flow that asks for it, on this session.
                 let step = match factor::step_for(svc, &live.user.id).await {
                     Ok(s) => s,
                     Err(e) => return unavailable("reading factors failed", &e),
@@ -124,6 +124,7 @@ pub async fn authorize(
                 let flow = FlowRecord {
                     request: req,
                     pending: vec![step],
+                    passkey_only,
                     user_id: Some(live.user.id.clone()),
                     auth_time: Some(live.record.auth_time),
                     amr: live.record.amr.clone(),
@@ -450,12 +451,13 @@ async fn finish(svc: &SignIn, n: &Next<'_>, mut flow: FlowRecord) -> Reply {
     let who = SignedIn { user_id, sid: &r.sid, auth_time: r.auth_time, amr: &r.amr, idp: r.idp.as_deref() };
     match issue_code(svc, &flow.request, &who, Some(meta.ip), now).await {
         Ok(Issued::Redirect(url)) => redirect(url),
-        Ok(Issued::StepUp) => {
+        Ok(Issued::StepUp { passkey_only }) => {
             let step = match factor::step_for(svc, user_id).await {
                 Ok(s) => s,
                 Err(e) => return unavailable("reading factors failed", &e),
             };
             flow.pending = vec![step];
+            flow.passkey_only = passkey_only;
             // Put back (it was taken above): this browser goes on with the factor step.
             match svc.browser.put_flow(key, &flow).await {
                 Ok(()) => redirect(login_url(svc, n.flow_id)),

@@ -83,6 +83,8 @@ pub enum Page {
         totp: bool,
         /// The person has a passkey (and passkeys work here).
         passkey: bool,
+        /// Codes are taken (not when only a passkey will do).
+        codes: bool,
     },
     /// Enrolling an authenticator app while signing in.
     FactorEnrol {

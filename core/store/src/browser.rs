@@ -153,6 +153,9 @@ pub struct FlowRecord {
     pub link_for: Option<String>,
     /// A passkey sign-in under way: its WebAuthn ceremony, one-shot.
     pub passkey: Option<Box<PasskeyChallenge>>,
+    /// The factor step takes a passkey only (a policy's step-up named `pop`, `hwk` or
+    /// `swk`): codes are refused.
+    pub passkey_only: bool,
     /// Creation time and expiry, unix seconds.
     pub created_at: i64,
     /// Past this, the flow is gone.

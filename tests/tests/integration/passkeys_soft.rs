@@ -6,7 +6,7 @@
 use gatehouse::paths;
 use gatehouse_tests::TestServer;
 use gatehouse_tests::browser::{
-    ALICE, ALICE_PASSWORD, Browser, WEB_CB, WEB_ID, WEB_SECRET, browser_config, query_param, redeem,
+    ALICE, ALICE_PASSWORD, Browser, WEB_CB, WEB_ID, WEB_SECRET, browser_config, hidden, query_param, redeem,
 };
 use gatehouse_tests::jwt_parts;
 use gatehouse_tests::soft_passkey::{SoftPasskey, register, sign_in};
@@ -115,4 +115,49 @@ async fn unverified_cloned_and_unknown_passkeys_are_refused() {
     let (b4, page4) = login_page(&s, &issuer).await;
     let (status, answer) = sign_in(&b4, &page4, &mut stranger).await;
     assert_eq!(status, 400, "unknown credential: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_step_up_naming_pop_asks_for_the_passkey_and_nothing_else() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+    let issuer = format!("http://localhost:{port}");
+    let server = format!("bind = \"127.0.0.1:{port}\"\nissuer = \"{issuer}\"");
+    let policy = gatehouse_tests::plugins::policy_entry(
+        "passkey-for-api",
+        "require_mfa",
+        "",
+        "scopes = [\"api\"]\nmethods = [\"pop\"]",
+    );
+    // No second factor by default: only the policy asks for one, here.
+    let config = browser_config().replace("bind = \"127.0.0.1:0\"", &server) + "\n[mfa]\nrequire = \"never\"\n";
+    let s = TestServer::start_with(&(config + &policy)).await;
+    let b = Browser::with_issuer(&s.base, &issuer);
+    b.sign_in(PARAMS, ALICE, ALICE_PASSWORD).await;
+    let mut pk = SoftPasskey::new(&issuer);
+    register(&b, &mut pk, "Soft key").await;
+
+    // A password sign-in asking for `api`: the passkey, and no code form.
+    let api = [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid api")];
+    let fresh = Browser::with_issuer(&s.base, &issuer);
+    let start = fresh.authorize(&api).await;
+    let login = fresh.get(&start.location.unwrap()).await;
+    let done = fresh.submit_login(&login, ALICE, ALICE_PASSWORD).await;
+    let step = fresh.get(&done.location.expect("to the factor step")).await;
+    assert!(step.body.contains("passkey-only") && !step.body.contains("name=\"code\""), "{}", step.body);
+    let (flow, csrf) = (hidden(&step.body, "flow").unwrap(), hidden(&step.body, "csrf").unwrap());
+    let recovery = [("flow", flow.as_str()), ("csrf", csrf.as_str()), ("code", "0000-0000"), ("action", "verify")];
+    let refused = fresh.post(paths::LOGIN, &recovery).await;
+    assert!(refused.body.contains("asks for your passkey"), "a code is refused: {}", refused.body);
+    let (status, answer) = sign_in(&fresh, &step, &mut pk).await;
+    assert_eq!(status, 200, "{answer}");
+    let to = fresh.get(answer["redirect"].as_str().unwrap()).await.location.expect("to the client");
+    let code = query_param(&to, "code").expect("a code");
+    let (_, tokens) = redeem(&fresh.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "pop", "mfa"]));
+
+    // Someone without a passkey is denied, not asked to enrol something else.
+    let bob = Browser::with_issuer(&s.base, &issuer);
+    let to = bob.sign_in(&api, "bob", "bob's password 123").await;
+    assert!(to.starts_with(WEB_CB) && to.contains("error=access_denied"), "{to}");
 }
