@@ -4,15 +4,13 @@
 //! token).
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::admin::check_admin;
-use super::error::{ApiError, no_store};
-use super::extract::Meta;
+use super::admin_auth::Admin;
+use super::error::{AdminError, no_store};
 use crate::audit::{AuditEvent, format_time_ms, unix_ms};
-use crate::oauth::error::{OAuthError, unavailable};
+use crate::oauth::error::unavailable;
 use crate::oauth::params::Params;
 use crate::plugins::Channel;
 use crate::state::AppState;
@@ -42,10 +40,7 @@ fn view(q: &Queued) -> Value {
 }
 
 /// `GET /admin/notifications`: queued messages and dead letters.
-pub async fn notifications_get(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
-    if let Err(resp) = check_admin(&state, &meta, &headers) {
-        return *resp;
-    }
+pub async fn notifications_get(State(state): State<AppState>, _admin: Admin) -> Result<Response, AdminError> {
     let queue = state.db.notify();
     let lists = match queue.notify_queued(LIST_LIMIT).await {
         Ok(q) => queue.notify_dead(LIST_LIMIT).await.map(|d| (q, d)),
@@ -63,9 +58,9 @@ pub async fn notifications_get(State(state): State<AppState>, Meta(meta): Meta, 
                 })
                 .collect();
             let queued: Vec<Value> = queued.iter().map(view).collect();
-            no_store(axum::Json(json!({ "queued": queued, "dead": dead })).into_response())
+            Ok(no_store(axum::Json(json!({ "queued": queued, "dead": dead })).into_response()))
         }
-        Err(e) => ApiError(unavailable("reading the notification queue failed", &e)).into_response(),
+        Err(e) => Err(unavailable("reading the notification queue failed", &e).into()),
     }
 }
 
@@ -73,38 +68,28 @@ pub async fn notifications_get(State(state): State<AppState>, Meta(meta): Meta, 
 /// the queue, due now, with its attempts reset.
 pub async fn notifications_retry_post(
     State(state): State<AppState>,
-    Meta(meta): Meta,
-    headers: HeaderMap,
+    admin: Admin,
     RawQuery(query): RawQuery,
     body: axum::body::Bytes,
-) -> Response {
-    if let Err(resp) = check_admin(&state, &meta, &headers) {
-        return *resp;
-    }
+) -> Result<Response, AdminError> {
     let from_body = Params::parse(&body).ok().and_then(|p| p.one("id").ok().flatten().map(str::to_owned));
     let from_query = query
         .as_deref()
         .and_then(|q| Params::parse(q.as_bytes()).ok())
         .and_then(|p| p.one("id").ok().flatten().map(str::to_owned));
     let Some(id) = from_body.or(from_query).filter(|id| !id.is_empty() && id.len() <= 128) else {
-        return ApiError(OAuthError::InvalidRequest("id (a dead letter's message id) is required")).into_response();
+        return Err(AdminError::field("id", "is required: a dead letter's message id"));
     };
     let now = state.clock.now();
     match state.db.notify().notify_revive(&id, unix_ms(now)).await {
         Ok(true) => {
             let event = AuditEvent::NotificationRetried { id: id.clone() };
-            if let Err(e) = state.audit.record(meta.actor("admin"), event, now).await {
-                return ApiError(unavailable("recording the retry failed", &e)).into_response();
+            if let Err(e) = state.audit.record(admin.actor(), event, now).await {
+                return Err(unavailable("recording the retry failed", &e).into());
             }
-            no_store(axum::Json(json!({ "requeued": id })).into_response())
+            Ok(no_store(axum::Json(json!({ "requeued": id })).into_response()))
         }
-        Ok(false) => no_store(
-            (
-                StatusCode::NOT_FOUND,
-                axum::Json(json!({ "error": "not_found", "error_description": "no dead letter has this id" })),
-            )
-                .into_response(),
-        ),
-        Err(e) => ApiError(unavailable("requeueing a notification failed", &e)).into_response(),
+        Ok(false) => Err(AdminError::NotFound("no dead letter has this id")),
+        Err(e) => Err(unavailable("requeueing a notification failed", &e).into()),
     }
 }

@@ -6,13 +6,10 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
-use super::admin::check_admin;
-use super::error::{ApiError, no_store};
-use super::extract::Meta;
+use super::admin_auth::Admin;
+use super::error::{AdminError, no_store};
 use crate::audit::AuditEvent;
 use crate::audit::replay::{Replay, ReplayFilter, candidate_config};
 use crate::oauth::error::{internal, unavailable};
@@ -24,10 +21,6 @@ use crate::state::AppState;
 pub(super) const MAX_COMPONENT_BYTES: usize = 64 << 20;
 const DEFAULT_LIMIT: u64 = 10_000;
 const MAX_LIMIT: u64 = 100_000;
-
-fn refused(status: StatusCode, error: &str, description: String) -> Response {
-    no_store((status, axum::Json(json!({ "error": error, "error_description": description }))).into_response())
-}
 
 /// Why a replay did not finish.
 enum Stopped {
@@ -45,19 +38,20 @@ struct Asked {
     limit: u64,
 }
 
-fn asked(raw: &str) -> Result<Asked, String> {
-    let p = Params::parse(raw.as_bytes()).map_err(|e| e.to_string())?;
-    let one = |k: &str| p.one(k).map_err(|e| format!("{k}: {e}"));
-    let time = |k: &str| -> Result<Option<i64>, String> {
+fn asked(raw: &str) -> Result<Asked, AdminError> {
+    let p = Params::parse(raw.as_bytes())
+        .map_err(|_| AdminError::Invalid { field: None, description: "the query string is malformed".into() })?;
+    let one = |k: &'static str| p.one(k).map_err(|_| AdminError::field(k, "is repeated"));
+    let time = |k: &'static str| -> Result<Option<i64>, AdminError> {
         one(k)?
-            .map(|v| crate::audit::parse_time_ms(v).ok_or_else(|| format!("{k}: `{v}` is not an RFC 3339 time")))
+            .map(|v| crate::audit::parse_time_ms(v).ok_or_else(|| AdminError::field(k, "must be an RFC 3339 time")))
             .transpose()
     };
     let limit = match one("limit")? {
         None => DEFAULT_LIMIT,
         Some(v) => match v.parse::<u64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(format!("limit: `{v}` is not a number from 1 to {MAX_LIMIT}")),
+            _ => return Err(AdminError::field("limit", format!("must be a number from 1 to {MAX_LIMIT}"))),
         },
     };
     Ok(Asked { name: one("name")?.map(str::to_owned), since_ms: time("since")?, until_ms: time("until")?, limit })
@@ -66,26 +60,20 @@ fn asked(raw: &str) -> Result<Asked, String> {
 /// `POST /admin/policy/replay`.
 pub async fn policy_replay_post(
     State(state): State<AppState>,
-    Meta(meta): Meta,
-    headers: HeaderMap,
+    admin: Admin,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    if let Err(resp) = check_admin(&state, &meta, &headers) {
-        return *resp;
-    }
-    let asked = match asked(query.as_deref().unwrap_or_default()) {
-        Ok(a) => a,
-        Err(why) => return refused(StatusCode::BAD_REQUEST, "invalid_request", why),
-    };
+) -> Result<Response, AdminError> {
+    let asked = asked(query.as_deref().unwrap_or_default())?;
     if body.is_empty() {
-        return refused(StatusCode::BAD_REQUEST, "invalid_request", "the body must be the candidate component".into());
+        return Err(AdminError::Invalid {
+            field: None,
+            description: "the body must be the candidate component".into(),
+        });
     }
     let path = std::path::Path::new("(request body)");
-    let cfg = match candidate_config(&state.config, asked.name.as_deref(), path) {
-        Ok(c) => c,
-        Err(why) => return refused(StatusCode::BAD_REQUEST, "invalid_request", why.replace("--name NAME", "name=")),
-    };
+    let cfg = candidate_config(&state.config, asked.name.as_deref(), path)
+        .map_err(|why| AdminError::field("name", why.replace("--name NAME", "name=")))?;
     let filter = ReplayFilter { plugin: cfg.name.clone(), since_ms: asked.since_ms, until_ms: asked.until_ms };
     let settings = state.config.plugin_runtime;
     let budget = state.config.server.request_timeout.mul_f64(0.8);
@@ -109,10 +97,10 @@ pub async fn policy_replay_post(
     let report = match run.await {
         Ok(Ok(report)) => report,
         Ok(Err(Stopped::Candidate(why))) => {
-            return refused(StatusCode::UNPROCESSABLE_ENTITY, "invalid_candidate", why);
+            return Err(AdminError::Unprocessable { error: "invalid_candidate", description: why });
         }
-        Ok(Err(Stopped::Store(e))) => return ApiError(unavailable("reading the audit log failed", &e)).into_response(),
-        Err(e) => return ApiError(internal("replay task failed", &e)).into_response(),
+        Ok(Err(Stopped::Store(e))) => return Err(unavailable("reading the audit log failed", &e).into()),
+        Err(e) => return Err(internal("replay task failed", &e).into()),
     };
     let changed =
         report.allow_to_deny + report.deny_to_allow + report.scopes_changed + report.other_changes + report.failures;
@@ -122,6 +110,6 @@ pub async fn policy_replay_post(
         replayed: report.replayed,
         changed,
     };
-    state.audit.emit(meta.actor("admin"), event, state.clock.now());
-    no_store(axum::Json(report).into_response())
+    state.audit.emit(admin.actor(), event, state.clock.now());
+    Ok(no_store(axum::Json(report).into_response()))
 }

@@ -7,13 +7,12 @@ use std::io::Write;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::Channel;
 use http_body_util::channel::Sender;
 
-use super::admin::check_admin;
-use super::extract::Meta;
+use super::admin_auth::Admin;
 use crate::audit::AuditEvent;
 use crate::state::AppState;
 
@@ -58,10 +57,8 @@ impl Write for BodyWriter {
 }
 
 /// Streams a backup.
-pub async fn backup_post(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
-    if let Err(resp) = check_admin(&state, &meta, &headers) {
-        return *resp;
-    }
+pub async fn backup_post(State(state): State<AppState>, admin: Admin) -> Response {
+    let meta = admin.meta;
     let (tx, body) = Channel::<Bytes, std::io::Error>::new(4);
     let tx: SharedSender = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
     let runtime = tokio::runtime::Handle::current();

@@ -17,7 +17,7 @@ pub async fn test_token_get(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query.unwrap_or_default().as_bytes())
-        .map_err(|_| ApiError(OAuthError::InvalidRequest("the query string is malformed")))?;
+        .map_err(|_| ApiError::OAuth(OAuthError::InvalidRequest("the query string is malformed")))?;
     let resp = oauth::test_token::issue(&state.tokens, &params, &meta, state.clock.now())?;
     Ok(no_store(axum::Json(resp).into_response()))
 }

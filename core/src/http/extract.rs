@@ -44,7 +44,9 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !has_content_type(req.headers(), "application/x-www-form-urlencoded") {
-            return Err(ApiError(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded")));
+            return Err(ApiError::OAuth(OAuthError::InvalidRequest(
+                "the body must be application/x-www-form-urlencoded",
+            )));
         }
         let bytes = read_body(req.into_body(), MAX_FORM_BYTES).await?;
         Ok(Self(Params::parse(&bytes)?))
@@ -59,8 +61,8 @@ pub fn authorization(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         (Some(v), None) => v
             .to_str()
             .map(Some)
-            .map_err(|_| ApiError(OAuthError::InvalidRequest("the Authorization header is malformed"))),
-        (Some(_), Some(_)) => Err(ApiError(OAuthError::InvalidRequest("the Authorization header is repeated"))),
+            .map_err(|_| ApiError::OAuth(OAuthError::InvalidRequest("the Authorization header is malformed"))),
+        (Some(_), Some(_)) => Err(ApiError::OAuth(OAuthError::InvalidRequest("the Authorization header is repeated"))),
     }
 }
 

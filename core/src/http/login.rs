@@ -2,11 +2,10 @@
 //! `GET|POST /logout`: thin handlers over `oidc::{login, userinfo, logout}`.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
-use super::error::no_store;
+use super::error::{BearerError, no_store};
 use super::extract::{Meta, authorization, bearer, has_content_type, read_body};
 use super::pages::{Cookies, PageParams, respond};
 use crate::oauth::params::{MAX_FORM_BYTES, Params};
@@ -148,12 +147,12 @@ pub async fn stylesheet(State(state): State<AppState>) -> Response {
 pub async fn userinfo_handler(State(state): State<AppState>, Meta(meta): Meta, req: Request) -> Response {
     let now = state.clock.now();
     let Ok(authorization) = authorization(req.headers()).map(|a| a.map(str::to_owned)) else {
-        return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request");
+        return BearerError::InvalidRequest.into_response();
     };
     let form = if req.method() == Method::POST && has_content_type(req.headers(), "application/x-www-form-urlencoded") {
         match read_body(req.into_body(), MAX_FORM_BYTES).await.and_then(|b| Params::parse(&b)) {
             Ok(p) => Some(p),
-            Err(_) => return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request"),
+            Err(_) => return BearerError::InvalidRequest.into_response(),
         }
     } else {
         None
@@ -164,37 +163,15 @@ pub async fn userinfo_handler(State(state): State<AppState>, Meta(meta): Meta, r
         (Some(Ok(t)), None) => Some(t.to_owned()),
         (None, Some(t)) => Some(t.to_owned()),
         (None, None) => None,
-        _ => return challenge(StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\"", "invalid_request"),
+        _ => return BearerError::InvalidRequest.into_response(),
     };
     match userinfo::userinfo(&state.tokens, token.as_deref(), &meta, now).await {
         Ok(claims) => no_store(axum::Json(claims).into_response()),
-        Err(UserinfoError::NoToken) => challenge(StatusCode::UNAUTHORIZED, "Bearer realm=\"gatehouse\"", ""),
-        Err(UserinfoError::InvalidToken) => {
-            challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"", "invalid_token")
-        }
-        Err(UserinfoError::InsufficientScope) => challenge(
-            StatusCode::FORBIDDEN,
-            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
-            "insufficient_scope",
-        ),
+        Err(UserinfoError::NoToken) => BearerError::Missing.into_response(),
+        Err(UserinfoError::InvalidToken) => BearerError::InvalidToken.into_response(),
+        Err(UserinfoError::InsufficientScope) => BearerError::InsufficientScope("openid").into_response(),
         // A policy refusal or failure (fail closed); the reason is in the log and audit log.
-        Err(UserinfoError::Denied) => challenge(StatusCode::FORBIDDEN, "", "access_denied"),
-        Err(UserinfoError::Unavailable) => {
-            let mut r = challenge(StatusCode::SERVICE_UNAVAILABLE, "", "temporarily_unavailable");
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
+        Err(UserinfoError::Denied) => BearerError::Denied.into_response(),
+        Err(UserinfoError::Unavailable) => BearerError::Unavailable.into_response(),
     }
-}
-
-fn challenge(status: StatusCode, www_authenticate: &'static str, error: &'static str) -> Response {
-    let mut r = if error.is_empty() {
-        status.into_response()
-    } else {
-        (status, axum::Json(json!({ "error": error }))).into_response()
-    };
-    if !www_authenticate.is_empty() {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(www_authenticate));
-    }
-    no_store(r)
 }

@@ -68,7 +68,7 @@ pub async fn request_context(State(settings): State<Arc<Settings>>, mut req: Req
         Ok(resp) => resp,
         Err(_) => {
             tracing::warn!(request_id = %id, %route, "request timed out");
-            ApiError(OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }).into_response()
+            ApiError::OAuth(OAuthError::TemporarilyUnavailable { retry_after: Duration::from_secs(1) }).into_response()
         }
     };
     let status = resp.status().as_u16();

@@ -2,6 +2,7 @@
 //! thin (extract, call the domain, map the result).
 
 mod admin;
+mod admin_auth;
 mod admin_notify;
 mod admin_replay;
 mod backup;
@@ -144,5 +145,5 @@ pub fn metrics_router(state: AppState) -> Router {
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!(request_id = %crate::logctx::current(), "a request handler panicked");
-    error::ApiError(crate::oauth::error::OAuthError::ServerError).into_response()
+    error::ApiError::OAuth(crate::oauth::error::OAuthError::ServerError).into_response()
 }

@@ -32,7 +32,7 @@ pub async fn verify_post(State(state): State<AppState>, Meta(meta): Meta, req: R
     };
     let bytes = match read_body(body, MAX_VERIFY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return ApiError(e).into_response(),
+        Err(e) => return ApiError::OAuth(e).into_response(),
     };
     let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
         VerifyBody::default()

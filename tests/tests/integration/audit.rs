@@ -199,10 +199,20 @@ async fn operators_query_the_audit_log_with_filters_and_cursor_paging() {
     assert_eq!(page["records"][0]["event"]["client_id"], SVC_ID);
     let (_, page) = query("since=2999-01-01T00:00:00Z").await;
     assert!(page["records"].as_array().unwrap().is_empty());
-    for bad in ["limit=0", "limit=5000", "since=yesterday", "cursor=x"] {
+    // Bad input: the admin API's shape, naming the parameter at fault.
+    for (bad, field) in
+        [("limit=0", "limit"), ("limit=5000", "limit"), ("since=yesterday", "since"), ("cursor=x", "cursor")]
+    {
         let (status, body) = query(bad).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{bad}");
+        assert_eq!(body["field"], field, "{bad}: {body}");
     }
     let r = s.http.get(s.url(paths::ADMIN_AUDIT)).send().await.unwrap();
     assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.starts_with("Bearer realm=\"gatehouse-admin\"") && challenge.contains("invalid_token"),
+        "{challenge}"
+    );
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_token");
 }
