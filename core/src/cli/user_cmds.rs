@@ -104,6 +104,21 @@ pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) ->
                 u.email.as_deref().unwrap_or("-"),
                 if u.email_verified { " (verified)" } else { "" }
             );
+            let p = &u.profile;
+            for (label, value) in [
+                ("name", &p.name),
+                ("given_name", &p.given_name),
+                ("family_name", &p.family_name),
+                ("locale", &p.locale),
+                ("zoneinfo", &p.zoneinfo),
+                ("picture", &p.picture),
+                ("phone_number", &p.phone_number),
+            ] {
+                if let Some(v) = value {
+                    println!("{label}\t{v}");
+                }
+            }
+            println!("version\t{}", u.version);
             println!("status\t{}", if u.disabled { "disabled" } else { "enabled" });
             println!("password\t{}", if u.password_hash.is_empty() { "none" } else { "set" });
             println!("groups\t{}", if u.groups.is_empty() { "-".to_owned() } else { u.groups.join(",") });

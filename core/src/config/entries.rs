@@ -252,8 +252,22 @@ pub(super) fn check_user(
             c.problem(format!("{key}.groups[{i}]"), format!("`{g}` {why}"));
         }
     }
+    let profile = crate::store::Profile {
+        name: u.name,
+        given_name: u.given_name,
+        family_name: u.family_name,
+        locale: u.locale,
+        zoneinfo: u.zoneinfo,
+        picture: u.picture,
+        phone_number: u.phone_number,
+    };
+    if let Err(e) = crate::users::profile::check(&profile) {
+        c.problem(format!("{key}.{}", e.field), e.why);
+    }
     match password {
-        Some(password) if c.problems.len() == start => Some(UserConfig { username, password, email, groups: u.groups }),
+        Some(password) if c.problems.len() == start => {
+            Some(UserConfig { username, password, email, groups: u.groups, profile })
+        }
         _ => None,
     }
 }

@@ -205,6 +205,13 @@ pub(crate) struct UserSection {
     pub email: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub picture: Option<String>,
+    pub phone_number: Option<String>,
 }
 
 /// Scalar keys that `GATEHOUSE_<SECTION>_<KEY>` environment variables may override.

@@ -260,6 +260,8 @@ pub struct UserConfig {
     pub email: Option<String>,
     /// Group names (policies read them).
     pub groups: Vec<String>,
+    /// Profile claims (`name`, `given_name`, ...).
+    pub profile: crate::store::Profile,
 }
 
 /// How a bootstrap user's password is given.

@@ -1,7 +1,9 @@
-//! User claims by scope (OpenID Connect Core §5.4), for ID tokens and userinfo. Gatehouse
-//! holds a username and an optional email: `profile` gives `preferred_username` and
-//! `updated_at`, `email` gives `email` and `email_verified` (false for an address the operator
-//! typed; what the provider asserted for a user made at a federated sign-in).
+//! User claims by scope (OpenID Connect Core §5.4), for ID tokens and userinfo, of what is
+//! stored: `profile` gives `preferred_username` (the username), `updated_at` and the profile's
+//! `name`, `given_name`, `family_name`, `picture`, `locale` and `zoneinfo` when set; `email`
+//! gives `email` and `email_verified` (true once the person used a link sent to it, or when a
+//! provider asserted it); `phone` gives `phone_number` and `phone_number_verified` (always
+//! false: numbers are not verified here).
 
 use serde_json::{Map, Value, json};
 
@@ -26,6 +28,14 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "updated_at",
     "email",
     "email_verified",
+    "name",
+    "given_name",
+    "family_name",
+    "picture",
+    "locale",
+    "zoneinfo",
+    "phone_number",
+    "phone_number_verified",
 ];
 
 /// The claims about `user` that `scopes` release (without `sub`).
@@ -35,6 +45,26 @@ pub fn for_scopes(user: &UserRecord, scopes: &[String]) -> Map<String, Value> {
     if has("profile") {
         out.insert("preferred_username".into(), json!(user.username));
         out.insert("updated_at".into(), json!(user.updated_at));
+        let p = &user.profile;
+        let fields = [
+            ("name", &p.name),
+            ("given_name", &p.given_name),
+            ("family_name", &p.family_name),
+            ("picture", &p.picture),
+            ("locale", &p.locale),
+            ("zoneinfo", &p.zoneinfo),
+        ];
+        for (claim, value) in fields {
+            if let Some(v) = value {
+                out.insert(claim.into(), json!(v));
+            }
+        }
+    }
+    if has("phone")
+        && let Some(number) = &user.profile.phone_number
+    {
+        out.insert("phone_number".into(), json!(number));
+        out.insert("phone_number_verified".into(), json!(false));
     }
     if has("email")
         && let Some(email) = &user.email

@@ -18,7 +18,7 @@ use crate::users::{new_user, normalize_email, normalize_username};
 /// What an identity turned into.
 pub enum Resolved {
     /// Sign this user in.
-    User(UserRecord),
+    User(Box<UserRecord>),
     /// A local account has the verified email: its password first, then the link.
     LinkFirst(PendingLink),
     /// No sign-in.
@@ -155,7 +155,7 @@ async fn linked(svc: &SignIn, link: &LinkRecord, meta: &RequestMeta, now: Offset
     }
     svc.metrics.federated_login(&link.connector_id, "signed_in");
     svc.audit.emit(meta.actor(format!("user:{}", user.id)), login_event(link), now);
-    Resolved::User(user)
+    Resolved::User(Box::new(user))
 }
 
 /// A username from what the provider says: its preferred name, the name, or the email's
@@ -202,6 +202,7 @@ async fn provision_user(
         }
         let mut user = new_user(name, email.clone(), String::new(), now);
         user.email_verified = email.is_some() && identity.email_verified;
+        user.profile = crate::users::profile::from_provider(identity);
         let link = LinkRecord::new(connector, &identity.issuer, &identity.subject, &user.id, t);
         match svc.links.create_linked_user(&user, &link).await {
             Ok(()) => {
@@ -228,7 +229,7 @@ async fn provision_user(
                     svc.audit.emit(actor.clone(), event, now);
                 }
                 svc.metrics.federated_login(connector, "provisioned");
-                return Resolved::User(user);
+                return Resolved::User(Box::new(user));
             }
             Err(StoreError::Conflict(_)) => {
                 // Linked meanwhile (a second callback for the same new person), or the email

@@ -149,7 +149,8 @@ pub fn client_error(svc: &SignIn, req: &AuthRequest, error: &'static str, descri
 pub fn describe_scope(scope: &str) -> String {
     match scope {
         "openid" => "Know who you are".to_owned(),
-        "profile" => "See your username".to_owned(),
+        "profile" => "See your name, username, picture, language and time zone".to_owned(),
+        "phone" => "See your phone number".to_owned(),
         "email" => "See your email address".to_owned(),
         "offline_access" => "Keep access while you are not using it".to_owned(),
         other => format!("Access “{other}”"),

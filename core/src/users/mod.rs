@@ -2,6 +2,7 @@
 //! bounded pool, `password.rs`) and the bootstrap of `[[users]]` from the config.
 
 mod password;
+pub mod profile;
 
 use time::OffsetDateTime;
 
@@ -75,6 +76,9 @@ pub fn new_user(username: String, email: Option<String>, password_hash: String, 
         groups: Vec::new(),
         created_at: now.unix_timestamp(),
         updated_at: now.unix_timestamp(),
+        version: 1,
+        profile: crate::store::Profile::default(),
+        external_id: None,
     }
 }
 
@@ -103,6 +107,14 @@ pub async fn bootstrap(
         let exists =
             db.users().find_user(&u.username).await.map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
         if let Some(existing) = exists {
+            // The file stays the source of a configured user's profile, when it gives one.
+            if u.profile != crate::store::Profile::default() && existing.profile != u.profile {
+                db.users()
+                    .set_user_profile(&existing.id, &u.profile, now.unix_timestamp())
+                    .await
+                    .map_err(|e| BootstrapError::Store(u.username.clone(), e))?;
+                updated = true;
+            }
             // The file stays the source of a configured user's groups.
             if existing.groups != u.groups {
                 db.users()
@@ -121,6 +133,7 @@ pub async fn bootstrap(
         };
         let mut record = new_user(u.username.clone(), u.email.clone(), hash, now);
         record.groups = u.groups.clone();
+        record.profile = u.profile.clone();
         match db.users().create_user(&record).await {
             Ok(()) => created.push(u.username.clone()),
             // Another instance starting at the same moment created it first.

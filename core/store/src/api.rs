@@ -57,6 +57,8 @@ pub trait UserStore: Send + Sync {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     async fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
+    /// Replaces a user's profile; `false` when there is no such user.
+    async fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError>;
     /// Marks the user's email address verified if it is still `email` (atomically); `false`
     /// when there is no such user or the address changed.
     async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError>;

@@ -100,7 +100,7 @@ impl<T: SyncBackend> ClientStore for Embedded<T> {
 #[async_trait]
 impl<T: SyncBackend> UserStore for Embedded<T> {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        crate::SyncStore::create_user(&*self.0, user)
+        crate::SyncStore::create_user(&*self.0, &crate::first_version(user))
     }
     async fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         crate::SyncStore::get_user(&*self.0, id)
@@ -116,6 +116,9 @@ impl<T: SyncBackend> UserStore for Embedded<T> {
     }
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_user_disabled(&*self.0, id, disabled, now)
+    }
+    async fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
+        crate::SyncStore::set_user_profile(&*self.0, id, profile, now)
     }
     async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_email_verified(&*self.0, id, email, now)
@@ -364,7 +367,7 @@ impl<T: SyncBackend> LinkStore for Embedded<T> {
         SyncLinks::add_link(&*self.0, link)
     }
     async fn create_linked_user(&self, user: &UserRecord, link: &LinkRecord) -> Result<(), StoreError> {
-        SyncLinks::create_linked_user(&*self.0, user, link)
+        SyncLinks::create_linked_user(&*self.0, &crate::first_version(user), link)
     }
     async fn remove_link(&self, user_id: &str, issuer: &str, subject: &str) -> Result<bool, StoreError> {
         SyncLinks::remove_link(&*self.0, user_id, issuer, subject)

@@ -64,7 +64,7 @@ pub use api::{
 pub use commit::GroupCommit;
 pub use embedded::{Embedded, SyncBackend};
 pub use memory::MemoryStore;
-pub use records::{ClientRecord, KeyRecord, KeySetRecord, UserRecord};
+pub use records::{ClientRecord, KeyRecord, KeySetRecord, Profile, UserRecord};
 pub use sled::SledStore;
 
 /// Errors from a store backend. Messages name the store, never a secret.
@@ -160,6 +160,8 @@ pub trait SyncStore:
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
+    /// Replaces a user's profile; `false` when there is no such user.
+    fn set_user_profile(&self, id: &str, profile: &Profile, now: i64) -> Result<bool, StoreError>;
     /// Marks the user's email address verified if it is still `email` (atomically); `false`
     /// when there is no such user or the address changed.
     fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError>;
@@ -412,7 +414,18 @@ pub fn memory() -> Arc<dyn Backend> {
 /// Marks `user`'s address verified at `now`.
 pub(crate) fn verify_email(user: &mut UserRecord, now: i64) {
     user.email_verified = true;
+    touch(user, now);
+}
+
+/// `user` as first stored: version 1 at least (a copied record keeps its own).
+pub(crate) fn first_version(user: &UserRecord) -> UserRecord {
+    UserRecord { version: user.version.max(1), ..user.clone() }
+}
+
+/// Records a change of `user` at `now`: `updated_at`, and the next `version`.
+pub(crate) fn touch(user: &mut UserRecord, now: i64) {
     user.updated_at = now;
+    user.version = user.version.saturating_add(1);
 }
 
 /// SHA-256 (aws-lc-rs), for digests the store computes itself (audit record hashes, lock

@@ -146,7 +146,7 @@ impl SyncStore for MemoryStore {
             .get_mut(id)
             .map(|u| {
                 u.password_hash = password_hash.to_owned();
-                u.updated_at = now;
+                crate::touch(u, now);
             })
             .is_some())
     }
@@ -157,7 +157,18 @@ impl SyncStore for MemoryStore {
             .get_mut(id)
             .map(|u| {
                 u.groups = groups.to_vec();
-                u.updated_at = now;
+                crate::touch(u, now);
+            })
+            .is_some())
+    }
+
+    fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
+        let mut map = self.users.write().map_err(|_| poisoned())?;
+        Ok(map
+            .get_mut(id)
+            .map(|u| {
+                u.profile = profile.clone();
+                crate::touch(u, now);
             })
             .is_some())
     }
@@ -173,7 +184,7 @@ impl SyncStore for MemoryStore {
             .get_mut(id)
             .map(|u| {
                 u.disabled = disabled;
-                u.updated_at = now;
+                crate::touch(u, now);
             })
             .is_some())
     }

@@ -87,6 +87,41 @@ pub struct UserRecord {
     pub created_at: i64,
     /// Last change, unix seconds.
     pub updated_at: i64,
+    /// Moves on with every change (an ETag, and `If-Match` for writers); 0 for a record
+    /// written before versions existed, until its next change.
+    pub version: u64,
+    /// The standard profile (OpenID Connect Core §5.1), released by scope.
+    pub profile: Profile,
+    /// The id a provisioning system (SCIM `externalId`) knows the user by.
+    pub external_id: Option<String>,
+}
+
+/// A user's profile claims (OpenID Connect Core §5.1): `profile` scope releases the names,
+/// picture, locale and zone; `phone` the number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Profile {
+    /// Full name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Given name(s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Surname(s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// BCP 47 language tag (`en-US`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// IANA time zone (`Europe/Paris`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zoneinfo: Option<String>,
+    /// Picture URL (https).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// E.164 phone number (`+15005550006`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
 }
 
 /// The signing key set with its version: every replacement moves the version on, so of two

@@ -361,7 +361,7 @@ impl SyncStore for SledStore {
         let _w = self.writing()?;
         self.update_user(id, |u| {
             u.password_hash = password_hash.to_owned();
-            u.updated_at = now;
+            crate::touch(u, now);
         })
     }
 
@@ -369,7 +369,15 @@ impl SyncStore for SledStore {
         let _w = self.writing()?;
         self.update_user(id, |u| {
             u.groups = groups.to_vec();
-            u.updated_at = now;
+            crate::touch(u, now);
+        })
+    }
+
+    fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
+        let _w = self.writing()?;
+        self.update_user(id, |u| {
+            u.profile = profile.clone();
+            crate::touch(u, now);
         })
     }
 
@@ -390,7 +398,7 @@ impl SyncStore for SledStore {
         let _w = self.writing()?;
         self.update_user(id, |u| {
             u.disabled = disabled;
-            u.updated_at = now;
+            crate::touch(u, now);
         })
     }
 

@@ -48,6 +48,7 @@ mod plugin_reload_load;
 mod plugin_sandbox;
 mod policy_replay;
 mod policy_shadow;
+mod profile;
 mod readme;
 mod relying_party;
 mod store_config;

@@ -97,6 +97,12 @@ pub async fn users_are_unique_by_name_and_email(s: &dyn Backend) {
     assert!(s.set_user_disabled("1", true, 6).await.unwrap());
     let bob = s.get_user("1").await.unwrap().unwrap();
     assert_eq!((bob.password_hash.as_str(), bob.disabled, bob.updated_at), ("$argon2id$new", true, 6));
+    assert_eq!(bob.version, 3, "created as 1, then two changes");
+    let profile = crate::Profile { name: Some("Bob B".into()), locale: Some("en-GB".into()), ..Default::default() };
+    assert!(s.set_user_profile("1", &profile, 7).await.unwrap());
+    let bob = s.get_user("1").await.unwrap().unwrap();
+    assert_eq!((bob.profile, bob.version, bob.updated_at), (profile, 4, 7));
+    assert!(!s.set_user_profile("nobody", &crate::Profile::default(), 8).await.unwrap());
     assert!(!s.set_user_disabled("nobody", true, 7).await.unwrap());
 }
 
@@ -106,6 +112,6 @@ pub async fn an_address_is_verified_only_while_it_is_kept(s: &dyn Backend) {
     assert!(!s.get_user("v1").await.unwrap().unwrap().email_verified);
     assert!(s.set_email_verified("v1", "v@example.com", 6).await.unwrap());
     let u = s.get_user("v1").await.unwrap().unwrap();
-    assert_eq!((u.email_verified, u.updated_at), (true, 6));
+    assert_eq!((u.email_verified, u.updated_at, u.version), (true, 6, 2), "a refused change moves nothing");
     assert!(!s.set_email_verified("nobody", "v@example.com", 7).await.unwrap());
 }

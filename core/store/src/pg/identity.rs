@@ -68,6 +68,7 @@ impl PgStore {
 #[async_trait]
 impl UserStore for PgStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let user = &crate::first_version(user);
         let c = self.client().await?;
         let st = c
             .prepare_cached("INSERT INTO users (id, username, email, record) VALUES ($1, $2, $3, $4)")
@@ -108,7 +109,7 @@ impl UserStore for PgStore {
     async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError> {
         self.update_user(id, |u| {
             u.password_hash = password_hash.to_owned();
-            u.updated_at = now;
+            crate::touch(u, now);
         })
         .await
     }
@@ -116,7 +117,16 @@ impl UserStore for PgStore {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         self.update_user(id, |u| {
             u.disabled = disabled;
-            u.updated_at = now;
+            crate::touch(u, now);
+        })
+        .await
+    }
+
+    async fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
+        let profile = profile.clone();
+        self.update_user(id, |u| {
+            u.profile = profile;
+            crate::touch(u, now);
         })
         .await
     }
@@ -138,7 +148,7 @@ impl UserStore for PgStore {
         let groups = groups.to_vec();
         self.update_user(id, |u| {
             u.groups = groups;
-            u.updated_at = now;
+            crate::touch(u, now);
         })
         .await
     }

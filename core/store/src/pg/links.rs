@@ -53,6 +53,7 @@ impl LinkStore for PgStore {
     }
 
     async fn create_linked_user(&self, user: &UserRecord, link: &LinkRecord) -> Result<(), StoreError> {
+        let user = &crate::first_version(user);
         let link = LinkRecord { user_id: user.id.clone(), ..link.clone() };
         links::valid(&link)?;
         let mut c = self.client().await?;
