@@ -19,6 +19,7 @@
 //! - [`ratelimit`]: governor limiters. [`secret`]: redaction, digests, randomness.
 #![forbid(unsafe_code)]
 
+pub mod admin_roles;
 pub mod audit;
 mod background;
 pub mod cli;

@@ -156,6 +156,20 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
             }
         }
     }
+    for (i, r) in cl.roles.iter().enumerate() {
+        if crate::admin_roles::Role::parse(r).is_none() {
+            c.problem(
+                format!("{key}.roles[{i}]"),
+                format!("`{r}` is not a role (known: {})", crate::admin_roles::NAMES.join(", ")),
+            );
+        }
+    }
+    if !cl.roles.is_empty() && !grant_types.iter().any(|g| g == "client_credentials") {
+        c.problem(
+            format!("{key}.roles"),
+            "roles are for a client acting for itself: it needs the client_credentials grant",
+        );
+    }
     for (i, o) in cl.allowed_origins.iter().enumerate() {
         if let Err(why) = super::validate::check_origin(o) {
             c.problem(format!("{key}.allowed_origins[{i}]"), why);
@@ -192,6 +206,7 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
         id_token_signed_response_alg: cl.id_token_signed_response_alg,
         allowed_origins: cl.allowed_origins,
         require_mfa: cl.require_mfa,
+        roles: cl.roles,
         created_at: 0,
     })
 }
@@ -316,6 +331,7 @@ pub(super) fn check_record(record: &ClientRecord, dev_mode: bool) -> Vec<super::
         id_token_signed_response_alg: record.id_token_signed_response_alg.clone(),
         allowed_origins: record.allowed_origins.clone(),
         require_mfa: record.require_mfa,
+        roles: record.roles.clone(),
         ..ClientSection::default()
     };
     check_client(&mut c, "client", section, dev_mode);

@@ -194,6 +194,8 @@ pub(crate) struct ClientSection {
     pub allowed_origins: Vec<String>,
     #[serde(default)]
     pub require_mfa: bool,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

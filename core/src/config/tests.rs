@@ -130,7 +130,11 @@ fn rates_parse() {
 fn example_config_is_valid() {
     let text = include_str!("../../../config/gatehouse.example.toml");
     let c = Config::from_toml(text, "gatehouse.example.toml", Path::new("."), &|_| None).unwrap();
-    assert_eq!(c.clients.len(), 4);
+    assert_eq!(c.clients.len(), 5);
+    assert_eq!(
+        c.clients.iter().find(|c| c.id == "ops-audit").map(|c| c.roles.clone()),
+        Some(vec!["auditor".to_owned()])
+    );
     assert_eq!(c.rate_limits.failed_auth_per_ip.count.get(), 30);
     assert_eq!(c.tokens.refresh_token_ttl.as_secs(), 30 * 24 * 3600);
     assert_eq!(c.login_limits.lockout.threshold, 5);

@@ -5,7 +5,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::admin_auth::Admin;
+use super::admin_auth::{Admin, need};
 use super::error::{AdminError, no_store};
 use crate::audit::AuditEvent;
 use crate::oauth::error::{internal, unavailable};
@@ -13,14 +13,14 @@ use crate::oauth::params::Params;
 use crate::state::AppState;
 
 /// `GET /metrics` on the main listener: admin token required (client ids are labels).
-pub async fn metrics_get(State(state): State<AppState>, _admin: Admin) -> Response {
+pub async fn metrics_get(State(state): State<AppState>, _admin: Admin<need::Auditor>) -> Response {
     super::health::metrics_text(&state).await
 }
 
 /// `GET /admin/audit?actor=&type=&since=&until=&limit=&cursor=` (times RFC 3339).
 pub async fn audit_get(
     State(state): State<AppState>,
-    _admin: Admin,
+    _admin: Admin<need::Auditor>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AdminError> {
     let q = audit_query(query.as_deref().unwrap_or_default())?;
@@ -63,7 +63,10 @@ fn audit_query(raw: &str) -> Result<crate::audit::query::AuditQuery, AdminError>
 
 /// `GET /admin/audit/verify`: recomputes the chain and checks it against the signed
 /// checkpoints; names the first record that does not verify (an unreadable one included).
-pub async fn audit_verify_get(State(state): State<AppState>, _admin: Admin) -> Result<Response, AdminError> {
+pub async fn audit_verify_get(
+    State(state): State<AppState>,
+    _admin: Admin<need::Auditor>,
+) -> Result<Response, AdminError> {
     let db = state.db.clone();
     // Hashing every record: on the blocking pool, not an async worker.
     let handle = tokio::runtime::Handle::current();

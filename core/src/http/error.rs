@@ -54,6 +54,8 @@ pub enum BearerError {
 pub enum AdminError {
     /// No valid admin credential: 401 `invalid_token` with a Bearer challenge.
     Unauthorized,
+    /// A valid credential without the role a route needs: 403 `insufficient_role`, naming it.
+    Forbidden(&'static str),
     /// Bad input: 400 `invalid_request`, naming the field when one is at fault.
     Invalid {
         /// The query parameter or JSON field at fault.
@@ -205,6 +207,14 @@ fn admin(e: AdminError) -> Response {
                 HeaderValue::from_static("Bearer realm=\"gatehouse-admin\", error=\"invalid_token\""),
             );
             return r;
+        }
+        AdminError::Forbidden(role) => {
+            let body = json!({
+                "error": "insufficient_role",
+                "error_description": format!("this needs the {role} role"),
+                "role": role,
+            });
+            return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
         }
         AdminError::Invalid { field, description } => (StatusCode::BAD_REQUEST, "invalid_request", description, field),
         AdminError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),

@@ -42,6 +42,9 @@ pub struct ClientRecord {
     pub allowed_origins: Vec<String>,
     /// Sign-ins for this client need a second factor, whatever `[mfa] require` says.
     pub require_mfa: bool,
+    /// Admin API roles of the client acting for itself (`admin`, `user-admin`, `client-admin`,
+    /// `auditor`): its client_credentials tokens for the audience `gatehouse-admin` carry them.
+    pub roles: Vec<String>,
     /// Creation time, unix seconds.
     pub created_at: i64,
 }

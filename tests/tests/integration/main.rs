@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod account_pages;
+mod admin_roles;
 mod audit;
 mod audit_checkpoints;
 mod backup;
