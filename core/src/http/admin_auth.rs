@@ -39,12 +39,17 @@ pub mod need {
     pub struct Admin;
     /// `auditor` (or `admin`).
     pub struct Auditor;
+    /// `user-admin` (or `admin`).
+    pub struct UserAdmin;
 
     impl Needs for Admin {
         const ROLE: Role = Role::Admin;
     }
     impl Needs for Auditor {
         const ROLE: Role = Role::Auditor;
+    }
+    impl Needs for UserAdmin {
+        const ROLE: Role = Role::UserAdmin;
     }
 }
 

@@ -65,6 +65,8 @@ pub enum AdminError {
     },
     /// Nothing there: 404 `not_found`.
     NotFound(&'static str),
+    /// Taken already (a username, an email): 409 `conflict`.
+    Conflict(&'static str),
     /// Well-formed but refused as a whole: 422 with its own `error` code.
     Unprocessable {
         /// The error code (`reload_failed`, `invalid_candidate`).
@@ -218,6 +220,7 @@ fn admin(e: AdminError) -> Response {
         }
         AdminError::Invalid { field, description } => (StatusCode::BAD_REQUEST, "invalid_request", description, field),
         AdminError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
+        AdminError::Conflict(what) => (StatusCode::CONFLICT, "conflict", what.to_owned(), None),
         AdminError::Unprocessable { error, description } => {
             (StatusCode::UNPROCESSABLE_ENTITY, error, description, None)
         }

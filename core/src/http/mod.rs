@@ -5,6 +5,7 @@ mod admin;
 mod admin_auth;
 mod admin_notify;
 mod admin_replay;
+mod admin_users;
 mod backup;
 pub mod client_ip;
 mod dev;
@@ -88,7 +89,9 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_NOTIFICATIONS_RETRY, post(admin_notify::notifications_retry_post))
             .route(paths::ADMIN_BACKUP, post(backup::backup_post))
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
-            .route(paths::ADMIN_AUDIT, get(admin::audit_get));
+            .route(paths::ADMIN_AUDIT, get(admin::audit_get))
+            .route(paths::ADMIN_USERS, get(admin_users::users_get).post(admin_users::users_post))
+            .route(paths::ADMIN_USER, get(admin_users::user_get));
         if state.config.metrics_bind.is_none() {
             r = r.route(paths::METRICS, get(admin::metrics_get));
         }

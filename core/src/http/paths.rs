@@ -72,6 +72,10 @@ pub const ADMIN_PLUGINS_RELOAD: &str = "/admin/plugins/reload";
 pub const ADMIN_PLUGINS: &str = "/admin/plugins";
 /// Replay recorded policy decisions against a candidate component.
 pub const ADMIN_POLICY_REPLAY: &str = "/admin/policy/replay";
+/// Users, for operators (`user-admin`).
+pub const ADMIN_USERS: &str = "/admin/users";
+/// One user.
+pub const ADMIN_USER: &str = "/admin/users/{id}";
 /// The notification queue and its dead letters.
 pub const ADMIN_NOTIFICATIONS: &str = "/admin/notifications";
 /// Put a dead letter back in the notification queue.

@@ -3,6 +3,7 @@
 
 mod account_pages;
 mod admin_roles;
+mod admin_users;
 mod audit;
 mod audit_checkpoints;
 mod backup;

@@ -1,0 +1,229 @@
+//! `/admin/users`: users for operators and provisioning tools (role `user-admin`): list with
+//! a filter and cursor paging, read one (its `ETag` is its version), create one. Every JSON
+//! field is checked and an unknown one is refused by name; a created user is audited as
+//! `user_created` with the caller as the actor. Password hashes never leave the server.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::admin_auth::{Admin, need};
+use super::error::{AdminError, no_store};
+use crate::audit::AuditEvent;
+use crate::oauth::error::unavailable;
+use crate::oauth::params::Params;
+use crate::secret::Secret;
+use crate::state::AppState;
+use crate::store::{Profile, StoreError, UserRecord};
+
+/// Most users in one page.
+const MAX_LIMIT: usize = 500;
+
+/// A user as the admin API shows it.
+pub(super) fn view(u: &UserRecord) -> Value {
+    let time = |t: i64| crate::audit::format_time_ms(t.saturating_mul(1000));
+    let mut v = json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.email,
+        "email_verified": u.email_verified,
+        "disabled": u.disabled,
+        "groups": u.groups,
+        "external_id": u.external_id,
+        "has_password": !u.password_hash.is_empty(),
+        "created_at": time(u.created_at),
+        "updated_at": time(u.updated_at),
+        "version": u.version,
+    });
+    if let (Value::Object(out), Ok(Value::Object(profile))) = (&mut v, serde_json::to_value(&u.profile)) {
+        out.extend(profile);
+    }
+    v
+}
+
+/// `ETag` of a version (RFC 9110 §8.8.3, a strong tag).
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+fn with_etag(status: StatusCode, u: &UserRecord) -> Response {
+    let mut r = no_store((status, axum::Json(view(u))).into_response());
+    r.headers_mut().insert(header::ETAG, etag(u.version));
+    r
+}
+
+/// `GET /admin/users?q=&disabled=&limit=&cursor=`: users ordered by username; `q` matches
+/// the start of the username or the email (case-insensitively), `cursor` is the
+/// `next_cursor` of the page before.
+pub async fn users_get(
+    State(state): State<AppState>,
+    _admin: Admin<need::UserAdmin>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AdminError> {
+    let p = Params::parse(query.as_deref().unwrap_or_default().as_bytes())
+        .map_err(|_| AdminError::Invalid { field: None, description: "the query string is malformed".into() })?;
+    let one = |k: &'static str| p.one(k).map_err(|_| AdminError::field(k, "is repeated"));
+    let q = one("q")?.map(str::to_lowercase);
+    let disabled = match one("disabled")? {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(AdminError::field("disabled", "must be true or false")),
+    };
+    let limit = match one("limit")? {
+        None => 100,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(AdminError::field("limit", format!("must be a number from 1 to {MAX_LIMIT}"))),
+        },
+    };
+    let cursor = one("cursor")?.map(str::to_owned);
+    let all =
+        state.db.users().list_users().await.map_err(|e| AdminError::from(unavailable("listing users failed", &e)))?;
+    let matching = all.iter().filter(|u| {
+        cursor.as_deref().is_none_or(|c| u.username.as_str() > c)
+            && disabled.is_none_or(|d| u.disabled == d)
+            && q.as_deref()
+                .is_none_or(|q| u.username.starts_with(q) || u.email.as_deref().is_some_and(|e| e.starts_with(q)))
+    });
+    let page: Vec<&UserRecord> = matching.take(limit + 1).collect();
+    let more = page.len() > limit;
+    let users: Vec<Value> = page.iter().take(limit).map(|u| view(u)).collect();
+    let mut body = json!({ "users": users });
+    if more && let Some(last) = page.get(limit - 1) {
+        body["next_cursor"] = json!(last.username);
+    }
+    Ok(no_store(axum::Json(body).into_response()))
+}
+
+/// `GET /admin/users/{id}`.
+pub async fn user_get(
+    State(state): State<AppState>,
+    _admin: Admin<need::UserAdmin>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    match state.db.users().get_user(&id).await {
+        Ok(Some(u)) => Ok(with_etag(StatusCode::OK, &u)),
+        Ok(None) => Err(AdminError::NotFound("no user has this id")),
+        Err(e) => Err(unavailable("reading a user failed", &e).into()),
+    }
+}
+
+/// The fields a new user may have.
+const CREATE_FIELDS: &[&str] = &[
+    "username",
+    "email",
+    "password",
+    "groups",
+    "external_id",
+    "name",
+    "given_name",
+    "family_name",
+    "locale",
+    "zoneinfo",
+    "picture",
+    "phone_number",
+];
+
+fn text<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, AdminError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(AdminError::field(field, "must be a string")),
+    }
+}
+
+/// The user a creation body describes (the password still to hash).
+fn new_user(body: &Map<String, Value>, now: time::OffsetDateTime) -> Result<(UserRecord, Option<String>), AdminError> {
+    if let Some(unknown) = body.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
+        return Err(AdminError::Invalid {
+            field: None,
+            description: format!(
+                "unknown field `{}` (known: {})",
+                unknown.chars().take(64).collect::<String>(),
+                CREATE_FIELDS.join(", ")
+            ),
+        });
+    }
+    let username = text(body, "username")?.ok_or_else(|| AdminError::field("username", "is required"))?;
+    let username = crate::users::normalize_username(username).map_err(|why| AdminError::field("username", why))?;
+    let email = text(body, "email")?
+        .map(|e| crate::users::normalize_email(e).map_err(|why| AdminError::field("email", why)))
+        .transpose()?;
+    let password = text(body, "password")?.map(str::to_owned);
+    if let Some(p) = &password {
+        crate::users::check_new_password(p).map_err(|why| AdminError::field("password", why))?;
+    }
+    let groups = match body.get("groups") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|g| match g.as_str() {
+                Some(g) => {
+                    crate::users::check_group(g).map(|()| g.to_owned()).map_err(|why| AdminError::field("groups", why))
+                }
+                None => Err(AdminError::field("groups", "must be strings")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(AdminError::field("groups", "must be an array of names")),
+    };
+    let external_id = text(body, "external_id")?.map(str::to_owned);
+    if external_id.as_deref().is_some_and(|x| x.is_empty() || x.len() > 256 || x.chars().any(char::is_control)) {
+        return Err(AdminError::field("external_id", "must be 1 to 256 printable characters"));
+    }
+    let owned = |f: &'static str| text(body, f).map(|v| v.map(str::to_owned));
+    let profile = Profile {
+        name: owned("name")?,
+        given_name: owned("given_name")?,
+        family_name: owned("family_name")?,
+        locale: owned("locale")?,
+        zoneinfo: owned("zoneinfo")?,
+        picture: owned("picture")?,
+        phone_number: owned("phone_number")?,
+    };
+    crate::users::profile::check(&profile).map_err(|e| AdminError::field(e.field, e.why))?;
+    let mut user = crate::users::new_user(username, email, String::new(), now);
+    user.groups = groups;
+    user.external_id = external_id;
+    user.profile = profile;
+    Ok((user, password))
+}
+
+/// `POST /admin/users` with a JSON object: 201 with the user, `Location` and `ETag`; 409
+/// when the username or email is taken.
+pub async fn users_post(
+    State(state): State<AppState>,
+    admin: Admin<need::UserAdmin>,
+    body: axum::body::Bytes,
+) -> Result<Response, AdminError> {
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
+        return Err(AdminError::Invalid { field: None, description: "the body must be a JSON object".into() });
+    };
+    let now = state.clock.now();
+    let (mut user, password) = new_user(&body, now)?;
+    if let Some(p) = password {
+        user.password_hash = state
+            .passwords
+            .hash(Secret::new(p))
+            .await
+            .map_err(|e| AdminError::from(unavailable("hashing a password failed", &e)))?;
+    }
+    match state.db.users().create_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(AdminError::Conflict("the username or the email is taken")),
+        Err(e) => return Err(unavailable("creating a user failed", &e).into()),
+    }
+    let created = state.db.users().get_user(&user.id).await.ok().flatten().unwrap_or(user);
+    let event = AuditEvent::UserCreated { username: created.username.clone() };
+    state
+        .audit
+        .record(admin.actor(), event, now)
+        .await
+        .map_err(|e| AdminError::from(unavailable("recording a new user failed", &e)))?;
+    let mut r = with_etag(StatusCode::CREATED, &created);
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/{}", super::paths::ADMIN_USERS, created.id)) {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(r)
+}
