@@ -47,7 +47,7 @@ fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-fn with_etag(status: StatusCode, u: &UserRecord) -> Response {
+pub(super) fn with_etag(status: StatusCode, u: &UserRecord) -> Response {
     let mut r = no_store((status, axum::Json(view(u))).into_response());
     r.headers_mut().insert(header::ETAG, etag(u.version));
     r

@@ -67,6 +67,8 @@ pub enum AdminError {
     NotFound(&'static str),
     /// Taken already (a username, an email): 409 `conflict`.
     Conflict(&'static str),
+    /// `If-Match` names another version: 412 `precondition_failed`.
+    PreconditionFailed,
     /// Well-formed but refused as a whole: 422 with its own `error` code.
     Unprocessable {
         /// The error code (`reload_failed`, `invalid_candidate`).
@@ -221,6 +223,12 @@ fn admin(e: AdminError) -> Response {
         AdminError::Invalid { field, description } => (StatusCode::BAD_REQUEST, "invalid_request", description, field),
         AdminError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
         AdminError::Conflict(what) => (StatusCode::CONFLICT, "conflict", what.to_owned(), None),
+        AdminError::PreconditionFailed => (
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the resource changed since that ETag; read it again".to_owned(),
+            Some("If-Match"),
+        ),
         AdminError::Unprocessable { error, description } => {
             (StatusCode::UNPROCESSABLE_ENTITY, error, description, None)
         }

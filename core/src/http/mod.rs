@@ -5,6 +5,7 @@ mod admin;
 mod admin_auth;
 mod admin_notify;
 mod admin_replay;
+mod admin_user_patch;
 mod admin_users;
 mod backup;
 pub mod client_ip;
@@ -91,7 +92,7 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
             .route(paths::ADMIN_AUDIT, get(admin::audit_get))
             .route(paths::ADMIN_USERS, get(admin_users::users_get).post(admin_users::users_post))
-            .route(paths::ADMIN_USER, get(admin_users::user_get));
+            .route(paths::ADMIN_USER, get(admin_users::user_get).patch(admin_user_patch::user_patch));
         if state.config.metrics_bind.is_none() {
             r = r.route(paths::METRICS, get(admin::metrics_get));
         }

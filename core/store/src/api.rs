@@ -57,6 +57,14 @@ pub trait UserStore: Send + Sync {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     async fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
+    /// Applies `patch` to a user, only if its version is `expected` (when given), atomically.
+    async fn patch_user(
+        &self,
+        id: &str,
+        expected: Option<u64>,
+        patch: &crate::UserPatch,
+        now: i64,
+    ) -> Result<crate::Patched, StoreError>;
     /// Replaces a user's profile; `false` when there is no such user.
     async fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError>;
     /// Marks the user's email address verified if it is still `email` (atomically); `false`

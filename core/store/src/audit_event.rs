@@ -470,4 +470,11 @@ pub enum AuditEvent {
         /// User.
         user_id: String,
     },
+    /// An operator changed a user's attributes (the fields named, not their values).
+    UserUpdated {
+        /// User.
+        user_id: String,
+        /// The fields changed.
+        fields: Vec<String>,
+    },
 }

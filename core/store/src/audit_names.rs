@@ -54,6 +54,7 @@ impl AuditEvent {
             Self::PasswordReset { .. } => "password_reset",
             Self::EmailVerificationRequested { .. } => "email_verification_requested",
             Self::EmailVerified { .. } => "email_verified",
+            Self::UserUpdated { .. } => "user_updated",
             Self::PolicyDecision { .. } => "policy_decision",
             Self::PolicyShadowDecision { .. } => "policy_shadow_decision",
             Self::PolicyReplayed { .. } => "policy_replayed",

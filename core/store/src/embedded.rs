@@ -117,6 +117,15 @@ impl<T: SyncBackend> UserStore for Embedded<T> {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_user_disabled(&*self.0, id, disabled, now)
     }
+    async fn patch_user(
+        &self,
+        id: &str,
+        expected: Option<u64>,
+        patch: &crate::UserPatch,
+        now: i64,
+    ) -> Result<crate::Patched, StoreError> {
+        crate::SyncStore::patch_user(&*self.0, id, expected, patch, now)
+    }
     async fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_user_profile(&*self.0, id, profile, now)
     }

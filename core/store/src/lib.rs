@@ -64,7 +64,7 @@ pub use api::{
 pub use commit::GroupCommit;
 pub use embedded::{Embedded, SyncBackend};
 pub use memory::MemoryStore;
-pub use records::{ClientRecord, KeyRecord, KeySetRecord, Profile, UserRecord};
+pub use records::{ClientRecord, KeyRecord, KeySetRecord, Patched, Profile, UserPatch, UserRecord};
 pub use sled::SledStore;
 
 /// Errors from a store backend. Messages name the store, never a secret.
@@ -160,6 +160,8 @@ pub trait SyncStore:
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
+    /// Applies `patch` to a user, only if its version is `expected` (when given), atomically.
+    fn patch_user(&self, id: &str, expected: Option<u64>, patch: &UserPatch, now: i64) -> Result<Patched, StoreError>;
     /// Replaces a user's profile; `false` when there is no such user.
     fn set_user_profile(&self, id: &str, profile: &Profile, now: i64) -> Result<bool, StoreError>;
     /// Marks the user's email address verified if it is still `email` (atomically); `false`

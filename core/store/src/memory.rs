@@ -162,6 +162,24 @@ impl SyncStore for MemoryStore {
             .is_some())
     }
 
+    fn patch_user(
+        &self,
+        id: &str,
+        expected: Option<u64>,
+        patch: &crate::UserPatch,
+        now: i64,
+    ) -> Result<crate::Patched, StoreError> {
+        let mut map = self.users.write().map_err(|_| poisoned())?;
+        Ok(match map.get_mut(id) {
+            None => crate::Patched::Missing,
+            Some(u) if expected.is_some_and(|v| v != u.version) => crate::Patched::Stale(u.version),
+            Some(u) => {
+                patch.apply(u, now);
+                crate::Patched::Updated(Box::new(u.clone()))
+            }
+        })
+    }
+
     fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
         let mut map = self.users.write().map_err(|_| poisoned())?;
         Ok(map

@@ -137,3 +137,46 @@ pub struct KeySetRecord {
     /// The keys, active and retired-but-published.
     pub keys: Vec<KeyRecord>,
 }
+
+/// A change to a user's attributes (the admin API's PATCH): each field given is replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserPatch {
+    /// The whole profile.
+    pub profile: Option<Profile>,
+    /// Groups.
+    pub groups: Option<Vec<String>>,
+    /// Disabled or enabled.
+    pub disabled: Option<bool>,
+    /// The provisioning system's id (`Some(None)` removes it).
+    pub external_id: Option<Option<String>>,
+}
+
+impl UserPatch {
+    /// Applies the patch to `user` at `now` (its version moves on).
+    pub fn apply(&self, user: &mut UserRecord, now: i64) {
+        if let Some(p) = &self.profile {
+            user.profile = p.clone();
+        }
+        if let Some(g) = &self.groups {
+            user.groups = g.clone();
+        }
+        if let Some(d) = self.disabled {
+            user.disabled = d;
+        }
+        if let Some(x) = &self.external_id {
+            user.external_id = x.clone();
+        }
+        crate::touch(user, now);
+    }
+}
+
+/// What a patch came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Patched {
+    /// Changed: the user as it is now.
+    Updated(Box<UserRecord>),
+    /// The user's version is not the one expected (it is this one): nothing changed.
+    Stale(u64),
+    /// No such user.
+    Missing,
+}

@@ -373,6 +373,33 @@ impl SyncStore for SledStore {
         })
     }
 
+    fn patch_user(
+        &self,
+        id: &str,
+        expected: Option<u64>,
+        patch: &crate::UserPatch,
+        now: i64,
+    ) -> Result<crate::Patched, StoreError> {
+        let _w = self.writing()?;
+        let outcome = std::sync::Mutex::new(crate::Patched::Missing);
+        self.users
+            .fetch_and_update(id.as_bytes(), |old| {
+                let old = old?;
+                let mut user: UserRecord = decode(USERS, old).ok()?;
+                let mut out = outcome.lock().ok()?;
+                if expected.is_some_and(|v| v != user.version) {
+                    *out = crate::Patched::Stale(user.version);
+                    return Some(old.to_vec());
+                }
+                patch.apply(&mut user, now);
+                let bytes = encode(&user).ok()?;
+                *out = crate::Patched::Updated(Box::new(user));
+                Some(bytes)
+            })
+            .map_err(io)?;
+        outcome.into_inner().map_err(|_| StoreError::Io("patch lock poisoned".into()))
+    }
+
     fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
         let _w = self.writing()?;
         self.update_user(id, |u| {

@@ -137,3 +137,52 @@ async fn users_need_the_user_admin_role() {
     let by = page["records"].as_array().unwrap().iter().filter_map(|r| r["actor"]["who"].as_str()).collect::<Vec<_>>();
     assert!(by.contains(&"client:people-sync"), "{by:?}");
 }
+
+async fn patch(s: &TestServer, id: &str, if_match: Option<&str>, body: &Value) -> (u16, Option<String>, Value) {
+    let mut req = s.http.patch(s.url(&format!("{}/{id}", paths::ADMIN_USERS))).bearer_auth(ADMIN).json(body);
+    if let Some(tag) = if_match {
+        req = req.header("if-match", tag);
+    }
+    let r = req.send().await.unwrap();
+    let etag = r.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), etag, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_patch_honours_if_match_and_disabling_ends_the_sessions() {
+    let s = TestServer::start_with(&config()).await;
+    let alice = s.state.db.shared_users().find_user("alice").await.unwrap().unwrap();
+    let b = Browser::new(&s.base);
+    let params = [("response_type", "code"), ("client_id", WEB_ID), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    b.sign_in(&params, "alice", gatehouse_tests::browser::ALICE_PASSWORD).await;
+    assert_eq!(b.get(paths::ACCOUNT).await.status, 200);
+
+    let tag = format!("\"{}\"", alice.version);
+    let (status, etag, user) =
+        patch(&s, &alice.id, Some(&tag), &json!({ "name": "Alice L.", "groups": ["ops"] })).await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!((user["name"].as_str(), user["groups"].clone()), (Some("Alice L."), json!(["ops"])));
+    let new_tag = etag.unwrap();
+    assert_ne!(new_tag, tag);
+    // The old ETag is stale now: 412, nothing changed.
+    let (status, _, err) = patch(&s, &alice.id, Some(&tag), &json!({ "name": "Someone else" })).await;
+    assert_eq!((status, err["error"].as_str()), (412, Some("precondition_failed")), "{err}");
+    assert_eq!(get(&s, &format!("{}/{}", paths::ADMIN_USERS, alice.id)).await.1["name"], "Alice L.");
+    // null removes; unknown or unchangeable fields are named.
+    let (status, _, user) = patch(&s, &alice.id, None, &json!({ "name": null, "external_id": "hr-7" })).await;
+    assert_eq!(status, 200);
+    assert!(user.get("name").is_none() && user["external_id"] == "hr-7", "{user}");
+    let (status, _, err) = patch(&s, &alice.id, None, &json!({ "username": "mallory" })).await;
+    assert_eq!(status, 400);
+    assert!(err["error_description"].as_str().unwrap().contains("`username`"), "{err}");
+    let (status, _, err) = patch(&s, &alice.id, Some("yesterday"), &json!({})).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("If-Match")));
+    assert_eq!(patch(&s, "no-such-id", None, &json!({ "disabled": true })).await.0, 404);
+
+    // Disabled: her session ends and she cannot sign in.
+    let (status, _, user) = patch(&s, &alice.id, None, &json!({ "disabled": true })).await;
+    assert_eq!((status, user["disabled"].as_bool()), (200, Some(true)));
+    assert_eq!(b.get(paths::ACCOUNT).await.status, 403, "the session ended");
+    let names = s.audit_events(&["user_updated", "user_status_changed", "session_ended"]).await;
+    assert!(names.contains(&"user_status_changed") && names.contains(&"session_ended"), "{names:?}");
+}

@@ -1,6 +1,7 @@
 //! Clients, users, keys and revocations.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "a test suite: a failed step fails the test")]
 
+use crate::Patched;
 use crate::{Backend, ClientRecord, KeyRecord, StoreError, UserRecord};
 
 pub fn client(id: &str) -> ClientRecord {
@@ -114,4 +115,17 @@ pub async fn an_address_is_verified_only_while_it_is_kept(s: &dyn Backend) {
     let u = s.get_user("v1").await.unwrap().unwrap();
     assert_eq!((u.email_verified, u.updated_at, u.version), (true, 6, 2), "a refused change moves nothing");
     assert!(!s.set_email_verified("nobody", "v@example.com", 7).await.unwrap());
+}
+
+pub async fn patches_apply_only_to_the_expected_version(s: &dyn Backend) {
+    s.create_user(&user("patch-1", "patched", None)).await.unwrap();
+    let patch = crate::UserPatch { disabled: Some(true), groups: Some(vec!["ops".into()]), ..Default::default() };
+    let Patched::Updated(u) = s.patch_user("patch-1", Some(1), &patch, 9).await.unwrap() else { panic!("updated") };
+    assert_eq!((u.disabled, u.groups.clone(), u.version, u.updated_at), (true, vec!["ops".to_owned()], 2, 9));
+    assert_eq!(s.patch_user("patch-1", Some(1), &patch, 10).await.unwrap(), Patched::Stale(2), "a stale writer");
+    assert_eq!(s.get_user("patch-1").await.unwrap().unwrap().version, 2, "nothing changed");
+    let ext = crate::UserPatch { external_id: Some(Some("hr-9".into())), ..Default::default() };
+    let Patched::Updated(u) = s.patch_user("patch-1", None, &ext, 11).await.unwrap() else { panic!("updated") };
+    assert_eq!((u.external_id.as_deref(), u.version, u.disabled), (Some("hr-9"), 3, true));
+    assert_eq!(s.patch_user("nobody", None, &ext, 12).await.unwrap(), Patched::Missing);
 }

@@ -122,6 +122,28 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn patch_user(
+        &self,
+        id: &str,
+        expected: Option<u64>,
+        patch: &crate::UserPatch,
+        now: i64,
+    ) -> Result<crate::Patched, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let st = tx.prepare_cached("SELECT record FROM users WHERE id = $1 FOR UPDATE").await.map_err(pg)?;
+        let Some(row) = tx.query_opt(&st, &[&id]).await.map_err(pg)? else { return Ok(crate::Patched::Missing) };
+        let mut user: UserRecord = json(&row, 0, "users")?;
+        if expected.is_some_and(|v| v != user.version) {
+            return Ok(crate::Patched::Stale(user.version));
+        }
+        patch.apply(&mut user, now);
+        let st = tx.prepare_cached("UPDATE users SET record = $2 WHERE id = $1").await.map_err(pg)?;
+        tx.execute(&st, &[&id, &enc(&user)?]).await.map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(crate::Patched::Updated(Box::new(user)))
+    }
+
     async fn set_user_profile(&self, id: &str, profile: &crate::Profile, now: i64) -> Result<bool, StoreError> {
         let profile = profile.clone();
         self.update_user(id, |u| {
