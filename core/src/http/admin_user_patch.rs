@@ -94,17 +94,7 @@ fn patch_of(body: &Map<String, Value>, current: &UserRecord) -> Result<UserPatch
         patch.profile = Some(profile);
     }
     if let Some(g) = body.get("groups") {
-        let Value::Array(list) = g else { return Err(AdminError::field("groups", "must be an array of names")) };
-        let groups = list
-            .iter()
-            .map(|g| match g.as_str() {
-                Some(g) => {
-                    crate::users::check_group(g).map(|()| g.to_owned()).map_err(|why| AdminError::field("groups", why))
-                }
-                None => Err(AdminError::field("groups", "must be strings")),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        patch.groups = Some(groups);
+        patch.groups = Some(super::admin_users::groups_of(g)?);
     }
     match body.get("disabled") {
         None => {}
@@ -112,9 +102,7 @@ fn patch_of(body: &Map<String, Value>, current: &UserRecord) -> Result<UserPatch
         Some(_) => return Err(AdminError::field("disabled", "must be true or false")),
     }
     if let Some(x) = optional(body, "external_id")? {
-        if x.as_deref().is_some_and(|x| x.is_empty() || x.len() > 256 || x.chars().any(char::is_control)) {
-            return Err(AdminError::field("external_id", "must be 1 to 256 printable characters"));
-        }
+        super::admin_users::check_external_id(x.as_deref())?;
         patch.external_id = Some(x);
     }
     Ok(patch)

@@ -126,6 +126,27 @@ const CREATE_FIELDS: &[&str] = &[
     "phone_number",
 ];
 
+/// The `groups` field: an array of group names.
+pub(super) fn groups_of(v: &Value) -> Result<Vec<String>, AdminError> {
+    let Value::Array(list) = v else { return Err(AdminError::field("groups", "must be an array of names")) };
+    list.iter()
+        .map(|g| match g.as_str() {
+            Some(g) => {
+                crate::users::check_group(g).map(|()| g.to_owned()).map_err(|why| AdminError::field("groups", why))
+            }
+            None => Err(AdminError::field("groups", "must be strings")),
+        })
+        .collect()
+}
+
+/// The `external_id` field, when set: 1 to 256 printable characters.
+pub(super) fn check_external_id(x: Option<&str>) -> Result<(), AdminError> {
+    if x.is_some_and(|x| x.is_empty() || x.len() > 256 || x.chars().any(char::is_control)) {
+        return Err(AdminError::field("external_id", "must be 1 to 256 printable characters"));
+    }
+    Ok(())
+}
+
 fn text<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, AdminError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -157,21 +178,10 @@ fn new_user(body: &Map<String, Value>, now: time::OffsetDateTime) -> Result<(Use
     }
     let groups = match body.get("groups") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|g| match g.as_str() {
-                Some(g) => {
-                    crate::users::check_group(g).map(|()| g.to_owned()).map_err(|why| AdminError::field("groups", why))
-                }
-                None => Err(AdminError::field("groups", "must be strings")),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(AdminError::field("groups", "must be an array of names")),
+        Some(v) => groups_of(v)?,
     };
     let external_id = text(body, "external_id")?.map(str::to_owned);
-    if external_id.as_deref().is_some_and(|x| x.is_empty() || x.len() > 256 || x.chars().any(char::is_control)) {
-        return Err(AdminError::field("external_id", "must be 1 to 256 printable characters"));
-    }
+    check_external_id(external_id.as_deref())?;
     let owned = |f: &'static str| text(body, f).map(|v| v.map(str::to_owned));
     let profile = Profile {
         name: owned("name")?,

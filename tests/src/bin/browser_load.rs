@@ -167,6 +167,18 @@ async fn passkey_workload(base: String, secs: u64, keys: Vec<SoftPasskey>) {
             (whole, factor, errors)
         }));
     }
+    let (whole, factor, errors) = gather(tasks).await;
+    let took = started.elapsed();
+    report("passkey", whole, errors, took);
+    report("factor", factor, errors, took);
+}
+
+/// What the workers of a two-step workload measured: every round trip, every factor step,
+/// and the errors.
+type Measured = (Vec<Duration>, Vec<Duration>, usize);
+
+/// The workers' measurements together.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<Measured>>) -> Measured {
     let (mut whole, mut factor, mut errors) = (Vec::new(), Vec::new(), 0);
     for t in tasks {
         let (w, f, e) = t.await.expect("worker");
@@ -174,9 +186,7 @@ async fn passkey_workload(base: String, secs: u64, keys: Vec<SoftPasskey>) {
         factor.extend(f);
         errors += e;
     }
-    let took = started.elapsed();
-    report("passkey", whole, errors, took);
-    report("factor", factor, errors, took);
+    (whole, factor, errors)
 }
 
 /// `totp`: the timed part.
@@ -205,13 +215,7 @@ async fn totp_workload(base: String, secs: u64, conc: usize, secrets: Vec<String
             (whole, factor, errors)
         }));
     }
-    let (mut whole, mut factor, mut errors) = (Vec::new(), Vec::new(), 0);
-    for t in tasks {
-        let (w, f, e) = t.await.expect("worker");
-        whole.extend(w);
-        factor.extend(f);
-        errors += e;
-    }
+    let (whole, factor, errors) = gather(tasks).await;
     let took = started.elapsed();
     if next.load(Ordering::Relaxed) >= secrets.len() {
         eprintln!("browser-load: every user signed in before the time was up; give more users");
