@@ -104,16 +104,7 @@ pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) ->
                 u.email.as_deref().unwrap_or("-"),
                 if u.email_verified { " (verified)" } else { "" }
             );
-            let p = &u.profile;
-            for (label, value) in [
-                ("name", &p.name),
-                ("given_name", &p.given_name),
-                ("family_name", &p.family_name),
-                ("locale", &p.locale),
-                ("zoneinfo", &p.zoneinfo),
-                ("picture", &p.picture),
-                ("phone_number", &p.phone_number),
-            ] {
+            for (label, value) in u.profile.fields() {
                 if let Some(v) = value {
                     println!("{label}\t{v}");
                 }

@@ -17,19 +17,8 @@ use crate::oauth::error::unavailable;
 use crate::state::AppState;
 use crate::store::{Patched, UserPatch, UserRecord};
 
-/// The fields a patch may have.
-const FIELDS: &[&str] = &[
-    "groups",
-    "disabled",
-    "external_id",
-    "name",
-    "given_name",
-    "family_name",
-    "locale",
-    "zoneinfo",
-    "picture",
-    "phone_number",
-];
+/// The fields a patch may have besides the profile's (`Profile::FIELDS`).
+const FIELDS: &[&str] = &["groups", "disabled", "external_id"];
 
 /// The version `If-Match` asks for: `None` without the header or with `*`.
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>, AdminError> {
@@ -59,34 +48,14 @@ fn optional(body: &Map<String, Value>, field: &'static str) -> Result<Option<Opt
 
 /// The patch `body` makes to `current`.
 fn patch_of(body: &Map<String, Value>, current: &UserRecord) -> Result<UserPatch, AdminError> {
-    if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(AdminError::Invalid {
-            field: None,
-            description: format!(
-                "unknown or unchangeable field `{}` (changeable: {})",
-                unknown.chars().take(64).collect::<String>(),
-                FIELDS.join(", ")
-            ),
-        });
-    }
+    super::admin_users::unknown_field(body, FIELDS, "unknown or unchangeable field", "changeable")?;
     let mut patch = UserPatch::default();
     let mut profile = current.profile.clone();
     let mut touched = false;
-    {
-        let slots: [(&'static str, &mut Option<String>); 7] = [
-            ("name", &mut profile.name),
-            ("given_name", &mut profile.given_name),
-            ("family_name", &mut profile.family_name),
-            ("locale", &mut profile.locale),
-            ("zoneinfo", &mut profile.zoneinfo),
-            ("picture", &mut profile.picture),
-            ("phone_number", &mut profile.phone_number),
-        ];
-        for (field, slot) in slots {
-            if let Some(v) = optional(body, field)? {
-                *slot = v;
-                touched = true;
-            }
+    for (field, slot) in profile.fields_mut() {
+        if let Some(v) = optional(body, field)? {
+            *slot = v;
+            touched = true;
         }
     }
     if touched {

@@ -110,21 +110,31 @@ pub async fn user_get(
     }
 }
 
-/// The fields a new user may have.
-const CREATE_FIELDS: &[&str] = &[
-    "username",
-    "email",
-    "password",
-    "groups",
-    "external_id",
-    "name",
-    "given_name",
-    "family_name",
-    "locale",
-    "zoneinfo",
-    "picture",
-    "phone_number",
-];
+/// The fields a new user may have besides the profile's (`Profile::FIELDS`).
+const CREATE_FIELDS: &[&str] = &["username", "email", "password", "groups", "external_id"];
+
+/// The first field of `body` that is neither one of `own` nor a profile field, as the
+/// refusal naming it (`what`) and listing those (`listed`).
+pub(super) fn unknown_field(
+    body: &Map<String, Value>,
+    own: &[&str],
+    what: &str,
+    listed: &str,
+) -> Result<(), AdminError> {
+    let known = |k: &str| own.contains(&k) || Profile::FIELDS.contains(&k);
+    match body.keys().find(|k| !known(k)) {
+        None => Ok(()),
+        Some(unknown) => Err(AdminError::Invalid {
+            field: None,
+            description: format!(
+                "{what} `{}` ({}: {})",
+                unknown.chars().take(64).collect::<String>(),
+                listed,
+                [own, &Profile::FIELDS].concat().join(", ")
+            ),
+        }),
+    }
+}
 
 /// The `groups` field: an array of group names.
 pub(super) fn groups_of(v: &Value) -> Result<Vec<String>, AdminError> {
@@ -157,16 +167,7 @@ fn text<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<Option<
 
 /// The user a creation body describes (the password still to hash).
 fn new_user(body: &Map<String, Value>, now: time::OffsetDateTime) -> Result<(UserRecord, Option<String>), AdminError> {
-    if let Some(unknown) = body.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
-        return Err(AdminError::Invalid {
-            field: None,
-            description: format!(
-                "unknown field `{}` (known: {})",
-                unknown.chars().take(64).collect::<String>(),
-                CREATE_FIELDS.join(", ")
-            ),
-        });
-    }
+    unknown_field(body, CREATE_FIELDS, "unknown field", "known")?;
     let username = text(body, "username")?.ok_or_else(|| AdminError::field("username", "is required"))?;
     let username = crate::users::normalize_username(username).map_err(|why| AdminError::field("username", why))?;
     let email = text(body, "email")?
@@ -182,16 +183,10 @@ fn new_user(body: &Map<String, Value>, now: time::OffsetDateTime) -> Result<(Use
     };
     let external_id = text(body, "external_id")?.map(str::to_owned);
     check_external_id(external_id.as_deref())?;
-    let owned = |f: &'static str| text(body, f).map(|v| v.map(str::to_owned));
-    let profile = Profile {
-        name: owned("name")?,
-        given_name: owned("given_name")?,
-        family_name: owned("family_name")?,
-        locale: owned("locale")?,
-        zoneinfo: owned("zoneinfo")?,
-        picture: owned("picture")?,
-        phone_number: owned("phone_number")?,
-    };
+    let mut profile = Profile::default();
+    for (field, slot) in profile.fields_mut() {
+        *slot = text(body, field)?.map(str::to_owned);
+    }
     crate::users::profile::check(&profile).map_err(|e| AdminError::field(e.field, e.why))?;
     let mut user = crate::users::new_user(username, email, String::new(), now);
     user.groups = groups;

@@ -45,17 +45,9 @@ pub fn for_scopes(user: &UserRecord, scopes: &[String]) -> Map<String, Value> {
     if has("profile") {
         out.insert("preferred_username".into(), json!(user.username));
         out.insert("updated_at".into(), json!(user.updated_at));
-        let p = &user.profile;
-        let fields = [
-            ("name", &p.name),
-            ("given_name", &p.given_name),
-            ("family_name", &p.family_name),
-            ("picture", &p.picture),
-            ("locale", &p.locale),
-            ("zoneinfo", &p.zoneinfo),
-        ];
-        for (claim, value) in fields {
-            if let Some(v) = value {
+        // All but the phone number, which is `phone`'s.
+        for (claim, value) in user.profile.fields() {
+            if let Some(v) = value.filter(|_| claim != "phone_number") {
                 out.insert(claim.into(), json!(v));
             }
         }

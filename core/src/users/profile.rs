@@ -58,26 +58,22 @@ fn phone(v: &str) -> Result<(), &'static str> {
     }
 }
 
-type Rule = fn(&str) -> Result<(), &'static str>;
-
-/// Each field with its value and its rule.
-fn fields(p: &Profile) -> [(&'static str, Option<&str>, Rule); 7] {
-    [
-        ("name", p.name.as_deref(), text),
-        ("given_name", p.given_name.as_deref(), text),
-        ("family_name", p.family_name.as_deref(), text),
-        ("locale", p.locale.as_deref(), locale),
-        ("zoneinfo", p.zoneinfo.as_deref(), zoneinfo),
-        ("picture", p.picture.as_deref(), picture),
-        ("phone_number", p.phone_number.as_deref(), phone),
-    ]
+/// The rule of the field `name` (one of `Profile::FIELDS`).
+fn rule(name: &str) -> fn(&str) -> Result<(), &'static str> {
+    match name {
+        "locale" => locale,
+        "zoneinfo" => zoneinfo,
+        "picture" => picture,
+        "phone_number" => phone,
+        _ => text,
+    }
 }
 
 /// Checks every field that is set.
 pub fn check(p: &Profile) -> Result<(), ProfileError> {
-    for (field, value, rule) in fields(p) {
+    for (field, value) in p.fields() {
         if let Some(v) = value {
-            rule(v).map_err(|why| ProfileError { field, why })?;
+            rule(field)(v).map_err(|why| ProfileError { field, why })?;
         }
     }
     Ok(())
@@ -98,17 +94,9 @@ pub fn from_provider(identity: &ExternalIdentity) -> Profile {
         picture: identity.picture.clone(),
         phone_number: None,
     };
-    let bad: Vec<&'static str> =
-        fields(&p).into_iter().filter(|(_, v, rule)| v.is_some_and(|v| rule(v).is_err())).map(|(f, _, _)| f).collect();
-    for field in bad {
-        match field {
-            "name" => p.name = None,
-            "given_name" => p.given_name = None,
-            "family_name" => p.family_name = None,
-            "locale" => p.locale = None,
-            "zoneinfo" => p.zoneinfo = None,
-            "picture" => p.picture = None,
-            _ => p.phone_number = None,
+    for (field, slot) in p.fields_mut() {
+        if slot.as_deref().is_some_and(|v| rule(field)(v).is_err()) {
+            *slot = None;
         }
     }
     p

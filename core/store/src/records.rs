@@ -138,6 +138,40 @@ pub struct KeySetRecord {
     pub keys: Vec<KeyRecord>,
 }
 
+impl Profile {
+    /// The field names, as claims and JSON fields.
+    pub const FIELDS: [&'static str; 7] =
+        ["name", "given_name", "family_name", "locale", "zoneinfo", "picture", "phone_number"];
+
+    /// Each field with its name, in [`Self::FIELDS`] order.
+    pub fn fields(&self) -> [(&'static str, Option<&str>); 7] {
+        let f = Self::FIELDS;
+        [
+            (f[0], self.name.as_deref()),
+            (f[1], self.given_name.as_deref()),
+            (f[2], self.family_name.as_deref()),
+            (f[3], self.locale.as_deref()),
+            (f[4], self.zoneinfo.as_deref()),
+            (f[5], self.picture.as_deref()),
+            (f[6], self.phone_number.as_deref()),
+        ]
+    }
+
+    /// Each field, to set, with its name, in [`Self::FIELDS`] order.
+    pub fn fields_mut(&mut self) -> [(&'static str, &mut Option<String>); 7] {
+        let f = Self::FIELDS;
+        [
+            (f[0], &mut self.name),
+            (f[1], &mut self.given_name),
+            (f[2], &mut self.family_name),
+            (f[3], &mut self.locale),
+            (f[4], &mut self.zoneinfo),
+            (f[5], &mut self.picture),
+            (f[6], &mut self.phone_number),
+        ]
+    }
+}
+
 /// A change to a user's attributes (the admin API's PATCH): each field given is replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserPatch {
