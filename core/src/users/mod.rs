@@ -79,6 +79,7 @@ pub fn new_user(username: String, email: Option<String>, password_hash: String, 
         version: 1,
         profile: crate::store::Profile::default(),
         external_id: None,
+        roles: Vec::new(),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
 };
 use crate::factors::FactorsRecord;
+use crate::groups::{GroupPatch, GroupRecord};
 use crate::links::LinkRecord;
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
@@ -70,6 +71,30 @@ pub trait UserStore: Send + Sync {
     /// Marks the user's email address verified if it is still `email` (atomically); `false`
     /// when there is no such user or the address changed.
     async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError>;
+}
+
+/// Groups (`groups.rs`); their members are the users naming them.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Adds a group; `Conflict` when its id or name (regardless of case) is taken.
+    async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError>;
+    /// A group by id.
+    async fn get_group(&self, id: &str) -> Result<Option<GroupRecord>, StoreError>;
+    /// A group by name, regardless of case.
+    async fn find_group(&self, name: &str) -> Result<Option<GroupRecord>, StoreError>;
+    /// All groups, ordered by name regardless of case.
+    async fn list_groups(&self) -> Result<Vec<GroupRecord>, StoreError>;
+    /// Applies `patch` if the group's version is `expected` (when given), atomically.
+    async fn patch_group(
+        &self,
+        id: &str,
+        expected: Option<u64>,
+        patch: &GroupPatch,
+        now: i64,
+    ) -> Result<crate::Patched<GroupRecord>, StoreError>;
+    /// Removes a group record; `false` when there was none. Its members' names of it are
+    /// the caller's to remove first.
+    async fn delete_group(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Federated identities linked to users (`links.rs`).
@@ -316,6 +341,7 @@ pub trait Maintenance: Send + Sync {
 pub trait Backend:
     ClientStore
     + UserStore
+    + GroupStore
     + LinkStore
     + FactorStore
     + KeyStore
@@ -334,6 +360,7 @@ pub trait Backend:
 impl<T> Backend for T where
     T: ClientStore
         + UserStore
+        + GroupStore
         + LinkStore
         + FactorStore
         + KeyStore

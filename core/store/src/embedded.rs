@@ -18,6 +18,7 @@ use crate::browser::{
     CodeRecord, CodeRedemption, Digest, FamilyRecord, FlowRecord, Redemption, RefreshRecord, Rotation, SessionRecord,
 };
 use crate::factors::{FactorsRecord, SyncFactors};
+use crate::groups::{GroupPatch, GroupRecord, SyncGroups};
 use crate::links::{LinkRecord, SyncLinks};
 use crate::login_attempts::{LockoutPolicy, Outcome, Reserve};
 use crate::notify_queue::{DeadLetter, Queued, Settle};
@@ -361,6 +362,34 @@ impl<T: SyncBackend> FactorStore for Embedded<T> {
     }
     async fn put_factors(&self, record: &FactorsRecord, expected: u64) -> Result<bool, StoreError> {
         SyncFactors::put_factors(&*self.0, record, expected)
+    }
+}
+
+#[async_trait]
+impl<T: SyncBackend> crate::api::GroupStore for Embedded<T> {
+    async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError> {
+        SyncGroups::create_group(&*self.0, &crate::groups::first_version(group))
+    }
+    async fn get_group(&self, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+        SyncGroups::get_group(&*self.0, id)
+    }
+    async fn find_group(&self, name: &str) -> Result<Option<GroupRecord>, StoreError> {
+        SyncGroups::find_group(&*self.0, name)
+    }
+    async fn list_groups(&self) -> Result<Vec<GroupRecord>, StoreError> {
+        SyncGroups::list_groups(&*self.0)
+    }
+    async fn patch_group(
+        &self,
+        id: &str,
+        expected: Option<u64>,
+        patch: &GroupPatch,
+        now: i64,
+    ) -> Result<crate::Patched<GroupRecord>, StoreError> {
+        SyncGroups::patch_group(&*self.0, id, expected, patch, now)
+    }
+    async fn delete_group(&self, id: &str) -> Result<bool, StoreError> {
+        SyncGroups::delete_group(&*self.0, id)
     }
 }
 

@@ -23,12 +23,14 @@ mod commit;
 pub mod conformance;
 mod embedded;
 pub mod factors;
+pub mod groups;
 mod leases;
 pub mod links;
 pub mod login_attempts;
 pub mod login_form;
 mod memory;
 mod memory_browser;
+mod memory_groups;
 pub mod notify_queue;
 pub mod pg;
 #[cfg(test)]
@@ -43,6 +45,7 @@ mod sled;
 mod sled_backup;
 mod sled_browser;
 mod sled_factors;
+mod sled_groups;
 mod sled_links;
 mod sled_security;
 mod sled_transfer;
@@ -58,8 +61,8 @@ use std::sync::Arc;
 use crate::audit_chain::{AuditRecord, ChainStart};
 
 pub use api::{
-    AuditStore, Backend, BrowserStore, ClientStore, Coordination, FactorStore, KeyStore, LinkStore, LoginAttempts,
-    Maintenance, NotifyQueue, PluginKv, RevocationStore, UserStore,
+    AuditStore, Backend, BrowserStore, ClientStore, Coordination, FactorStore, GroupStore, KeyStore, LinkStore,
+    LoginAttempts, Maintenance, NotifyQueue, PluginKv, RevocationStore, UserStore,
 };
 pub use commit::GroupCommit;
 pub use embedded::{Embedded, SyncBackend};
@@ -110,6 +113,7 @@ pub trait SyncStore:
     + login_attempts::SyncAttempts
     + audit_checkpoints::SyncCheckpoints
     + links::SyncLinks
+    + groups::SyncGroups
     + factors::SyncFactors
     + Send
     + Sync
@@ -258,6 +262,16 @@ impl Db {
     /// Federated identities linked to users.
     pub fn links(&self) -> &dyn LinkStore {
         &*self.backend
+    }
+
+    /// Groups.
+    pub fn groups(&self) -> &dyn GroupStore {
+        &*self.backend
+    }
+
+    /// The group capability, shared (a service holds it).
+    pub fn shared_groups(&self) -> Arc<dyn GroupStore> {
+        self.backend.clone()
     }
 
     /// The signing key set.

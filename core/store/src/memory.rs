@@ -30,6 +30,8 @@ pub struct MemoryStore {
     links: RwLock<BTreeMap<(String, String), super::links::LinkRecord>>,
     /// Second factors by user.
     factors: std::sync::Mutex<BTreeMap<String, super::factors::FactorsRecord>>,
+    /// Groups by id (`memory_groups.rs`).
+    pub(super) groups: RwLock<BTreeMap<String, super::groups::GroupRecord>>,
 }
 
 impl MemoryStore {

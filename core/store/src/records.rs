@@ -97,6 +97,8 @@ pub struct UserRecord {
     pub profile: Profile,
     /// The id a provisioning system (SCIM `externalId`) knows the user by.
     pub external_id: Option<String>,
+    /// Admin API roles held directly (besides those of the user's groups).
+    pub roles: Vec<String>,
 }
 
 /// A user's profile claims (OpenID Connect Core §5.1): `profile` scope releases the names,
@@ -183,6 +185,8 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
     /// The provisioning system's id (`Some(None)` removes it).
     pub external_id: Option<Option<String>>,
+    /// Admin API roles held directly.
+    pub roles: Option<Vec<String>>,
 }
 
 impl UserPatch {
@@ -200,17 +204,20 @@ impl UserPatch {
         if let Some(x) = &self.external_id {
             user.external_id = x.clone();
         }
+        if let Some(r) = &self.roles {
+            user.roles = r.clone();
+        }
         crate::touch(user, now);
     }
 }
 
 /// What a patch came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Patched {
-    /// Changed: the user as it is now.
-    Updated(Box<UserRecord>),
-    /// The user's version is not the one expected (it is this one): nothing changed.
+pub enum Patched<T = UserRecord> {
+    /// Changed: the record as it is now.
+    Updated(Box<T>),
+    /// The record's version is not the one expected (it is this one): nothing changed.
     Stale(u64),
-    /// No such user.
+    /// No such record.
     Missing,
 }

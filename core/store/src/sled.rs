@@ -42,6 +42,9 @@ pub struct SledStore {
     /// Second factors by user (`factors.rs`).
     pub(super) factors: sled::Tree,
     pub(super) passkey_ids: sled::Tree,
+    /// Groups by id, and the index of their names (`sled_groups.rs`).
+    pub(super) groups: sled::Tree,
+    pub(super) group_names: sled::Tree,
     audit: Mutex<AuditFile>,
     audit_index: Mutex<AuditIndex>,
     browser: BrowserTrees,
@@ -106,6 +109,8 @@ impl SledStore {
             user_links: tree(super::sled_links::USER_LINKS)?,
             factors: tree(super::sled_factors::FACTORS)?,
             passkey_ids: tree(super::sled_factors::PASSKEY_IDS)?,
+            groups: tree(super::sled_groups::GROUPS)?,
+            group_names: tree(super::sled_groups::GROUP_NAMES)?,
             // After sled's open: sled's lock guarantees a single writer of this file too.
             audit: Mutex::new(AuditFile::open(path)?),
             audit_index: Mutex::new(AuditIndex::default()),

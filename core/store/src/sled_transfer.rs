@@ -35,6 +35,7 @@ impl SledStore {
         }
         out.extend(self.list_clients()?.into_iter().map(|record| Item::Client { record }));
         out.extend(self.list_users()?.into_iter().map(|record| Item::User { record }));
+        out.extend(crate::groups::SyncGroups::list_groups(self)?.into_iter().map(|record| Item::Group { record }));
         for entry in self.links.iter() {
             let (_, v) = entry.map_err(io)?;
             out.push(Item::Link { record: decode(super::sled_links::LINKS, &v)? });

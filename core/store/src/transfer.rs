@@ -26,6 +26,7 @@ use crate::audit_checkpoints::CheckpointRecord;
 use crate::backup::{End, FORMAT, Header, Summary};
 use crate::browser::{CodeRecord, Digest, FamilyRecord, FlowRecord, RefreshRecord, SessionRecord};
 use crate::factors::FactorsRecord;
+use crate::groups::GroupRecord;
 use crate::links::LinkRecord;
 use crate::login_attempts::AttemptRecord;
 use crate::notify_queue::{DeadLetter, Queued};
@@ -45,6 +46,8 @@ pub enum Item {
     Client { record: ClientRecord },
     /// A user.
     User { record: UserRecord },
+    /// A group.
+    Group { record: GroupRecord },
     /// A federated identity linked to a user.
     Link { record: LinkRecord },
     /// A user's second factors.
@@ -209,6 +212,7 @@ pub async fn import(target: &dyn Backend, items: Vec<Item>) -> Result<Summary, S
             }
             Item::Client { record } => target.create_client(&record).await?,
             Item::User { record } => target.create_user(&record).await?,
+            Item::Group { record } => target.create_group(&record).await?,
             Item::Link { record } => links.push(record),
             Item::Factors { record } => factors.push(record),
             Item::Revocation { jti, expires_at } => target.revoke_token(&jti, expires_at).await?,

@@ -32,6 +32,8 @@ async fn fill(s: &dyn Backend) {
         ..UserRecord::default()
     };
     s.create_user(&alice).await.unwrap();
+    let staff = crate::groups::GroupRecord { id: "g1".into(), name: "staff".into(), ..Default::default() };
+    s.create_group(&staff).await.unwrap();
     s.add_link(&conformance::link("https://accounts.example", "alice-1", "u1")).await.unwrap();
     let factors = crate::factors::FactorsRecord {
         recovery_codes: vec!["c0ffee".into()],
@@ -102,7 +104,7 @@ async fn a_store_moves_from_sled_to_postgres_and_back_unchanged() {
     let exported = first.export().await.unwrap();
     let kinds: std::collections::BTreeSet<String> =
         exported.iter().map(|i| serde_json::to_value(i).unwrap()["kind"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(kinds.len(), 22, "every kind is exported: {kinds:?}");
+    assert_eq!(kinds.len(), 23, "every kind is exported: {kinds:?}");
 
     let pg = postgres(&cluster.fresh_url().await).await;
     let counts = transfer::import(&*pg, exported.clone()).await.unwrap();

@@ -7,6 +7,7 @@
 mod audit;
 mod browser;
 mod factors;
+mod groups;
 mod identity;
 mod links;
 mod pair;
@@ -30,6 +31,7 @@ pub async fn all(s: Arc<dyn Backend>) {
     identity::keys_replace_atomically(&*s).await;
     identity::revocations_expire(&*s).await;
     identity::single_use_and_leases(&*s).await;
+    groups::groups_are_unique_by_name_and_patched_by_version(&*s).await;
     links::links_are_unique_and_listed_by_user(&*s).await;
     links::a_user_made_with_its_link_is_made_whole_or_not_at_all(&*s).await;
     factors::factors_swap_by_version(&*s).await;

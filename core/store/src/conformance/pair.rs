@@ -46,6 +46,14 @@ pub async fn pair(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
     let taken = race(&a, &b, 8, |s, _| async move { s.take_ticket(&[8; 32]).await.unwrap() }).await;
     assert_eq!(taken.iter().flatten().collect::<Vec<_>>(), [&ticket], "one use of a ticket");
 
+    // 8 creations of one group name (in different cases): one is made.
+    let made = race(&a, &b, 8, |s, i| async move {
+        let name = if i % 2 == 0 { "Racers" } else { "racers" };
+        s.create_group(&super::groups::group(&format!("race-{i}"), name)).await.is_ok()
+    })
+    .await;
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "one group of a name");
+
     a.put_code(&[7; 32], &code).await.unwrap();
     let outcomes = race(&a, &b, 16, |s, i| async move {
         let r = Redemption { jti: format!("j{i}"), access_exp: 600, family: None };

@@ -15,6 +15,7 @@
 mod audit;
 mod browser;
 mod factors;
+mod groups;
 mod identity;
 mod links;
 mod lookups;

@@ -8,7 +8,7 @@ use super::{PgStore, col, pg};
 use crate::StoreError;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// `(version, SQL)`, in order. Times are unix seconds unless the name ends in `_ms`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -137,6 +137,12 @@ CREATE INDEX sessions_user ON sessions (user_id);
         r#"
 CREATE TABLE tickets (id bytea PRIMARY KEY, record text NOT NULL, expires_at bigint NOT NULL);
 CREATE INDEX tickets_expiry ON tickets (expires_at);
+"#,
+    ),
+    (
+        7,
+        r#"
+CREATE TABLE groups (id text PRIMARY KEY, name_key text NOT NULL UNIQUE, record text NOT NULL);
 "#,
     ),
 ];

@@ -33,6 +33,9 @@ impl PgStore {
         for r in rows("SELECT record FROM users ORDER BY username").await? {
             out.push(Item::User { record: json(&r, 0, "users")? });
         }
+        for r in rows("SELECT record FROM groups ORDER BY id").await? {
+            out.push(Item::Group { record: json(&r, 0, "groups")? });
+        }
         for r in rows("SELECT record FROM user_links ORDER BY issuer, subject").await? {
             out.push(Item::Link { record: json(&r, 0, "user_links")? });
         }
