@@ -2,8 +2,10 @@
 //! sessions and factor resets; `client-admin` manages clients; `auditor` reads and verifies
 //! the audit log and the metrics. The `[admin]` token is the bootstrap credential and has
 //! every role; a client with `roles` gets them in its client_credentials tokens for the
-//! audience [`ADMIN_AUDIENCE`] (the roles are read from the client when the token is used,
-//! so taking a role away takes effect at once).
+//! audience [`ADMIN_AUDIENCE`]. People hold the roles granted to them and to the groups they
+//! belong to ([`of_user`]), through an access token for that audience (a client whose
+//! `audiences` include it, such as an admin console). Roles are read from the client or
+//! the user when the token is used, so taking a role away takes effect at once.
 
 /// The audience of access tokens for the admin API.
 pub const ADMIN_AUDIENCE: &str = "gatehouse-admin";
@@ -50,6 +52,27 @@ impl Role {
 /// Whether holding `held` (role names) allows what needs `needed`: the role itself, or `admin`.
 pub fn allows(held: &[String], needed: Role) -> bool {
     held.iter().filter_map(|r| Role::parse(r)).any(|r| r == needed || r == Role::Admin)
+}
+
+/// The roles `user` holds: its own and its groups' (groups without a record grant none).
+pub async fn of_user(
+    groups: &dyn crate::store::GroupStore,
+    user: &crate::store::UserRecord,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut held = user.roles.clone();
+    for name in &user.groups {
+        if let Some(g) = groups.find_group(name).await? {
+            held.extend(g.roles);
+        }
+    }
+    held.sort();
+    held.dedup();
+    Ok(held)
+}
+
+/// The role names of `roles` that are not roles, for an error naming them.
+pub fn unknown(roles: &[String]) -> Vec<&str> {
+    roles.iter().map(String::as_str).filter(|r| Role::parse(r).is_none()).collect()
 }
 
 #[cfg(test)]

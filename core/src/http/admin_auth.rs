@@ -2,8 +2,9 @@
 //! takes, typed by the role it needs (`Admin<need::Auditor>`; `Admin` alone needs `admin`).
 //! A caller presents, as a Bearer token, either the bootstrap credential, the `[admin]` token
 //! (`token_sha256` or `token_env`), which has every role, or a Gatehouse access token for the
-//! audience `gatehouse-admin` (signature, expiry and revocation checked), whose client's
-//! `roles` count now (not when it was issued). Without a valid credential the answer is 401
+//! audience `gatehouse-admin` (signature, expiry and revocation checked): a client's own
+//! token carries the client's `roles`, a person's the roles of the person and their groups,
+//! as they are now (not when it was issued); a disabled or removed person's token is none. Without a valid credential the answer is 401
 //! with a Bearer challenge (audited as `admin_auth_failed`; failures from one address turn
 //! into 429s for a while, `ratelimit::Limiter::admin_failed`, and a correct credential
 //! always passes); with one that lacks the role, 403 naming it. When no admin token is
@@ -57,8 +58,10 @@ pub mod need {
 pub struct Admin<N: Needs = need::Admin> {
     /// The request (address, request id) for the audit records of what it does.
     pub meta: RequestMeta,
-    /// Who it is in the audit log: `admin` (the token) or `client:<id>`.
+    /// Who it is in the audit log: `admin` (the token), `client:<id>` or `user:<id>`.
     pub who: String,
+    /// The roles it holds; `None` for the bootstrap token, which holds every role.
+    held: Option<Vec<String>>,
     need: PhantomData<N>,
 }
 
@@ -66,6 +69,16 @@ impl<N: Needs> Admin<N> {
     /// The audit actor of this caller.
     pub fn actor(&self) -> Actor {
         self.meta.actor(self.who.clone())
+    }
+
+    /// Whether the caller also holds `role` (for what a route allows only some of its callers).
+    pub fn holds(&self, role: Role) -> bool {
+        self.held.as_deref().is_none_or(|held| allows(held, role))
+    }
+
+    /// 403 naming `role` unless the caller holds it.
+    pub fn require(&self, role: Role) -> Result<(), AdminError> {
+        if self.holds(role) { Ok(()) } else { Err(AdminError::Forbidden(role.name())) }
     }
 }
 
@@ -82,8 +95,13 @@ async fn token_roles(state: &AppState, token: &str) -> Result<(String, Vec<Strin
         return Err(AdminError::Unauthorized);
     }
     if claims.sub != claims.client_id {
-        // A person's token: people hold no admin roles yet.
-        return Ok((format!("user:{}", claims.sub), Vec::new()));
+        let unavailable = |e| AdminError::from(crate::oauth::error::unavailable("user lookup failed", &e));
+        let user = match state.db.users().get_user(&claims.sub).await.map_err(unavailable)? {
+            Some(u) if !u.disabled => u,
+            _ => return Err(AdminError::Unauthorized),
+        };
+        let roles = crate::admin_roles::of_user(state.db.groups(), &user).await.map_err(unavailable)?;
+        return Ok((format!("user:{}", claims.sub), roles));
     }
     match t.clients.get(&claims.client_id).await {
         Ok(Some(c)) => Ok((format!("client:{}", claims.client_id), c.record.roles.clone())),
@@ -102,11 +120,13 @@ impl<N: Needs> FromRequestParts<AppState> for Admin<N> {
         };
         let presented = authorization(&parts.headers).ok().flatten().and_then(bearer);
         if presented.is_some_and(|t| matches_sha256(t.as_bytes(), expected)) {
-            return Ok(Self { meta, who: "admin".to_owned(), need: PhantomData });
+            return Ok(Self { meta, who: "admin".to_owned(), held: None, need: PhantomData });
         }
         if let Some(token) = presented.filter(|t| t.matches('.').count() == 2) {
             match token_roles(state, token).await {
-                Ok((who, roles)) if allows(&roles, N::ROLE) => return Ok(Self { meta, who, need: PhantomData }),
+                Ok((who, roles)) if allows(&roles, N::ROLE) => {
+                    return Ok(Self { meta, who, held: Some(roles), need: PhantomData });
+                }
                 Ok(_) => return Err(AdminError::Forbidden(N::ROLE.name()).into_response()),
                 Err(AdminError::Unauthorized) => {}
                 Err(e) => return Err(e.into_response()),

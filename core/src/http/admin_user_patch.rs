@@ -1,8 +1,9 @@
-//! `PATCH /admin/users/{id}`: changes a user's profile, groups, `disabled` and `external_id`
+//! `PATCH /admin/users/{id}`: changes a user's profile, groups, roles, `disabled` and `external_id`
 //! (each field given replaces the stored one; `null` removes an optional one). `If-Match`
 //! with the user's `ETag` makes the change conditional: 412 when the user changed meanwhile.
 //! Without it, a change made meanwhile is read again and the patch applied on top of it.
-//! Disabling a user ends their sessions. Audited as `user_updated` (the fields' names) and
+//! Roles, groups with roles and people who hold a role are the `admin` role's to change
+//! (`admin_grants.rs`). Disabling a user ends their sessions. Audited as `user_updated` (the fields' names) and
 //! `user_status_changed`.
 
 use axum::extract::{Path, State};
@@ -18,12 +19,12 @@ use crate::state::AppState;
 use crate::store::{Patched, UserPatch, UserRecord};
 
 /// The fields a patch may have besides the profile's (`Profile::FIELDS`).
-const FIELDS: &[&str] = &["groups", "disabled", "external_id"];
+const FIELDS: &[&str] = &["groups", "roles", "disabled", "external_id"];
 
 /// The version `If-Match` asks for: `None` without the header or with `*`.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, AdminError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, AdminError> {
     let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let v = v.to_str().map_err(|_| AdminError::field("If-Match", "must be an ETag of this user"))?.trim();
+    let v = v.to_str().map_err(|_| AdminError::field("If-Match", "must be an ETag of this resource"))?.trim();
     if v == "*" {
         return Ok(None);
     }
@@ -33,11 +34,11 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, AdminError> {
         .and_then(|t| t.strip_suffix('"'))
         .and_then(|t| t.parse().ok())
         .map(Some)
-        .ok_or_else(|| AdminError::field("If-Match", "must be an ETag of this user"))
+        .ok_or_else(|| AdminError::field("If-Match", "must be an ETag of this resource"))
 }
 
 /// An optional string field: absent (`None`), removed (`Some(None)`) or set.
-fn optional(body: &Map<String, Value>, field: &'static str) -> Result<Option<Option<String>>, AdminError> {
+pub(super) fn optional(body: &Map<String, Value>, field: &'static str) -> Result<Option<Option<String>>, AdminError> {
     match body.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
@@ -64,6 +65,9 @@ fn patch_of(body: &Map<String, Value>, current: &UserRecord) -> Result<UserPatch
     }
     if let Some(g) = body.get("groups") {
         patch.groups = Some(super::admin_users::groups_of(g)?);
+    }
+    if let Some(r) = body.get("roles") {
+        patch.roles = Some(super::admin_grants::roles_of(r)?);
     }
     match body.get("disabled") {
         None => {}
@@ -102,6 +106,8 @@ pub async fn user_patch(
                 return Err(AdminError::PreconditionFailed);
             }
             let patch = patch_of(&body, &current)?;
+            let (roles, groups) = (patch.roles.as_deref(), patch.groups.as_deref());
+            super::admin_grants::check(&state, &admin, Some(&current), roles, groups).await?;
             match users.patch_user(&id, Some(current.version), &patch, now.unix_timestamp()).await {
                 Ok(Patched::Updated(u)) => break 'retry (current, *u),
                 Ok(Patched::Stale(_)) if asked.is_none() => continue,

@@ -30,6 +30,7 @@ pub(super) fn view(u: &UserRecord) -> Value {
         "email_verified": u.email_verified,
         "disabled": u.disabled,
         "groups": u.groups,
+        "roles": u.roles,
         "external_id": u.external_id,
         "has_password": !u.password_hash.is_empty(),
         "created_at": time(u.created_at),
@@ -47,10 +48,18 @@ fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-pub(super) fn with_etag(status: StatusCode, u: &UserRecord) -> Response {
-    let mut r = no_store((status, axum::Json(view(u))).into_response());
-    r.headers_mut().insert(header::ETAG, etag(u.version));
+/// `body` (a resource at `version`) with its `ETag`, and `Location` when given.
+pub(super) fn tagged(status: StatusCode, body: Value, version: u64, location: Option<String>) -> Response {
+    let mut r = no_store((status, axum::Json(body)).into_response());
+    r.headers_mut().insert(header::ETAG, etag(version));
+    if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
     r
+}
+
+pub(super) fn with_etag(status: StatusCode, u: &UserRecord) -> Response {
+    tagged(status, view(u), u.version, None)
 }
 
 /// `GET /admin/users?q=&disabled=&limit=&cursor=`: users ordered by username; `q` matches
@@ -111,7 +120,7 @@ pub async fn user_get(
 }
 
 /// The fields a new user may have besides the profile's (`Profile::FIELDS`).
-const CREATE_FIELDS: &[&str] = &["username", "email", "password", "groups", "external_id"];
+const CREATE_FIELDS: &[&str] = &["username", "email", "password", "groups", "roles", "external_id"];
 
 /// The first field of `body` that is neither one of `own` nor a profile field, as the
 /// refusal naming it (`what`) and listing those (`listed`).
@@ -181,6 +190,10 @@ fn new_user(body: &Map<String, Value>, now: time::OffsetDateTime) -> Result<(Use
         None | Some(Value::Null) => Vec::new(),
         Some(v) => groups_of(v)?,
     };
+    let roles = match body.get("roles") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => super::admin_grants::roles_of(v)?,
+    };
     let external_id = text(body, "external_id")?.map(str::to_owned);
     check_external_id(external_id.as_deref())?;
     let mut profile = Profile::default();
@@ -190,6 +203,7 @@ fn new_user(body: &Map<String, Value>, now: time::OffsetDateTime) -> Result<(Use
     crate::users::profile::check(&profile).map_err(|e| AdminError::field(e.field, e.why))?;
     let mut user = crate::users::new_user(username, email, String::new(), now);
     user.groups = groups;
+    user.roles = roles;
     user.external_id = external_id;
     user.profile = profile;
     Ok((user, password))
@@ -207,6 +221,7 @@ pub async fn users_post(
     };
     let now = state.clock.now();
     let (mut user, password) = new_user(&body, now)?;
+    super::admin_grants::check(&state, &admin, None, Some(&user.roles), Some(&user.groups)).await?;
     if let Some(p) = password {
         user.password_hash = state
             .passwords
@@ -226,9 +241,6 @@ pub async fn users_post(
         .record(admin.actor(), event, now)
         .await
         .map_err(|e| AdminError::from(unavailable("recording a new user failed", &e)))?;
-    let mut r = with_etag(StatusCode::CREATED, &created);
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/{}", super::paths::ADMIN_USERS, created.id)) {
-        r.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(r)
+    let location = format!("{}/{}", super::paths::ADMIN_USERS, created.id);
+    Ok(tagged(StatusCode::CREATED, view(&created), created.version, Some(location)))
 }

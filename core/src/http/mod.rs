@@ -3,6 +3,8 @@
 
 mod admin;
 mod admin_auth;
+mod admin_grants;
+mod admin_groups;
 mod admin_notify;
 mod admin_replay;
 mod admin_user_patch;
@@ -92,7 +94,17 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
             .route(paths::ADMIN_AUDIT, get(admin::audit_get))
             .route(paths::ADMIN_USERS, get(admin_users::users_get).post(admin_users::users_post))
-            .route(paths::ADMIN_USER, get(admin_users::user_get).patch(admin_user_patch::user_patch));
+            .route(paths::ADMIN_USER, get(admin_users::user_get).patch(admin_user_patch::user_patch))
+            .route(paths::ADMIN_GROUPS, get(admin_groups::groups_get).post(admin_groups::groups_post))
+            .route(
+                paths::ADMIN_GROUP,
+                get(admin_groups::group_get).patch(admin_groups::group_patch).delete(admin_groups::group_delete),
+            )
+            .route(paths::ADMIN_GROUP_MEMBERS, get(admin_groups::members_get))
+            .route(
+                paths::ADMIN_GROUP_MEMBER,
+                axum::routing::put(admin_groups::member_put).delete(admin_groups::member_delete),
+            );
         if state.config.metrics_bind.is_none() {
             r = r.route(paths::METRICS, get(admin::metrics_get));
         }

@@ -76,6 +76,14 @@ pub const ADMIN_POLICY_REPLAY: &str = "/admin/policy/replay";
 pub const ADMIN_USERS: &str = "/admin/users";
 /// One user.
 pub const ADMIN_USER: &str = "/admin/users/{id}";
+/// Groups (admin API).
+pub const ADMIN_GROUPS: &str = "/admin/groups";
+/// One group.
+pub const ADMIN_GROUP: &str = "/admin/groups/{id}";
+/// A group's members.
+pub const ADMIN_GROUP_MEMBERS: &str = "/admin/groups/{id}/members";
+/// One member of a group.
+pub const ADMIN_GROUP_MEMBER: &str = "/admin/groups/{id}/members/{user_id}";
 /// The notification queue and its dead letters.
 pub const ADMIN_NOTIFICATIONS: &str = "/admin/notifications";
 /// Put a dead letter back in the notification queue.

@@ -9,7 +9,7 @@ use super::pkce;
 use crate::store::browser::AuthRequest;
 
 /// Scopes any browser client may ask for (OpenID Connect Core §5.4, §11).
-pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "phone"];
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "groups"];
 /// The scope that asks for a refresh token.
 pub const OFFLINE_ACCESS: &str = "offline_access";
 

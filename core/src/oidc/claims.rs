@@ -3,7 +3,8 @@
 //! `name`, `given_name`, `family_name`, `picture`, `locale` and `zoneinfo` when set; `email`
 //! gives `email` and `email_verified` (true once the person used a link sent to it, or when a
 //! provider asserted it); `phone` gives `phone_number` and `phone_number_verified` (always
-//! false: numbers are not verified here).
+//! false: numbers are not verified here); `groups` gives `groups`, the names of the user's
+//! groups (what policy plugins see too).
 
 use serde_json::{Map, Value, json};
 
@@ -36,6 +37,7 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "zoneinfo",
     "phone_number",
     "phone_number_verified",
+    "groups",
 ];
 
 /// The claims about `user` that `scopes` release (without `sub`).
@@ -63,6 +65,9 @@ pub fn for_scopes(user: &UserRecord, scopes: &[String]) -> Map<String, Value> {
     {
         out.insert("email".into(), json!(email));
         out.insert("email_verified".into(), json!(user.email_verified));
+    }
+    if has("groups") {
+        out.insert("groups".into(), json!(user.groups));
     }
     out
 }

@@ -25,7 +25,7 @@ pub fn document(issuer: &str, urls: &Urls) -> Result<Vec<u8>, serde_json::Error>
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
-        "scopes_supported": ["openid", "profile", "email", "phone", "offline_access"],
+        "scopes_supported": ["openid", "profile", "email", "phone", "groups", "offline_access"],
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": crate::mfa::ACR_VALUES,
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],

@@ -151,6 +151,7 @@ pub fn describe_scope(scope: &str) -> String {
         "openid" => "Know who you are".to_owned(),
         "profile" => "See your name, username, picture, language and time zone".to_owned(),
         "phone" => "See your phone number".to_owned(),
+        "groups" => "See the groups you belong to".to_owned(),
         "email" => "See your email address".to_owned(),
         "offline_access" => "Keep access while you are not using it".to_owned(),
         other => format!("Access “{other}”"),

@@ -477,4 +477,12 @@ pub enum AuditEvent {
         /// The fields changed.
         fields: Vec<String>,
     },
+    /// A group was made (admin API, SCIM).
+    GroupCreated { group_id: String, name: String },
+    /// A group's attributes changed (the fields named).
+    GroupUpdated { group_id: String, fields: Vec<String> },
+    /// A group was removed (its members no longer name it).
+    GroupDeleted { group_id: String, name: String },
+    /// Users (by id) joined or left a group.
+    GroupMembersChanged { group_id: String, added: Vec<String>, removed: Vec<String> },
 }

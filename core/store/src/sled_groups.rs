@@ -86,8 +86,7 @@ impl SyncGroups for SledStore {
         let _w = self.writing()?;
         let r = (&self.groups, &self.group_names).transaction(|(groups, names)| {
             let Some(v) = groups.remove(id.as_bytes())? else { return Ok(false) };
-            let group: GroupRecord =
-                decode(GROUPS, &v).map_err(|_| ConflictableTransactionError::Abort(()))?;
+            let group: GroupRecord = decode(GROUPS, &v).map_err(|_| ConflictableTransactionError::Abort(()))?;
             names.remove(name_key(&group.name).as_bytes())?;
             Ok(true)
         });
