@@ -128,13 +128,10 @@ pub async fn user_patch(
         state.audit.record(admin.actor(), event, now).await.map_err(|e| record(&e))?;
     }
     if after.disabled && !before.disabled {
-        let browser = state.db.shared_browser();
-        let sessions = browser.user_sessions(&after.id, now.unix_timestamp()).await.map_err(|e| read(&e))?;
-        for (key, s) in sessions {
-            browser.delete_session(&key).await.map_err(|e| read(&e))?;
-            let event = AuditEvent::SessionEnded { user_id: after.id.clone(), sid: s.sid, reason: "disabled".into() };
-            state.audit.emit(admin.actor(), event, now);
-        }
+        let by = (&admin.actor(), "disabled");
+        crate::users::sessions::end_all(state.db.browser(), &state.audit, &after.id, None, by, now)
+            .await
+            .map_err(|e| read(&e))?;
     }
     Ok(super::admin_users::with_etag(StatusCode::OK, &after))
 }

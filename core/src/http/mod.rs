@@ -7,6 +7,7 @@ mod admin_grants;
 mod admin_groups;
 mod admin_notify;
 mod admin_replay;
+mod admin_user_ops;
 mod admin_user_patch;
 mod admin_users;
 mod backup;
@@ -95,6 +96,13 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_AUDIT, get(admin::audit_get))
             .route(paths::ADMIN_USERS, get(admin_users::users_get).post(admin_users::users_post))
             .route(paths::ADMIN_USER, get(admin_users::user_get).patch(admin_user_patch::user_patch))
+            .route(
+                paths::ADMIN_USER_SESSIONS,
+                get(admin_user_ops::sessions_get).delete(admin_user_ops::sessions_delete),
+            )
+            .route(paths::ADMIN_USER_SESSION, axum::routing::delete(admin_user_ops::session_delete))
+            .route(paths::ADMIN_USER_MFA_RESET, post(admin_user_ops::mfa_reset_post))
+            .route(paths::ADMIN_USER_PASSWORD, post(admin_user_ops::password_post))
             .route(paths::ADMIN_GROUPS, get(admin_groups::groups_get).post(admin_groups::groups_post))
             .route(
                 paths::ADMIN_GROUP,

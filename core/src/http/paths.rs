@@ -76,6 +76,14 @@ pub const ADMIN_POLICY_REPLAY: &str = "/admin/policy/replay";
 pub const ADMIN_USERS: &str = "/admin/users";
 /// One user.
 pub const ADMIN_USER: &str = "/admin/users/{id}";
+/// A user's sessions (admin API).
+pub const ADMIN_USER_SESSIONS: &str = "/admin/users/{id}/sessions";
+/// One session of a user.
+pub const ADMIN_USER_SESSION: &str = "/admin/users/{id}/sessions/{sid}";
+/// Removes a user's second factors.
+pub const ADMIN_USER_MFA_RESET: &str = "/admin/users/{id}/mfa/reset";
+/// Sets a user's password or sends a reset link.
+pub const ADMIN_USER_PASSWORD: &str = "/admin/users/{id}/password";
 /// Groups (admin API).
 pub const ADMIN_GROUPS: &str = "/admin/groups";
 /// One group.

@@ -191,13 +191,9 @@ pub async fn reset_submit(
         Ok(s) => s,
         Err(e) => return unavailable("listing sessions failed", &e),
     };
-    for (key, s) in &sessions {
-        if let Err(e) = svc.browser.delete_session(key).await {
-            return unavailable("ending a session failed", &e);
-        }
-        let event =
-            AuditEvent::SessionEnded { user_id: user.id.clone(), sid: s.sid.clone(), reason: "password_reset".into() };
-        svc.audit.emit(actor(), event, now);
+    let by = (&actor(), "password_reset");
+    if let Err(e) = crate::users::sessions::end(&*svc.browser, &svc.audit, &user.id, &sessions, by, now).await {
+        return unavailable("ending a session failed", &e);
     }
     let event = AuditEvent::PasswordReset {
         user_id: user.id.clone(),

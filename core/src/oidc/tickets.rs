@@ -79,6 +79,20 @@ pub(super) struct Links {
 }
 
 impl SignIn {
+    /// Mails `user` a password reset link, as asked for by `actor` (an operator): the number
+    /// of notifiers that took it, or `None` when one went out less than a minute ago.
+    pub async fn send_reset_link(
+        &self,
+        user: &UserRecord,
+        actor: Actor,
+        now: OffsetDateTime,
+    ) -> Result<Option<u32>, StoreError> {
+        Ok(match self.links().send(TicketPurpose::PasswordReset, user, actor, now).await? {
+            Sent::To(n) => Some(n),
+            Sent::TooSoon => None,
+        })
+    }
+
     /// The link sender.
     pub(super) fn links(&self) -> Links {
         Links {

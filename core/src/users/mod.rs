@@ -3,6 +3,7 @@
 
 mod password;
 pub mod profile;
+pub mod sessions;
 
 use time::OffsetDateTime;
 

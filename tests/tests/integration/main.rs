@@ -4,6 +4,7 @@
 mod account_pages;
 mod admin_groups;
 mod admin_roles;
+mod admin_user_ops;
 mod admin_users;
 mod audit;
 mod audit_checkpoints;

@@ -1,0 +1,46 @@
+//! Ending a person's browser sessions: by the operator (admin API, disabling), at a password
+//! reset, from the account page. Each ended session is audited as `session_ended` with its
+//! `sid` and the reason.
+
+use time::OffsetDateTime;
+
+use crate::audit::{Actor, AuditEvent, AuditLog};
+use crate::store::browser::{Digest, SessionRecord};
+use crate::store::{BrowserStore, StoreError};
+
+/// Ends `sessions` (as `user_sessions` listed them) of `user_id`; the `sid`s ended.
+pub async fn end(
+    browser: &dyn BrowserStore,
+    audit: &AuditLog,
+    user_id: &str,
+    sessions: &[(Digest, SessionRecord)],
+    (actor, reason): (&Actor, &str),
+    now: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let mut ended = Vec::new();
+    for (key, s) in sessions {
+        if browser.delete_session(key).await?.is_some() {
+            let event =
+                AuditEvent::SessionEnded { user_id: user_id.to_owned(), sid: s.sid.clone(), reason: reason.into() };
+            audit.record(actor.clone(), event, now).await?;
+            ended.push(s.sid.clone());
+        }
+    }
+    Ok(ended)
+}
+
+/// Ends every session of `user_id` (or only the one with `sid`); the `sid`s ended.
+pub async fn end_all(
+    browser: &dyn BrowserStore,
+    audit: &AuditLog,
+    user_id: &str,
+    sid: Option<&str>,
+    by: (&Actor, &str),
+    now: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let mut all = browser.user_sessions(user_id, now.unix_timestamp()).await?;
+    if let Some(sid) = sid {
+        all.retain(|(_, s)| s.sid == sid);
+    }
+    end(browser, audit, user_id, &all, by, now).await
+}
