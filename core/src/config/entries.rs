@@ -208,6 +208,7 @@ pub(super) fn check_client(c: &mut Check<'_>, key: &str, cl: ClientSection, dev_
         require_mfa: cl.require_mfa,
         roles: cl.roles,
         created_at: 0,
+        version: 0,
     })
 }
 

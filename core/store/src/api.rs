@@ -39,6 +39,13 @@ pub trait ClientStore: Send + Sync {
     async fn remove_client(&self, id: &str) -> Result<bool, StoreError>;
     /// Replaces a stored client's secret digest; `false` when there is no such client.
     async fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError>;
+    /// Replaces a stored client with `client` (version `expected + 1`) if its version is
+    /// still `expected`.
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        expected: u64,
+    ) -> Result<crate::Patched<ClientRecord>, StoreError>;
 }
 
 /// User accounts.

@@ -96,6 +96,13 @@ impl<T: SyncBackend> ClientStore for Embedded<T> {
     async fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError> {
         crate::SyncStore::set_client_secret(&*self.0, id, secret_sha256)
     }
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        expected: u64,
+    ) -> Result<crate::Patched<ClientRecord>, StoreError> {
+        crate::SyncStore::update_client(&*self.0, client, expected)
+    }
 }
 
 #[async_trait]

@@ -129,6 +129,8 @@ pub trait SyncStore:
     fn remove_client(&self, id: &str) -> Result<bool, StoreError>;
     /// Replaces a stored client's secret digest; `false` when there is no such client.
     fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError>;
+    /// Replaces a stored client if its version is still `expected` (see `api::ClientStore`).
+    fn update_client(&self, client: &ClientRecord, expected: u64) -> Result<Patched<ClientRecord>, StoreError>;
 
     /// The signing key set (active and retired-but-published keys) and its version.
     fn load_keys(&self) -> Result<KeySetRecord, StoreError>;

@@ -69,7 +69,27 @@ impl SyncStore for MemoryStore {
 
     fn set_client_secret(&self, id: &str, secret_sha256: &str) -> Result<bool, StoreError> {
         let mut map = self.clients.write().map_err(|_| poisoned())?;
-        Ok(map.get_mut(id).map(|c| c.secret_sha256 = Some(secret_sha256.to_owned())).is_some())
+        Ok(map
+            .get_mut(id)
+            .map(|c| {
+                c.secret_sha256 = Some(secret_sha256.to_owned());
+                c.version = c.version.saturating_add(1);
+            })
+            .is_some())
+    }
+
+    fn update_client(
+        &self,
+        client: &ClientRecord,
+        expected: u64,
+    ) -> Result<crate::Patched<ClientRecord>, StoreError> {
+        let mut map = self.clients.write().map_err(|_| poisoned())?;
+        let Some(stored) = map.get_mut(&client.id) else { return Ok(crate::Patched::Missing) };
+        if stored.version != expected {
+            return Ok(crate::Patched::Stale(stored.version));
+        }
+        *stored = ClientRecord { version: expected.saturating_add(1), ..client.clone() };
+        Ok(crate::Patched::Updated(Box::new(stored.clone())))
     }
 
     fn load_keys(&self) -> Result<KeySetRecord, StoreError> {

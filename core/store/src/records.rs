@@ -47,6 +47,8 @@ pub struct ClientRecord {
     pub roles: Vec<String>,
     /// Creation time, unix seconds.
     pub created_at: i64,
+    /// Moves on with every change of a stored client (an ETag, `If-Match`).
+    pub version: u64,
 }
 
 /// A signing key pair as stored.

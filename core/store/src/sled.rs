@@ -224,6 +224,7 @@ impl SyncStore for SledStore {
                 match decode::<ClientRecord>(CLIENTS, bytes) {
                     Ok(mut c) => {
                         c.secret_sha256 = Some(secret_sha256.to_owned());
+                        c.version = c.version.saturating_add(1);
                         encode(&c).map_err(|e| failed = Some(e)).ok().or_else(|| Some(bytes.to_vec()))
                     }
                     Err(e) => {
@@ -237,6 +238,31 @@ impl SyncStore for SledStore {
             Some(e) => Err(e),
             None => Ok(found),
         }
+    }
+
+    fn update_client(
+        &self,
+        client: &ClientRecord,
+        expected: u64,
+    ) -> Result<crate::Patched<ClientRecord>, StoreError> {
+        let _w = self.writing()?;
+        let outcome = Mutex::new(crate::Patched::Missing);
+        let next = ClientRecord { version: expected.saturating_add(1), ..client.clone() };
+        let bytes = encode(&next)?;
+        self.clients
+            .fetch_and_update(client.id.as_bytes(), |old| {
+                let old = old?;
+                let stored: ClientRecord = decode(CLIENTS, old).ok()?;
+                let mut out = outcome.lock().ok()?;
+                if stored.version != expected {
+                    *out = crate::Patched::Stale(stored.version);
+                    return Some(old.to_vec());
+                }
+                *out = crate::Patched::Updated(Box::new(next.clone()));
+                Some(bytes.clone())
+            })
+            .map_err(io)?;
+        outcome.into_inner().map_err(|_| StoreError::Io("update lock poisoned".into()))
     }
 
     fn load_keys(&self) -> Result<KeySetRecord, StoreError> {

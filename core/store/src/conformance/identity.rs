@@ -23,6 +23,14 @@ pub async fn clients_round_trip(s: &dyn Backend) {
     assert_eq!(s.get_client("a").await.unwrap(), Some(client("a")));
     let ids: Vec<_> = s.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(ids, ["a", "b"]);
+    // Replaced by version; a secret rotation moves the version on too.
+    let renamed = crate::ClientRecord { client_name: Some("B".into()), ..client("b") };
+    let crate::Patched::Updated(b) = s.update_client(&renamed, 0).await.unwrap() else { panic!("updated") };
+    assert_eq!((b.version, b.client_name.as_deref()), (1, Some("B")));
+    assert_eq!(s.update_client(&renamed, 0).await.unwrap(), crate::Patched::Stale(1));
+    assert!(s.set_client_secret("b", "ab").await.unwrap());
+    assert_eq!(s.get_client("b").await.unwrap().map(|c| (c.version, c.secret_sha256)), Some((2, Some("ab".into()))));
+    assert_eq!(s.update_client(&client("zz"), 0).await.unwrap(), crate::Patched::Missing);
     assert!(s.remove_client("a").await.unwrap());
     assert!(!s.remove_client("a").await.unwrap());
     assert_eq!(s.get_client("a").await.unwrap(), None);

@@ -43,9 +43,30 @@ impl ClientStore for PgStore {
         let Some(row) = tx.query_opt(&st, &[&id]).await.map_err(pg)? else { return Ok(false) };
         let mut client: ClientRecord = json(&row, 0, "clients")?;
         client.secret_sha256 = Some(secret_sha256.to_owned());
+        client.version = client.version.saturating_add(1);
         tx.execute("UPDATE clients SET record = $2 WHERE id = $1", &[&id, &enc(&client)?]).await.map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         Ok(true)
+    }
+
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        expected: u64,
+    ) -> Result<crate::Patched<ClientRecord>, StoreError> {
+        let Some(id) = text(&client.id) else { return Ok(crate::Patched::Missing) };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let st = tx.prepare_cached("SELECT record FROM clients WHERE id = $1 FOR UPDATE").await.map_err(pg)?;
+        let Some(row) = tx.query_opt(&st, &[&id]).await.map_err(pg)? else { return Ok(crate::Patched::Missing) };
+        let stored: ClientRecord = json(&row, 0, "clients")?;
+        if stored.version != expected {
+            return Ok(crate::Patched::Stale(stored.version));
+        }
+        let next = ClientRecord { version: expected.saturating_add(1), ..client.clone() };
+        tx.execute("UPDATE clients SET record = $2 WHERE id = $1", &[&id, &enc(&next)?]).await.map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(crate::Patched::Updated(Box::new(next)))
     }
 }
 
