@@ -42,6 +42,8 @@ pub mod need {
     pub struct Auditor;
     /// `user-admin` (or `admin`).
     pub struct UserAdmin;
+    /// `client-admin` (or `admin`).
+    pub struct ClientAdmin;
 
     impl Needs for Admin {
         const ROLE: Role = Role::Admin;
@@ -51,6 +53,9 @@ pub mod need {
     }
     impl Needs for UserAdmin {
         const ROLE: Role = Role::UserAdmin;
+    }
+    impl Needs for ClientAdmin {
+        const ROLE: Role = Role::ClientAdmin;
     }
 }
 

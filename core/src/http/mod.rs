@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_auth;
+mod admin_clients;
 mod admin_grants;
 mod admin_groups;
 mod admin_notify;
@@ -103,6 +104,12 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_USER_SESSION, axum::routing::delete(admin_user_ops::session_delete))
             .route(paths::ADMIN_USER_MFA_RESET, post(admin_user_ops::mfa_reset_post))
             .route(paths::ADMIN_USER_PASSWORD, post(admin_user_ops::password_post))
+            .route(paths::ADMIN_CLIENTS, get(admin_clients::clients_get).post(admin_clients::clients_post))
+            .route(
+                paths::ADMIN_CLIENT,
+                get(admin_clients::client_get).patch(admin_clients::client_patch).delete(admin_clients::client_delete),
+            )
+            .route(paths::ADMIN_CLIENT_SECRET, post(admin_clients::secret_post))
             .route(paths::ADMIN_GROUPS, get(admin_groups::groups_get).post(admin_groups::groups_post))
             .route(
                 paths::ADMIN_GROUP,

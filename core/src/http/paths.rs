@@ -84,6 +84,12 @@ pub const ADMIN_USER_SESSION: &str = "/admin/users/{id}/sessions/{sid}";
 pub const ADMIN_USER_MFA_RESET: &str = "/admin/users/{id}/mfa/reset";
 /// Sets a user's password or sends a reset link.
 pub const ADMIN_USER_PASSWORD: &str = "/admin/users/{id}/password";
+/// Clients (admin API).
+pub const ADMIN_CLIENTS: &str = "/admin/clients";
+/// One client.
+pub const ADMIN_CLIENT: &str = "/admin/clients/{id}";
+/// A new secret for a client.
+pub const ADMIN_CLIENT_SECRET: &str = "/admin/clients/{id}/secret";
 /// Groups (admin API).
 pub const ADMIN_GROUPS: &str = "/admin/groups";
 /// One group.

@@ -477,6 +477,8 @@ pub enum AuditEvent {
         /// The fields changed.
         fields: Vec<String>,
     },
+    /// A stored client's metadata changed (the fields named).
+    ClientUpdated { client_id: String, fields: Vec<String> },
     /// A group was made (admin API, SCIM).
     GroupCreated { group_id: String, name: String },
     /// A group's attributes changed (the fields named).

@@ -78,11 +78,7 @@ impl SyncStore for MemoryStore {
             .is_some())
     }
 
-    fn update_client(
-        &self,
-        client: &ClientRecord,
-        expected: u64,
-    ) -> Result<crate::Patched<ClientRecord>, StoreError> {
+    fn update_client(&self, client: &ClientRecord, expected: u64) -> Result<crate::Patched<ClientRecord>, StoreError> {
         let mut map = self.clients.write().map_err(|_| poisoned())?;
         let Some(stored) = map.get_mut(&client.id) else { return Ok(crate::Patched::Missing) };
         if stored.version != expected {

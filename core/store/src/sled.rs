@@ -240,11 +240,7 @@ impl SyncStore for SledStore {
         }
     }
 
-    fn update_client(
-        &self,
-        client: &ClientRecord,
-        expected: u64,
-    ) -> Result<crate::Patched<ClientRecord>, StoreError> {
+    fn update_client(&self, client: &ClientRecord, expected: u64) -> Result<crate::Patched<ClientRecord>, StoreError> {
         let _w = self.writing()?;
         let outcome = Mutex::new(crate::Patched::Missing);
         let next = ClientRecord { version: expected.saturating_add(1), ..client.clone() };

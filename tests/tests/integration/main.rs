@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod account_pages;
+mod admin_clients;
 mod admin_groups;
 mod admin_roles;
 mod admin_user_ops;
