@@ -346,6 +346,20 @@ pub fn run_cli_with_stdin(args: &[&str], input: &str) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), cli_stdout(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Runs a CLI verb with `env` set and `input` on its standard input; returns (exit code,
+/// stdout, stderr). Blocking: call it from `spawn_blocking` beside a running test server.
+pub fn run_cli_env(args: &[&str], env: &[(&str, &str)], input: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut cmd = gatehouse_command(args);
+    cmd.envs(env.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn gatehouse");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code().unwrap_or(-1), cli_stdout(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// A `gatehouse serve` child process.
 pub struct ChildServer {
     child: Child,

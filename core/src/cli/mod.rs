@@ -1,9 +1,11 @@
 //! The `gatehouse` command line. Verbs that open the store (`clients`, `keys`) need the
-//! server stopped (sled locks its directory) and say so plainly when it is running.
+//! server stopped (sled locks its directory) and say so plainly when it is running; `users`
+//! and `clients` also work on a running server through its admin API (`--url`, `remote.rs`).
 
 mod audit_cmds;
 mod backup;
 mod plugin_cmds;
+mod remote;
 mod replay_cmd;
 mod serve;
 mod store_cmds;
@@ -48,20 +50,29 @@ enum Command {
         #[arg(long = "config")]
         config_flag: Option<PathBuf>,
     },
-    /// Manage clients in the store (server stopped).
+    /// Manage clients in the store (server stopped), or those of a running server (`--url`).
     Clients {
         /// Configuration file naming the store (default: the built-in dev configuration).
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+        /// A running server's base URL: work through its admin API, with the credential in
+        /// GATEHOUSE_ADMIN_TOKEN (role client-admin).
+        #[arg(long, global = true, conflicts_with = "config")]
+        url: Option<String>,
         #[command(subcommand)]
         action: ClientsCommand,
     },
-    /// Manage users in the store (server stopped). Passwords come from a prompt, or one line
-    /// of standard input when it is not a terminal; never from the command line.
+    /// Manage users in the store (server stopped), or those of a running server (`--url`).
+    /// Passwords come from a prompt, or one line of standard input when it is not a
+    /// terminal; never from the command line.
     Users {
         /// Configuration file naming the store (default: the built-in dev configuration).
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+        /// A running server's base URL: work through its admin API, with the credential in
+        /// GATEHOUSE_ADMIN_TOKEN (role user-admin).
+        #[arg(long, global = true, conflicts_with = "config")]
+        url: Option<String>,
         #[command(subcommand)]
         action: UsersCommand,
     },
@@ -337,10 +348,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, bind } => serve::serve(config.as_deref(), bind),
         Command::CheckConfig { file, config_flag } => check_config(file.or(config_flag)),
-        Command::Clients { config, action } => {
+        Command::Clients { url: Some(url), action, .. } => remote::clients(&url, action),
+        Command::Clients { config, action, .. } => {
             with_store(config.as_deref(), |cfg, db| Box::pin(store_cmds::clients(cfg, db, action)))
         }
-        Command::Users { config, action } => {
+        Command::Users { url: Some(url), action, .. } => remote::users(&url, action),
+        Command::Users { config, action, .. } => {
             with_store(config.as_deref(), |cfg, db| Box::pin(user_cmds::users_cmd(cfg, db, action)))
         }
         Command::Audit { config, action } => {

@@ -9,7 +9,7 @@ use crate::secret::Secret;
 use crate::store::{Db, UserStore};
 use crate::users;
 /// Reads a new password: a hidden prompt (typed twice) on a terminal, else one stdin line.
-fn read_new_password() -> Result<Secret, String> {
+pub(super) fn read_new_password() -> Result<Secret, String> {
     use std::io::IsTerminal as _;
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("New password: ").map_err(|e| e.to_string())?;

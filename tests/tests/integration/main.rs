@@ -20,6 +20,7 @@ mod chromium_links;
 mod chromium_mfa;
 mod chromium_passkeys;
 mod cli;
+mod cli_remote;
 mod client_auth;
 mod connections;
 mod cors;
