@@ -55,6 +55,10 @@ pub trait UserStore: Send + Sync {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     /// A user by id.
     async fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Removes a user with everything the store keeps for them under their id: federated
+    /// links, second factors (and their passkey index), consents. `None` when there was none.
+    /// Sessions and refresh families are the caller's to end first.
+    async fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
     /// A user by normalised username or email.
     async fn find_user(&self, login: &str) -> Result<Option<UserRecord>, StoreError>;
     /// All users, ordered by username.

@@ -140,6 +140,9 @@ impl<T: SyncBackend> UserStore for Embedded<T> {
     async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_email_verified(&*self.0, id, email, now)
     }
+    async fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        crate::SyncStore::delete_user(&*self.0, id)
+    }
     async fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_user_groups(&*self.0, id, groups, now)
     }

@@ -44,6 +44,7 @@ mod records;
 mod sled;
 mod sled_backup;
 mod sled_browser;
+mod sled_delete;
 mod sled_factors;
 mod sled_groups;
 mod sled_links;
@@ -164,6 +165,8 @@ pub trait SyncStore:
     fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Enables or disables a user; `false` when there is no such user.
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
+    /// Removes a user, their links, factors and consents (see `api::UserStore`).
+    fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
     fn set_user_groups(&self, id: &str, groups: &[String], now: i64) -> Result<bool, StoreError>;
     /// Applies `patch` to a user, only if its version is `expected` (when given), atomically.

@@ -147,6 +147,16 @@ impl SyncStore for MemoryStore {
         Ok(self.users.read().map_err(|_| poisoned())?.get(id).cloned())
     }
 
+    fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        // Under the users lock, as links are written: no link appears for a removed user.
+        let mut users = self.users.write().map_err(|_| poisoned())?;
+        let Some(user) = users.remove(id) else { return Ok(None) };
+        self.links.write().map_err(|_| poisoned())?.retain(|_, l| l.user_id != id);
+        self.factors.lock().map_err(|_| poisoned())?.remove(id);
+        self.forget_consents(id)?;
+        Ok(Some(user))
+    }
+
     fn find_user(&self, login: &str) -> Result<Option<UserRecord>, StoreError> {
         let map = self.users.read().map_err(|_| poisoned())?;
         Ok(map.values().find(|u| u.username == login || u.email.as_deref() == Some(login)).cloned())

@@ -26,6 +26,12 @@ impl MemoryStore {
     fn with<T>(&self, f: impl FnOnce(&mut BrowserMaps) -> T) -> Result<T, StoreError> {
         Ok(f(&mut *self.browser.lock().map_err(|_| poisoned())?))
     }
+
+    /// Removes every consent of `user_id`.
+    pub(super) fn forget_consents(&self, user_id: &str) -> Result<(), StoreError> {
+        let prefix = consent_key(user_id, "");
+        self.with(|m| m.consents.retain(|k, _| !k.starts_with(&prefix)))
+    }
 }
 
 impl SyncBrowser for MemoryStore {

@@ -355,6 +355,10 @@ impl SyncStore for SledStore {
         }
     }
 
+    fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.delete_user_records(id)
+    }
+
     fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         match self.users.get(id.as_bytes()).map_err(io)? {
             Some(v) => decode(USERS, &v).map(Some),

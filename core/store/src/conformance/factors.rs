@@ -105,3 +105,32 @@ pub async fn a_code_is_spent_once_under_a_race(a: &Arc<dyn Backend>, b: &Arc<dyn
     assert_eq!(won, 1, "one code, one use");
     assert_eq!(b.get_factors("fr").await.unwrap().unwrap().recovery_codes, ["two"]);
 }
+
+/// Removing a user takes their links, factors, passkey ids and consents with them, and frees
+/// their name, address, identities and credentials for others.
+pub async fn a_removed_user_leaves_nothing_behind(s: &dyn Backend) {
+    s.create_user(&user("d1", "dora", Some("dora@example.com"))).await.unwrap();
+    s.add_link(&super::link("https://idp.example", "dora-1", "d1")).await.unwrap();
+    let mine = FactorsRecord { passkeys: vec![passkey("cred-d")], ..FactorsRecord::empty("d1") };
+    assert!(s.put_factors(&mine, 0).await.unwrap());
+    s.put_consent("d1", "app", &["openid".to_owned()]).await.unwrap();
+    s.put_consent("d10", "app", &["openid".to_owned()]).await.unwrap();
+
+    assert_eq!(s.delete_user("d1").await.unwrap().map(|u| u.username), Some("dora".into()));
+    assert_eq!(s.delete_user("d1").await.unwrap(), None);
+    assert_eq!(s.delete_user("d\0").await.unwrap(), None);
+    assert_eq!(s.get_user("d1").await.unwrap(), None);
+    assert_eq!(s.find_user("dora@example.com").await.unwrap(), None);
+    assert_eq!(s.find_link("https://idp.example", "dora-1").await.unwrap(), None);
+    assert!(s.user_links("d1").await.unwrap().is_empty());
+    assert_eq!(s.get_factors("d1").await.unwrap(), None);
+    assert_eq!(s.get_consent("d1", "app").await.unwrap(), None);
+    assert!(s.get_consent("d10", "app").await.unwrap().is_some(), "another user's consent stays");
+    assert!(matches!(s.add_link(&super::link("https://idp.example", "x", "d1")).await, Err(StoreError::Refused(_))));
+
+    // All of it is free again.
+    s.create_user(&user("d2", "dora", Some("dora@example.com"))).await.unwrap();
+    s.add_link(&super::link("https://idp.example", "dora-1", "d2")).await.unwrap();
+    let theirs = FactorsRecord { passkeys: vec![passkey("cred-d")], ..FactorsRecord::empty("d2") };
+    assert!(s.put_factors(&theirs, 0).await.unwrap());
+}

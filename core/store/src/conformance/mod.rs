@@ -36,6 +36,7 @@ pub async fn all(s: Arc<dyn Backend>) {
     links::a_user_made_with_its_link_is_made_whole_or_not_at_all(&*s).await;
     factors::factors_swap_by_version(&*s).await;
     factors::a_credential_id_belongs_to_one_user(&*s).await;
+    factors::a_removed_user_leaves_nothing_behind(&*s).await;
     audit::audit_appends_in_order(&*s).await;
     audit::audit_key_and_checkpoints(&*s).await;
     queue::notify_queue_orders_settles_and_revives(&*s).await;

@@ -88,6 +88,18 @@ impl PgStore {
 
 #[async_trait]
 impl UserStore for PgStore {
+    async fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let Some(id) = text(id) else { return Ok(None) };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        // Links, factors and passkey ids go with the user (ON DELETE CASCADE).
+        tx.execute("DELETE FROM consents WHERE user_id = $1", &[&id]).await.map_err(pg)?;
+        let row = tx.query_opt("DELETE FROM users WHERE id = $1 RETURNING record", &[&id]).await.map_err(pg)?;
+        let user = row.map(|r| json(&r, 0, "users")).transpose()?;
+        tx.commit().await.map_err(pg)?;
+        Ok(user)
+    }
+
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         let user = &crate::first_version(user);
         let c = self.client().await?;
