@@ -5,6 +5,9 @@
 //!   with reason `admin`;
 //! - `POST /admin/users/{id}/mfa/reset`: removes every second factor (`mfa_removed`, by
 //!   `admin`), for someone who lost their device;
+//! - `DELETE /admin/users/{id}`: removes the person with their sessions, links, factors and
+//!   consents (`user_deleted`, by id); their refresh tokens stop at once (a grant needs the
+//!   user), access tokens already issued run out their short life;
 //! - `POST /admin/users/{id}/password`: `{"password": "..."}` sets a new one and ends their
 //!   sessions (`password_changed`), `{"send_link": true}` mails them a reset link
 //!   (`password_reset_requested`) without the operator ever knowing the password.
@@ -185,4 +188,28 @@ pub async fn password_post(
         (None, Some(_)) => Err(AdminError::field("send_link", "must be true")),
         _ => Err(AdminError::Invalid { field: None, description: "give either `password` or `send_link`".into() }),
     }
+}
+
+/// `DELETE /admin/users/{id}`: 204; 409 for a `[[users]]` entry of the config file (it
+/// would be made again at the next start).
+pub async fn user_delete(
+    State(state): State<AppState>,
+    admin: Admin<need::UserAdmin>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    let user = target(&state, &admin, &id).await?;
+    if state.config.users.iter().any(|u| u.username == user.username) {
+        return Err(AdminError::Conflict("this user is defined in the config file; remove it there first"));
+    }
+    let now = state.clock.now();
+    let by = (&admin.actor(), "user_deleted");
+    crate::users::sessions::end_all(state.db.browser(), &state.audit, &user.id, None, by, now)
+        .await
+        .map_err(failed("ending sessions failed"))?;
+    if state.db.users().delete_user(&user.id).await.map_err(failed("removing a user failed"))?.is_none() {
+        return Err(AdminError::NotFound("no user has this id"));
+    }
+    let event = AuditEvent::UserDeleted { user_id: user.id };
+    state.audit.record(admin.actor(), event, now).await.map_err(failed("recording failed"))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

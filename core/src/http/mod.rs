@@ -96,7 +96,10 @@ pub fn router(state: AppState) -> Router {
             .route(paths::ADMIN_AUDIT_VERIFY, get(admin::audit_verify_get))
             .route(paths::ADMIN_AUDIT, get(admin::audit_get))
             .route(paths::ADMIN_USERS, get(admin_users::users_get).post(admin_users::users_post))
-            .route(paths::ADMIN_USER, get(admin_users::user_get).patch(admin_user_patch::user_patch))
+            .route(
+                paths::ADMIN_USER,
+                get(admin_users::user_get).patch(admin_user_patch::user_patch).delete(admin_user_ops::user_delete),
+            )
             .route(
                 paths::ADMIN_USER_SESSIONS,
                 get(admin_user_ops::sessions_get).delete(admin_user_ops::sessions_delete),

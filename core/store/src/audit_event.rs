@@ -477,6 +477,8 @@ pub enum AuditEvent {
         /// The fields changed.
         fields: Vec<String>,
     },
+    /// A user was removed with their links, factors, consents and sessions (by id only).
+    UserDeleted { user_id: String },
     /// A stored client's metadata changed (the fields named).
     ClientUpdated { client_id: String, fields: Vec<String> },
     /// A group was made (admin API, SCIM).

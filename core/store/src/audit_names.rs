@@ -55,6 +55,7 @@ impl AuditEvent {
             Self::EmailVerificationRequested { .. } => "email_verification_requested",
             Self::EmailVerified { .. } => "email_verified",
             Self::UserUpdated { .. } => "user_updated",
+            Self::UserDeleted { .. } => "user_deleted",
             Self::ClientUpdated { .. } => "client_updated",
             Self::GroupCreated { .. } => "group_created",
             Self::GroupUpdated { .. } => "group_updated",

@@ -141,3 +141,50 @@ async fn an_operator_mails_a_reset_link_instead_of_knowing_the_password() {
     let (status, body) = call(&s, "POST", &format!("{bob}/password"), ADMIN, Some(json!({ "send_link": true }))).await;
     assert_eq!((status, body["error"].as_str()), (422, Some("no_email")), "{body}");
 }
+
+#[tokio::test]
+async fn a_deleted_user_can_no_longer_sign_in_nor_refresh_and_their_name_is_free() {
+    use gatehouse_tests::browser::{WEB_ID, WEB_SECRET, query_param, redeem};
+    let s = TestServer::start_with(&config("")).await;
+    let body = json!({ "username": "frank", "email": "frank@example.com", "password": "frank's long password" });
+    let (status, frank) = call(&s, "POST", paths::ADMIN_USERS, ADMIN, Some(body.clone())).await;
+    assert_eq!(status, 201, "{frank}");
+    let path = format!("{}/{}", paths::ADMIN_USERS, frank["id"].as_str().unwrap());
+    let b = Browser::new(&s.base);
+    let p = [
+        ("response_type", "code"),
+        ("client_id", WEB_ID),
+        ("redirect_uri", WEB_CB),
+        ("scope", "openid offline_access"),
+    ];
+    let back = b.sign_in(&p, "frank", "frank's long password").await;
+    let code = query_param(&back, "code").unwrap();
+    let (_, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token").to_owned();
+
+    assert_eq!(call(&s, "DELETE", &path, ADMIN, None).await.0, 204);
+    assert_eq!(call(&s, "GET", &path, ADMIN, None).await.0, 404);
+    assert_eq!(call(&s, "DELETE", &path, ADMIN, None).await.0, 404);
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let r = s.post_basic(paths::TOKEN, WEB_ID, WEB_SECRET, &form).await;
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"], "invalid_grant", "{answer}");
+    let login = b.get(b.authorize(&params(&[])).await.location.as_deref().unwrap()).await;
+    let refused = b.submit_login(&login, "frank", "frank's long password").await;
+    assert!(refused.body.contains("Incorrect username or password."), "{}", refused.body);
+    assert_eq!(call(&s, "POST", paths::ADMIN_USERS, ADMIN, Some(body)).await.0, 201, "the name is free");
+
+    // A config user would come back at the next start; the record names the id only.
+    let (status, body) = call(&s, "DELETE", &user_path(&s, ALICE).await, ADMIN, None).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("conflict")), "{body}");
+    let page = s
+        .http
+        .get(s.url(&format!("{}?type=user_deleted", paths::ADMIN_AUDIT)))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = page.json().await.unwrap();
+    assert_eq!(page["records"][0]["event"]["user_id"], frank["id"], "{page}");
+    assert!(!page.to_string().contains("frank"), "{page}");
+}
