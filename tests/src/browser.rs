@@ -331,3 +331,26 @@ pub async fn follow(b: &Browser, mut page: Page) -> Page {
     }
     page
 }
+
+/// Signs `user` in at the web client with `offline_access` (a fresh browser): the refresh token.
+pub async fn web_refresh_token(s: &crate::TestServer, user: &str, password: &str) -> String {
+    let b = Browser::new(&s.base);
+    let p = [
+        ("response_type", "code"),
+        ("client_id", WEB_ID),
+        ("redirect_uri", WEB_CB),
+        ("scope", "openid offline_access"),
+    ];
+    let back = b.sign_in(&p, user, password).await;
+    let code = query_param(&back, "code").expect("a code");
+    let (status, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens["refresh_token"].as_str().expect("a refresh token").to_owned()
+}
+
+/// The web client's refresh grant with `token`: status and answer.
+pub async fn web_refresh(s: &crate::TestServer, token: &str) -> (u16, Value) {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    let r = crate::post_basic(&s.http, &format!("{}/token", s.base), WEB_ID, WEB_SECRET, &form).await;
+    (r.status().as_u16(), r.json().await.expect("json"))
+}

@@ -1,6 +1,7 @@
 //! Ending a person's browser sessions: by the operator (admin API, disabling), at a password
 //! reset, from the account page. Each ended session is audited as `session_ended` with its
-//! `sid` and the reason.
+//! `sid` and the reason. Signing someone out everywhere also revokes their refresh tokens
+//! ([`revoke_refresh`]).
 
 use time::OffsetDateTime;
 
@@ -43,4 +44,25 @@ pub async fn end_all(
         all.retain(|(_, s)| s.sid == sid);
     }
     end(browser, audit, user_id, &all, by, now).await
+}
+
+/// Revokes every live refresh token family of `user_id` (a password reset, a disabled or
+/// removed account: no application keeps access); each is audited as
+/// `refresh_token_revoked`. The number revoked.
+pub async fn revoke_refresh(
+    browser: &dyn BrowserStore,
+    audit: &AuditLog,
+    user_id: &str,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for family in browser.user_families(user_id).await? {
+        if let Some(f) = browser.revoke_family(&family).await? {
+            let event = AuditEvent::RefreshTokenRevoked { client_id: f.client_id, family };
+            audit.record(actor.clone(), event, now).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }

@@ -228,6 +228,9 @@ pub trait BrowserStore: Send + Sync {
     ) -> Result<Rotation, StoreError>;
     /// Revokes a family; returns it (with the last access token id) when it existed.
     async fn revoke_family(&self, family: &str) -> Result<Option<FamilyRecord>, StoreError>;
+    /// The ids of `user_id`'s refresh families that are not revoked (to sign them out
+    /// everywhere).
+    async fn user_families(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
     /// The scopes a user approved for a client.
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// Remembers approved scopes (replacing earlier ones).

@@ -354,6 +354,8 @@ pub trait SyncBrowser {
     ) -> Result<Rotation, StoreError>;
     /// Revokes a family; returns it (with the last access token id) when it existed.
     fn revoke_family(&self, family: &str) -> Result<Option<FamilyRecord>, StoreError>;
+    /// The ids of a user's refresh families that are not revoked.
+    fn user_families(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
 
     /// The scopes a user approved for a client.
     fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError>;

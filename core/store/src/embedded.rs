@@ -261,6 +261,9 @@ impl<T: SyncBackend> BrowserStore for Embedded<T> {
     async fn revoke_family(&self, family: &str) -> Result<Option<FamilyRecord>, StoreError> {
         crate::browser::SyncBrowser::revoke_family(&*self.0, family)
     }
+    async fn user_families(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        crate::browser::SyncBrowser::user_families(&*self.0, user_id)
+    }
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError> {
         crate::browser::SyncBrowser::get_consent(&*self.0, user_id, client_id)
     }

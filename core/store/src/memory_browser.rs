@@ -156,6 +156,12 @@ impl SyncBrowser for MemoryStore {
         })
     }
 
+    fn user_families(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        self.with(|m| {
+            m.families.iter().filter(|(_, f)| f.user_id == user_id && !f.revoked).map(|(id, _)| id.clone()).collect()
+        })
+    }
+
     fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError> {
         self.with(|m| m.consents.get(&consent_key(user_id, client_id)).cloned())
     }

@@ -334,6 +334,21 @@ impl SyncBrowser for SledStore {
         Ok(Some(f))
     }
 
+    fn user_families(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        // A scan: signing someone out everywhere is rare, and the families are few per user
+        // but have no per-user index here.
+        let prefix = family_key("");
+        let mut out = Vec::new();
+        for entry in self.browser().refresh.scan_prefix(&prefix) {
+            let (k, v) = entry.map_err(io)?;
+            let f: FamilyRecord = decode(FAMILIES, &v)?;
+            if f.user_id == user_id && !f.revoked {
+                out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            }
+        }
+        Ok(out)
+    }
+
     fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError> {
         get(&self.browser().consents, CONSENTS, &consent_key(user_id, client_id))
     }

@@ -73,8 +73,15 @@ async fn an_operator_lists_and_ends_sessions_and_sets_a_password() {
     assert_eq!(status, 400, "{body}");
     let (status, body) = set(json!({ "pasword": "typo" })).await;
     assert!(status == 400 && body["error_description"].as_str().unwrap().contains("`pasword`"), "{body}");
+    let refresh = gatehouse_tests::browser::web_refresh_token(&s, ALICE, ALICE_PASSWORD).await;
     let (status, body) = set(json!({ "password": "the operator's new passphrase" })).await;
-    assert_eq!((status, body["sessions_ended"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["sessions_ended"].as_u64(), body["refresh_tokens_revoked"].as_u64()),
+        (Some(2), Some(1)),
+        "{body}"
+    );
+    assert_eq!(gatehouse_tests::browser::web_refresh(&s, &refresh).await.1["error"], "invalid_grant");
     assert_eq!(call(&s, "GET", &format!("{alice}/sessions"), ADMIN, None).await.1["sessions"], json!([]));
     let b = Browser::new(&s.base);
     let login = b.get(b.authorize(&params(&[])).await.location.as_deref().unwrap()).await;
@@ -83,7 +90,7 @@ async fn an_operator_lists_and_ends_sessions_and_sets_a_password() {
     signed_in(&s, ALICE, "the operator's new passphrase").await;
     drop(first);
     let events = s.audit_events(&["session_ended", "password_changed"]).await;
-    assert_eq!(events.iter().filter(|e| **e == "session_ended").count(), 2, "{events:?}");
+    assert_eq!(events.iter().filter(|e| **e == "session_ended").count(), 3, "{events:?}");
 
     // An unknown user, and no role.
     assert_eq!(call(&s, "GET", &format!("{}/nobody/sessions", paths::ADMIN_USERS), ADMIN, None).await.0, 404);

@@ -5,7 +5,7 @@
 use gatehouse::paths;
 use gatehouse::secret::sha256_hex;
 use gatehouse_tests::TestServer;
-use gatehouse_tests::browser::{Browser, WEB_CB, WEB_ID, browser_config};
+use gatehouse_tests::browser::{ALICE, ALICE_PASSWORD, Browser, WEB_CB, WEB_ID, browser_config};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "users-admin-token-0123456789abcdef";
@@ -179,10 +179,15 @@ async fn a_patch_honours_if_match_and_disabling_ends_the_sessions() {
     assert_eq!((status, err["field"].as_str()), (400, Some("If-Match")));
     assert_eq!(patch(&s, "no-such-id", None, &json!({ "disabled": true })).await.0, 404);
 
-    // Disabled: her session ends and she cannot sign in.
+    // Disabled: her session ends, her refresh tokens are revoked (they stay dead once she is
+    // enabled again) and she cannot sign in.
+    let refresh = gatehouse_tests::browser::web_refresh_token(&s, ALICE, ALICE_PASSWORD).await;
     let (status, _, user) = patch(&s, &alice.id, None, &json!({ "disabled": true })).await;
     assert_eq!((status, user["disabled"].as_bool()), (200, Some(true)));
     assert_eq!(b.get(paths::ACCOUNT).await.status, 403, "the session ended");
     let names = s.audit_events(&["user_updated", "user_status_changed", "session_ended"]).await;
     assert!(names.contains(&"user_status_changed") && names.contains(&"session_ended"), "{names:?}");
+    assert_eq!(patch(&s, &alice.id, None, &json!({ "disabled": false })).await.0, 200);
+    let (status, answer) = gatehouse_tests::browser::web_refresh(&s, &refresh).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_grant")), "{answer}");
 }

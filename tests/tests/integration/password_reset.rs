@@ -67,6 +67,7 @@ async fn a_reset_link_is_mailed_used_once_and_ends_every_session() {
     let signed_in = Browser::new(&s.base);
     signed_in.sign_in(PARAMS, ALICE, ALICE_PASSWORD).await;
     assert_eq!(signed_in.get(paths::ACCOUNT).await.status, 200);
+    let refresh = gatehouse_tests::browser::web_refresh_token(&s, ALICE, ALICE_PASSWORD).await;
 
     // The same page for an unknown address as for a known one; only the known one gets mail.
     let b = Browser::new(&s.base);
@@ -92,8 +93,10 @@ async fn a_reset_link_is_mailed_used_once_and_ends_every_session() {
     let again = reset(&b, &link, "yet another passphrase").await;
     assert!(again.body.contains("Link expired"), "once only: {}", again.body);
 
-    // Every session ended; only the new password signs in.
+    // Every session ended, every refresh token revoked; only the new password signs in.
     assert_eq!(signed_in.get(paths::ACCOUNT).await.status, 403, "the session ended");
+    let (status, answer) = gatehouse_tests::browser::web_refresh(&s, &refresh).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_grant")), "{answer}");
     let fresh = Browser::new(&s.base);
     let start = fresh.authorize(PARAMS).await;
     let page = fresh.get(&start.location.unwrap()).await;
@@ -106,7 +109,7 @@ async fn a_reset_link_is_mailed_used_once_and_ends_every_session() {
     let names = s.audit_events(&["password_reset_requested", "password_reset"]).await;
     assert!(names.contains(&"session_ended"));
     let notice = mail.wait(2).await.remove(1);
-    assert!(notice.text.contains("was reset through an emailed link; 1 session ended"), "{}", notice.text);
+    assert!(notice.text.contains("was reset through an emailed link; 2 sessions ended"), "{}", notice.text);
     let token = link.split("token=").nth(1).unwrap();
     let audit = s.http.get(s.url(paths::ADMIN_AUDIT)).bearer_auth(ADMIN).send().await.unwrap().text().await.unwrap();
     assert!(audit.contains("password_reset_requested") && !audit.contains(token), "{audit}");

@@ -126,6 +126,16 @@ pub async fn refresh_rotates_and_detects_reuse(s: &dyn Backend) {
         s.rotate_refresh(&[30; 32], &[31; 32], &refresh("fam3", 90), "j", 9, 1).await.unwrap(),
         Rotation::Invalid
     );
+    // A user's live families, to sign them out everywhere: fam and fam3 are revoked, fam2
+    // is live (its token expired, not the family); another user's are not theirs.
+    let other = FamilyRecord { user_id: "u-other".into(), ..fam.clone() };
+    s.create_refresh(&[40; 32], &refresh("fam4", 500), &other).await.unwrap();
+    s.create_refresh(&[41; 32], &refresh("fam5", 500), &fam).await.unwrap();
+    let mut live = s.user_families("u").await.unwrap();
+    live.sort();
+    assert_eq!(live, ["fam2", "fam5"]);
+    assert_eq!(s.user_families("u-other").await.unwrap(), ["fam4"]);
+    assert!(s.user_families("nobody\0").await.unwrap().is_empty());
 }
 
 pub async fn consent_is_remembered(s: &dyn Backend) {

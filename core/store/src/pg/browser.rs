@@ -198,12 +198,12 @@ impl BrowserStore for PgStore {
         let tx = c.transaction().await.map_err(pg)?;
         let st = tx
             .prepare_cached(
-                "INSERT INTO refresh_families (id, record, keep_until) VALUES ($1, $2, $3) \
+                "INSERT INTO refresh_families (id, record, keep_until, user_id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO UPDATE SET record = excluded.record, keep_until = excluded.keep_until",
             )
             .await
             .map_err(pg)?;
-        tx.execute(&st, &[&record.family, &enc(family)?, &family_keep(family)]).await.map_err(pg)?;
+        tx.execute(&st, &[&record.family, &enc(family)?, &family_keep(family), &family.user_id]).await.map_err(pg)?;
         self::put_token(&tx, token, record).await?;
         tx.commit().await.map_err(pg)
     }
@@ -260,6 +260,20 @@ impl BrowserStore for PgStore {
         tx.execute("UPDATE refresh_families SET record = $2 WHERE id = $1", &[&family, &enc(&f)?]).await.map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         Ok(Some(f))
+    }
+
+    async fn user_families(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let Some(user_id) = text(user_id) else { return Ok(Vec::new()) };
+        let c = self.client().await?;
+        let st = c.prepare_cached("SELECT id, record FROM refresh_families WHERE user_id = $1").await.map_err(pg)?;
+        let mut out = Vec::new();
+        for r in c.query(&st, &[&user_id]).await.map_err(pg)? {
+            let f: FamilyRecord = json(&r, 1, "refresh_families")?;
+            if !f.revoked {
+                out.push(super::col(&r, 0, "refresh_families")?);
+            }
+        }
+        Ok(out)
     }
 
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError> {

@@ -8,7 +8,7 @@ use super::{PgStore, col, pg};
 use crate::StoreError;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// `(version, SQL)`, in order. Times are unix seconds unless the name ends in `_ms`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -143,6 +143,14 @@ CREATE INDEX tickets_expiry ON tickets (expires_at);
         7,
         r#"
 CREATE TABLE groups (id text PRIMARY KEY, name_key text NOT NULL UNIQUE, record text NOT NULL);
+"#,
+    ),
+    (
+        8,
+        r#"
+ALTER TABLE refresh_families ADD COLUMN user_id text;
+UPDATE refresh_families SET user_id = record::jsonb ->> 'user_id';
+CREATE INDEX refresh_families_user ON refresh_families (user_id);
 "#,
     ),
 ];
