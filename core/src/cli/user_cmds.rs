@@ -113,6 +113,7 @@ pub(super) async fn users_cmd(config: &Config, db: &Db, action: UsersCommand) ->
             println!("status\t{}", if u.disabled { "disabled" } else { "enabled" });
             println!("password\t{}", if u.password_hash.is_empty() { "none" } else { "set" });
             println!("groups\t{}", if u.groups.is_empty() { "-".to_owned() } else { u.groups.join(",") });
+            println!("roles\t{}", if u.roles.is_empty() { "-".to_owned() } else { u.roles.join(",") });
             let factors = db.shared_factors().get_factors(&u.id).await.map_err(|e| e.to_string())?.unwrap_or_default();
             match &factors.totp {
                 Some(_) => println!("mfa\ttotp, {} recovery codes left", factors.recovery_codes.len()),

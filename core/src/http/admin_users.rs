@@ -87,18 +87,26 @@ pub async fn users_get(
             _ => return Err(AdminError::field("limit", format!("must be a number from 1 to {MAX_LIMIT}"))),
         },
     };
-    let cursor = one("cursor")?.map(str::to_owned);
-    let all =
-        state.db.users().list_users().await.map_err(|e| AdminError::from(unavailable("listing users failed", &e)))?;
-    let matching = all.iter().filter(|u| {
-        cursor.as_deref().is_none_or(|c| u.username.as_str() > c)
-            && disabled.is_none_or(|d| u.disabled == d)
-            && q.as_deref()
-                .is_none_or(|q| u.username.starts_with(q) || u.email.as_deref().is_some_and(|e| e.starts_with(q)))
-    });
-    let page: Vec<&UserRecord> = matching.take(limit + 1).collect();
+    let mut cursor = one("cursor")?.map(str::to_owned);
+    // Pages of the store's index until `limit + 1` users pass the `disabled` filter.
+    let mut page: Vec<UserRecord> = Vec::new();
+    loop {
+        let chunk = state
+            .db
+            .users()
+            .users_page(q.as_deref(), cursor.as_deref(), limit + 1)
+            .await
+            .map_err(|e| AdminError::from(unavailable("listing users failed", &e)))?;
+        let exhausted = chunk.len() <= limit;
+        cursor = chunk.last().map(|u| u.username.clone());
+        page.extend(chunk.into_iter().filter(|u| disabled.is_none_or(|d| u.disabled == d)));
+        if exhausted || page.len() > limit {
+            break;
+        }
+    }
+    page.truncate(limit + 1);
     let more = page.len() > limit;
-    let users: Vec<Value> = page.iter().take(limit).map(|u| view(u)).collect();
+    let users: Vec<Value> = page.iter().take(limit).map(view).collect();
     let mut body = json!({ "users": users });
     if more && let Some(last) = page.get(limit - 1) {
         body["next_cursor"] = json!(last.username);

@@ -63,6 +63,15 @@ pub trait UserStore: Send + Sync {
     async fn find_user(&self, login: &str) -> Result<Option<UserRecord>, StoreError>;
     /// All users, ordered by username.
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Up to `limit` users ordered by username (byte order), after the username `after`,
+    /// whose username or email starts with `prefix`: a page of a listing, without reading
+    /// the users outside it.
+    async fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError>;
     /// Replaces a user's password hash; `false` when there is no such user.
     async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Enables or disables a user; `false` when there is no such user.

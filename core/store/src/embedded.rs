@@ -140,6 +140,14 @@ impl<T: SyncBackend> UserStore for Embedded<T> {
     async fn set_email_verified(&self, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
         crate::SyncStore::set_email_verified(&*self.0, id, email, now)
     }
+    async fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        crate::SyncStore::users_page(&*self.0, prefix, after, limit)
+    }
     async fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         crate::SyncStore::delete_user(&*self.0, id)
     }

@@ -44,12 +44,12 @@ mod records;
 mod sled;
 mod sled_backup;
 mod sled_browser;
-mod sled_delete;
 mod sled_factors;
 mod sled_groups;
 mod sled_links;
 mod sled_security;
 mod sled_transfer;
+mod sled_users;
 #[cfg(test)]
 mod tests;
 pub mod tickets;
@@ -165,6 +165,13 @@ pub trait SyncStore:
     fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Enables or disables a user; `false` when there is no such user.
     fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
+    /// A page of users (see `api::UserStore::users_page`).
+    fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError>;
     /// Removes a user, their links, factors and consents (see `api::UserStore`).
     fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Replaces a user's groups; `false` when there is no such user.
@@ -436,6 +443,13 @@ pub fn memory() -> Arc<dyn Backend> {
 pub(crate) fn verify_email(user: &mut UserRecord, now: i64) {
     user.email_verified = true;
     touch(user, now);
+}
+
+/// Whether `user` belongs in a page after `after` of the users matching `prefix`.
+pub(crate) fn page_match(user: &UserRecord, prefix: Option<&str>, after: Option<&str>) -> bool {
+    after.is_none_or(|a| user.username.as_str() > a)
+        && prefix
+            .is_none_or(|p| user.username.starts_with(p) || user.email.as_deref().is_some_and(|e| e.starts_with(p)))
 }
 
 /// `user` as first stored: version 1 at least (a copied record keeps its own).

@@ -147,6 +147,25 @@ impl SyncStore for MemoryStore {
         Ok(self.users.read().map_err(|_| poisoned())?.get(id).cloned())
     }
 
+    fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let mut all: Vec<UserRecord> = self
+            .users
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .filter(|u| crate::page_match(u, prefix, after))
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        all.truncate(limit);
+        Ok(all)
+    }
+
     fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         // Under the users lock, as links are written: no link appears for a removed user.
         let mut users = self.users.write().map_err(|_| poisoned())?;

@@ -355,6 +355,15 @@ impl SyncStore for SledStore {
         }
     }
 
+    fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        self.users_page_by_index(prefix, after, limit)
+    }
+
     fn delete_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         self.delete_user_records(id)
     }

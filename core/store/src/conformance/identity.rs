@@ -137,3 +137,26 @@ pub async fn patches_apply_only_to_the_expected_version(s: &dyn Backend) {
     assert_eq!((u.external_id.as_deref(), u.version, u.disabled), (Some("hr-9"), 3, true));
     assert_eq!(s.patch_user("nobody", None, &ext, 12).await.unwrap(), Patched::Missing);
 }
+
+/// Pages of users by username, after a cursor, by username or email prefix.
+pub async fn users_are_paged_by_name_and_prefix(s: &dyn Backend) {
+    for (id, name, email) in [
+        ("pg-1", "qz-b", Some("qzed@example.com")),
+        ("pg-2", "qz.c", None),
+        ("pg-3", "qzb", Some("qz@x.example")),
+        ("pg-4", "r-last", None),
+    ] {
+        s.create_user(&user(id, name, email)).await.unwrap();
+    }
+    let names = |v: Vec<crate::UserRecord>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    // Byte order: '-' < '.' < 'b'.
+    assert_eq!(names(s.users_page(Some("qz"), None, 10).await.unwrap()), ["qz-b", "qz.c", "qzb"]);
+    assert_eq!(names(s.users_page(Some("qz"), None, 2).await.unwrap()), ["qz-b", "qz.c"]);
+    assert_eq!(names(s.users_page(Some("qz"), Some("qz.c"), 2).await.unwrap()), ["qzb"]);
+    assert_eq!(names(s.users_page(Some("qzed@"), None, 10).await.unwrap()), ["qz-b"], "by email");
+    assert_eq!(names(s.users_page(Some("qz@"), None, 10).await.unwrap()), ["qzb"]);
+    assert_eq!(names(s.users_page(Some("q%"), None, 10).await.unwrap()), Vec::<String>::new(), "no wildcards");
+    assert_eq!(names(s.users_page(Some("qz\0"), None, 10).await.unwrap()), Vec::<String>::new());
+    let all = names(s.users_page(None, Some("qzb"), 10).await.unwrap());
+    assert_eq!(all.first().map(String::as_str), Some("r-last"), "{all:?}");
+}

@@ -28,6 +28,7 @@ pub async fn all(s: Arc<dyn Backend>) {
     identity::users_are_unique_by_name_and_email(&*s).await;
     identity::an_address_is_verified_only_while_it_is_kept(&*s).await;
     identity::patches_apply_only_to_the_expected_version(&*s).await;
+    identity::users_are_paged_by_name_and_prefix(&*s).await;
     identity::keys_replace_atomically(&*s).await;
     identity::revocations_expire(&*s).await;
     identity::single_use_and_leases(&*s).await;

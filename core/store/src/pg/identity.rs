@@ -139,6 +139,31 @@ impl UserStore for PgStore {
         rows.iter().map(|r| json(r, 0, "users")).collect()
     }
 
+    async fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let (Some(prefix), Some(after)) = (prefix.map_or(Some(""), text), after.map_or(Some(""), text)) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let c = self.client().await?;
+        // Byte order (COLLATE "C"), as the cursor compares; `starts_with` takes the prefix
+        // literally (no LIKE wildcards from a request).
+        let st = c
+            .prepare_cached(
+                "SELECT record FROM users WHERE username COLLATE \"C\" > $1 \
+                 AND (starts_with(username, $2) OR starts_with(coalesce(email, ''), $2)) \
+                 ORDER BY username COLLATE \"C\" LIMIT $3",
+            )
+            .await
+            .map_err(pg)?;
+        let rows = c.query(&st, &[&after, &prefix, &limit]).await.map_err(pg)?;
+        rows.iter().map(|r| json(r, 0, "users")).collect()
+    }
+
     async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool, StoreError> {
         self.update_user(id, |u| {
             u.password_hash = password_hash.to_owned();

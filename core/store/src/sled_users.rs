@@ -1,4 +1,6 @@
-//! Removing a user on sled: one transaction over the user, its name and email index, its
+//! Users on sled beyond the plain reads: a page of a listing from the indexes, and removal.
+//!
+//! Removing a user: one transaction over the user, its name and email index, its
 //! factors and passkey index, and the links found for it; then a second sweep of the
 //! per-user link index (a link written just before the transaction) and the consents.
 //! Once the user is gone no link or factor can be added for it (those writes check the
@@ -68,5 +70,55 @@ impl SledStore {
             }
         }
         Ok(user)
+    }
+}
+
+impl SledStore {
+    /// A page of users from the name and email indexes: only the keys are read outside the
+    /// page (and the records of email matches, for their usernames).
+    pub(super) fn users_page_by_index(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let p = prefix.unwrap_or_default().as_bytes();
+        let after = after.unwrap_or_default();
+        // Usernames in order: from the cursor (or the prefix), while the prefix holds.
+        let start: &[u8] = if after.as_bytes() > p { after.as_bytes() } else { p };
+        let mut picked: Vec<(String, Option<UserRecord>, sled::IVec)> = Vec::new();
+        for entry in self.user_names.range(start..) {
+            let (name, id) = entry.map_err(io)?;
+            if !name.starts_with(p) || picked.len() >= limit {
+                break;
+            }
+            if &*name > after.as_bytes() {
+                picked.push((String::from_utf8_lossy(&name).into_owned(), None, id));
+            }
+        }
+        if prefix.is_some() {
+            for entry in self.user_emails.scan_prefix(p) {
+                let (_, id) = entry.map_err(io)?;
+                let Some(v) = self.users.get(&id).map_err(io)? else { continue };
+                let user: UserRecord = decode("users", &v)?;
+                if user.username.as_str() > after && !picked.iter().any(|(n, _, _)| *n == user.username) {
+                    picked.push((user.username.clone(), Some(user), id));
+                }
+            }
+            picked.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        picked.truncate(limit);
+        let mut out = Vec::with_capacity(picked.len());
+        for (_, user, id) in picked {
+            match user {
+                Some(u) => out.push(u),
+                None => {
+                    if let Some(v) = self.users.get(&id).map_err(io)? {
+                        out.push(decode("users", &v)?);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
