@@ -220,6 +220,24 @@ impl TestServer {
         self.http.get(self.url(path)).send().await.expect("request").json().await.expect("json")
     }
 
+    /// Calls the admin API: `method path` with a Bearer credential and a JSON body; the
+    /// status and the JSON answer (`null` when there is none).
+    pub async fn admin_call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(bearer);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("the admin API answers");
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
     /// POSTs a form with HTTP Basic credentials.
     pub async fn post_basic(&self, path: &str, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
         post_basic(&self.http, &self.url(path), id, secret, form).await

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::admin_auth::{Admin, need};
+use super::admin_json::{failed, object};
 use super::admin_user_patch::if_match;
 use super::admin_users::tagged;
 use super::error::{AdminError, no_store};
@@ -69,17 +70,6 @@ fn view(c: &ClientRecord, source: &str) -> Value {
     })
 }
 
-fn failed(what: &'static str) -> impl Fn(StoreError) -> AdminError {
-    move |e| AdminError::from(unavailable(what, &e))
-}
-
-fn object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(AdminError::Invalid { field: None, description: "the body must be a JSON object".into() }),
-    }
-}
-
 fn strings(field: &'static str, v: &Value) -> Result<Vec<String>, AdminError> {
     let Value::Array(list) = v else { return Err(AdminError::field(field, "must be an array of strings")) };
     list.iter()
@@ -131,17 +121,6 @@ fn apply(body: &Map<String, Value>, c: &mut ClientRecord) -> Result<(), AdminErr
         }
     }
     Ok(())
-}
-
-fn refuse_unknown(body: &Map<String, Value>, extra: &[&str], what: &str) -> Result<(), AdminError> {
-    let known = [extra, FIELDS].concat();
-    match body.keys().find(|k| !known.contains(&k.as_str())) {
-        None => Ok(()),
-        Some(k) => Err(AdminError::Invalid {
-            field: None,
-            description: format!("{what} `{}` (known: {})", k.chars().take(64).collect::<String>(), known.join(", ")),
-        }),
-    }
 }
 
 /// The `[[clients]]` rules, with the first problem as an error naming its field.
@@ -215,7 +194,7 @@ pub async fn clients_post(
     body: axum::body::Bytes,
 ) -> Result<Response, AdminError> {
     let body = object(&body)?;
-    refuse_unknown(&body, &["id", "public"], "unknown field")?;
+    super::admin_json::refuse_unknown(&body, &[&["id", "public"], FIELDS].concat(), "unknown field")?;
     let id = match body.get("id") {
         Some(Value::String(id)) => id.clone(),
         _ => return Err(AdminError::field("id", "is required, a string")),
@@ -258,7 +237,7 @@ pub async fn client_patch(
     body: axum::body::Bytes,
 ) -> Result<Response, AdminError> {
     let body = object(&body)?;
-    refuse_unknown(&body, &[], "unknown or unchangeable field")?;
+    super::admin_json::refuse_unknown(&body, FIELDS, "unknown or unchangeable field")?;
     let asked = if_match(&headers)?;
     let current = stored(&state, &admin, &id).await?;
     if asked.is_some_and(|v| v != current.version) {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::admin_auth::{Admin, need};
+use super::admin_json::{failed as store_error, object, refuse_unknown};
 use super::admin_user_patch::{if_match, optional};
 use super::admin_users::tagged;
 use super::error::{AdminError, no_store};
@@ -40,27 +41,6 @@ fn view(g: &GroupRecord) -> Value {
 
 fn location(g: &GroupRecord) -> String {
     format!("{}/{}", super::paths::ADMIN_GROUPS, g.id)
-}
-
-fn store_error(what: &'static str) -> impl Fn(StoreError) -> AdminError {
-    move |e| AdminError::from(unavailable(what, &e))
-}
-
-fn object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(AdminError::Invalid { field: None, description: "the body must be a JSON object".into() }),
-    }
-}
-
-fn refuse_unknown(body: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), AdminError> {
-    match body.keys().find(|k| !known.contains(&k.as_str())) {
-        None => Ok(()),
-        Some(k) => Err(AdminError::Invalid {
-            field: None,
-            description: format!("{what} `{}` (known: {})", k.chars().take(64).collect::<String>(), known.join(", ")),
-        }),
-    }
 }
 
 /// A shown name or description: printable, `max` characters at most, not empty.

@@ -18,16 +18,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::admin_auth::{Admin, need};
+use super::admin_json::failed;
 use super::error::{AdminError, no_store};
 use crate::audit::AuditEvent;
 use crate::oauth::error::unavailable;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::UserRecord;
-
-fn failed(what: &'static str) -> impl Fn(crate::store::StoreError) -> AdminError {
-    move |e| AdminError::from(unavailable(what, &e))
-}
 
 /// The user `id`, whom the caller may act on.
 async fn target(state: &AppState, admin: &Admin<need::UserAdmin>, id: &str) -> Result<UserRecord, AdminError> {
@@ -135,16 +132,8 @@ pub async fn password_post(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, AdminError> {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return Err(AdminError::Invalid { field: None, description: "the body must be a JSON object".into() });
-    };
-    if let Some(k) = body.keys().find(|k| !["password", "send_link"].contains(&k.as_str())) {
-        let k: String = k.chars().take(64).collect();
-        return Err(AdminError::Invalid {
-            field: None,
-            description: format!("unknown field `{k}` (known: password, send_link)"),
-        });
-    }
+    let body = super::admin_json::object(&body)?;
+    super::admin_json::refuse_unknown(&body, &["password", "send_link"], "unknown field")?;
     let user = target(&state, &admin, &id).await?;
     let now = state.clock.now();
     match (body.get("password"), body.get("send_link")) {

@@ -49,7 +49,7 @@ pub(super) fn optional(body: &Map<String, Value>, field: &'static str) -> Result
 
 /// The patch `body` makes to `current`.
 fn patch_of(body: &Map<String, Value>, current: &UserRecord) -> Result<UserPatch, AdminError> {
-    super::admin_users::unknown_field(body, FIELDS, "unknown or unchangeable field", "changeable")?;
+    super::admin_users::unknown_field(body, FIELDS, "unknown or unchangeable field")?;
     let mut patch = UserPatch::default();
     let mut profile = current.profile.clone();
     let mut touched = false;
@@ -89,9 +89,7 @@ pub async fn user_patch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AdminError> {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return Err(AdminError::Invalid { field: None, description: "the body must be a JSON object".into() });
-    };
+    let body = super::admin_json::object(&body)?;
     let asked = if_match(&headers)?;
     let users = state.db.users();
     let now = state.clock.now();

@@ -131,26 +131,9 @@ pub async fn user_get(
 const CREATE_FIELDS: &[&str] = &["username", "email", "password", "groups", "roles", "external_id"];
 
 /// The first field of `body` that is neither one of `own` nor a profile field, as the
-/// refusal naming it (`what`) and listing those (`listed`).
-pub(super) fn unknown_field(
-    body: &Map<String, Value>,
-    own: &[&str],
-    what: &str,
-    listed: &str,
-) -> Result<(), AdminError> {
-    let known = |k: &str| own.contains(&k) || Profile::FIELDS.contains(&k);
-    match body.keys().find(|k| !known(k)) {
-        None => Ok(()),
-        Some(unknown) => Err(AdminError::Invalid {
-            field: None,
-            description: format!(
-                "{what} `{}` ({}: {})",
-                unknown.chars().take(64).collect::<String>(),
-                listed,
-                [own, &Profile::FIELDS].concat().join(", ")
-            ),
-        }),
-    }
+/// refusal naming it (`what`).
+pub(super) fn unknown_field(body: &Map<String, Value>, own: &[&str], what: &str) -> Result<(), AdminError> {
+    super::admin_json::refuse_unknown(body, &[own, &Profile::FIELDS].concat(), what)
 }
 
 /// The `groups` field: an array of group names.
@@ -184,7 +167,7 @@ fn text<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<Option<
 
 /// The user a creation body describes (the password still to hash).
 fn new_user(body: &Map<String, Value>, now: time::OffsetDateTime) -> Result<(UserRecord, Option<String>), AdminError> {
-    unknown_field(body, CREATE_FIELDS, "unknown field", "known")?;
+    unknown_field(body, CREATE_FIELDS, "unknown field")?;
     let username = text(body, "username")?.ok_or_else(|| AdminError::field("username", "is required"))?;
     let username = crate::users::normalize_username(username).map_err(|why| AdminError::field("username", why))?;
     let email = text(body, "email")?
@@ -224,9 +207,7 @@ pub async fn users_post(
     admin: Admin<need::UserAdmin>,
     body: axum::body::Bytes,
 ) -> Result<Response, AdminError> {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return Err(AdminError::Invalid { field: None, description: "the body must be a JSON object".into() });
-    };
+    let body = super::admin_json::object(&body)?;
     let now = state.clock.now();
     let (mut user, password) = new_user(&body, now)?;
     super::admin_grants::check(&state, &admin, None, Some(&user.roles), Some(&user.groups)).await?;

@@ -6,6 +6,7 @@ mod admin_auth;
 mod admin_clients;
 mod admin_grants;
 mod admin_groups;
+mod admin_json;
 mod admin_notify;
 mod admin_replay;
 mod admin_user_ops;

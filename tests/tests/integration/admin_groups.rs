@@ -31,13 +31,7 @@ fn config() -> String {
 }
 
 async fn call(s: &TestServer, method: &str, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = s.http.request(method, s.url(path)).bearer_auth(bearer);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or_default())
+    s.admin_call(method, path, bearer, body).await
 }
 
 async fn people_token(s: &TestServer) -> String {

@@ -24,13 +24,7 @@ fn config(extra: &str) -> String {
 }
 
 async fn call(s: &TestServer, method: &str, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = s.http.request(method, s.url(path)).bearer_auth(bearer);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or_default())
+    s.admin_call(method, path, bearer, body).await
 }
 
 async fn user_path(s: &TestServer, name: &str) -> String {
@@ -151,31 +145,19 @@ async fn an_operator_mails_a_reset_link_instead_of_knowing_the_password() {
 
 #[tokio::test]
 async fn a_deleted_user_can_no_longer_sign_in_nor_refresh_and_their_name_is_free() {
-    use gatehouse_tests::browser::{WEB_ID, WEB_SECRET, query_param, redeem};
     let s = TestServer::start_with(&config("")).await;
     let body = json!({ "username": "frank", "email": "frank@example.com", "password": "frank's long password" });
     let (status, frank) = call(&s, "POST", paths::ADMIN_USERS, ADMIN, Some(body.clone())).await;
     assert_eq!(status, 201, "{frank}");
     let path = format!("{}/{}", paths::ADMIN_USERS, frank["id"].as_str().unwrap());
-    let b = Browser::new(&s.base);
-    let p = [
-        ("response_type", "code"),
-        ("client_id", WEB_ID),
-        ("redirect_uri", WEB_CB),
-        ("scope", "openid offline_access"),
-    ];
-    let back = b.sign_in(&p, "frank", "frank's long password").await;
-    let code = query_param(&back, "code").unwrap();
-    let (_, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
-    let refresh = tokens["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let refresh = gatehouse_tests::browser::web_refresh_token(&s, "frank", "frank's long password").await;
 
     assert_eq!(call(&s, "DELETE", &path, ADMIN, None).await.0, 204);
     assert_eq!(call(&s, "GET", &path, ADMIN, None).await.0, 404);
     assert_eq!(call(&s, "DELETE", &path, ADMIN, None).await.0, 404);
-    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
-    let r = s.post_basic(paths::TOKEN, WEB_ID, WEB_SECRET, &form).await;
-    let answer: Value = r.json().await.unwrap();
+    let answer = gatehouse_tests::browser::web_refresh(&s, &refresh).await.1;
     assert_eq!(answer["error"], "invalid_grant", "{answer}");
+    let b = Browser::new(&s.base);
     let login = b.get(b.authorize(&params(&[])).await.location.as_deref().unwrap()).await;
     let refused = b.submit_login(&login, "frank", "frank's long password").await;
     assert!(refused.body.contains("Incorrect username or password."), "{}", refused.body);
