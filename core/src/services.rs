@@ -101,6 +101,7 @@ impl Parts {
             keys: self.keys.clone(),
             mfa: crate::mfa::Mfa::new(self.db.shared_factors(), config.mfa.clone(), &self.issuer),
             once: self.db.shared_coordination(),
+            revocations: self.db.shared_revocations(),
             outbox: crate::notify::transactional::Outbox::new(
                 self.plugins.clone(),
                 self.metrics.clone(),

@@ -334,6 +334,11 @@ pub async fn follow(b: &Browser, mut page: Page) -> Page {
 
 /// Signs `user` in at the web client with `offline_access` (a fresh browser): the refresh token.
 pub async fn web_refresh_token(s: &crate::TestServer, user: &str, password: &str) -> String {
+    web_tokens(s, user, password).await["refresh_token"].as_str().expect("a refresh token").to_owned()
+}
+
+/// Signs `user` in at the web client with `offline_access` (a fresh browser): the token answer.
+pub async fn web_tokens(s: &crate::TestServer, user: &str, password: &str) -> Value {
     let b = Browser::new(&s.base);
     let p = [
         ("response_type", "code"),
@@ -345,7 +350,7 @@ pub async fn web_refresh_token(s: &crate::TestServer, user: &str, password: &str
     let code = query_param(&back, "code").expect("a code");
     let (status, tokens) = redeem(&s.http, &s.base, (WEB_ID, WEB_SECRET), &code, WEB_CB, None).await;
     assert_eq!(status, 200, "{tokens}");
-    tokens["refresh_token"].as_str().expect("a refresh token").to_owned()
+    tokens
 }
 
 /// The web client's refresh grant with `token`: status and answer.

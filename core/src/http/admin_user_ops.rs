@@ -154,9 +154,16 @@ pub async fn password_post(
             let ended = crate::users::sessions::end_all(state.db.browser(), &state.audit, &user.id, None, by, now)
                 .await
                 .map_err(failed("ending sessions failed"))?;
-            let revoked = crate::users::sessions::revoke_refresh(state.db.browser(), &state.audit, &user.id, by.0, now)
-                .await
-                .map_err(failed("revoking refresh tokens failed"))?;
+            let revoked = crate::users::sessions::revoke_refresh(
+                state.db.browser(),
+                state.db.revocations(),
+                &state.audit,
+                &user.id,
+                by.0,
+                now,
+            )
+            .await
+            .map_err(failed("revoking refresh tokens failed"))?;
             let body = json!({ "sessions_ended": ended.len(), "refresh_tokens_revoked": revoked });
             Ok(no_store(axum::Json(body).into_response()))
         }
@@ -199,9 +206,16 @@ pub async fn user_delete(
     crate::users::sessions::end_all(state.db.browser(), &state.audit, &user.id, None, by, now)
         .await
         .map_err(failed("ending sessions failed"))?;
-    crate::users::sessions::revoke_refresh(state.db.browser(), &state.audit, &user.id, by.0, now)
-        .await
-        .map_err(failed("revoking refresh tokens failed"))?;
+    crate::users::sessions::revoke_refresh(
+        state.db.browser(),
+        state.db.revocations(),
+        &state.audit,
+        &user.id,
+        by.0,
+        now,
+    )
+    .await
+    .map_err(failed("revoking refresh tokens failed"))?;
     if state.db.users().delete_user(&user.id).await.map_err(failed("removing a user failed"))?.is_none() {
         return Err(AdminError::NotFound("no user has this id"));
     }

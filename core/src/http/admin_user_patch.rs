@@ -130,9 +130,16 @@ pub async fn user_patch(
         crate::users::sessions::end_all(state.db.browser(), &state.audit, &after.id, None, by, now)
             .await
             .map_err(|e| read(&e))?;
-        crate::users::sessions::revoke_refresh(state.db.browser(), &state.audit, &after.id, by.0, now)
-            .await
-            .map_err(|e| read(&e))?;
+        crate::users::sessions::revoke_refresh(
+            state.db.browser(),
+            state.db.revocations(),
+            &state.audit,
+            &after.id,
+            by.0,
+            now,
+        )
+        .await
+        .map_err(|e| read(&e))?;
     }
     Ok(super::admin_users::with_etag(StatusCode::OK, &after))
 }

@@ -195,7 +195,9 @@ pub async fn reset_submit(
     if let Err(e) = crate::users::sessions::end(&*svc.browser, &svc.audit, &user.id, &sessions, by, now).await {
         return unavailable("ending a session failed", &e);
     }
-    if let Err(e) = crate::users::sessions::revoke_refresh(&*svc.browser, &svc.audit, &user.id, by.0, now).await {
+    if let Err(e) =
+        crate::users::sessions::revoke_refresh(&*svc.browser, &*svc.revocations, &svc.audit, &user.id, by.0, now).await
+    {
         return unavailable("revoking refresh tokens failed", &e);
     }
     let event = AuditEvent::PasswordReset {

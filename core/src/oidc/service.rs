@@ -64,6 +64,8 @@ pub struct SignIn {
     pub(crate) once: Arc<dyn Coordination>,
     /// Emailed links (password reset, address verification).
     pub(crate) outbox: crate::notify::transactional::Outbox,
+    /// Revoked token ids (a password reset revokes the newest access token of each grant).
+    pub(crate) revocations: Arc<dyn crate::store::RevocationStore>,
 }
 
 impl SignIn {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{Actor, AuditEvent, AuditLog};
 use crate::store::browser::{Digest, SessionRecord};
-use crate::store::{BrowserStore, StoreError};
+use crate::store::{BrowserStore, RevocationStore, StoreError};
 
 /// Ends `sessions` (as `user_sessions` listed them) of `user_id`; the `sid`s ended.
 pub async fn end(
@@ -47,10 +47,12 @@ pub async fn end_all(
 }
 
 /// Revokes every live refresh token family of `user_id` (a password reset, a disabled or
-/// removed account: no application keeps access); each is audited as
-/// `refresh_token_revoked`. The number revoked.
+/// removed account: no application keeps access) and, as RFC 7009 revocation does, the
+/// newest access token of each; each is audited as `refresh_token_revoked`. The number
+/// revoked.
 pub async fn revoke_refresh(
     browser: &dyn BrowserStore,
+    revocations: &dyn RevocationStore,
     audit: &AuditLog,
     user_id: &str,
     actor: &Actor,
@@ -59,6 +61,9 @@ pub async fn revoke_refresh(
     let mut n = 0;
     for family in browser.user_families(user_id).await? {
         if let Some(f) = browser.revoke_family(&family).await? {
+            if !f.last_jti.is_empty() {
+                revocations.revoke_token(&f.last_jti, f.last_access_exp).await?;
+            }
             let event = AuditEvent::RefreshTokenRevoked { client_id: f.client_id, family };
             audit.record(actor.clone(), event, now).await?;
             n += 1;

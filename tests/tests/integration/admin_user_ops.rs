@@ -67,7 +67,9 @@ async fn an_operator_lists_and_ends_sessions_and_sets_a_password() {
     assert_eq!(status, 400, "{body}");
     let (status, body) = set(json!({ "pasword": "typo" })).await;
     assert!(status == 400 && body["error_description"].as_str().unwrap().contains("`pasword`"), "{body}");
-    let refresh = gatehouse_tests::browser::web_refresh_token(&s, ALICE, ALICE_PASSWORD).await;
+    let tokens = gatehouse_tests::browser::web_tokens(&s, ALICE, ALICE_PASSWORD).await;
+    let (refresh, access) = (tokens["refresh_token"].as_str().unwrap(), tokens["access_token"].as_str().unwrap());
+    assert_eq!(s.verify(json!({ "token": access })).await.0, 200);
     let (status, body) = set(json!({ "password": "the operator's new passphrase" })).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -75,7 +77,9 @@ async fn an_operator_lists_and_ends_sessions_and_sets_a_password() {
         (Some(2), Some(1)),
         "{body}"
     );
-    assert_eq!(gatehouse_tests::browser::web_refresh(&s, &refresh).await.1["error"], "invalid_grant");
+    assert_eq!(gatehouse_tests::browser::web_refresh(&s, refresh).await.1["error"], "invalid_grant");
+    let (status, why) = s.verify(json!({ "token": access })).await;
+    assert_eq!((status, why["reason"].as_str()), (401, Some("revoked")), "the grant's newest access token: {why}");
     assert_eq!(call(&s, "GET", &format!("{alice}/sessions"), ADMIN, None).await.1["sessions"], json!([]));
     let b = Browser::new(&s.base);
     let login = b.get(b.authorize(&params(&[])).await.location.as_deref().unwrap()).await;
