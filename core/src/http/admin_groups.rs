@@ -125,7 +125,6 @@ pub async fn groups_post(
         ..GroupRecord::default()
     };
     patch.apply(&mut g, now);
-    g.version = 1;
     match state.db.groups().create_group(&g).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(AdminError::Conflict("a group has this name")),

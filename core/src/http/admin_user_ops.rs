@@ -151,19 +151,10 @@ pub async fn password_post(
             let event = AuditEvent::PasswordChanged { username: user.username.clone() };
             state.audit.record(admin.actor(), event, now).await.map_err(failed("recording failed"))?;
             let by = (&admin.actor(), "password_set");
-            let ended = crate::users::sessions::end_all(state.db.browser(), &state.audit, &user.id, None, by, now)
-                .await
-                .map_err(failed("ending sessions failed"))?;
-            let revoked = crate::users::sessions::revoke_refresh(
-                state.db.browser(),
-                state.db.revocations(),
-                &state.audit,
-                &user.id,
-                by.0,
-                now,
-            )
-            .await
-            .map_err(failed("revoking refresh tokens failed"))?;
+            let (ended, revoked) =
+                crate::users::sessions::sign_out_everywhere(&state.db, &state.audit, &user.id, by, now)
+                    .await
+                    .map_err(failed("signing out failed"))?;
             let body = json!({ "sessions_ended": ended.len(), "refresh_tokens_revoked": revoked });
             Ok(no_store(axum::Json(body).into_response()))
         }
@@ -203,19 +194,9 @@ pub async fn user_delete(
     }
     let now = state.clock.now();
     let by = (&admin.actor(), "user_deleted");
-    crate::users::sessions::end_all(state.db.browser(), &state.audit, &user.id, None, by, now)
+    crate::users::sessions::sign_out_everywhere(&state.db, &state.audit, &user.id, by, now)
         .await
-        .map_err(failed("ending sessions failed"))?;
-    crate::users::sessions::revoke_refresh(
-        state.db.browser(),
-        state.db.revocations(),
-        &state.audit,
-        &user.id,
-        by.0,
-        now,
-    )
-    .await
-    .map_err(failed("revoking refresh tokens failed"))?;
+        .map_err(failed("signing out failed"))?;
     if state.db.users().delete_user(&user.id).await.map_err(failed("removing a user failed"))?.is_none() {
         return Err(AdminError::NotFound("no user has this id"));
     }

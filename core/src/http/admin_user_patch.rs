@@ -127,19 +127,9 @@ pub async fn user_patch(
     }
     if after.disabled && !before.disabled {
         let by = (&admin.actor(), "disabled");
-        crate::users::sessions::end_all(state.db.browser(), &state.audit, &after.id, None, by, now)
+        crate::users::sessions::sign_out_everywhere(&state.db, &state.audit, &after.id, by, now)
             .await
             .map_err(|e| read(&e))?;
-        crate::users::sessions::revoke_refresh(
-            state.db.browser(),
-            state.db.revocations(),
-            &state.audit,
-            &after.id,
-            by.0,
-            now,
-        )
-        .await
-        .map_err(|e| read(&e))?;
     }
     Ok(super::admin_users::with_etag(StatusCode::OK, &after))
 }

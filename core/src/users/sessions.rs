@@ -71,3 +71,18 @@ pub async fn revoke_refresh(
     }
     Ok(n)
 }
+
+/// Signs `user_id` out everywhere (an operator's new password, disabling, removal): ends
+/// every session ([`end_all`]) and revokes every refresh family ([`revoke_refresh`]). The
+/// `sid`s ended and the number of families revoked.
+pub async fn sign_out_everywhere(
+    db: &crate::store::Db,
+    audit: &AuditLog,
+    user_id: &str,
+    by: (&Actor, &str),
+    now: OffsetDateTime,
+) -> Result<(Vec<String>, usize), StoreError> {
+    let ended = end_all(db.browser(), audit, user_id, None, by, now).await?;
+    let revoked = revoke_refresh(db.browser(), db.revocations(), audit, user_id, by.0, now).await?;
+    Ok((ended, revoked))
+}
